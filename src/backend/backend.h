@@ -1,0 +1,79 @@
+// The seam between the scheduler and whatever runs task attempts: local
+// processes, Docker containers, SLURM jobs. Modelled on Mesos'
+// Containerizer (launch, wait, destroy, recover) and Ninja's CommandRunner.
+//
+// Contract:
+//  - The scheduler calls a Backend from one thread.
+//  - Submit() hands over attempts; the backend answers each with its own job
+//    id (or an error: that attempt then failed with kBackendError) and
+//    reports progress later through Wait().
+//  - Wait() returns the events that happened, or an empty list at the
+//    deadline. It may return early (a signal arrived); it never blocks past
+//    the deadline by more than the backend's poll granularity.
+//  - Cancel() asks an attempt to stop. It does not wait: a kFinished event
+//    with reason kCancelled (or the attempt's real outcome, if it won the
+//    race) arrives through Wait() later. Every submitted attempt produces
+//    exactly one kFinished event.
+//  - Recover() is called on resume, before any Submit(), for each attempt the
+//    journal shows launched but not finished. The backend re-adopts it (its
+//    events will come through Wait(), including when it finished while porch
+//    was down) or reports it lost (it never ran or left no trace).
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "plan/dag.h"
+#include "plan/task.h"
+#include "sched/retry_policy.h"
+
+namespace porch {
+
+struct Launch {
+  Dag::Index index = 0;
+  const Task* task = nullptr;  // owned by the Plan, which outlives the backend
+  int attempt = 0;             // 1-based
+  double time_limit_s = 0;     // resolved: task's own or the run default; 0: none
+};
+
+struct BackendEvent {
+  enum class Kind { kStarted, kFinished };
+  Kind kind = Kind::kFinished;
+  Dag::Index index = 0;
+  int attempt = 0;
+  double time = 0;        // when it happened (backend's clock)
+  // kFinished only:
+  double started_at = 0;  // 0 when unknown
+  int exit_code = 0;
+  FailureReason reason = FailureReason::kNone;  // kNone: succeeded
+  std::string detail;     // human-readable cause for failures
+};
+
+struct InFlight {
+  Dag::Index index = 0;
+  const Task* task = nullptr;
+  int attempt = 0;
+  std::string job_id;     // empty when porch died between launch and submit
+};
+
+enum class RecoverOutcome { kAdopted, kLost };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+
+  // One result per launch, in order: the job id, or why it was refused.
+  virtual std::vector<Result<std::string>> Submit(std::span<const Launch> launches) = 0;
+
+  virtual std::vector<BackendEvent> Wait(double deadline) = 0;
+
+  virtual void Cancel(Dag::Index index, int attempt) = 0;
+
+  virtual RecoverOutcome Recover(const InFlight& attempt) = 0;
+};
+
+}  // namespace porch

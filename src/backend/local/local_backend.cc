@@ -1,0 +1,210 @@
+#include "backend/local/local_backend.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "exec/attempt.h"
+#include "platform/files.h"
+
+namespace porch {
+
+unsigned long long ProcessStartTicks(int pid) {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  // The command name (field 2) may hold spaces and parentheses: skip past
+  // the last ')'.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  const char* p = stat->c_str() + close + 2;
+  // Fields from 3 on; start time is field 22.
+  for (int field = 3; field < 22 && *p; ++field) {
+    while (*p && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  return std::strtoull(p, nullptr, 10);
+}
+
+namespace {
+
+std::string JobId(int pid, unsigned long long ticks) {
+  return "local:" + std::to_string(pid) + ":" + std::to_string(ticks);
+}
+
+bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks) {
+  return std::sscanf(id.c_str(), "local:%d:%llu", pid, ticks) == 2;
+}
+
+BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r) {
+  BackendEvent ev;
+  ev.kind = BackendEvent::Kind::kFinished;
+  ev.index = index;
+  ev.attempt = attempt;
+  ev.time = r.finished_at;
+  ev.started_at = r.started_at;
+  ev.exit_code = r.exit_code;
+  ev.reason = r.reason;
+  ev.detail = r.detail;
+  return ev;
+}
+
+}  // namespace
+
+LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options)
+    : layout_(std::move(layout)), clock_(clock), options_(std::move(options)) {}
+
+Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
+  const Task& t = *l.task;
+  if (!t.is_command()) {
+    return Status::InvalidArgument("task '" + t.id +
+                                   "' is an AI task (prompt); this build of porch has no agent "
+                                   "executor yet, so only 'command' tasks can run");
+  }
+  std::string dir = layout_.attempt_dir(t.id, l.attempt);
+  PORCH_RETURN_IF_ERROR(MakeDirs(dir));
+  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));
+
+  AttemptSpec spec = CommandAttemptSpec(layout_, t, l.attempt, l.time_limit_s,
+                                        options_.kill_grace_s);
+  for (const auto& [k, v] : options_.env) spec.env.emplace(k, v);
+
+  pid_t pid = fork();
+  if (pid < 0) return Status::FromErrno("cannot fork a supervisor for task '" + t.id + "'", errno);
+  if (pid == 0) {
+    setpgid(0, 0);  // out of porch's group: a terminal's Ctrl-C reaches porch only
+    // Say who runs this attempt before anything else, for re-adoption.
+    std::string who = std::to_string(getpid()) + " " + std::to_string(ProcessStartTicks(getpid()));
+    WriteFileFast(dir + "/runner.pid", who + "\n");
+    _exit(RunAttempt(spec));
+  }
+  setpgid(pid, pid);  // both sides set it: no race with an early kill(-pid)
+  unsigned long long ticks = ProcessStartTicks(pid);
+  jobs_[pid] = {l.index, l.attempt, t.id, pid, ticks, true};
+  BackendEvent started;
+  started.kind = BackendEvent::Kind::kStarted;
+  started.index = l.index;
+  started.attempt = l.attempt;
+  started.time = clock_->Now();
+  pending_.push_back(started);
+  return JobId(pid, ticks);
+}
+
+std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> launches) {
+  std::vector<Result<std::string>> out;
+  out.reserve(launches.size());
+  for (const Launch& l : launches) {
+    Result<std::string> id = SubmitOne(l);
+    out.push_back(id.ok() ? std::move(id)
+                          : Result<std::string>(id.status().Annotate("local backend")));
+  }
+  return out;
+}
+
+BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_status) {
+  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+  if (r.ok()) return FromResult(job.index, job.attempt, *r);
+  BackendEvent ev;
+  ev.index = job.index;
+  ev.attempt = job.attempt;
+  ev.time = clock_->Now();
+  ev.exit_code = -1;
+  ev.reason = FailureReason::kBackendError;
+  ev.detail = "the attempt's supervisor ended without a result file";
+  if (have_status && WIFSIGNALED(wait_status)) {
+    ev.detail += std::string(" (killed by signal ") + strsignal(WTERMSIG(wait_status)) + ")";
+  } else if (have_status && WIFEXITED(wait_status)) {
+    ev.detail += " (exit " + std::to_string(WEXITSTATUS(wait_status)) + ")";
+  }
+  if (!r.ok() && r.status().code() != Status::Code::kNotFound) {
+    ev.detail += ": " + r.status().message();
+  }
+  return ev;
+}
+
+void LocalBackend::Reap(std::vector<BackendEvent>* out) {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    auto it = jobs_.find(pid);
+    if (it == jobs_.end()) continue;
+    out->push_back(Collect(it->second, status, true));
+    jobs_.erase(it);
+  }
+}
+
+void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const Job& job = it->second;
+    if (job.child) {
+      ++it;
+      continue;
+    }
+    std::string result = layout_.result_path(job.task_id, job.attempt);
+    bool alive = ProcessStartTicks(job.pid) == job.start_ticks && job.start_ticks != 0;
+    if (PathExists(result) || !alive) {
+      out->push_back(Collect(job, 0, false));
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::vector<BackendEvent> LocalBackend::Wait(double deadline) {
+  std::vector<BackendEvent> out = std::move(pending_);
+  pending_.clear();
+  bool have_adopted = false;
+  for (const auto& [pid, job] : jobs_) have_adopted |= !job.child;
+  while (true) {
+    Reap(&out);
+    if (have_adopted) PollAdopted(&out);
+    if (!out.empty()) return out;
+    double now = clock_->Now();
+    if (now >= deadline) return out;
+    double until = deadline;
+    if (have_adopted) until = std::min(until, now + options_.adopted_poll_s);
+    clock_->SleepUntil(until);
+  }
+}
+
+void LocalBackend::Cancel(Dag::Index index, int attempt) {
+  for (const auto& [pid, job] : jobs_) {
+    if (job.index != index || job.attempt != attempt) continue;
+    if (!job.child && ProcessStartTicks(pid) != job.start_ticks) continue;
+    kill(pid, SIGTERM);  // the supervisor stops the command's group and reports
+  }
+}
+
+RecoverOutcome LocalBackend::Recover(const InFlight& f) {
+  const std::string& id = f.task->id;
+  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(id, f.attempt));
+  if (r.ok()) {
+    pending_.push_back(FromResult(f.index, f.attempt, *r));
+    return RecoverOutcome::kAdopted;
+  }
+  int pid = 0;
+  unsigned long long ticks = 0;
+  bool known = ParseJobId(f.job_id, &pid, &ticks);
+  if (!known) {  // porch died between fork and journaling the job id
+    Result<std::string> who = ReadFile(layout_.attempt_dir(id, f.attempt) + "/runner.pid");
+    known = who.ok() && std::sscanf(who->c_str(), "%d %llu", &pid, &ticks) == 2;
+  }
+  if (known && ticks != 0 && ProcessStartTicks(pid) == ticks) {
+    jobs_[pid] = {f.index, f.attempt, id, pid, ticks, false};
+    return RecoverOutcome::kAdopted;
+  }
+  // Not running: it may have finished between the two looks.
+  r = ReadAttemptResult(layout_.result_path(id, f.attempt));
+  if (r.ok()) {
+    pending_.push_back(FromResult(f.index, f.attempt, *r));
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
+}
+
+}  // namespace porch

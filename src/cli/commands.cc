@@ -1,0 +1,403 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "backend/factory.h"
+#include "cli/progress.h"
+#include "config/config.h"
+#include "core/strings.h"
+#include "exec/attempt.h"
+#include "plan/dag.h"
+#include "plan/plan_parser.h"
+#include "plan/validate.h"
+#include "platform/clock.h"
+#include "platform/files.h"
+#include "platform/signals.h"
+#include "report/metrics.h"
+#include "run/run_layout.h"
+#include "run/runner.h"
+
+namespace porch {
+
+namespace {
+
+using nlohmann::json;
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "porch: error: %s\n", st.message().c_str());
+  switch (st.code()) {
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kAlreadyExists:
+    case Status::Code::kNotFound:
+      return kExitInvalid;
+    case Status::Code::kCancelled:
+      return kExitInterrupted;
+    default:
+      return kExitError;
+  }
+}
+
+// Defaults < config file < environment < flags.
+Result<LoadedConfig> LoadConfig(const GlobalOptions& g) {
+  ConfigLoader loader;
+  if (!g.config_file.empty()) {
+    PORCH_RETURN_IF_ERROR(loader.ApplyFile(g.config_file));
+  } else if (PathExists("porch.yaml")) {
+    PORCH_RETURN_IF_ERROR(loader.ApplyFile("porch.yaml"));
+  }
+  PORCH_RETURN_IF_ERROR(loader.ApplyEnv(CurrentEnvironment()));
+  return ApplyFlags(g, &loader);
+}
+
+}  // namespace
+
+Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader) {
+  for (const std::string& kv : g.sets) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("--set expects KEY=VALUE, found '" + kv + "'");
+    }
+    PORCH_RETURN_IF_ERROR(loader->ApplyFlag(kv.substr(0, eq), kv.substr(eq + 1), "--set"));
+  }
+  if (!g.output_dir.empty()) {
+    PORCH_RETURN_IF_ERROR(loader->ApplyFlag("output_dir", g.output_dir, "--output-dir"));
+  }
+  if (!g.backend.empty()) PORCH_RETURN_IF_ERROR(loader->ApplyFlag("backend", g.backend, "--backend"));
+  if (g.max_executors != 0) {
+    PORCH_RETURN_IF_ERROR(
+        loader->ApplyFlag("max_executors", std::to_string(g.max_executors), "--max-executors"));
+  }
+  if (g.fail_fast) PORCH_RETURN_IF_ERROR(loader->ApplyFlag("fail_fast", "true", "--fail-fast"));
+  PORCH_RETURN_IF_ERROR(loader->Check());
+  return loader->loaded();
+}
+
+namespace {
+
+Result<std::string> ResolveRun(const std::string& output_dir, const std::string& run) {
+  if (!run.empty() && run != "latest" && PathExists(RunLayout(run).journal())) return run;
+  std::string runs = RunLayout::RunsDir(output_dir);
+  if (run.empty() || run == "latest") {
+    Result<std::vector<std::string>> names = ListDir(runs);
+    if (names.ok()) {
+      for (auto it = names->rbegin(); it != names->rend(); ++it) {
+        std::string dir = RunLayout::RunDir(output_dir, *it);
+        if (PathExists(RunLayout(dir).journal())) return dir;
+      }
+    }
+    return Status::NotFound("no runs in '" + runs +
+                            "'; start one with `porch run --plan FILE` (or pass --output-dir)");
+  }
+  std::string dir = RunLayout::RunDir(output_dir, run);
+  if (PathExists(RunLayout(dir).journal())) return dir;
+  return Status::NotFound("no run '" + run + "' in '" + runs + "' (list them with `porch runs`)");
+}
+
+std::string Pad(std::string s, size_t width) {
+  if (s.size() < width) s.resize(width, ' ');
+  return s;
+}
+
+int Finish(const RunOutcome& outcome, const GlobalOptions& g) {
+  const RunSummary& s = outcome.summary;
+  const RunCounts& c = s.counts;
+  size_t total = c.succeeded + c.failed + c.skipped + c.cancelled + c.pending + c.retry_wait;
+  double makespan = s.finished_at - s.started_at;
+  std::string verdict = s.interrupted ? "interrupted" : s.all_succeeded() ? "succeeded" : "failed";
+  if (g.json) {
+    json j = {{"run_id", outcome.run_id},
+              {"run_dir", outcome.run_dir},
+              {"outcome", verdict},
+              {"tasks", total},
+              {"succeeded", c.succeeded},
+              {"failed", c.failed},
+              {"skipped", c.skipped},
+              {"cancelled", c.cancelled},
+              {"not_run", c.pending + c.retry_wait},
+              {"elapsed_s", makespan},
+              {"report", outcome.report_path},
+              {"metrics", outcome.metrics_path}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("porch: run %s %s: %zu/%zu tasks succeeded in %s\n", outcome.run_id.c_str(),
+                verdict.c_str(), c.succeeded, total, FormatDuration(makespan).c_str());
+    if (c.failed || c.skipped || c.cancelled || c.pending + c.retry_wait) {
+      std::printf("  failed: %zu  skipped: %zu  cancelled: %zu  not run: %zu\n", c.failed,
+                  c.skipped, c.cancelled, c.pending + c.retry_wait);
+    }
+    std::printf("  metrics: %s\n  report:  %s\n", outcome.metrics_path.c_str(),
+                outcome.report_path.c_str());
+    if (s.interrupted || c.failed || c.cancelled) {
+      std::printf("  details: porch status %s   continue: porch resume %s\n",
+                  outcome.run_id.c_str(), outcome.run_id.c_str());
+    }
+  }
+  if (s.interrupted) return kExitInterrupted;
+  return s.all_succeeded() ? kExitOk : kExitTasksFailed;
+}
+
+int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
+          const std::function<Result<RunOutcome>(Runner&)>& go) {
+  SignalGuard signals;
+  RealClock clock;
+  bool tty = isatty(STDERR_FILENO);
+  ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
+  Runner runner(&clock, CreateBackend, &progress, [] { return SignalGuard::interrupted(); });
+  (void)config;
+  Result<RunOutcome> outcome = go(runner);
+  progress.Done();
+  if (!outcome.ok()) return Fail(outcome.status());
+  return Finish(*outcome, g);
+}
+
+}  // namespace
+
+int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::string& requirements,
+           const std::string& run_id_flag) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  if (plan_path.empty()) {
+    return Fail(Status::InvalidArgument(
+        requirements.empty()
+            ? "nothing to run: pass --plan FILE (see examples/) or a requirement"
+            : "planning a requirement needs porch's LLM planner, which this build does not "
+              "have yet; write a plan file and pass --plan FILE (see docs/plan-format.md)"));
+  }
+  Result<Plan> plan = LoadPlanFile(plan_path);
+  if (!plan.ok()) return Fail(plan.status());
+  if (Status st = ValidatePlan(*plan); !st.ok()) return Fail(st);
+  if (!requirements.empty()) plan->requirements = requirements;
+  std::string run_id = run_id_flag;
+  if (run_id.empty()) {
+    run_id = NewRunId(RealClock().Now());
+  } else if (std::string why = CheckTaskId(run_id); !why.empty()) {
+    return Fail(Status::InvalidArgument("bad --run-id: " + why.replace(0, 7, "run")));
+  }
+  std::fprintf(stderr, "porch: run %s: %zu tasks, backend %s, M=%d, in %s\n", run_id.c_str(),
+               plan->tasks.size(), config->config.backend.c_str(), config->config.max_executors,
+               RunLayout::RunDir(config->config.output_dir, run_id).c_str());
+  return Drive(g, *config, plan->tasks.size(),
+               [&](Runner& r) { return r.Start(*plan, *config, run_id); });
+}
+
+int CmdResume(const GlobalOptions& g, const std::string& run) {
+  // Where runs live comes from the usual layers; the run's own configuration
+  // is then the base, and only flags given now override it.
+  Result<LoadedConfig> where = LoadConfig(g);
+  if (!where.ok()) return Fail(where.status());
+  const std::string& output_dir = where->config.output_dir;
+  Result<std::string> dir = ResolveRun(output_dir, run);
+  if (!dir.ok()) return Fail(dir.status());
+  Result<LoadedRun> loaded = LoadRun(*dir);
+  if (!loaded.ok()) return Fail(loaded.status());
+  ConfigLoader loader;
+  if (Status st = loader.ApplyFile(RunLayout(*dir).config()); !st.ok()) return Fail(st);
+  Result<LoadedConfig> config = ApplyFlags(g, &loader);
+  if (!config.ok()) return Fail(config.status());
+  size_t done = 0;
+  for (const auto& [id, rec] : loaded->state.tasks) done += rec.state == TaskState::kSucceeded;
+  std::fprintf(stderr, "porch: resuming run %s: %zu of %zu tasks already succeeded\n",
+               loaded->state.run_id.c_str(), done, loaded->plan.tasks.size());
+  return Drive(g, *config, loaded->plan.tasks.size(),
+               [&](Runner& r) { return r.Resume(*dir, *config); });
+}
+
+int CmdStatus(const GlobalOptions& g, const std::string& run) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  Result<std::string> dir = ResolveRun(config->config.output_dir, run);
+  if (!dir.ok()) return Fail(dir.status());
+  Result<LoadedRun> loaded = LoadRun(*dir);
+  if (!loaded.ok()) return Fail(loaded.status());
+  Dag dag(loaded->plan);
+  RunMetrics m = ComputeMetrics(loaded->plan, dag, loaded->state,
+                                loaded->config.config.max_executors);
+  if (g.json) {
+    std::cout << MetricsToJson(m);
+    return kExitOk;
+  }
+  std::printf("run %s (%s, backend %s, M=%d): %zu succeeded, %zu failed, %zu skipped, "
+              "%zu cancelled, %zu not finished\n",
+              m.run_id.c_str(), m.outcome.c_str(), m.backend.c_str(), m.max_executors,
+              m.succeeded, m.failed, m.skipped, m.cancelled, m.pending);
+  std::printf("%s %s %s %s %s %s\n", Pad("TASK", 24).c_str(), Pad("STATE", 11).c_str(),
+              Pad("ATTEMPTS", 8).c_str(), Pad("DURATION", 10).c_str(), Pad("EXIT", 5).c_str(),
+              "DETAIL");
+  for (const TaskMetrics& t : m.tasks) {
+    std::string exit = t.attempts.empty() ? "-" : std::to_string(t.attempts.back().exit_code);
+    std::string detail = t.skip_reason;
+    if (detail.empty() && !t.attempts.empty()) detail = t.attempts.back().detail;
+    std::printf("%s %s %s %s %s %s\n", Pad(t.id, 24).c_str(), Pad(TaskStateName(t.state), 11).c_str(),
+                Pad(std::to_string(t.attempts.size()), 8).c_str(),
+                Pad(t.attempts.empty() ? "-" : FormatDuration(t.duration), 10).c_str(),
+                Pad(exit, 5).c_str(), detail.c_str());
+  }
+  return kExitOk;
+}
+
+int CmdRuns(const GlobalOptions& g) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  std::string runs = RunLayout::RunsDir(config->config.output_dir);
+  Result<std::vector<std::string>> names = ListDir(runs);
+  json list = json::array();
+  if (!g.json) {
+    std::printf("%s %s %s %s %s\n", Pad("RUN", 26).c_str(), Pad("OUTCOME", 12).c_str(),
+                Pad("BACKEND", 10).c_str(), Pad("OK/FAILED/TOTAL", 16).c_str(), "MAKESPAN");
+  }
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      Result<LoadedRun> run = LoadRun(RunLayout::RunDir(config->config.output_dir, name));
+      if (!run.ok()) continue;
+      Dag dag(run->plan);
+      RunMetrics m = ComputeMetrics(run->plan, dag, run->state, run->config.config.max_executors);
+      if (g.json) {
+        list.push_back({{"run_id", name},
+                        {"outcome", m.outcome},
+                        {"backend", m.backend},
+                        {"tasks", m.tasks.size()},
+                        {"succeeded", m.succeeded},
+                        {"failed", m.failed},
+                        {"makespan_s", m.makespan}});
+      } else {
+        std::printf("%s %s %s %s %s\n", Pad(name, 26).c_str(), Pad(m.outcome, 12).c_str(),
+                    Pad(m.backend, 10).c_str(),
+                    Pad(std::to_string(m.succeeded) + "/" + std::to_string(m.failed) + "/" +
+                            std::to_string(m.tasks.size()),
+                        16)
+                        .c_str(),
+                    FormatDuration(m.makespan).c_str());
+      }
+    }
+  }
+  if (g.json) std::cout << list.dump(2) << "\n";
+  return kExitOk;
+}
+
+int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& task, int attempt,
+            bool stderr_only, bool both) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  Result<std::string> dir = ResolveRun(config->config.output_dir, run);
+  if (!dir.ok()) return Fail(dir.status());
+  Result<LoadedRun> loaded = LoadRun(*dir);
+  if (!loaded.ok()) return Fail(loaded.status());
+  auto it = loaded->state.tasks.find(task);
+  if (it == loaded->state.tasks.end() || it->second.attempts.empty()) {
+    bool known = Dag(loaded->plan).Find(task) >= 0;
+    return Fail(Status::NotFound(known ? "task '" + task + "' has not run yet"
+                                       : "run has no task '" + task + "'"));
+  }
+  int n = attempt > 0 ? attempt : it->second.last_attempt();
+  RunLayout layout(*dir);
+  if (!PathExists(layout.attempt_dir(task, n))) {
+    return Fail(Status::NotFound("task '" + task + "' has no attempt " + std::to_string(n) +
+                                 " (it has " + std::to_string(it->second.last_attempt()) + ")"));
+  }
+  auto dump = [&](const std::string& path, const char* label) {
+    Result<std::string> text = ReadFile(path);
+    if (both) std::printf("==> %s (%s) <==\n", label, path.c_str());
+    if (text.ok()) std::fwrite(text->data(), 1, text->size(), stdout);
+  };
+  if (both || !stderr_only) dump(layout.stdout_path(task, n), "stdout");
+  if (both || stderr_only) dump(layout.stderr_path(task, n), "stderr");
+  return kExitOk;
+}
+
+int CmdValidate(const GlobalOptions& g, const std::string& plan_path) {
+  Result<Plan> plan = LoadPlanFile(plan_path);
+  Status st = plan.ok() ? ValidatePlan(*plan) : plan.status();
+  if (g.json) {
+    json j = {{"file", plan_path}, {"valid", st.ok()}};
+    if (!st.ok()) j["errors"] = st.message();
+    if (st.ok()) j["tasks"] = plan->tasks.size();
+    std::cout << j.dump(2) << "\n";
+    return st.ok() ? kExitOk : kExitInvalid;
+  }
+  if (!st.ok()) return Fail(st);
+  Dag dag(*plan);
+  std::vector<uint32_t> path = dag.RemainingPathLengths();
+  uint32_t longest = 0;
+  size_t edges = 0;
+  for (Dag::Index i = 0; i < dag.size(); ++i) {
+    longest = std::max(longest, path[i]);
+    edges += dag.deps(i).size();
+  }
+  std::printf("%s: valid plan: %zu tasks, %zu dependencies, longest chain %u tasks\n",
+              plan_path.c_str(), plan->tasks.size(), edges, longest);
+  return kExitOk;
+}
+
+int CmdConfigShow(const GlobalOptions& g) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  std::cout << (g.json ? FormatConfigJson(*config) : FormatConfig(*config));
+  return kExitOk;
+}
+
+int CmdConfigKeys() {
+  for (const auto& [key, help] : ConfigKeys()) {
+    std::printf("%s %s %s\n", Pad(key, 30).c_str(), Pad(EnvNameForKey(key), 34).c_str(),
+                help.c_str());
+  }
+  return kExitOk;
+}
+
+int CmdReport(const GlobalOptions& g, const std::string& run) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  Result<std::string> dir = ResolveRun(config->config.output_dir, run);
+  if (!dir.ok()) return Fail(dir.status());
+  Result<LoadedRun> loaded = LoadRun(*dir);
+  if (!loaded.ok()) return Fail(loaded.status());
+  if (Status st = WriteRunReport(*loaded); !st.ok()) return Fail(st);
+  std::printf("%s\n", RunLayout(*dir).report().c_str());
+  return kExitOk;
+}
+
+int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt) {
+  RunLayout layout(run_dir);
+  Result<Plan> plan = LoadPlanFile(layout.plan());
+  if (!plan.ok()) {
+    std::fprintf(stderr, "porch exec-task: %s\n", plan.status().message().c_str());
+    return kExecUsage;
+  }
+  Dag dag(*plan);
+  int64_t index = dag.Find(task_id);
+  if (index < 0 || attempt < 1) {
+    std::fprintf(stderr, "porch exec-task: run '%s' has no task '%s' (or attempt %d is invalid)\n",
+                 run_dir.c_str(), task_id.c_str(), attempt);
+    return kExecUsage;
+  }
+  const Task& task = plan->tasks[static_cast<size_t>(index)];
+  if (!task.is_command()) {
+    std::fprintf(stderr, "porch exec-task: task '%s' is an AI task; no agent executor yet\n",
+                 task_id.c_str());
+    return kExecUsage;
+  }
+  ConfigLoader loader;
+  if (PathExists(layout.config())) {
+    if (Status st = loader.ApplyFile(layout.config()); !st.ok()) {
+      std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
+      return kExecUsage;
+    }
+  }
+  const Config& c = loader.loaded().config;
+  double limit = task.resources.time_limit_s > 0 ? task.resources.time_limit_s
+                                                 : c.default_time_limit_seconds;
+  if (Status st = MakeDirs(layout.attempt_dir(task_id, attempt)); !st.ok()) {
+    std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
+    return kExecNoResult;
+  }
+  if (Status st = MakeDirs(layout.output()); !st.ok()) {
+    std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
+    return kExecNoResult;
+  }
+  return RunAttempt(CommandAttemptSpec(layout, task, attempt, limit, c.kill_grace_seconds));
+}
+
+}  // namespace porch

@@ -1,0 +1,48 @@
+// The porch subcommands, independent of argument parsing (cli/main.cc).
+// Each returns the process exit code and prints its own errors.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace porch {
+
+// Exit codes (documented in the README).
+constexpr int kExitOk = 0;           // everything succeeded
+constexpr int kExitTasksFailed = 1;  // the run ended with failed / skipped / unrun tasks
+constexpr int kExitInvalid = 2;      // invalid input: plan, config, flags, run id
+constexpr int kExitError = 3;        // porch could not do its job: I/O, journal, backend
+constexpr int kExitInterrupted = 130;  // stopped by Ctrl-C / SIGTERM; `porch resume` continues
+
+// Options shared by the commands that read configuration.
+struct GlobalOptions {
+  std::string config_file;               // --config
+  std::vector<std::string> sets;         // --set key=value
+  std::string output_dir;                // --output-dir
+  std::string backend;                   // --backend
+  int max_executors = 0;                 // --max-executors (0: not given)
+  bool fail_fast = false;                // --fail-fast
+  bool json = false;                     // --json
+  bool quiet = false;                    // --quiet
+};
+
+// Applies the command-line layer (--set, --output-dir, --backend,
+// --max-executors, --fail-fast) on top of `loader` and checks the result.
+Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader);
+
+int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::string& requirements,
+           const std::string& run_id);
+int CmdResume(const GlobalOptions& g, const std::string& run);
+int CmdStatus(const GlobalOptions& g, const std::string& run);
+int CmdRuns(const GlobalOptions& g);
+int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& task, int attempt,
+            bool stderr_only, bool both);
+int CmdValidate(const GlobalOptions& g, const std::string& plan_path);
+int CmdConfigShow(const GlobalOptions& g);
+int CmdConfigKeys();
+int CmdReport(const GlobalOptions& g, const std::string& run);
+int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt);
+
+}  // namespace porch

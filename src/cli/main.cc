@@ -1,0 +1,154 @@
+// porch's command line. Parsing only: the commands live in cli/commands.cc.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+const char* kFooter = R"(
+Exit codes:
+  0    everything succeeded
+  1    the run finished, but some tasks failed, were skipped or did not run
+  2    invalid input: plan, configuration, flags or run id (nothing was run)
+  3    porch could not do its job (I/O error, full disk, backend unavailable)
+  130  interrupted (Ctrl-C / SIGTERM); `porch resume RUN` continues the run
+
+Configuration: built-in defaults < config file (--config FILE, or ./porch.yaml)
+  < environment (PORCH_<KEY>, e.g. PORCH_MAX_EXECUTORS=8) < flags.
+  `porch config show` prints every value and where it came from;
+  `porch config keys` lists the keys.
+
+Examples:
+  porch validate examples/quickstart.yaml
+  porch run --plan examples/quickstart.yaml --max-executors 3
+  porch status            # the latest run, as a table (--json for scripts)
+  porch logs RUN TASK     # stdout of the task's latest attempt
+  porch resume RUN        # continue after Ctrl-C, a crash or failures
+)";
+
+void AddGlobal(CLI::App* app, porch::GlobalOptions* g) {
+  app->add_option("--config", g->config_file, "configuration file (YAML); default ./porch.yaml")
+      ->type_name("FILE");
+  app->add_option("--output-dir", g->output_dir, "where runs are kept (default porch-runs)")
+      ->type_name("DIR");
+  app->add_option("--set", g->sets, "set any configuration key, e.g. --set retry.max_retries=3")
+      ->type_name("KEY=VALUE");
+}
+
+void AddRunFlags(CLI::App* app, porch::GlobalOptions* g) {
+  app->add_option("-j,--max-executors", g->max_executors, "M: tasks running at once (default 5)")
+      ->type_name("M");
+  app->add_option("--backend", g->backend, "threading (default) | docker | slurm | aws");
+  app->add_flag("--fail-fast", g->fail_fast, "start nothing new after the first permanent failure");
+  app->add_flag("-q,--quiet", g->quiet, "print only failures and the summary");
+  app->add_flag("--json", g->json, "print the summary as JSON on stdout");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "porch: plans a software requirement as a DAG of tasks and runs them in parallel on\n"
+      "M executors (local processes now; Docker, SLURM and AWS ParallelCluster backends\n"
+      "share the same engine), with retries, a crash-safe journal, resume, and a report."};
+  app.name("porch");
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.fallthrough();
+  porch::GlobalOptions g;
+  AddGlobal(&app, &g);
+
+  std::string plan_path, requirements, run_id, run, task, file;
+  int attempt = 0;
+  bool stderr_only = false, both = false;
+
+  CLI::App* run_cmd = app.add_subcommand("run", "validate a plan and run it");
+  run_cmd->add_option("--plan", plan_path, "plan file (JSON or YAML; see docs/plan-format.md)")
+      ->type_name("FILE");
+  run_cmd->add_option("requirements", requirements,
+                      "requirement text (planning it needs the LLM planner)");
+  run_cmd->add_option("--run-id", run_id, "name the run (default: timestamp + random suffix)");
+  AddRunFlags(run_cmd, &g);
+  run_cmd->footer(
+      "\nExample:\n  porch run --plan examples/quickstart.yaml -j 3\n"
+      "Creates <output_dir>/runs/<run-id>/ with the journal, per-attempt logs, output/,\n"
+      "metrics.json and report.html. Refuses to reuse an existing run id.");
+
+  CLI::App* resume_cmd = app.add_subcommand("resume", "continue a run that was stopped or failed");
+  resume_cmd->add_option("run", run, "run id or run directory (default: the latest run)");
+  AddRunFlags(resume_cmd, &g);
+  resume_cmd->footer(
+      "\nTasks that succeeded never run again; attempts still running (porch was killed)\n"
+      "are re-adopted, or their results read; failed, skipped and cancelled tasks run\n"
+      "again with a fresh retry budget. The run's recorded configuration is used;\n"
+      "flags given here override it.\n\nExample:\n  porch resume 20261124-101500-3f2a -j 8");
+
+  CLI::App* status_cmd = app.add_subcommand("status", "show the tasks of a run");
+  status_cmd->add_option("run", run, "run id or directory (default: the latest run)");
+  status_cmd->add_flag("--json", g.json, "print metrics.json-style JSON");
+  status_cmd->footer("\nExample:\n  porch status --json | jq '.run.outcome'");
+
+  CLI::App* runs_cmd = app.add_subcommand("runs", "list runs in the output directory");
+  runs_cmd->add_flag("--json", g.json, "print JSON");
+
+  CLI::App* logs_cmd = app.add_subcommand("logs", "print a task attempt's output");
+  logs_cmd->add_option("run", run, "run id or directory")->required();
+  logs_cmd->add_option("task", task, "task id")->required();
+  logs_cmd->add_option("--attempt", attempt, "attempt number (default: the latest)");
+  logs_cmd->add_flag("--stderr", stderr_only, "print stderr instead of stdout");
+  logs_cmd->add_flag("--both", both, "print stdout and stderr with headers");
+  logs_cmd->footer("\nExample:\n  porch logs latest build --stderr");
+
+  CLI::App* validate_cmd = app.add_subcommand("validate", "check a plan file without running it");
+  validate_cmd->add_option("plan", file, "plan file")->required();
+  validate_cmd->add_flag("--json", g.json, "print the verdict as JSON");
+  validate_cmd->footer(
+      "\nChecks: syntax, unknown fields, duplicate ids, unknown dependencies, cycles\n"
+      "(printed as a -> b -> a), empty plan, resource values, outputs that are absolute\n"
+      "or contain '..', outputs claimed by two tasks. Exit 2 when invalid.\n\n"
+      "Example:\n  porch validate examples/quickstart.yaml");
+
+  CLI::App* config_cmd = app.add_subcommand("config", "inspect the configuration");
+  config_cmd->require_subcommand(1);
+  CLI::App* show_cmd = config_cmd->add_subcommand("show", "print the effective configuration");
+  show_cmd->add_flag("--json", g.json, "print JSON");
+  show_cmd->footer("\nEach value is followed by where it came from; secrets are redacted.\n\n"
+                   "Example:\n  PORCH_MAX_EXECUTORS=8 porch config show --set retry.jitter=0");
+  CLI::App* keys_cmd = config_cmd->add_subcommand("keys", "list configuration keys");
+
+  CLI::App* report_cmd = app.add_subcommand("report", "rewrite metrics.json and report.html");
+  report_cmd->add_option("run", run, "run id or directory (default: the latest run)");
+
+  CLI::App* exec_cmd = app.add_subcommand(
+      "exec-task", "run one task attempt here and write its result file (used by backends)");
+  std::string run_dir;
+  exec_cmd->add_option("--run-dir", run_dir, "the run directory")->required();
+  exec_cmd->add_option("--task-id", task, "task id")->required();
+  exec_cmd->add_option("--attempt", attempt, "attempt number (1-based)")->required();
+  exec_cmd->footer(
+      "\nWrites tasks/<id>/attempt-<n>/{stdout,stderr,result.json}; result.json appears\n"
+      "atomically when the attempt is over. Exit codes: 0 the task succeeded, 1 it\n"
+      "failed (result.json says why), 2 bad arguments, 3 no result file could be written.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : porch::kExitInvalid;
+  }
+
+  if (run_cmd->parsed()) return porch::CmdRun(g, plan_path, requirements, run_id);
+  if (resume_cmd->parsed()) return porch::CmdResume(g, run);
+  if (status_cmd->parsed()) return porch::CmdStatus(g, run);
+  if (runs_cmd->parsed()) return porch::CmdRuns(g);
+  if (logs_cmd->parsed()) return porch::CmdLogs(g, run, task, attempt, stderr_only, both);
+  if (validate_cmd->parsed()) return porch::CmdValidate(g, file);
+  if (show_cmd->parsed()) return porch::CmdConfigShow(g);
+  if (keys_cmd->parsed()) return porch::CmdConfigKeys();
+  if (report_cmd->parsed()) return porch::CmdReport(g, run);
+  if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt);
+  std::fprintf(stderr, "porch: no command given; see porch --help\n");
+  return porch::kExitInvalid;
+}

@@ -1,0 +1,358 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "platform/files.h"
+
+extern char** environ;
+
+namespace porch {
+namespace {
+
+enum class Kind { kString, kInt, kDouble, kBool };
+
+struct Field {
+  const char* key;
+  Kind kind;
+  const char* help;
+  bool secret;
+  std::function<void*(Config&)> ptr;
+};
+
+template <typename T>
+std::function<void*(Config&)> Member(T Config::*m) {
+  return [m](Config& c) -> void* { return &(c.*m); };
+}
+template <typename S, typename T>
+std::function<void*(Config&)> Member(S Config::*section, T S::*m) {
+  return [section, m](Config& c) -> void* { return &((c.*section).*m); };
+}
+
+const std::vector<Field>& Fields() {
+  static const std::vector<Field> fields = {
+      {"requirements", Kind::kString, "the requirement text to plan from", false,
+       Member(&Config::requirements)},
+      {"output_dir", Kind::kString, "where runs are kept (<output_dir>/runs/<run-id>)", false,
+       Member(&Config::output_dir)},
+      {"max_executors", Kind::kInt, "M: tasks running at once", false,
+       Member(&Config::max_executors)},
+      {"backend", Kind::kString, "threading | docker | slurm | aws", false,
+       Member(&Config::backend)},
+      {"fail_fast", Kind::kBool, "stop starting tasks after the first permanent failure", false,
+       Member(&Config::fail_fast)},
+      {"default_time_limit_seconds", Kind::kDouble,
+       "time limit for tasks that set none (0: none)", false,
+       Member(&Config::default_time_limit_seconds)},
+      {"kill_grace_seconds", Kind::kDouble, "SIGTERM to SIGKILL grace when stopping a task",
+       false, Member(&Config::kill_grace_seconds)},
+      {"retry.max_retries", Kind::kInt, "retries after the first attempt", false,
+       Member(&Config::retry, &RetryConfig::max_retries)},
+      {"retry.retry_delay_seconds", Kind::kDouble, "first backoff delay", false,
+       Member(&Config::retry, &RetryConfig::retry_delay_seconds)},
+      {"retry.exponential_backoff", Kind::kBool, "multiply the delay after each failure", false,
+       Member(&Config::retry, &RetryConfig::exponential_backoff)},
+      {"retry.backoff_multiplier", Kind::kDouble, "factor between successive delays", false,
+       Member(&Config::retry, &RetryConfig::backoff_multiplier)},
+      {"retry.max_delay_seconds", Kind::kDouble, "cap on one delay", false,
+       Member(&Config::retry, &RetryConfig::max_delay_seconds)},
+      {"retry.jitter", Kind::kDouble, "random spread of a delay, as a fraction (0..1)", false,
+       Member(&Config::retry, &RetryConfig::jitter)},
+      {"docker.image", Kind::kString, "image for task containers", false,
+       Member(&Config::docker, &DockerConfig::image)},
+      {"docker.network", Kind::kString, "network for task containers", false,
+       Member(&Config::docker, &DockerConfig::network)},
+      {"docker.host", Kind::kString, "engine address (default: DOCKER_HOST or the local socket)",
+       false, Member(&Config::docker, &DockerConfig::host)},
+      {"docker.use_bedrock", Kind::kBool, "agents in containers use AWS Bedrock", false,
+       Member(&Config::docker, &DockerConfig::use_bedrock)},
+      {"docker.bedrock_region", Kind::kString, "Bedrock region", false,
+       Member(&Config::docker, &DockerConfig::bedrock_region)},
+      {"docker.bedrock_model", Kind::kString, "Bedrock model id", false,
+       Member(&Config::docker, &DockerConfig::bedrock_model)},
+      {"docker.planner_in_docker", Kind::kBool, "run the planner inside a container", false,
+       Member(&Config::docker, &DockerConfig::planner_in_docker)},
+      {"slurm.partition", Kind::kString, "partition (empty: the cluster default)", false,
+       Member(&Config::slurm, &SlurmConfig::partition)},
+      {"slurm.time_limit", Kind::kString, "default job time limit", false,
+       Member(&Config::slurm, &SlurmConfig::time_limit)},
+      {"slurm.memory", Kind::kString, "default job memory", false,
+       Member(&Config::slurm, &SlurmConfig::memory)},
+      {"slurm.cpus_per_task", Kind::kInt, "default CPUs per job", false,
+       Member(&Config::slurm, &SlurmConfig::cpus_per_task)},
+      {"slurm.gpus_per_task", Kind::kInt, "default GPUs per job", false,
+       Member(&Config::slurm, &SlurmConfig::gpus_per_task)},
+      {"slurm.gpu_partition", Kind::kString, "partition for GPU jobs", false,
+       Member(&Config::slurm, &SlurmConfig::gpu_partition)},
+      {"slurm.poll_interval_seconds", Kind::kDouble, "seconds between squeue polls", false,
+       Member(&Config::slurm, &SlurmConfig::poll_interval_seconds)},
+      {"slurm.extra_args", Kind::kString, "extra sbatch arguments (account, qos, ...)", false,
+       Member(&Config::slurm, &SlurmConfig::extra_args)},
+      {"aws.cluster_name", Kind::kString, "ParallelCluster name", false,
+       Member(&Config::aws, &AwsConfig::cluster_name)},
+      {"aws.region", Kind::kString, "AWS region", false,
+       Member(&Config::aws, &AwsConfig::region)},
+      {"aws.s3_bucket", Kind::kString, "bucket for run state", false,
+       Member(&Config::aws, &AwsConfig::s3_bucket)},
+      {"aws.s3_prefix", Kind::kString, "key prefix in the bucket", false,
+       Member(&Config::aws, &AwsConfig::s3_prefix)},
+      {"aws.endpoint", Kind::kString, "S3 endpoint override (S3-compatible stores)", false,
+       Member(&Config::aws, &AwsConfig::endpoint)},
+      {"llm.provider", Kind::kString, "anthropic | bedrock", false,
+       Member(&Config::llm, &LlmConfig::provider)},
+      {"llm.model", Kind::kString, "model for planning and agents", false,
+       Member(&Config::llm, &LlmConfig::model)},
+      {"llm.api_key", Kind::kString, "Anthropic API key (prefer ANTHROPIC_API_KEY)", true,
+       Member(&Config::llm, &LlmConfig::api_key)},
+      {"llm.base_url", Kind::kString, "API endpoint override", false,
+       Member(&Config::llm, &LlmConfig::base_url)},
+  };
+  return fields;
+}
+
+const Field* FindField(const std::string& key) {
+  for (const Field& f : Fields()) {
+    if (key == f.key) return &f;
+  }
+  return nullptr;
+}
+
+std::string KnownSections() { return "docker, slurm, aws, retry, llm"; }
+
+Status ParseValue(const Field& f, const std::string& text, void* out) {
+  auto bad = [&](const char* want) {
+    return Status::InvalidArgument("'" + std::string(f.key) + "' must be " + want + ", found '" +
+                                   text + "'");
+  };
+  switch (f.kind) {
+    case Kind::kString:
+      *static_cast<std::string*>(out) = text;
+      return Status::Ok();
+    case Kind::kInt: {
+      int v = 0;
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || p != text.data() + text.size()) return bad("an integer");
+      *static_cast<int*>(out) = v;
+      return Status::Ok();
+    }
+    case Kind::kDouble: {
+      double v = 0;
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || p != text.data() + text.size() || !std::isfinite(v)) {
+        return bad("a number");
+      }
+      *static_cast<double*>(out) = v;
+      return Status::Ok();
+    }
+    case Kind::kBool: {
+      std::string l;
+      for (char c : text) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (l == "true" || l == "1" || l == "yes" || l == "on") {
+        *static_cast<bool*>(out) = true;
+      } else if (l == "false" || l == "0" || l == "no" || l == "off") {
+        *static_cast<bool*>(out) = false;
+      } else {
+        return bad("true or false");
+      }
+      return Status::Ok();
+    }
+  }
+  return Status::Internal("unhandled config kind");
+}
+
+std::string ValueText(const Field& f, Config& c) {
+  void* p = f.ptr(c);
+  switch (f.kind) {
+    case Kind::kString: return *static_cast<std::string*>(p);
+    case Kind::kInt: return std::to_string(*static_cast<int*>(p));
+    case Kind::kDouble: {
+      std::ostringstream os;
+      os << *static_cast<double*>(p);
+      return os.str();
+    }
+    case Kind::kBool: return *static_cast<bool*>(p) ? "true" : "false";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string EnvNameForKey(const std::string& key) {
+  std::string name = "PORCH_";
+  for (char c : key) name += c == '.' ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+ConfigLoader::ConfigLoader() {
+  for (const Field& f : Fields()) loaded_.sources[f.key] = {"default", ""};
+}
+
+Status ConfigLoader::Set(const std::string& key, const std::string& value, ConfigSource source) {
+  const Field* f = FindField(key);
+  if (!f) {
+    return Status::InvalidArgument("unknown configuration key '" + key +
+                                   "' (see `porch config keys`)");
+  }
+  PORCH_RETURN_IF_ERROR(ParseValue(*f, value, f->ptr(loaded_.config)));
+  loaded_.sources[key] = std::move(source);
+  return Status::Ok();
+}
+
+Status ConfigLoader::ApplyFile(const std::string& path) {
+  Result<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status().Annotate("cannot read config");
+  return ApplyText(*text, path);
+}
+
+Status ConfigLoader::ApplyText(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) +
+                                   ": invalid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return Status::Ok();  // an empty file is fine
+  if (!root.IsMap()) {
+    return Status::InvalidArgument(source + ": a config file must be a mapping of keys");
+  }
+  auto where = [&](const YAML::Node& n) {
+    return source + ":" + std::to_string(n.Mark().line + 1);
+  };
+  for (const auto& kv : root) {
+    std::string name = kv.first.Scalar();
+    if (kv.second.IsMap()) {
+      bool section = false;
+      for (const Field& f : Fields()) {
+        if (std::string(f.key).rfind(name + ".", 0) == 0) section = true;
+      }
+      if (!section) {
+        return Status::InvalidArgument(where(kv.first) + ": unknown section '" + name +
+                                       "' (known: " + KnownSections() + ")");
+      }
+      for (const auto& inner : kv.second) {
+        std::string key = name + "." + inner.first.Scalar();
+        if (!FindField(key)) {
+          return Status::InvalidArgument(where(inner.first) + ": unknown key '" + key +
+                                         "' in section '" + name + "'");
+        }
+        if (!inner.second.IsScalar()) {
+          return Status::InvalidArgument(where(inner.second) + ": '" + key +
+                                         "' must be a single value");
+        }
+        Status st = Set(key, inner.second.Scalar(), {"file", where(inner.second)});
+        if (!st.ok()) return st.Annotate(where(inner.second));
+      }
+      continue;
+    }
+    if (!FindField(name)) {
+      return Status::InvalidArgument(where(kv.first) + ": unknown key '" + name + "'");
+    }
+    if (!kv.second.IsScalar()) {
+      return Status::InvalidArgument(where(kv.second) + ": '" + name + "' must be a single value");
+    }
+    Status st = Set(name, kv.second.Scalar(), {"file", where(kv.second)});
+    if (!st.ok()) return st.Annotate(where(kv.second));
+  }
+  return Status::Ok();
+}
+
+Status ConfigLoader::ApplyEnv(const std::map<std::string, std::string>& env) {
+  for (const Field& f : Fields()) {
+    std::string name = EnvNameForKey(f.key);
+    auto it = env.find(name);
+    if (it == env.end()) continue;
+    Status st = Set(f.key, it->second, {"env", name});
+    if (!st.ok()) return st.Annotate("environment variable " + name);
+  }
+  return Status::Ok();
+}
+
+Status ConfigLoader::ApplyFlag(const std::string& key, const std::string& value,
+                               const std::string& flag) {
+  Status st = Set(key, value, {"flag", flag});
+  if (!st.ok()) return st.Annotate("flag " + flag);
+  return Status::Ok();
+}
+
+Status ConfigLoader::Check() const {
+  const Config& c = loaded_.config;
+  auto where = [&](const std::string& key) {
+    const ConfigSource& s = loaded_.sources.at(key);
+    return s.kind == "default" ? std::string("default") : s.kind + " " + s.detail;
+  };
+  if (c.max_executors < 1 || c.max_executors > 100000) {
+    return Status::InvalidArgument("max_executors must be from 1 to 100000, found " +
+                                   std::to_string(c.max_executors) + " (from " +
+                                   where("max_executors") + ")");
+  }
+  if (c.backend != "threading" && c.backend != "docker" && c.backend != "slurm" &&
+      c.backend != "aws") {
+    return Status::InvalidArgument("unknown backend '" + c.backend +
+                                   "' (known: threading, docker, slurm, aws; from " +
+                                   where("backend") + ")");
+  }
+  if (c.retry.max_retries < 0 || c.retry.max_retries > 100) {
+    return Status::InvalidArgument("retry.max_retries must be from 0 to 100");
+  }
+  if (c.retry.retry_delay_seconds < 0 || c.retry.max_delay_seconds < 0 ||
+      c.retry.backoff_multiplier < 1) {
+    return Status::InvalidArgument(
+        "retry delays must be >= 0 and retry.backoff_multiplier >= 1");
+  }
+  if (c.retry.jitter < 0 || c.retry.jitter > 1) {
+    return Status::InvalidArgument("retry.jitter must be from 0 to 1");
+  }
+  if (c.output_dir.empty()) return Status::InvalidArgument("output_dir must not be empty");
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> CurrentEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+std::string FormatConfig(const LoadedConfig& loaded) {
+  Config copy = loaded.config;
+  std::string out;
+  for (const Field& f : Fields()) {
+    std::string value = ValueText(f, copy);
+    if (f.secret && !value.empty()) value = "<redacted>";
+    const ConfigSource& s = loaded.sources.at(f.key);
+    std::string line = std::string(f.key) + " = " + (value.empty() ? "\"\"" : value);
+    if (line.size() < 56) line.resize(56, ' ');
+    out += line + "  # " + s.kind + (s.detail.empty() ? "" : " " + s.detail) + "\n";
+  }
+  return out;
+}
+
+std::string FormatConfigJson(const LoadedConfig& loaded) {
+  Config copy = loaded.config;
+  nlohmann::json out = nlohmann::json::object();
+  for (const Field& f : Fields()) {
+    std::string value = ValueText(f, copy);
+    if (f.secret && !value.empty()) value = "<redacted>";
+    const ConfigSource& s = loaded.sources.at(f.key);
+    out[f.key] = {{"value", value}, {"source", s.kind}, {"detail", s.detail}};
+  }
+  return out.dump(2) + "\n";
+}
+
+std::vector<std::pair<std::string, std::string>> ConfigKeys() {
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const Field& f : Fields()) keys.emplace_back(f.key, f.help);
+  return keys;
+}
+
+}  // namespace porch

@@ -1,0 +1,132 @@
+// porch's configuration: the seed's OrchestratorConfig with its sections.
+//
+// Values come in layers, each overriding the one before:
+//   built-in defaults < config file (--config, or ./porch.yaml) <
+//   environment (PORCH_<SECTION>_<KEY>, e.g. PORCH_RETRY_MAX_RETRIES) <
+//   command-line flags.
+// The loader records where each value came from, for `porch config show`.
+// Every key has one entry in the field table (config.cc), which drives the
+// file reader, the environment, `--set key=value`, and the printer alike.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace porch {
+
+struct RetryConfig {
+  int max_retries = 2;                // attempts after the first
+  double retry_delay_seconds = 1.0;   // first backoff
+  bool exponential_backoff = true;
+  double backoff_multiplier = 2.0;
+  double max_delay_seconds = 300.0;   // cap on one backoff
+  double jitter = 0.1;                // +/- fraction of the delay, randomised
+};
+
+struct DockerConfig {
+  std::string image = "parallel-orchestrator:latest";
+  std::string network = "po-network";
+  std::string host;                   // default: DOCKER_HOST or the standard socket
+  bool use_bedrock = false;
+  std::string bedrock_region = "eu-central-1";
+  std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+  bool planner_in_docker = false;
+};
+
+struct SlurmConfig {
+  std::string partition;              // empty: the cluster's default
+  std::string time_limit = "01:00:00";
+  std::string memory = "4G";
+  int cpus_per_task = 1;
+  int gpus_per_task = 0;
+  std::string gpu_partition = "gpu";
+  double poll_interval_seconds = 5.0;
+  std::string extra_args;             // passed to sbatch as-is (account, qos, ...)
+};
+
+struct AwsConfig {
+  std::string cluster_name;
+  std::string region = "eu-central-1";
+  std::string s3_bucket;
+  std::string s3_prefix = "porch";
+  std::string endpoint;               // S3-compatible endpoint override
+};
+
+struct LlmConfig {
+  std::string provider = "anthropic";  // anthropic | bedrock
+  std::string model = "claude-sonnet-4-5";
+  std::string api_key;                 // secret; prefer ANTHROPIC_API_KEY
+  std::string base_url;                // override for tests / proxies
+};
+
+struct Config {
+  std::string requirements;
+  std::string output_dir = "porch-runs";
+  int max_executors = 5;
+  std::string backend = "threading";   // threading | docker | slurm | aws
+  bool fail_fast = false;
+  double default_time_limit_seconds = 0;  // 0: none
+  double kill_grace_seconds = 5;       // SIGTERM -> SIGKILL
+  DockerConfig docker;
+  SlurmConfig slurm;
+  AwsConfig aws;
+  RetryConfig retry;
+  LlmConfig llm;
+};
+
+// Where a value came from.
+struct ConfigSource {
+  std::string kind;    // "default" | "file" | "env" | "flag"
+  std::string detail;  // file:line, variable name, flag
+};
+
+struct LoadedConfig {
+  Config config;
+  std::map<std::string, ConfigSource> sources;  // by dotted key
+};
+
+class ConfigLoader {
+ public:
+  // Starts from the built-in defaults.
+  ConfigLoader();
+
+  // Applies a YAML (or JSON) config file. Unknown keys and bad values are
+  // InvalidArgument naming the file, line and key.
+  Status ApplyFile(const std::string& path);
+  Status ApplyText(const std::string& text, const std::string& source);
+
+  // Applies PORCH_* variables from `env` (name -> value). Unknown PORCH_*
+  // names are ignored: the environment is shared with other programs.
+  Status ApplyEnv(const std::map<std::string, std::string>& env);
+
+  // Applies one "key=value" from the command line (--set, or a named flag).
+  Status ApplyFlag(const std::string& key, const std::string& value, const std::string& flag);
+
+  // Cross-field checks (e.g. max_executors >= 1, backend known).
+  Status Check() const;
+
+  const LoadedConfig& loaded() const { return loaded_; }
+
+ private:
+  Status Set(const std::string& key, const std::string& value, ConfigSource source);
+  LoadedConfig loaded_;
+};
+
+// The environment as a map, from environ.
+std::map<std::string, std::string> CurrentEnvironment();
+
+// One line per key: "key = value  # source". Secrets print as "<redacted>".
+std::string FormatConfig(const LoadedConfig& loaded);
+// The same as a JSON object {key: {value, source}}.
+std::string FormatConfigJson(const LoadedConfig& loaded);
+
+// Every dotted key, with a one-line description (for --help and docs).
+std::vector<std::pair<std::string, std::string>> ConfigKeys();
+
+// Name of the environment variable for a dotted key.
+std::string EnvNameForKey(const std::string& key);
+
+}  // namespace porch

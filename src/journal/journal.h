@@ -1,0 +1,102 @@
+// The run journal: the single source of truth for task state.
+//
+// Format: an append-only text file, one record per line:
+//     <crc32 as 8 hex digits> <record as compact JSON>\n
+// The CRC covers the JSON text. Only porch (the orchestrator process) writes
+// it; executors write their own result files instead (see exec/).
+//
+// Durability contract: Append() buffers; Sync() writes and fsyncs. The
+// scheduler calls Sync() before it acts on a transition (submits a job,
+// starts dependents), so after a crash the journal holds every transition
+// porch acted on. A crash mid-write leaves at most a torn last line; replay
+// ignores it (and Open() cuts it off before appending). A bad record that is
+// not the last one means the file was damaged: replay refuses it.
+//
+// Threading: a FileJournal is used from one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "sched/retry_policy.h"
+
+namespace porch {
+
+struct JournalRecord {
+  enum class Type {
+    kRunStarted,      // detail: run id; job_id: backend name
+    kResumed,         // a later porch process took over the run
+    kLaunching,       // about to submit `attempt` of `task`
+    kSubmitted,       // job_id: the backend's id for the attempt
+    kStarted,         // the attempt began running
+    kFinished,        // exit_code, reason (kNone = success), detail
+    kRetryScheduled,  // not_before: when the next attempt may start
+    kSkipped,         // detail: why (a dependency failed)
+    kInterrupted,     // Ctrl-C / SIGTERM: detail names the signal
+    kRunFinished,     // detail: "succeeded" | "failed" | "interrupted"
+  };
+  Type type = Type::kLaunching;
+  double time = 0;  // wall clock, seconds
+  std::string task;
+  int attempt = 0;
+  std::string job_id;
+  int exit_code = 0;
+  FailureReason reason = FailureReason::kNone;
+  std::string detail;
+  double started_at = 0;   // kFinished: when the attempt began (backend's view)
+  double not_before = 0;   // kRetryScheduled
+};
+
+const char* JournalTypeName(JournalRecord::Type type);
+
+// Encodes one record as a journal line (with CRC and newline).
+std::string EncodeRecord(const JournalRecord& rec);
+
+// Where journal records go. The scheduler writes through this interface so
+// tests can record transitions in memory.
+class Journal {
+ public:
+  virtual ~Journal() = default;
+  virtual Status Append(const JournalRecord& rec) = 0;
+  // Makes everything appended so far durable.
+  virtual Status Sync() = 0;
+};
+
+class FileJournal : public Journal {
+ public:
+  // Opens (creating if needed) the journal at `path` for appending. Replays
+  // it first: a torn last record is cut off; damage elsewhere is an error.
+  // The records found are returned through `existing` when non-null.
+  static Result<std::unique_ptr<FileJournal>> Open(const std::string& path,
+                                                   std::vector<JournalRecord>* existing);
+  ~FileJournal() override;
+
+  Status Append(const JournalRecord& rec) override;
+  // On failure (e.g. a full disk) the file is cut back to its last whole
+  // record and the unwritten records stay buffered for the next Sync().
+  Status Sync() override;
+
+ private:
+  FileJournal(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+  std::string buffer_;
+  uint64_t size_ = 0;  // bytes of whole records in the file
+};
+
+struct ReplayResult {
+  std::vector<JournalRecord> records;
+  uint64_t valid_bytes = 0;  // length of the well-formed prefix
+  bool torn_tail = false;    // a partial or bad last record was ignored
+};
+
+// Parses journal text. Fails only on damage before the last record.
+Result<ReplayResult> ReplayJournal(const std::string& text, const std::string& source);
+
+// Reads and replays the journal file at `path` (read-only).
+Result<ReplayResult> ReadJournal(const std::string& path);
+
+}  // namespace porch

@@ -1,0 +1,63 @@
+// The state of every task of a run, folded from journal records. Pure.
+//
+// Used by `porch resume` (what to re-run, what to re-adopt), `porch status`,
+// and the metrics/report writers.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "journal/journal.h"
+
+namespace porch {
+
+enum class TaskState {
+  kPending,     // not started (or waiting for dependencies)
+  kRunning,     // launched: submitted or started, no result yet
+  kRetryWait,   // failed, another attempt scheduled
+  kSucceeded,
+  kFailed,      // failed for good
+  kSkipped,     // a dependency failed
+  kCancelled,   // stopped by Ctrl-C / SIGTERM
+};
+
+const char* TaskStateName(TaskState s);
+
+struct AttemptRecord {
+  int number = 0;
+  std::string job_id;
+  double launched_at = 0;
+  double started_at = 0;
+  double finished_at = 0;
+  bool finished = false;
+  int exit_code = 0;
+  FailureReason reason = FailureReason::kNone;
+  std::string detail;
+};
+
+struct TaskRecord {
+  TaskState state = TaskState::kPending;
+  std::vector<AttemptRecord> attempts;  // in order
+  std::string skip_reason;
+  double not_before = 0;
+
+  int last_attempt() const { return attempts.empty() ? 0 : attempts.back().number; }
+};
+
+struct RunState {
+  std::string run_id;
+  std::string backend;
+  double started_at = 0;
+  double finished_at = 0;
+  std::string outcome;  // from kRunFinished, or "" while running / after a crash
+  int resumes = 0;
+  std::map<std::string, TaskRecord> tasks;  // by task id
+
+  // Folds one record in (records must come in journal order).
+  void Apply(const JournalRecord& rec);
+};
+
+RunState FoldJournal(const std::vector<JournalRecord>& records);
+
+}  // namespace porch

@@ -1,0 +1,34 @@
+// Reads plan files (JSON or YAML) into a Plan. Syntax and field errors come
+// back as InvalidArgument naming the file and line; the semantic checks
+// (dependencies, cycles, resources) live in plan/validate.h.
+//
+// JSON is read with a streaming parser so a plan with a million tasks needs
+// no document tree; YAML goes through yaml-cpp. Both reach the same per-task
+// field reader, so the formats accept exactly the same fields.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/status.h"
+#include "plan/task.h"
+
+namespace porch {
+
+enum class PlanFormat { kAuto, kJson, kYaml };
+
+// Parses `text`. `source` names it in messages (usually the path). kAuto
+// picks JSON when the first non-space character is '{', YAML otherwise.
+Result<Plan> ParsePlan(std::string_view text, const std::string& source,
+                       PlanFormat format = PlanFormat::kAuto);
+
+// Reads and parses the file at `path`.
+Result<Plan> LoadPlanFile(const std::string& path);
+
+// The plan as canonical JSON (the form porch stores in a run directory).
+nlohmann::json PlanToJson(const Plan& plan);
+std::string PlanToJsonText(const Plan& plan);
+
+}  // namespace porch

@@ -1,0 +1,28 @@
+#include "platform/clock.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include <cmath>
+
+namespace porch {
+
+double RealClock::Now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+void RealClock::SleepUntil(double deadline) {
+  double wait = deadline - Now();
+  if (wait <= 0) return;
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(wait);
+  ts.tv_nsec = static_cast<long>((wait - std::floor(wait)) * 1e9);
+  sigset_t none;
+  sigemptyset(&none);
+  ppoll(nullptr, 0, &ts, &none);  // EINTR on a signal is the point
+}
+
+}  // namespace porch

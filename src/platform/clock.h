@@ -1,0 +1,25 @@
+// The clock seam. The scheduler and backends read time and sleep only
+// through a Clock, so tests drive them with FakeClock and no real waiting.
+#pragma once
+
+namespace porch {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Wall-clock seconds since the Unix epoch.
+  virtual double Now() = 0;
+  // Sleeps until `deadline` (as Now()). May return early when a signal
+  // arrives (SIGCHLD, SIGINT...): callers re-check their condition.
+  virtual void SleepUntil(double deadline) = 0;
+};
+
+// The system clock. SleepUntil unblocks all signals while it sleeps, so a
+// signal blocked elsewhere (see platform/signals.h) wakes it at once.
+class RealClock : public Clock {
+ public:
+  double Now() override;
+  void SleepUntil(double deadline) override;
+};
+
+}  // namespace porch

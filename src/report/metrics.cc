@@ -1,0 +1,177 @@
+#include "report/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace porch {
+
+namespace {
+
+// Gives each attempt the lowest-numbered slot free at its start, so the
+// timeline shows how the executors were used.
+int AssignSlots(std::vector<TaskMetrics>* tasks) {
+  std::vector<AttemptSpan*> spans;
+  for (TaskMetrics& t : *tasks) {
+    for (AttemptSpan& a : t.attempts) spans.push_back(&a);
+  }
+  std::stable_sort(spans.begin(), spans.end(),
+                   [](const AttemptSpan* a, const AttemptSpan* b) { return a->start < b->start; });
+  std::vector<double> slot_free_at;
+  for (AttemptSpan* a : spans) {
+    size_t slot = 0;
+    while (slot < slot_free_at.size() && slot_free_at[slot] > a->start + 1e-9) ++slot;
+    if (slot == slot_free_at.size()) slot_free_at.push_back(0);
+    slot_free_at[slot] = a->end;
+    a->slot = static_cast<int>(slot);
+  }
+  return static_cast<int>(slot_free_at.size());
+}
+
+}  // namespace
+
+RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& state,
+                          int max_executors) {
+  RunMetrics m;
+  m.run_id = state.run_id;
+  m.backend = state.backend;
+  m.max_executors = max_executors;
+  m.outcome = state.outcome.empty() ? "incomplete" : state.outcome;
+
+  double first = std::numeric_limits<double>::infinity(), last = 0;
+  for (const auto& [id, rec] : state.tasks) {
+    for (const AttemptRecord& a : rec.attempts) {
+      double s = a.started_at > 0 ? a.started_at : a.launched_at;
+      if (s > 0) first = std::min(first, s);
+      if (a.finished) last = std::max(last, a.finished_at);
+    }
+  }
+  if (!std::isfinite(first)) first = state.started_at;
+  m.started_at = first;
+
+  m.tasks.reserve(plan.tasks.size());
+  for (const Task& t : plan.tasks) {
+    TaskMetrics tm;
+    tm.id = t.id;
+    tm.title = t.title;
+    auto it = state.tasks.find(t.id);
+    if (it != state.tasks.end()) {
+      const TaskRecord& rec = it->second;
+      tm.state = rec.state;
+      tm.skip_reason = rec.skip_reason;
+      for (const AttemptRecord& a : rec.attempts) {
+        AttemptSpan span;
+        span.attempt = a.number;
+        double s = a.started_at > 0 ? a.started_at : a.launched_at;
+        span.start = s - first;
+        span.end = (a.finished ? a.finished_at : std::max(last, s)) - first;
+        span.outcome = !a.finished ? "running"
+                       : a.reason == FailureReason::kNone ? "ok"
+                                                          : FailureReasonName(a.reason);
+        span.job_id = a.job_id;
+        span.exit_code = a.exit_code;
+        span.detail = a.detail;
+        tm.duration += std::max(0.0, span.end - span.start);
+        tm.attempts.push_back(span);
+      }
+      if (!tm.attempts.empty()) {
+        tm.start = tm.attempts.front().start;
+        tm.end = tm.attempts.back().end;
+      }
+    }
+    switch (tm.state) {
+      case TaskState::kSucceeded: ++m.succeeded; break;
+      case TaskState::kFailed: ++m.failed; break;
+      case TaskState::kSkipped: ++m.skipped; break;
+      case TaskState::kCancelled: ++m.cancelled; break;
+      default: ++m.pending; break;
+    }
+    m.total_task_time += tm.duration;
+    m.tasks.push_back(std::move(tm));
+  }
+  m.makespan = last > first ? last - first : 0;
+  m.speedup = m.makespan > 0 ? m.total_task_time / m.makespan : 0;
+  m.efficiency = max_executors > 0 ? m.speedup / max_executors : 0;
+  m.slots_used = AssignSlots(&m.tasks);
+
+  // Critical path: the dependency chain with the most time on it, using each
+  // task's final attempt duration.
+  std::vector<Dag::Index> order = dag.TopologicalOrder();
+  std::vector<double> best(dag.size(), 0);
+  std::vector<int64_t> prev(dag.size(), -1);
+  int64_t end_task = -1;
+  double end_value = -1;
+  for (Dag::Index i : order) {
+    const TaskMetrics& tm = m.tasks[i];
+    double own = tm.attempts.empty() ? 0 : tm.attempts.back().end - tm.attempts.back().start;
+    double from = 0;
+    for (Dag::Index d : dag.deps(i)) {
+      if (best[d] > from) {
+        from = best[d];
+        prev[i] = d;
+      }
+    }
+    best[i] = from + own;
+    if (best[i] > end_value) {
+      end_value = best[i];
+      end_task = i;
+    }
+  }
+  m.critical_path = std::max(0.0, end_value);
+  for (int64_t i = end_task; i >= 0; i = prev[i]) m.critical_path_tasks.push_back(plan.tasks[i].id);
+  std::reverse(m.critical_path_tasks.begin(), m.critical_path_tasks.end());
+  return m;
+}
+
+std::string MetricsToJson(const RunMetrics& m) {
+  using nlohmann::json;
+  json tasks = json::array();
+  for (const TaskMetrics& t : m.tasks) {
+    json attempts = json::array();
+    for (const AttemptSpan& a : t.attempts) {
+      attempts.push_back({{"attempt", a.attempt},
+                          {"start", a.start},
+                          {"end", a.end},
+                          {"duration", a.end - a.start},
+                          {"outcome", a.outcome},
+                          {"exit_code", a.exit_code},
+                          {"job_id", a.job_id},
+                          {"slot", a.slot},
+                          {"detail", a.detail}});
+    }
+    json jt = {{"id", t.id},
+               {"state", TaskStateName(t.state)},
+               {"attempts", attempts.size()},
+               {"start", t.start},
+               {"end", t.end},
+               {"duration", t.duration},
+               {"exit_code", t.attempts.empty() ? json(nullptr) : json(t.attempts.back().exit_code)},
+               {"job_id", t.attempts.empty() ? "" : t.attempts.back().job_id},
+               {"attempt_details", attempts}};
+    if (!t.skip_reason.empty()) jt["skip_reason"] = t.skip_reason;
+    tasks.push_back(std::move(jt));
+  }
+  json run = {{"run_id", m.run_id},
+              {"backend", m.backend},
+              {"outcome", m.outcome},
+              {"max_executors", m.max_executors},
+              {"started_at", m.started_at},
+              {"makespan_s", m.makespan},
+              {"total_task_time_s", m.total_task_time},
+              {"speedup", m.speedup},
+              {"parallel_efficiency", m.efficiency},
+              {"critical_path_s", m.critical_path},
+              {"critical_path_tasks", m.critical_path_tasks},
+              {"slots_used", m.slots_used},
+              {"tasks_total", m.tasks.size()},
+              {"succeeded", m.succeeded},
+              {"failed", m.failed},
+              {"skipped", m.skipped},
+              {"cancelled", m.cancelled},
+              {"not_run", m.pending}};
+  return json({{"run", run}, {"tasks", tasks}}).dump(2, ' ', false,
+                                                     json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace porch

@@ -1,0 +1,200 @@
+#include "run/runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "journal/journal.h"
+#include "plan/dag.h"
+#include "plan/plan_parser.h"
+#include "plan/validate.h"
+#include "platform/files.h"
+#include "report/html_report.h"
+#include "report/metrics.h"
+
+namespace porch {
+
+namespace {
+
+// Holds flock(LOCK_EX) on the run's lock file while alive.
+class RunLock {
+ public:
+  static Result<std::unique_ptr<RunLock>> Acquire(const std::string& path) {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::FromErrno("cannot open lock '" + path + "'", errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      std::string holder;
+      Result<std::string> text = ReadFile(path);
+      if (text.ok()) holder = *text;
+      close(fd);
+      if (err == EWOULDBLOCK) {
+        return Status::Unavailable("the run is in use by another porch process" +
+                                   (holder.empty() ? std::string() : " (pid " + holder + ")") +
+                                   "; wait for it to finish or stop it first");
+      }
+      return Status::FromErrno("cannot lock '" + path + "'", err);
+    }
+    std::string pid = std::to_string(getpid());
+    if (ftruncate(fd, 0) == 0) {
+      ssize_t ignored = write(fd, pid.data(), pid.size());
+      (void)ignored;
+    }
+    return std::unique_ptr<RunLock>(new RunLock(fd));
+  }
+  ~RunLock() { close(fd_); }
+
+ private:
+  explicit RunLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace
+
+std::string NewRunId(double now) {
+  time_t t = static_cast<time_t>(now);
+  struct tm tm_utc;
+  gmtime_r(&t, &tm_utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm_utc);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xffff));
+  return std::string(stamp) + "-" + suffix;
+}
+
+std::string ConfigToStoredJson(const LoadedConfig& loaded) {
+  // FormatConfigJson redacts secrets; keep only what is not redacted.
+  nlohmann::json full = nlohmann::json::parse(FormatConfigJson(loaded));
+  nlohmann::json flat = nlohmann::json::object();
+  for (auto it = full.begin(); it != full.end(); ++it) {
+    std::string value = it.value()["value"].get<std::string>();
+    if (value == "<redacted>") continue;
+    flat[it.key()] = value;
+  }
+  return flat.dump(2) + "\n";
+}
+
+Result<LoadedRun> LoadRun(const std::string& run_dir) {
+  RunLayout layout(run_dir);
+  if (!PathExists(layout.journal())) {
+    return Status::NotFound("'" + run_dir + "' is not a porch run directory (no journal.log)");
+  }
+  LoadedRun run;
+  run.run_dir = run_dir;
+  Result<Plan> plan = LoadPlanFile(layout.plan());
+  if (!plan.ok()) return plan.status().Annotate("run '" + run_dir + "'");
+  run.plan = std::move(*plan);
+  PORCH_RETURN_IF_ERROR(ValidatePlan(run.plan).Annotate("run '" + run_dir + "'"));
+  ConfigLoader loader;
+  if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
+  run.config = loader.loaded();
+  Result<ReplayResult> replay = ReadJournal(layout.journal());
+  if (!replay.ok()) return replay.status();
+  run.state = FoldJournal(replay->records);
+  return run;
+}
+
+Status WriteRunReport(const LoadedRun& run) {
+  RunLayout layout(run.run_dir);
+  Dag dag(run.plan);
+  RunMetrics m = ComputeMetrics(run.plan, dag, run.state, run.config.config.max_executors);
+  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.metrics(), MetricsToJson(m)));
+  return WriteFileAtomic(layout.report(), RenderReport(run.plan, dag, m));
+}
+
+Runner::Runner(Clock* clock, BackendFactory factory, SchedulerListener* listener,
+               std::function<bool()> stop_requested)
+    : clock_(clock),
+      factory_(std::move(factory)),
+      listener_(listener),
+      stop_requested_(std::move(stop_requested)) {}
+
+Result<RunOutcome> Runner::Start(const Plan& plan, const LoadedConfig& config,
+                                 const std::string& run_id) {
+  std::string run_dir = RunLayout::RunDir(config.config.output_dir, run_id);
+  if (PathExists(run_dir)) {
+    return Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir +
+                                 "'; use `porch resume " + run_id +
+                                 "` to continue it, or pick another --run-id");
+  }
+  RunLayout layout(run_dir);
+  PORCH_RETURN_IF_ERROR(MakeDirs(run_dir + "/tasks"));
+  PORCH_RETURN_IF_ERROR(MakeDirs(layout.output()));
+  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.plan(), PlanToJsonText(plan)));
+  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.config(), ConfigToStoredJson(config)));
+  return Drive(run_dir, plan, config, /*resume=*/false);
+}
+
+Result<RunOutcome> Runner::Resume(const std::string& run_dir, const LoadedConfig& config) {
+  Result<LoadedRun> run = LoadRun(run_dir);
+  if (!run.ok()) return run.status();
+  // Record the flags given to resume, so a later resume sees them too.
+  PORCH_RETURN_IF_ERROR(WriteFileAtomic(RunLayout(run_dir).config(), ConfigToStoredJson(config)));
+  return Drive(run_dir, run->plan, config, /*resume=*/true);
+}
+
+Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
+                                 const LoadedConfig& loaded, bool resume) {
+  const Config& config = loaded.config;
+  RunLayout layout(run_dir);
+  Result<std::unique_ptr<RunLock>> lock = RunLock::Acquire(layout.lock());
+  if (!lock.ok()) return lock.status().Annotate("run '" + run_dir + "'");
+
+  std::vector<JournalRecord> existing;
+  Result<std::unique_ptr<FileJournal>> journal = FileJournal::Open(layout.journal(), &existing);
+  if (!journal.ok()) return journal.status();
+  if (resume && existing.empty()) {
+    return Status::NotFound("run '" + run_dir + "' has an empty journal: nothing to resume");
+  }
+  RunState previous = FoldJournal(existing);
+  std::string run_id = resume ? previous.run_id : run_dir.substr(run_dir.find_last_of('/') + 1);
+
+  Result<std::unique_ptr<Backend>> backend = factory_(config, layout, clock_);
+  if (!backend.ok()) return backend.status();
+
+  if (!resume) {
+    JournalRecord rec;
+    rec.type = JournalRecord::Type::kRunStarted;
+    rec.time = clock_->Now();
+    rec.detail = run_id;
+    rec.job_id = (*backend)->name();
+    PORCH_RETURN_IF_ERROR((*journal)->Append(rec));
+  }
+
+  Dag dag(plan);
+  SchedulerOptions options;
+  options.max_executors = config.max_executors;
+  options.fail_fast = config.fail_fast;
+  options.default_time_limit_s = config.default_time_limit_seconds;
+  Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_, RetryPolicy(config.retry),
+                      options, listener_, stop_requested_);
+  if (resume) scheduler.Restore(previous);
+  Result<RunSummary> summary = scheduler.Run();
+  if (!summary.ok()) {
+    return summary.status().Annotate("run '" + run_id + "' stopped (resume it with `porch resume " +
+                                     run_id + "` once the cause is fixed)");
+  }
+  journal->reset();  // flush and close before reading it back
+
+  RunOutcome outcome;
+  outcome.run_id = run_id;
+  outcome.run_dir = run_dir;
+  outcome.summary = *summary;
+  outcome.report_path = layout.report();
+  outcome.metrics_path = layout.metrics();
+  outcome.max_executors = config.max_executors;
+  Result<LoadedRun> reloaded = LoadRun(run_dir);
+  if (!reloaded.ok()) return reloaded.status();
+  reloaded->config = loaded;
+  PORCH_RETURN_IF_ERROR(WriteRunReport(*reloaded).Annotate("writing the report"));
+  return outcome;
+}
+
+}  // namespace porch

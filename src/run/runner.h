@@ -1,0 +1,81 @@
+// A run from start to report: creates or reopens the run directory, replays
+// the journal, drives the Scheduler over a Backend, and writes metrics.json
+// and report.html. The CLI is a thin layer over this.
+//
+// Only one porch process works on a run at a time: the run directory holds
+// a lock (flock on porch.lock) for as long as a Runner works on it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "config/config.h"
+#include "journal/run_state.h"
+#include "plan/task.h"
+#include "platform/clock.h"
+#include "run/run_layout.h"
+#include "sched/scheduler.h"
+
+namespace porch {
+
+using BackendFactory = std::function<Result<std::unique_ptr<Backend>>(
+    const Config&, const RunLayout&, Clock*)>;
+
+struct RunOutcome {
+  std::string run_id;
+  std::string run_dir;
+  RunSummary summary;
+  std::string report_path;
+  std::string metrics_path;
+  int max_executors = 0;
+};
+
+// What a finished or running run directory holds.
+struct LoadedRun {
+  std::string run_dir;
+  Plan plan;
+  LoadedConfig config;
+  RunState state;
+};
+
+// Reads plan.json, config.json and the journal of `run_dir` (no lock).
+Result<LoadedRun> LoadRun(const std::string& run_dir);
+
+// Recomputes metrics.json and report.html from the journal.
+Status WriteRunReport(const LoadedRun& run);
+
+// A new run id: "<YYYYmmdd-HHMMSS>-<4 hex>" (UTC). Sorts by time.
+std::string NewRunId(double now);
+
+class Runner {
+ public:
+  // Nothing owned. `listener` may be null. `stop_requested` is polled often.
+  Runner(Clock* clock, BackendFactory factory, SchedulerListener* listener,
+         std::function<bool()> stop_requested);
+
+  // Creates <output_dir>/runs/<run_id>/ (refusing an existing one), stores
+  // the validated plan and the configuration, and runs. `plan` must have
+  // passed ValidatePlan.
+  Result<RunOutcome> Start(const Plan& plan, const LoadedConfig& config, const std::string& run_id);
+
+  // Continues the run in `run_dir` with `config` (normally the run's own
+  // config.json with the resume command's flags applied on top).
+  Result<RunOutcome> Resume(const std::string& run_dir, const LoadedConfig& config);
+
+ private:
+  Result<RunOutcome> Drive(const std::string& run_dir, const Plan& plan, const LoadedConfig& config,
+                           bool resume);
+
+  Clock* clock_;
+  BackendFactory factory_;
+  SchedulerListener* listener_;
+  std::function<bool()> stop_requested_;
+};
+
+// The configuration as stored in config.json: flat {"key": "value"}, with
+// secrets left out.
+std::string ConfigToStoredJson(const LoadedConfig& loaded);
+
+}  // namespace porch

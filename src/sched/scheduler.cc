@@ -1,0 +1,324 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace porch {
+
+namespace {
+using Type = JournalRecord::Type;
+}
+
+Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal* journal,
+                     Clock* clock, RetryPolicy policy, SchedulerOptions options,
+                     SchedulerListener* listener, std::function<bool()> stop_requested)
+    : plan_(plan),
+      dag_(dag),
+      backend_(backend),
+      journal_(journal),
+      clock_(clock),
+      policy_(policy),
+      options_(options),
+      listener_(listener),
+      stop_requested_(std::move(stop_requested)) {
+  const size_t n = dag.size();
+  state_.assign(n, static_cast<uint8_t>(TaskState::kPending));
+  attempt_.assign(n, 0);
+  failures_.assign(n, 0);
+  lost_.assign(n, 0);
+  waiting_on_.resize(n);
+  path_len_ = dag.RemainingPathLengths();
+  counts_.pending = n;
+  for (Dag::Index i = 0; i < n; ++i) {
+    waiting_on_[i] = static_cast<uint32_t>(dag.deps(i).size());
+    if (waiting_on_[i] == 0) ready_.push(ReadyKey(i));
+  }
+  rng_.seed(options_.jitter_seed ? options_.jitter_seed
+                                 : static_cast<uint64_t>(clock_->Now() * 1e6));
+}
+
+void Scheduler::SetState(Dag::Index i, TaskState s) {
+  auto bucket = [this](TaskState t) -> size_t* {
+    switch (t) {
+      case TaskState::kPending: return &counts_.pending;
+      case TaskState::kRunning: return &counts_.running;
+      case TaskState::kRetryWait: return &counts_.retry_wait;
+      case TaskState::kSucceeded: return &counts_.succeeded;
+      case TaskState::kFailed: return &counts_.failed;
+      case TaskState::kSkipped: return &counts_.skipped;
+      case TaskState::kCancelled: return &counts_.cancelled;
+    }
+    return nullptr;
+  };
+  --*bucket(state(i));
+  ++*bucket(s);
+  state_[i] = static_cast<uint8_t>(s);
+}
+
+void Scheduler::Restore(const RunState& run) {
+  resumed_ = true;
+  ready_ = {};
+  const size_t n = dag_.size();
+  for (Dag::Index i = 0; i < n; ++i) {
+    const Task& t = plan_.tasks[i];
+    auto it = run.tasks.find(t.id);
+    if (it == run.tasks.end()) continue;
+    const TaskRecord& rec = it->second;
+    attempt_[i] = rec.last_attempt();
+    if (rec.state == TaskState::kSucceeded) {
+      SetState(i, TaskState::kSucceeded);
+    } else if (rec.state == TaskState::kRunning) {
+      SetState(i, TaskState::kRunning);
+      to_recover_.push_back({i, &t, rec.attempts.back().number, rec.attempts.back().job_id});
+    }
+  }
+  for (Dag::Index i = 0; i < n; ++i) {
+    uint32_t waiting = 0;
+    for (Dag::Index d : dag_.deps(i)) waiting += state(d) != TaskState::kSucceeded;
+    waiting_on_[i] = waiting;
+    if (state(i) == TaskState::kPending && waiting == 0) ready_.push(ReadyKey(i));
+  }
+}
+
+Status Scheduler::Append(JournalRecord rec) {
+  Status st = journal_->Append(rec);
+  if (!st.ok() && journal_error_.ok()) journal_error_ = st;
+  return st;
+}
+
+void Scheduler::MakeReady(Dag::Index i) { ready_.push(ReadyKey(i)); }
+
+void Scheduler::PromoteDueRetries(double now) {
+  while (!retries_.empty() && retries_.top().first <= now) {
+    Dag::Index i = retries_.top().second;
+    retries_.pop();
+    if (state(i) != TaskState::kRetryWait) continue;
+    SetState(i, TaskState::kPending);
+    MakeReady(i);
+  }
+}
+
+Status Scheduler::LaunchReady() {
+  std::vector<Launch> launches;
+  const double now = clock_->Now();
+  while (counts_.running + launches.size() < static_cast<size_t>(options_.max_executors) &&
+         !ready_.empty()) {
+    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(ready_.top() & 0xffffffffu);
+    ready_.pop();
+    if (state(i) != TaskState::kPending) continue;
+    const Task& t = plan_.tasks[i];
+    int attempt = ++attempt_[i];
+    double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
+                                                : options_.default_time_limit_s;
+    launches.push_back({i, &t, attempt, limit});
+    JournalRecord rec;
+    rec.type = Type::kLaunching;
+    rec.time = now;
+    rec.task = t.id;
+    rec.attempt = attempt;
+    Append(std::move(rec));
+  }
+  for (const Launch& l : launches) SetState(l.index, TaskState::kRunning);
+  // Durable before acting: a crash after this point finds the launches in
+  // the journal and asks the backend about them on resume.
+  PORCH_RETURN_IF_ERROR(journal_error_);
+  PORCH_RETURN_IF_ERROR(journal_->Sync());
+  if (launches.empty()) return Status::Ok();
+  std::vector<Result<std::string>> ids = backend_->Submit(launches);
+  assert(ids.size() == launches.size());
+  for (size_t k = 0; k < launches.size(); ++k) {
+    const Launch& l = launches[k];
+    if (!ids[k].ok()) {
+      BackendEvent ev;
+      ev.index = l.index;
+      ev.attempt = l.attempt;
+      ev.time = clock_->Now();
+      ev.exit_code = -1;
+      ev.reason = ids[k].status().code() == Status::Code::kInvalidArgument
+                      ? FailureReason::kInvalidTask
+                      : FailureReason::kBackendError;
+      ev.detail = "submit failed: " + ids[k].status().message();
+      PORCH_RETURN_IF_ERROR(Handle(ev));
+      continue;
+    }
+    JournalRecord rec;
+    rec.type = Type::kSubmitted;
+    rec.time = now;
+    rec.task = l.task->id;
+    rec.attempt = l.attempt;
+    rec.job_id = *ids[k];
+    Append(std::move(rec));
+    if (listener_) listener_->OnLaunched(*l.task, l.attempt, *ids[k]);
+  }
+  return journal_error_;
+}
+
+Status Scheduler::Handle(const BackendEvent& ev) {
+  Dag::Index i = ev.index;
+  if (i >= dag_.size() || ev.attempt != attempt_[i] || state(i) != TaskState::kRunning) {
+    return Status::Ok();  // stale or duplicate: the attempt was already accounted for
+  }
+  const Task& t = plan_.tasks[i];
+  if (ev.kind == BackendEvent::Kind::kStarted) {
+    JournalRecord rec;
+    rec.type = Type::kStarted;
+    rec.time = ev.time;
+    rec.task = t.id;
+    rec.attempt = ev.attempt;
+    return Append(std::move(rec));
+  }
+  Finish(i, ev);
+  return journal_error_;
+}
+
+void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
+  const Task& t = plan_.tasks[i];
+  JournalRecord rec;
+  rec.type = Type::kFinished;
+  rec.time = ev.time;
+  rec.task = t.id;
+  rec.attempt = ev.attempt;
+  rec.exit_code = ev.exit_code;
+  rec.reason = ev.reason;
+  rec.detail = ev.detail;
+  rec.started_at = ev.started_at;
+  Append(rec);
+
+  double retry_delay = 0;
+  TaskState next;
+  if (ev.reason == FailureReason::kNone) {
+    next = TaskState::kSucceeded;
+    SetState(i, next);
+    for (Dag::Index out : dag_.dependents(i)) {
+      if (--waiting_on_[out] == 0 && state(out) == TaskState::kPending) MakeReady(out);
+    }
+  } else if (ev.reason == FailureReason::kCancelled) {
+    next = TaskState::kCancelled;
+    SetState(i, next);
+  } else if (ev.reason == FailureReason::kLost && lost_[i] < options_.max_lost_resubmits &&
+             !stopping_) {
+    // The backend lost the attempt (porch died before it started, a node
+    // vanished): run it again without charging the task's retry budget.
+    ++lost_[i];
+    next = TaskState::kPending;
+    SetState(i, next);
+    MakeReady(i);
+  } else {
+    int failures = ++failures_[i];
+    int task_retries = t.retries ? *t.retries : -1;
+    if (!stopping_ && policy_.ShouldRetry(failures, ev.reason, task_retries)) {
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      retry_delay = policy_.Delay(failures, unit(rng_));
+      next = TaskState::kRetryWait;
+      SetState(i, next);
+      double when = ev.time + retry_delay;
+      retries_.push({when, i});
+      JournalRecord r;
+      r.type = Type::kRetryScheduled;
+      r.time = ev.time;
+      r.task = t.id;
+      r.attempt = ev.attempt;
+      r.not_before = when;
+      Append(std::move(r));
+    } else {
+      next = TaskState::kFailed;
+      SetState(i, next);
+      if (options_.fail_fast) halted_ = true;
+    }
+  }
+  if (listener_) listener_->OnFinished(t, ev, next, retry_delay);
+  if (next == TaskState::kFailed) SkipDownstream(i);
+}
+
+void Scheduler::SkipDownstream(Dag::Index failed) {
+  const std::string why = "dependency '" + plan_.tasks[failed].id + "' failed";
+  std::vector<Dag::Index> queue(dag_.dependents(failed).begin(), dag_.dependents(failed).end());
+  const double now = clock_->Now();
+  while (!queue.empty()) {
+    Dag::Index i = queue.back();
+    queue.pop_back();
+    if (state(i) != TaskState::kPending) continue;
+    SetState(i, TaskState::kSkipped);
+    JournalRecord rec;
+    rec.type = Type::kSkipped;
+    rec.time = now;
+    rec.task = plan_.tasks[i].id;
+    rec.detail = why;
+    Append(std::move(rec));
+    if (listener_) listener_->OnSkipped(plan_.tasks[i], why);
+    for (Dag::Index out : dag_.dependents(i)) queue.push_back(out);
+  }
+}
+
+void Scheduler::RequestStop() {
+  stopping_ = true;
+  JournalRecord rec;
+  rec.type = Type::kInterrupted;
+  rec.time = clock_->Now();
+  Append(std::move(rec));
+  for (Dag::Index i = 0; i < dag_.size(); ++i) {
+    if (state(i) == TaskState::kRunning) backend_->Cancel(i, attempt_[i]);
+  }
+}
+
+bool Scheduler::Done() const {
+  if (counts_.running > 0) return false;
+  if (stopping_ || halted_) return true;
+  return ready_.empty() && retries_.empty();
+}
+
+Result<RunSummary> Scheduler::Run() {
+  RunSummary summary;
+  summary.started_at = clock_->Now();
+  if (resumed_) {
+    JournalRecord rec;
+    rec.type = Type::kResumed;
+    rec.time = summary.started_at;
+    Append(std::move(rec));
+    for (const InFlight& f : to_recover_) {
+      if (backend_->Recover(f) == RecoverOutcome::kAdopted) continue;
+      BackendEvent ev;
+      ev.index = f.index;
+      ev.attempt = f.attempt;
+      ev.time = clock_->Now();
+      ev.exit_code = -1;
+      ev.reason = FailureReason::kLost;
+      ev.detail = "the attempt left no trace after porch stopped";
+      PORCH_RETURN_IF_ERROR(Handle(ev));
+    }
+    to_recover_.clear();
+  }
+  while (true) {
+    if (!stopping_ && stop_requested_ && stop_requested_()) RequestStop();
+    double now = clock_->Now();
+    PromoteDueRetries(now);
+    if (!stopping_ && !halted_) {
+      PORCH_RETURN_IF_ERROR(LaunchReady());
+    } else {
+      PORCH_RETURN_IF_ERROR(journal_error_);
+      PORCH_RETURN_IF_ERROR(journal_->Sync());
+    }
+    if (Done()) break;
+    double deadline = clock_->Now() + options_.max_wait_s;
+    if (!retries_.empty() && !stopping_ && !halted_) {
+      deadline = std::min(deadline, retries_.top().first);
+    }
+    for (const BackendEvent& ev : backend_->Wait(deadline)) PORCH_RETURN_IF_ERROR(Handle(ev));
+    if (listener_) listener_->OnTick(counts_, clock_->Now());
+  }
+  summary.finished_at = clock_->Now();
+  summary.interrupted = stopping_;
+  summary.halted = halted_;
+  summary.counts = counts_;
+  JournalRecord rec;
+  rec.type = Type::kRunFinished;
+  rec.time = summary.finished_at;
+  rec.detail = stopping_ ? "interrupted" : summary.all_succeeded() ? "succeeded" : "failed";
+  Append(std::move(rec));
+  PORCH_RETURN_IF_ERROR(journal_error_);
+  PORCH_RETURN_IF_ERROR(journal_->Sync());
+  if (listener_) listener_->OnTick(counts_, summary.finished_at);
+  return summary;
+}
+
+}  // namespace porch

@@ -1,0 +1,150 @@
+// The scheduler: decides what runs when. Pure logic in the shape of Ninja's
+// Builder::Build loop: start work while capacity allows, wait for events,
+// account for them, repeat. All I/O goes through the Backend, Journal and
+// Clock passed in, so tests drive it with fakes and no real time passes.
+//
+// Rules:
+//  - at most max_executors attempts are in flight;
+//  - a task starts only when all its dependencies succeeded;
+//  - among ready tasks, the one with the longest remaining path to the end of
+//    the DAG starts first; ties go to plan order;
+//  - a failed attempt is retried per RetryPolicy after its backoff; a task
+//    that fails for good marks every task downstream of it skipped, while
+//    independent branches go on; with fail_fast nothing new starts after the
+//    first permanent failure (running attempts finish);
+//  - a stop request (Ctrl-C) cancels running attempts and starts nothing
+//    new; `porch resume` continues later;
+//  - every transition is appended to the journal, and the journal is synced
+//    before porch acts on it (before each Submit and at the end).
+//
+// Threading: single-threaded; Run() blocks until the run is over.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "journal/journal.h"
+#include "journal/run_state.h"
+#include "plan/dag.h"
+#include "plan/task.h"
+#include "platform/clock.h"
+#include "sched/retry_policy.h"
+
+namespace porch {
+
+struct SchedulerOptions {
+  int max_executors = 5;
+  bool fail_fast = false;
+  double default_time_limit_s = 0;  // for tasks without their own
+  double max_wait_s = 0.5;          // longest single Backend::Wait, for progress and stop checks
+  uint64_t jitter_seed = 0;         // 0: seeded from the clock
+  int max_lost_resubmits = 5;       // lost attempts re-run without counting as failures
+};
+
+struct RunCounts {
+  size_t pending = 0;  // waiting for dependencies or a free executor
+  size_t running = 0;
+  size_t retry_wait = 0;
+  size_t succeeded = 0;
+  size_t failed = 0;
+  size_t skipped = 0;
+  size_t cancelled = 0;
+};
+
+// Told about each transition, on the scheduler's thread, after the journal
+// record was appended. For progress displays; must not call back in.
+class SchedulerListener {
+ public:
+  virtual ~SchedulerListener() = default;
+  virtual void OnLaunched(const Task&, int /*attempt*/, const std::string& /*job_id*/) {}
+  virtual void OnFinished(const Task&, const BackendEvent&, TaskState /*now*/,
+                          double /*retry_delay*/) {}
+  virtual void OnSkipped(const Task&, const std::string& /*why*/) {}
+  virtual void OnTick(const RunCounts&, double /*now*/) {}
+};
+
+struct RunSummary {
+  RunCounts counts;
+  bool interrupted = false;  // a stop request ended the run early
+  bool halted = false;       // fail-fast stopped new starts
+  double started_at = 0;
+  double finished_at = 0;
+
+  bool all_succeeded() const {
+    return !interrupted && counts.succeeded ==
+                               counts.succeeded + counts.failed + counts.skipped +
+                                   counts.cancelled + counts.pending + counts.retry_wait;
+  }
+};
+
+class Scheduler {
+ public:
+  // Nothing is owned; all must outlive the Scheduler. `listener` may be null.
+  // `stop_requested` is polled once per loop turn.
+  Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal* journal, Clock* clock,
+            RetryPolicy policy, SchedulerOptions options, SchedulerListener* listener,
+            std::function<bool()> stop_requested);
+
+  // Continues from a previous process's journal (resume). Call before Run().
+  // Succeeded tasks stay done; attempts in flight are offered to the backend
+  // for re-adoption; everything else (failed, skipped, cancelled) runs again
+  // with a fresh retry budget.
+  void Restore(const RunState& state);
+
+  // Runs to the end. An error means the journal could not be written: the
+  // run stopped where it was and can be resumed.
+  Result<RunSummary> Run();
+
+  TaskState state(Dag::Index i) const { return static_cast<TaskState>(state_[i]); }
+  int attempt(Dag::Index i) const { return attempt_[i]; }
+
+ private:
+  using Key = uint64_t;  // (remaining path << 32) | ~index: max-heap order
+  Key ReadyKey(Dag::Index i) const {
+    return (static_cast<uint64_t>(path_len_[i]) << 32) | (UINT32_MAX - i);
+  }
+
+  void SetState(Dag::Index i, TaskState s);
+  void MakeReady(Dag::Index i);
+  Status LaunchReady();
+  void PromoteDueRetries(double now);
+  Status Handle(const BackendEvent& ev);
+  void Finish(Dag::Index i, const BackendEvent& ev);
+  void SkipDownstream(Dag::Index failed);
+  void RequestStop();
+  bool Done() const;
+  Status Append(JournalRecord rec);
+
+  const Plan& plan_;
+  const Dag& dag_;
+  Backend* backend_;
+  Journal* journal_;
+  Clock* clock_;
+  RetryPolicy policy_;
+  SchedulerOptions options_;
+  SchedulerListener* listener_;
+  std::function<bool()> stop_requested_;
+
+  std::vector<uint8_t> state_;
+  std::vector<int32_t> attempt_;
+  std::vector<uint8_t> failures_;
+  std::vector<uint8_t> lost_;
+  std::vector<uint32_t> waiting_on_;  // dependencies not yet succeeded
+  std::vector<uint32_t> path_len_;
+  std::priority_queue<Key> ready_;
+  using Timer = std::pair<double, Dag::Index>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> retries_;
+  std::vector<InFlight> to_recover_;
+  RunCounts counts_;
+  bool resumed_ = false;
+  bool stopping_ = false;
+  bool halted_ = false;
+  std::mt19937_64 rng_;
+  Status journal_error_;
+};
+
+}  // namespace porch

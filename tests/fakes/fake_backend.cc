@@ -1,0 +1,107 @@
+#include "fakes/fake_backend.h"
+
+#include <algorithm>
+
+namespace porch {
+
+std::vector<Result<std::string>> FakeBackend::Submit(std::span<const Launch> launches) {
+  std::vector<Result<std::string>> out;
+  for (const Launch& l : launches) {
+    const std::string& id = l.task->id;
+    submits.push_back({id, l.attempt, clock_->Now()});
+    if (auto it = refuse_.find(id); it != refuse_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    FakeOutcome outcome;
+    outcome.duration = default_duration;
+    if (auto it = script_.find(id); it != script_.end() && !it->second.empty()) {
+      size_t k = std::min<size_t>(static_cast<size_t>(l.attempt - 1), it->second.size() - 1);
+      outcome = it->second[k];
+    }
+    running_.push_back({l.index, l.attempt, clock_->Now() + outcome.duration, outcome,
+                        clock_->Now()});
+    max_running = std::max(max_running, running_.size());
+    out.push_back("fake-" + std::to_string(next_id_++));
+  }
+  return out;
+}
+
+std::vector<BackendEvent> FakeBackend::Wait(double deadline) {
+  std::vector<BackendEvent> out;
+  if (running_.empty()) {
+    clock_->Set(deadline);
+    return out;
+  }
+  double first = running_.front().finish;
+  for (const Job& j : running_) first = std::min(first, j.finish);
+  if (first > deadline) {
+    clock_->Set(deadline);
+    return out;
+  }
+  clock_->Set(first);
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (it->finish > first) {
+      ++it;
+      continue;
+    }
+    BackendEvent ev;
+    ev.index = it->index;
+    ev.attempt = it->attempt;
+    ev.time = first;
+    ev.started_at = it->started;
+    ev.exit_code = it->outcome.exit_code;
+    ev.reason = it->outcome.reason;
+    ev.detail = ev.reason == FailureReason::kNone ? "" : FailureReasonName(ev.reason);
+    out.push_back(ev);
+    it = running_.erase(it);
+  }
+  return out;
+}
+
+void FakeBackend::Cancel(Dag::Index index, int attempt) {
+  for (Job& j : running_) {
+    if (j.index == index && j.attempt == attempt) {
+      cancels.push_back({std::to_string(index), attempt});
+      j.finish = clock_->Now();
+      j.outcome.reason = FailureReason::kCancelled;
+      j.outcome.exit_code = 143;
+    }
+  }
+}
+
+RecoverOutcome FakeBackend::Recover(const InFlight& f) {
+  recovered.push_back(f.task->id);
+  auto it = recover_.find(f.task->id);
+  if (it == recover_.end() || it->second.first == RecoverOutcome::kLost) {
+    return RecoverOutcome::kLost;
+  }
+  const FakeOutcome& then = it->second.second;
+  running_.push_back({f.index, f.attempt, clock_->Now() + then.duration, then, clock_->Now()});
+  return RecoverOutcome::kAdopted;
+}
+
+std::vector<Result<std::string>> InstantBackend::Submit(std::span<const Launch> launches) {
+  std::vector<Result<std::string>> out;
+  out.reserve(launches.size());
+  double now = clock_->Now();
+  for (const Launch& l : launches) {
+    if (on_submit) on_submit(l);
+    BackendEvent ev;
+    ev.index = l.index;
+    ev.attempt = l.attempt;
+    ev.time = now;
+    ev.started_at = now;
+    done_.push_back(ev);
+    out.push_back(std::string("i"));
+  }
+  return out;
+}
+
+std::vector<BackendEvent> InstantBackend::Wait(double) {
+  std::vector<BackendEvent> out;
+  out.swap(done_);
+  return out;
+}
+
+}  // namespace porch

@@ -1,0 +1,317 @@
+#include "sched/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "fakes/fake_backend.h"
+#include "fakes/fake_clock.h"
+#include "fakes/memory_journal.h"
+
+namespace porch {
+namespace {
+
+using Type = JournalRecord::Type;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : backend_(&clock_) {
+    retry_.max_retries = 2;
+    retry_.retry_delay_seconds = 10;
+    retry_.backoff_multiplier = 3;
+    retry_.max_delay_seconds = 1000;
+    retry_.jitter = 0;
+  }
+
+  void AddTask(const std::string& id, std::vector<std::string> deps = {}) {
+    Task t;
+    t.id = id;
+    t.command = "true";
+    t.depends_on = std::move(deps);
+    plan_.tasks.push_back(t);
+  }
+
+  RunSummary Run(int m, std::function<bool()> stop = nullptr) {
+    dag_ = std::make_unique<Dag>(plan_);
+    scheduler_ = std::make_unique<Scheduler>(plan_, *dag_, &backend_, &journal_, &clock_,
+                                             RetryPolicy(retry_), Options(m), nullptr,
+                                             std::move(stop));
+    if (restore_) scheduler_->Restore(*restore_);
+    Result<RunSummary> s = scheduler_->Run();
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : RunSummary{};
+  }
+
+  SchedulerOptions Options(int m) {
+    SchedulerOptions o;
+    o.max_executors = m;
+    o.fail_fast = fail_fast_;
+    o.jitter_seed = 1;
+    return o;
+  }
+
+  std::vector<std::string> SubmitOrder() const {
+    std::vector<std::string> out;
+    for (const auto& s : backend_.submits) out.push_back(s.task);
+    return out;
+  }
+
+  double SubmitTime(const std::string& task, int attempt) const {
+    for (const auto& s : backend_.submits) {
+      if (s.task == task && s.attempt == attempt) return s.time - start_;
+    }
+    return -1;
+  }
+
+  TaskState StateOf(const std::string& id) const {
+    return scheduler_->state(static_cast<Dag::Index>(dag_->Find(id)));
+  }
+
+  FakeClock clock_;
+  double start_ = clock_.Now();
+  FakeBackend backend_;
+  MemoryJournal journal_;
+  RetryConfig retry_;
+  bool fail_fast_ = false;
+  Plan plan_;
+  std::unique_ptr<Dag> dag_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::optional<RunState> restore_;
+};
+
+TEST_F(SchedulerTest, RunsDependenciesFirst) {
+  AddTask("c", {"b"});
+  AddTask("b", {"a"});
+  AddTask("a");
+  RunSummary s = Run(5);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_EQ(SubmitOrder(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_DOUBLE_EQ(SubmitTime("b", 1), 1.0);
+  EXPECT_DOUBLE_EQ(SubmitTime("c", 1), 2.0);
+  EXPECT_DOUBLE_EQ(s.finished_at - s.started_at, 3.0);
+}
+
+TEST_F(SchedulerTest, NeverRunsMoreThanM) {
+  for (int i = 0; i < 20; ++i) AddTask("t" + std::to_string(i));
+  RunSummary s = Run(3);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_EQ(backend_.max_running, 3u);
+  EXPECT_EQ(backend_.submits.size(), 20u);
+  // 20 unit tasks on 3 executors: ceil(20/3) = 7 rounds.
+  EXPECT_DOUBLE_EQ(s.finished_at - s.started_at, 7.0);
+}
+
+TEST_F(SchedulerTest, CriticalPathFirstThenPlanOrder) {
+  AddTask("short1");
+  AddTask("short2");
+  AddTask("long1");
+  AddTask("long2", {"long1"});
+  AddTask("long3", {"long2"});
+  AddTask("mid1");
+  AddTask("mid2", {"mid1"});
+  Run(1);
+  std::vector<std::string> order = SubmitOrder();
+  ASSERT_GE(order.size(), 3u);
+  EXPECT_EQ(order[0], "long1");  // remaining path 3
+  EXPECT_EQ(order[1], "long2");  // now path 2, ties with mid1; earlier in plan? long2 is index 3, mid1 is 5
+  EXPECT_EQ(order[2], "mid1");
+}
+
+TEST_F(SchedulerTest, FailurePropagatesSkipsAndIndependentBranchesGoOn) {
+  retry_.max_retries = 0;
+  AddTask("a");
+  AddTask("b", {"a"});
+  AddTask("c", {"b"});
+  AddTask("x");
+  AddTask("y", {"x"});
+  backend_.Script("a", {{1.0, 1, FailureReason::kExitCode}});
+  RunSummary s = Run(2);
+  EXPECT_FALSE(s.all_succeeded());
+  EXPECT_EQ(s.counts.failed, 1u);
+  EXPECT_EQ(s.counts.skipped, 2u);
+  EXPECT_EQ(s.counts.succeeded, 2u);
+  EXPECT_EQ(StateOf("b"), TaskState::kSkipped);
+  EXPECT_EQ(StateOf("c"), TaskState::kSkipped);
+  EXPECT_EQ(StateOf("y"), TaskState::kSucceeded);
+  auto skips = journal_.Of(Type::kSkipped, "c");
+  ASSERT_EQ(skips.size(), 1u);
+  EXPECT_EQ(skips[0].detail, "dependency 'a' failed");
+}
+
+TEST_F(SchedulerTest, RetriesWithExponentialBackoff) {
+  AddTask("flaky");
+  backend_.Script("flaky", {{1.0, 1, FailureReason::kExitCode},
+                            {1.0, 1, FailureReason::kExitCode},
+                            {1.0, 0, FailureReason::kNone}});
+  RunSummary s = Run(1);
+  EXPECT_TRUE(s.all_succeeded());
+  // Attempt 1 at 0 ends at 1; backoff 10 -> attempt 2 at 11, ends 12;
+  // backoff 10*3 = 30 -> attempt 3 at 42.
+  EXPECT_DOUBLE_EQ(SubmitTime("flaky", 1), 0);
+  EXPECT_DOUBLE_EQ(SubmitTime("flaky", 2), 11);
+  EXPECT_DOUBLE_EQ(SubmitTime("flaky", 3), 42);
+  auto retries = journal_.Of(Type::kRetryScheduled, "flaky");
+  ASSERT_EQ(retries.size(), 2u);
+  EXPECT_DOUBLE_EQ(retries[0].not_before - start_, 11);
+  EXPECT_DOUBLE_EQ(retries[1].not_before - start_, 42);
+}
+
+TEST_F(SchedulerTest, PerTaskRetriesOverrideAndExhaust) {
+  AddTask("f");
+  plan_.tasks[0].retries = 1;
+  backend_.Script("f", {{1.0, 2, FailureReason::kExitCode}});
+  RunSummary s = Run(1);
+  EXPECT_EQ(s.counts.failed, 1u);
+  EXPECT_EQ(backend_.submits.size(), 2u);  // 1 + 1 retry
+}
+
+TEST_F(SchedulerTest, NonRetryableFailureIsFinalAtOnce) {
+  AddTask("missing");
+  backend_.Script("missing", {{0.1, 127, FailureReason::kCommandNotFound}});
+  RunSummary s = Run(1);
+  EXPECT_EQ(s.counts.failed, 1u);
+  EXPECT_EQ(backend_.submits.size(), 1u);
+  EXPECT_TRUE(journal_.Of(Type::kRetryScheduled).empty());
+}
+
+TEST_F(SchedulerTest, OtherWorkRunsDuringBackoff) {
+  AddTask("flaky");
+  AddTask("other");
+  backend_.Script("flaky", {{1.0, 1, FailureReason::kExitCode}, {1.0, 0, FailureReason::kNone}});
+  backend_.Script("other", {{5.0, 0, FailureReason::kNone}});
+  RunSummary s = Run(1);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_DOUBLE_EQ(SubmitTime("other", 1), 1);   // runs while flaky backs off
+  EXPECT_DOUBLE_EQ(SubmitTime("flaky", 2), 11);  // backoff over at 11 (other done at 6)
+}
+
+TEST_F(SchedulerTest, FailFastStopsNewStartsButLetsRunningFinish) {
+  retry_.max_retries = 0;
+  fail_fast_ = true;
+  AddTask("bad");
+  AddTask("slow");
+  AddTask("later1");
+  AddTask("later2");
+  backend_.Script("bad", {{1.0, 1, FailureReason::kExitCode}});
+  backend_.Script("slow", {{3.0, 0, FailureReason::kNone}});
+  RunSummary s = Run(2);
+  EXPECT_TRUE(s.halted);
+  EXPECT_FALSE(s.all_succeeded());
+  EXPECT_EQ(StateOf("slow"), TaskState::kSucceeded);
+  EXPECT_EQ(StateOf("later1"), TaskState::kPending);
+  EXPECT_EQ(StateOf("later2"), TaskState::kPending);
+  EXPECT_EQ(backend_.submits.size(), 2u);
+}
+
+TEST_F(SchedulerTest, StopRequestCancelsRunningAndStartsNothing) {
+  AddTask("a");
+  AddTask("b");
+  AddTask("c");
+  backend_.default_duration = 100;
+  int polls = 0;
+  RunSummary s = Run(2, [&] { return ++polls > 3; });
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(backend_.cancels.size(), 2u);
+  EXPECT_EQ(s.counts.cancelled, 2u);
+  EXPECT_EQ(StateOf("c"), TaskState::kPending);
+  EXPECT_EQ(journal_.Of(Type::kInterrupted).size(), 1u);
+  EXPECT_EQ(journal_.Of(Type::kRunFinished).back().detail, "interrupted");
+}
+
+TEST_F(SchedulerTest, SubmitRefusalIsAFailureOfThatAttempt) {
+  AddTask("a");
+  AddTask("b", {"a"});
+  backend_.RefuseSubmit("a", Status::InvalidArgument("no executor for prompt tasks"));
+  Run(1);
+  EXPECT_EQ(StateOf("a"), TaskState::kFailed);
+  EXPECT_EQ(StateOf("b"), TaskState::kSkipped);
+  auto fin = journal_.Of(Type::kFinished, "a");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].reason, FailureReason::kInvalidTask);
+  EXPECT_NE(fin[0].detail.find("no executor"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, JournalIsSyncedBeforeEverySubmit) {
+  AddTask("a");
+  AddTask("b", {"a"});
+  Run(1);
+  // Every launching record reached the synced part before its submit: the
+  // fake journal only moves records to `records` on Sync().
+  auto launches = journal_.Of(Type::kLaunching);
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_GE(journal_.syncs, 3);
+  EXPECT_TRUE(journal_.pending.empty());
+}
+
+TEST_F(SchedulerTest, JournalFailureStopsTheRun) {
+  AddTask("a");
+  AddTask("b", {"a"});
+  journal_.fail_syncs_after = 1;
+  dag_ = std::make_unique<Dag>(plan_);
+  Scheduler sched(plan_, *dag_, &backend_, &journal_, &clock_, RetryPolicy(retry_), Options(1),
+                  nullptr, nullptr);
+  Result<RunSummary> s = sched.Run();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("No space left"), std::string::npos);
+  // It acted on nothing it could not record: b was never submitted.
+  EXPECT_EQ(backend_.submits.size(), 1u);
+}
+
+TEST_F(SchedulerTest, RestoreSkipsSucceededAndReadoptsRunning) {
+  AddTask("done");
+  AddTask("inflight", {"done"});
+  AddTask("lost", {"done"});
+  AddTask("failed");
+  AddTask("after", {"inflight", "lost"});
+  RunState prev;
+  prev.tasks["done"].state = TaskState::kSucceeded;
+  prev.tasks["done"].attempts.push_back({1});
+  prev.tasks["inflight"].state = TaskState::kRunning;
+  prev.tasks["inflight"].attempts.push_back({1, "job-7"});
+  prev.tasks["lost"].state = TaskState::kRunning;
+  prev.tasks["lost"].attempts.push_back({1, "job-8"});
+  prev.tasks["failed"].state = TaskState::kFailed;
+  prev.tasks["failed"].attempts.push_back({3});
+  restore_ = prev;
+  backend_.SetRecover("inflight", RecoverOutcome::kAdopted, {2.0, 0, FailureReason::kNone});
+  RunSummary s = Run(5);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_EQ(backend_.recovered, (std::vector<std::string>{"inflight", "lost"}));
+  std::vector<std::string> order = SubmitOrder();
+  EXPECT_EQ(std::count(order.begin(), order.end(), "done"), 0);
+  EXPECT_EQ(std::count(order.begin(), order.end(), "inflight"), 0);  // adopted, not resubmitted
+  EXPECT_EQ(std::count(order.begin(), order.end(), "lost"), 1);
+  EXPECT_EQ(SubmitTime("lost", 2), 0);     // a lost attempt runs again as attempt 2
+  EXPECT_EQ(SubmitTime("failed", 4), 0);   // attempt numbers continue
+  EXPECT_EQ(journal_.Of(Type::kResumed).size(), 1u);
+}
+
+TEST_F(SchedulerTest, LargeRandomDagRespectsDependenciesAndCap) {
+  std::mt19937 rng(7);
+  const int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> deps;
+    for (int k = 0; k < 3 && i > 0; ++k) {
+      std::string d = "t" + std::to_string(rng() % i);
+      if (std::find(deps.begin(), deps.end(), d) == deps.end()) deps.push_back(d);
+    }
+    AddTask("t" + std::to_string(i), deps);
+  }
+  std::uniform_real_distribution<double> dur(0.1, 3.0);
+  for (int i = 0; i < n; ++i) backend_.Script("t" + std::to_string(i), {{dur(rng), 0, FailureReason::kNone}});
+  RunSummary s = Run(8);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_LE(backend_.max_running, 8u);
+  std::map<std::string, double> start;
+  for (const auto& sub : backend_.submits) start[sub.task] = sub.time;
+  auto finished = journal_.Of(Type::kFinished);
+  std::map<std::string, double> end;
+  for (const auto& f : finished) end[f.task] = f.time;
+  for (const Task& t : plan_.tasks) {
+    for (const std::string& d : t.depends_on) EXPECT_GE(start[t.id], end[d]) << t.id << " <- " << d;
+  }
+}
+
+}  // namespace
+}  // namespace porch
