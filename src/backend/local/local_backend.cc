@@ -75,6 +75,15 @@ Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
   pid_t pid = fork();
   if (pid < 0) return Status::FromErrno("cannot fork a supervisor for task '" + t.id + "'", errno);
   if (pid == 0) {
+    // Hold termination signals until RunAttempt waits for them: a Cancel()
+    // that arrives this early must still produce a result file.
+    sigset_t hold;
+    sigemptyset(&hold);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
+    sigprocmask(SIG_BLOCK, &hold, nullptr);
+    // Drop porch's descriptors (journal, run lock): the supervisor may
+    // outlive porch and must not keep the run locked.
+    close_range(3, ~0U, 0);
     setpgid(0, 0);  // out of porch's group: a terminal's Ctrl-C reaches porch only
     // Say who runs this attempt before anything else, for re-adoption.
     std::string who = std::to_string(getpid()) + " " + std::to_string(ProcessStartTicks(getpid()));
@@ -160,16 +169,19 @@ std::vector<BackendEvent> LocalBackend::Wait(double deadline) {
   pending_.clear();
   bool have_adopted = false;
   for (const auto& [pid, job] : jobs_) have_adopted |= !job.child;
-  while (true) {
-    Reap(&out);
-    if (have_adopted) PollAdopted(&out);
-    if (!out.empty()) return out;
-    double now = clock_->Now();
-    if (now >= deadline) return out;
-    double until = deadline;
-    if (have_adopted) until = std::min(until, now + options_.adopted_poll_s);
-    clock_->SleepUntil(until);
-  }
+  Reap(&out);
+  if (have_adopted) PollAdopted(&out);
+  if (!out.empty()) return out;
+  double now = clock_->Now();
+  if (now >= deadline) return out;
+  double until = deadline;
+  if (have_adopted) until = std::min(until, now + options_.adopted_poll_s);
+  // Returns early on any signal: SIGCHLD (collected below) or a Ctrl-C the
+  // scheduler must see at once.
+  clock_->SleepUntil(until);
+  Reap(&out);
+  if (have_adopted) PollAdopted(&out);
+  return out;
 }
 
 void LocalBackend::Cancel(Dag::Index index, int attempt) {

@@ -1,0 +1,163 @@
+#include "backend/local/local_backend.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exec/attempt.h"
+#include "platform/files.h"
+#include "platform/signals.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+class LocalBackendTest : public ::testing::Test {
+ protected:
+  LocalBackendTest() : layout_(dir_.path() + "/run") {
+    MakeDirs(layout_.output());
+  }
+
+  Task Command(const std::string& id, const std::string& cmd) {
+    Task t;
+    t.id = id;
+    t.command = cmd;
+    return t;
+  }
+
+  // Waits until `n` finished events arrived (or 20 s passed).
+  std::vector<BackendEvent> Collect(LocalBackend& b, size_t n) {
+    std::vector<BackendEvent> finished;
+    double until = clock_.Now() + 20;
+    while (finished.size() < n && clock_.Now() < until) {
+      for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
+        if (ev.kind == BackendEvent::Kind::kFinished) finished.push_back(ev);
+      }
+    }
+    return finished;
+  }
+
+  SignalGuard signals_;
+  TempDir dir_;
+  RunLayout layout_;
+  RealClock clock_;
+};
+
+TEST_F(LocalBackendTest, RunsCommandsAndReportsOutcomes) {
+  LocalBackend b(layout_, &clock_, {});
+  Task ok = Command("ok", "echo hi > ok.txt");
+  Task bad = Command("bad", "exit 4");
+  std::vector<Launch> launches = {{0, &ok, 1, 0}, {1, &bad, 1, 0}};
+  auto ids = b.Submit(launches);
+  ASSERT_EQ(ids.size(), 2u);
+  ASSERT_TRUE(ids[0].ok());
+  EXPECT_EQ(ids[0]->rfind("local:", 0), 0u);
+  auto events = Collect(b, 2);
+  ASSERT_EQ(events.size(), 2u);
+  for (const BackendEvent& ev : events) {
+    if (ev.index == 0) {
+      EXPECT_EQ(ev.reason, FailureReason::kNone);
+    } else {
+      EXPECT_EQ(ev.reason, FailureReason::kExitCode);
+      EXPECT_EQ(ev.exit_code, 4);
+    }
+  }
+  EXPECT_EQ(*ReadFile(layout_.output() + "/ok.txt"), "hi\n");
+  EXPECT_TRUE(PathExists(layout_.result_path("ok", 1)));
+  EXPECT_TRUE(PathExists(layout_.stdout_path("bad", 1)));
+}
+
+TEST_F(LocalBackendTest, PromptTasksAreRefusedClearly) {
+  LocalBackend b(layout_, &clock_, {});
+  Task ai;
+  ai.id = "ai";
+  ai.prompt = "write code";
+  std::vector<Launch> launches = {{0, &ai, 1, 0}};
+  auto ids = b.Submit(launches);
+  ASSERT_FALSE(ids[0].ok());
+  EXPECT_EQ(ids[0].status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(ids[0].status().message().find("AI task"), std::string::npos);
+}
+
+TEST_F(LocalBackendTest, CancelStopsTheCommand) {
+  LocalBackend b(layout_, &clock_, {});
+  Task slow = Command("slow", "sleep 30");
+  std::vector<Launch> launches = {{0, &slow, 1, 0}};
+  ASSERT_TRUE(b.Submit(launches)[0].ok());
+  b.Wait(clock_.Now() + 0.2);
+  b.Cancel(0, 1);
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kCancelled);
+}
+
+TEST_F(LocalBackendTest, TimeLimitIsEnforced) {
+  LocalBackendOptions opt;
+  opt.kill_grace_s = 0.2;
+  LocalBackend b(layout_, &clock_, opt);
+  Task slow = Command("slow", "sleep 30");
+  std::vector<Launch> launches = {{0, &slow, 1, 0.3}};
+  ASSERT_TRUE(b.Submit(launches)[0].ok());
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kTimeout);
+}
+
+TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
+  // A supervisor that is not our child, as after porch was killed: start it
+  // from a grandchild that exits at once.
+  Task slow = Command("slow", "sleep 0.6; echo done > slow.txt");
+  MakeDirs(layout_.attempt_dir("slow", 1));
+  AttemptSpec spec = CommandAttemptSpec(layout_, slow, 1, 0, 1);
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t mid = fork();
+  if (mid == 0) {
+    pid_t runner = fork();
+    if (runner == 0) {
+      setsid();
+      _exit(RunAttempt(spec));
+    }
+    unsigned long long ticks = ProcessStartTicks(runner);
+    dprintf(pipefd[1], "local:%d:%llu", runner, ticks);
+    _exit(0);
+  }
+  waitpid(mid, nullptr, 0);
+  char buf[64] = {};
+  ASSERT_GT(read(pipefd[0], buf, sizeof buf - 1), 0);
+  close(pipefd[0]);
+  close(pipefd[1]);
+
+  LocalBackend b(layout_, &clock_, {});
+  InFlight f{0, &slow, 1, buf};
+  EXPECT_EQ(b.Recover(f), RecoverOutcome::kAdopted);
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kNone);
+  EXPECT_EQ(*ReadFile(layout_.output() + "/slow.txt"), "done\n");
+}
+
+TEST_F(LocalBackendTest, RecoverIngestsAFinishedResultAndReportsLost) {
+  Task done = Command("done", "true");
+  MakeDirs(layout_.attempt_dir("done", 1));
+  AttemptResult r;
+  r.task_id = "done";
+  r.attempt = 1;
+  r.exit_code = 0;
+  r.started_at = 10;
+  r.finished_at = 12;
+  ASSERT_TRUE(WriteFileAtomic(layout_.result_path("done", 1), AttemptResultToJson(r)).ok());
+  Task gone = Command("gone", "true");
+  LocalBackend b(layout_, &clock_, {});
+  EXPECT_EQ(b.Recover({0, &done, 1, "local:1:1"}), RecoverOutcome::kAdopted);
+  EXPECT_EQ(b.Recover({1, &gone, 1, "local:999999:123"}), RecoverOutcome::kLost);
+  EXPECT_EQ(b.Recover({1, &gone, 1, ""}), RecoverOutcome::kLost);
+  auto events = b.Wait(clock_.Now());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].index, 0u);
+  EXPECT_DOUBLE_EQ(events[0].started_at, 10);
+}
+
+}  // namespace
+}  // namespace porch
