@@ -13,7 +13,9 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "plan/task.h"
@@ -59,6 +61,13 @@ Result<AttemptResult> ReadAttemptResult(const std::string& path);
 // directory, and PORCH_* variables telling the command where it runs.
 AttemptSpec CommandAttemptSpec(const RunLayout& layout, const Task& task, int attempt,
                                double time_limit_s, double grace_s);
+
+// The words of `command` when it can be executed without a shell (as GNU
+// make does): only plain words separated by spaces or tabs, no quoting,
+// expansion, redirection, globbing or control operators, and a first word
+// that is neither a shell builtin or keyword nor a variable assignment.
+// std::nullopt means "run it with /bin/sh -c". Pure.
+std::optional<std::vector<std::string>> SplitSimpleCommand(const std::string& command);
 
 // Exit codes of `porch exec-task` (documented in the README):
 constexpr int kExecOk = 0;           // the task succeeded

@@ -48,7 +48,7 @@ Status WriteAll(int fd, const std::string& data, const std::string& path) {
 
 }  // namespace
 
-Status WriteFileAtomic(const std::string& path, const std::string& data) {
+Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("cannot create '" + tmp + "'", errno);
@@ -62,7 +62,7 @@ Status WriteFileAtomic(const std::string& path, const std::string& data) {
     unlink(tmp.c_str());
     return st;
   }
-  return SyncDir(DirName(path));
+  return sync_dir ? SyncDir(DirName(path)) : Status::Ok();
 }
 
 Status WriteFileFast(const std::string& path, const std::string& data) {
@@ -75,17 +75,21 @@ Status WriteFileFast(const std::string& path, const std::string& data) {
 
 Status MakeDirs(const std::string& path) {
   if (path.empty()) return Status::Ok();
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Status::FromErrno("cannot create directory '" + partial + "'", errno);
-    }
+  if (mkdir(path.c_str(), 0755) == 0) return Status::Ok();
+  if (errno == EEXIST) {
+    if (IsDirectory(path)) return Status::Ok();
+    return Status::IoError("'" + path + "' exists and is not a directory");
   }
-  if (!IsDirectory(path)) return Status::IoError("'" + path + "' exists and is not a directory");
+  if (errno != ENOENT) return Status::FromErrno("cannot create directory '" + path + "'", errno);
+  // A parent is missing: create it first, then try again.
+  std::string parent = DirName(path);
+  if (parent == path || parent == "." || parent == "/") {
+    return Status::FromErrno("cannot create directory '" + path + "'", ENOENT);
+  }
+  PORCH_RETURN_IF_ERROR(MakeDirs(parent));
+  if (mkdir(path.c_str(), 0755) != 0 && !(errno == EEXIST && IsDirectory(path))) {
+    return Status::FromErrno("cannot create directory '" + path + "'", errno);
+  }
   return Status::Ok();
 }
 

@@ -13,8 +13,10 @@ Result<std::string> ReadFile(const std::string& path);
 
 // Writes `data` durably: a temp file beside `path`, fsync, rename over
 // `path`, fsync of the directory. Readers see the old or the new content,
-// never a mix; after a crash the file is whole or absent.
-Status WriteFileAtomic(const std::string& path, const std::string& data);
+// never a mix; after a crash the file is whole or absent. With sync_dir
+// false the directory is not fsynced: after a machine crash the new name may
+// be missing (the old content or no file), never a partial file.
+Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir = true);
 
 // Writes `data` without fsync or rename: for hints that may be lost in a
 // crash (a crash of the machine, not of porch).

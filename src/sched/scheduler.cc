@@ -86,7 +86,10 @@ Status Scheduler::Append(JournalRecord rec) {
   return st;
 }
 
-void Scheduler::MakeReady(Dag::Index i) { ready_.push(ReadyKey(i)); }
+void Scheduler::MakeReady(Dag::Index i) {
+  ready_.push(ReadyKey(i));
+  if (listener_) listener_->OnReady(i);
+}
 
 void Scheduler::PromoteDueRetries(double now) {
   while (!retries_.empty() && retries_.top().first <= now) {

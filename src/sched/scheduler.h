@@ -60,6 +60,9 @@ struct RunCounts {
 class SchedulerListener {
  public:
   virtual ~SchedulerListener() = default;
+  // A task's dependencies all succeeded (or it has none): it waits for an
+  // executor from now on. Not called for tasks restored as ready.
+  virtual void OnReady(Dag::Index) {}
   virtual void OnLaunched(const Task&, int /*attempt*/, const std::string& /*job_id*/) {}
   virtual void OnFinished(const Task&, const BackendEvent&, TaskState /*now*/,
                           double /*retry_delay*/) {}

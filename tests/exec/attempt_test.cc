@@ -162,3 +162,26 @@ TEST(AttemptResultTest, JsonRoundTrip) {
 
 }  // namespace
 }  // namespace porch
+
+namespace porch {
+namespace {
+
+TEST(SplitSimpleCommandTest, PlainWordsRunWithoutAShell) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(SplitSimpleCommand("touch out/t1"), (V{"touch", "out/t1"}));
+  EXPECT_EQ(SplitSimpleCommand("  cc -O2 -c a.c\t-o a.o "), (V{"cc", "-O2", "-c", "a.c", "-o", "a.o"}));
+  EXPECT_EQ(SplitSimpleCommand("./mathx 6 7"), (V{"./mathx", "6", "7"}));
+  EXPECT_EQ(SplitSimpleCommand("make CFLAGS=-O2"), (V{"make", "CFLAGS=-O2"}));
+}
+
+TEST(SplitSimpleCommandTest, AnythingTheShellInterpretsGoesToTheShell) {
+  for (const char* c : {"echo hi", "exit 3", "cd x", "true", "a | b", "a && b", "a; b", "a > f",
+                        "echo $HOME", "ls *.c", "FOO=1 make", "x 'quoted'", "x \"q\"", "a\nb",
+                        "`date`", "x \\n", "(sub)", "a & b", "~/bin/x", "x #comment", "",
+                        "   ", "test -f x", "[ -f x ]", "if", "{x}"}) {
+    EXPECT_FALSE(SplitSimpleCommand(c).has_value()) << c;
+  }
+}
+
+}  // namespace
+}  // namespace porch

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what porch needs to build and test (Debian 12), then builds it.
+# Idempotent: when nothing is missing it installs nothing and only runs an
+# incremental build.
+#
+#   scripts/setup.sh            # install missing packages, build into build/
+#   PORCH_BUILD_DIR=out scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  g++ cmake ninja-build pkg-config git ca-certificates
+  nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libgtest-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all packages present"
+fi
+
+build_dir="${PORCH_BUILD_DIR:-build}"
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORCH_WERROR=ON >/dev/null
+fi
+ninja -C "$build_dir" porch
+echo "setup: built $build_dir/porch"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs porch's whole test suite: sets up and builds (warnings are errors),
+# runs every test with ctest, then rebuilds with AddressSanitizer +
+# UndefinedBehaviorSanitizer and runs the tests again under them.
+#
+#   scripts/test.sh                 # everything
+#   PORCH_SKIP_SANITIZERS=1 scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+jobs="$(nproc 2>/dev/null || echo 2)"
+
+echo "== build (warnings as errors)"
+ninja -C build
+echo "== tests"
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 300)
+
+if [ "${PORCH_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer"
+  if [ ! -f build-asan/build.ninja ]; then
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPORCH_WERROR=ON \
+      -DPORCH_SANITIZE=ON -DPORCH_BENCH=OFF >/dev/null
+  fi
+  ninja -C build-asan
+  echo "== tests under sanitizers"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+  (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 600)
+fi
+echo "== all tests passed"
