@@ -231,12 +231,15 @@ TEST_F(CliTest, SigintCancelsThenResumeFinishes) {
   std::ostringstream plan;
   plan << "tasks:\n";
   for (int i = 0; i < 8; ++i) {
-    plan << "  - id: s" << i << "\n    command: sleep 0.4; echo run >> ../markers-$PORCH_TASK_ID\n";
+    plan << "  - id: s" << i
+         << "\n    command: touch ../started-$PORCH_TASK_ID; sleep 0.4; "
+            "echo run >> ../markers-$PORCH_TASK_ID\n";
     if (i >= 2) plan << "    depends_on: [s" << i - 2 << "]\n";
   }
   std::string path = Write("int.yaml", plan.str());
   PorchProcess p(dir_.path(), {"run", "--plan", path, "-j", "2", "--run-id", "int"});
-  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("int") + "/markers-s0"); }));
+  // s2 is certainly running once it touched its start marker.
+  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("int") + "/started-s2"); }));
   p.Signal(SIGINT);
   PorchRun r = p.Wait();
   EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
