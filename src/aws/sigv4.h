@@ -1,0 +1,47 @@
+// AWS Signature Version 4, pure (no clock, no I/O): the caller passes the
+// request time. Proven against AWS's published test suite
+// (tests/data/sigv4/). Used by the Bedrock client and the S3 client.
+#pragma once
+
+#include <string>
+
+#include "platform/http.h"
+
+namespace porch {
+
+struct AwsCredentials {
+  std::string access_key_id;
+  std::string secret_access_key;  // secret
+  std::string session_token;      // secret; empty for long-term keys
+  std::string source;             // where they came from, for messages
+};
+
+struct SigV4Input {
+  std::string method;
+  std::string path = "/";   // as sent on the wire (already percent-encoded)
+  std::string query;        // raw query string, without '?'
+  HttpHeaders headers;      // must include host and x-amz-date
+  std::string payload_sha256_hex;
+  // Non-S3 services normalise the path and percent-encode it once more;
+  // S3 does neither.
+  bool s3 = false;
+};
+
+struct SigV4Output {
+  std::string canonical_request;
+  std::string string_to_sign;
+  std::string authorization;  // the Authorization header's value
+};
+
+// `amz_date` is "YYYYMMDDTHHMMSSZ".
+SigV4Output SignV4(const SigV4Input& in, const AwsCredentials& creds, const std::string& region,
+                   const std::string& service, const std::string& amz_date);
+
+std::string Sha256Hex(std::string_view data);
+// RFC 3986 percent-encoding (unreserved characters kept; '/' kept when
+// `keep_slash`).
+std::string UriEncode(std::string_view s, bool keep_slash);
+// "YYYYMMDDTHHMMSSZ" for a Unix time.
+std::string AmzDate(double unix_time);
+
+}  // namespace porch

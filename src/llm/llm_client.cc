@@ -1,0 +1,70 @@
+#include "llm/llm_client.h"
+
+#include <sstream>
+
+namespace porch {
+
+using nlohmann::json;
+
+Usage& Usage::operator+=(const Usage& o) {
+  input_tokens += o.input_tokens;
+  output_tokens += o.output_tokens;
+  cache_creation_input_tokens += o.cache_creation_input_tokens;
+  cache_read_input_tokens += o.cache_read_input_tokens;
+  return *this;
+}
+
+Usage Usage::FromJson(const json& j) {
+  Usage u;
+  if (!j.is_object()) return u;
+  auto get = [&](const char* k) -> int64_t {
+    auto it = j.find(k);
+    return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  };
+  u.input_tokens = get("input_tokens");
+  u.output_tokens = get("output_tokens");
+  u.cache_creation_input_tokens = get("cache_creation_input_tokens");
+  u.cache_read_input_tokens = get("cache_read_input_tokens");
+  return u;
+}
+
+std::string LlmResponse::Text() const {
+  std::string out;
+  for (const json& b : content) {
+    if (b.is_object() && b.value("type", "") == "text") out += b.value("text", "");
+  }
+  return out;
+}
+
+const json* LlmResponse::ToolUse(const std::string& name) const {
+  for (const json& b : content) {
+    if (b.is_object() && b.value("type", "") == "tool_use" && b.value("name", "") == name) return &b;
+  }
+  return nullptr;
+}
+
+ModelPrice PriceForModel(const std::string& model) {
+  if (model.find("opus") != std::string::npos) return {15.0, 75.0, 18.75, 1.50};
+  if (model.find("haiku") != std::string::npos) return {0.80, 4.0, 1.0, 0.08};
+  return {3.0, 15.0, 3.75, 0.30};  // sonnet, and the default
+}
+
+Result<ModelPrice> ParsePrice(const std::string& text) {
+  ModelPrice p;
+  char comma;
+  std::istringstream in(text);
+  if (!(in >> p.input >> comma >> p.output >> comma >> p.cache_write >> comma >> p.cache_read) ||
+      p.input < 0 || p.output < 0 || p.cache_write < 0 || p.cache_read < 0) {
+    return Status::InvalidArgument("a price must be 'input,output,cache_write,cache_read' in USD "
+                                   "per million tokens, found '" + text + "'");
+  }
+  return p;
+}
+
+double CostUsd(const Usage& u, const ModelPrice& p) {
+  return (u.input_tokens * p.input + u.output_tokens * p.output +
+          u.cache_creation_input_tokens * p.cache_write + u.cache_read_input_tokens * p.cache_read) /
+         1e6;
+}
+
+}  // namespace porch

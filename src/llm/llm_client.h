@@ -1,0 +1,83 @@
+// The LLM seam: one interface over the Anthropic Messages API and AWS
+// Bedrock's Anthropic models. Requests and answers use the Messages API's
+// JSON shapes (content blocks, tool_use / tool_result), which both services
+// share.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace porch {
+
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cache_creation_input_tokens = 0;
+  int64_t cache_read_input_tokens = 0;
+
+  Usage& operator+=(const Usage& o);
+  int64_t total() const {
+    return input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens;
+  }
+  static Usage FromJson(const nlohmann::json& j);
+};
+
+struct LlmRequest {
+  std::string model;                // empty: the client's configured model
+  nlohmann::json system = nlohmann::json::array();    // text blocks (may carry cache_control)
+  nlohmann::json messages = nlohmann::json::array();  // [{role, content}]
+  nlohmann::json tools = nlohmann::json::array();
+  nlohmann::json tool_choice;       // null: model decides
+  int max_tokens = 4096;
+  bool stream = true;               // stream the answer (SSE / event stream)
+};
+
+struct LlmResponse {
+  std::string id;
+  std::string model;
+  std::string stop_reason;
+  nlohmann::json content = nlohmann::json::array();  // content blocks
+  Usage usage;
+  std::string raw;  // the answer as received (JSON, or the assembled stream), for debugging
+
+  // Concatenated text blocks.
+  std::string Text() const;
+  // The first tool_use block named `name`, or null.
+  const nlohmann::json* ToolUse(const std::string& name) const;
+};
+
+class LlmClient {
+ public:
+  virtual ~LlmClient() = default;
+  // "anthropic" or "bedrock".
+  virtual std::string name() const = 0;
+  // The model used when a request names none.
+  virtual std::string model() const = 0;
+  // Sends one request, retrying transient failures (429, 529, 5xx,
+  // connection errors) within the client's bounds. Errors: InvalidArgument
+  // for a request the API refused (4xx other than 429; the API's message is
+  // included), Unavailable when retries ran out, NotFound for missing
+  // credentials.
+  virtual Result<LlmResponse> Complete(const LlmRequest& request) = 0;
+};
+
+// Price of a model in USD per million tokens.
+struct ModelPrice {
+  double input = 3.0;
+  double output = 15.0;
+  double cache_write = 3.75;
+  double cache_read = 0.30;
+};
+
+// The built-in price for `model` (matched by family: opus, sonnet, haiku;
+// Bedrock ids included). Unknown models get Sonnet's price.
+ModelPrice PriceForModel(const std::string& model);
+// Parses "input,output,cache_write,cache_read" (USD per million tokens).
+Result<ModelPrice> ParsePrice(const std::string& text);
+double CostUsd(const Usage& usage, const ModelPrice& price);
+
+}  // namespace porch

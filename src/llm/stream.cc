@@ -1,0 +1,122 @@
+#include "llm/stream.h"
+
+namespace porch {
+
+using nlohmann::json;
+
+void SseParser::Feed(std::string_view chunk) {
+  buffer_.append(chunk);
+  size_t start = 0;
+  while (true) {
+    size_t nl = buffer_.find('\n', start);
+    if (nl == std::string::npos) break;
+    std::string_view line(buffer_.data() + start, nl - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    Line(line);
+    start = nl + 1;
+  }
+  buffer_.erase(0, start);
+}
+
+void SseParser::Line(std::string_view line) {
+  if (line.empty()) {  // end of an event
+    if (!data_.empty() || !event_.empty()) handler_(event_, data_);
+    event_.clear();
+    data_.clear();
+    return;
+  }
+  if (line.front() == ':') return;  // comment
+  size_t colon = line.find(':');
+  std::string_view field = line.substr(0, colon);
+  std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
+  if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  if (field == "event") {
+    event_ = value;
+  } else if (field == "data") {
+    if (!data_.empty()) data_ += '\n';
+    data_ += value;
+  }
+}
+
+void MessageAssembler::OnEventText(const std::string& data) {
+  json event = json::parse(data, nullptr, false);
+  if (event.is_discarded()) {
+    if (error_.ok()) error_ = Status::Unavailable("the stream carried malformed JSON");
+    return;
+  }
+  OnEvent(event);
+}
+
+void MessageAssembler::OnEvent(const json& event) {
+  if (!error_.ok() || !event.is_object()) return;
+  std::string type = event.value("type", "");
+  response_.raw += event.dump() + "\n";
+  try {
+    if (type == "message_start") {
+      const json& m = event.at("message");
+      response_.id = m.value("id", "");
+      response_.model = m.value("model", "");
+      if (m.contains("usage")) response_.usage = Usage::FromJson(m["usage"]);
+      started_ = true;
+    } else if (type == "content_block_start") {
+      size_t index = event.at("index").get<size_t>();
+      if (response_.content.size() <= index) response_.content.get_ref<json::array_t&>().resize(index + 1);
+      if (partial_json_.size() <= index) partial_json_.resize(index + 1);
+      response_.content[index] = event.at("content_block");
+    } else if (type == "content_block_delta") {
+      size_t index = event.at("index").get<size_t>();
+      const json& d = event.at("delta");
+      std::string dtype = d.value("type", "");
+      if (index >= response_.content.size()) throw std::out_of_range("delta for unknown block");
+      json& block = response_.content[index];
+      if (dtype == "text_delta") {
+        block["text"] = block.value("text", "") + d.value("text", "");
+      } else if (dtype == "input_json_delta") {
+        partial_json_[index] += d.value("partial_json", "");
+      } else if (dtype == "thinking_delta") {
+        block["thinking"] = block.value("thinking", "") + d.value("thinking", "");
+      }
+    } else if (type == "content_block_stop") {
+      size_t index = event.at("index").get<size_t>();
+      if (index < response_.content.size() && response_.content[index].value("type", "") == "tool_use") {
+        const std::string& text = partial_json_[index];
+        json input = text.empty() ? json::object() : json::parse(text, nullptr, false);
+        if (input.is_discarded()) {
+          error_ = Status::Unavailable("the stream's tool input is not valid JSON");
+          return;
+        }
+        response_.content[index]["input"] = input;
+      }
+    } else if (type == "message_delta") {
+      if (event.contains("delta")) response_.stop_reason = event["delta"].value("stop_reason", "");
+      if (event.contains("usage")) {
+        Usage u = Usage::FromJson(event["usage"]);
+        response_.usage.output_tokens = u.output_tokens;
+        if (u.input_tokens) response_.usage.input_tokens = u.input_tokens;
+      }
+    } else if (type == "message_stop") {
+      stopped_ = true;
+    } else if (type == "error") {
+      const json& e = event.value("error", json::object());
+      std::string etype = e.value("type", "error");
+      std::string msg = e.value("message", "");
+      error_ = etype == "overloaded_error" || etype == "api_error"
+                   ? Status::Unavailable(etype + ": " + msg)
+                   : Status::InvalidArgument(etype + ": " + msg);
+    }
+  } catch (const json::exception& e) {
+    error_ = Status::Unavailable(std::string("malformed stream event '") + type + "': " + e.what());
+  } catch (const std::out_of_range& e) {
+    error_ = Status::Unavailable(std::string("malformed stream event '") + type + "': " + e.what());
+  }
+}
+
+Result<LlmResponse> MessageAssembler::Finish() {
+  if (!error_.ok()) return error_;
+  if (!started_ || !stopped_) {
+    return Status::Unavailable("the stream ended before the message was complete");
+  }
+  return response_;
+}
+
+}  // namespace porch
