@@ -6,7 +6,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "agent/planner.h"
 #include "backend/factory.h"
+#include "llm/factory.h"
+#include "platform/http.h"
 #include "cli/progress.h"
 #include "config/config.h"
 #include "core/strings.h"
@@ -72,6 +75,9 @@ Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader) {
         loader->ApplyFlag("max_executors", std::to_string(g.max_executors), "--max-executors"));
   }
   if (g.fail_fast) PORCH_RETURN_IF_ERROR(loader->ApplyFlag("fail_fast", "true", "--fail-fast"));
+  if (g.use_bedrock) {
+    PORCH_RETURN_IF_ERROR(loader->ApplyFlag("llm.provider", "bedrock", "--use-bedrock"));
+  }
   PORCH_RETURN_IF_ERROR(loader->Check());
   return loader->loaded();
 }
@@ -156,27 +162,148 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
 
 }  // namespace
 
-int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::string& requirements,
-           const std::string& run_id_flag) {
+namespace {
+
+Result<std::string> RequirementText(const LoadedConfig& config, const std::string& text,
+                                    const std::string& file) {
+  if (!file.empty()) {
+    Result<std::string> content = ReadFile(file);
+    if (!content.ok()) return content.status().Annotate("cannot read the requirements file");
+    return *content;
+  }
+  if (!text.empty()) return text;
+  if (!config.config.requirements.empty()) return config.config.requirements;
+  return Status::InvalidArgument(
+      "no requirement given: pass it as an argument, with --requirements-file FILE, or as "
+      "'requirements' in the configuration");
+}
+
+// Plans `requirements`, keeping the model's raw answers under `dir/planner/`.
+Result<PlanResult> PlanRequirement(const LoadedConfig& config, const std::string& requirements,
+                                   const std::string& dir) {
+  RealClock clock;
+  CurlHttpClient http;
+  std::map<std::string, std::string> env = CurrentEnvironment();
+  std::string home = env.count("HOME") ? env["HOME"] : "";
+  Result<std::unique_ptr<LlmClient>> llm = CreateLlmClient(config.config, env, home, &http, &clock);
+  if (!llm.ok()) return llm.status();
+  PORCH_RETURN_IF_ERROR(MakeDirs(dir + "/planner"));
+  PlannerOptions options;
+  options.min_tasks = config.config.planner.min_tasks;
+  options.max_tasks = config.config.planner.max_tasks;
+  options.max_attempts = config.config.planner.max_attempts;
+  options.max_executors = config.config.max_executors;
+  std::fprintf(stderr, "porch: planning with %s (%s)...\n", (*llm)->name().c_str(),
+               (*llm)->model().c_str());
+  Planner planner(llm->get(), options, [&](const std::string& name, const std::string& raw) {
+    WriteFileAtomic(dir + "/planner/" + name + ".txt", raw);
+  });
+  Result<PlanResult> result = planner.MakePlan(requirements);
+  if (!result.ok()) {
+    return result.status().Annotate("the model's answers are in '" + dir + "/planner/'");
+  }
+  Result<ModelPrice> price = ConfiguredPrice(config.config);
+  double cost = price.ok() ? CostUsd(result->usage, *price) : 0;
+  json summary = {{"score", result->complexity.score},
+                  {"rationale", result->complexity.rationale},
+                  {"recommended_tasks", result->complexity.recommended_tasks},
+                  {"tasks", result->plan.tasks.size()},
+                  {"plan_attempts", result->plan_attempts},
+                  {"provider", (*llm)->name()},
+                  {"model", (*llm)->model()},
+                  {"usage",
+                   {{"input_tokens", result->usage.input_tokens},
+                    {"output_tokens", result->usage.output_tokens},
+                    {"cache_creation_input_tokens", result->usage.cache_creation_input_tokens},
+                    {"cache_read_input_tokens", result->usage.cache_read_input_tokens}}},
+                  {"cost_usd", cost}};
+  PORCH_RETURN_IF_ERROR(WriteFileAtomic(dir + "/planner/summary.json", summary.dump(2) + "\n"));
+  return result;
+}
+
+void PrintPlan(const PlanResult& r, const std::string& plan_path, const Config& config) {
+  std::printf("complexity %d/10: %s\n", r.complexity.score, r.complexity.rationale.c_str());
+  std::printf("%s %s %s %s\n", Pad("TASK", 18).c_str(), Pad("DEPENDS ON", 22).c_str(),
+              Pad("OUTPUTS", 30).c_str(), "TITLE");
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : ",") + x;
+    return s.empty() ? std::string("-") : s;
+  };
+  for (const Task& t : r.plan.tasks) {
+    std::printf("%s %s %s %s\n", Pad(t.id, 18).c_str(), Pad(join(t.depends_on), 22).c_str(),
+                Pad(join(t.outputs), 30).c_str(), t.title.c_str());
+  }
+  Result<ModelPrice> price = ConfiguredPrice(config);
+  std::printf("%zu tasks (%d plan answer%s); tokens: %lld in, %lld out, %lld cache write, "
+              "%lld cache read; estimated cost $%.4f\n",
+              r.plan.tasks.size(), r.plan_attempts, r.plan_attempts == 1 ? "" : "s",
+              static_cast<long long>(r.usage.input_tokens),
+              static_cast<long long>(r.usage.output_tokens),
+              static_cast<long long>(r.usage.cache_creation_input_tokens),
+              static_cast<long long>(r.usage.cache_read_input_tokens),
+              price.ok() ? CostUsd(r.usage, *price) : 0.0);
+  std::printf("plan: %s\n", plan_path.c_str());
+}
+
+}  // namespace
+
+int CmdPlan(const GlobalOptions& g, const std::string& requirements_arg,
+            const std::string& requirements_file, const std::string& plan_id_flag) {
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
-  if (plan_path.empty()) {
-    return Fail(Status::InvalidArgument(
-        requirements.empty()
-            ? "nothing to run: pass --plan FILE (see examples/) or a requirement"
-            : "planning a requirement needs porch's LLM planner, which this build does not "
-              "have yet; write a plan file and pass --plan FILE (see docs/plan-format.md)"));
+  Result<std::string> requirements = RequirementText(*config, requirements_arg, requirements_file);
+  if (!requirements.ok()) return Fail(requirements.status());
+  std::string plan_id = plan_id_flag.empty() ? NewRunId(RealClock().Now()) : plan_id_flag;
+  std::string dir = config->config.output_dir + "/plans/" + plan_id;
+  if (PathExists(dir)) return Fail(Status::AlreadyExists("plan '" + dir + "' already exists"));
+  Result<PlanResult> result = PlanRequirement(*config, *requirements, dir);
+  if (!result.ok()) return Fail(result.status());
+  std::string plan_path = dir + "/plan.json";
+  if (Status st = WriteFileAtomic(plan_path, PlanToJsonText(result->plan)); !st.ok()) return Fail(st);
+  if (g.json) {
+    json j = json::parse(*ReadFile(dir + "/planner/summary.json"));
+    j["plan"] = plan_path;
+    j["plan_tasks"] = PlanToJson(result->plan)["tasks"];
+    std::cout << j.dump(2) << "\n";
+  } else {
+    PrintPlan(*result, plan_path, config->config);
+    std::printf("review or edit it, then: porch run --plan %s\n", plan_path.c_str());
   }
-  Result<Plan> plan = LoadPlanFile(plan_path);
-  if (!plan.ok()) return Fail(plan.status());
-  if (Status st = ValidatePlan(*plan); !st.ok()) return Fail(st);
-  if (!requirements.empty()) plan->requirements = requirements;
+  return kExitOk;
+}
+
+int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::string& requirements,
+           const std::string& requirements_file, const std::string& run_id_flag) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
   std::string run_id = run_id_flag;
   if (run_id.empty()) {
     run_id = NewRunId(RealClock().Now());
   } else if (std::string why = CheckTaskId(run_id); !why.empty()) {
     return Fail(Status::InvalidArgument("bad --run-id: " + why.replace(0, 7, "run")));
   }
+  if (plan_path.empty()) {
+    // Plan the requirement, then run the plan, in one run directory.
+    Result<std::string> text = RequirementText(*config, requirements, requirements_file);
+    if (!text.ok()) return Fail(text.status());
+    std::string run_dir = RunLayout::RunDir(config->config.output_dir, run_id);
+    if (PathExists(run_dir)) {
+      return Fail(Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir + "'"));
+    }
+    Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir);
+    if (!planned.ok()) return Fail(planned.status());
+    PrintPlan(*planned, RunLayout(run_dir).plan(), config->config);
+    return Drive(g, *config, planned->plan.tasks.size(), [&](Runner& r) -> Result<RunOutcome> {
+      Result<std::string> dir = r.Create(planned->plan, *config, run_id);
+      if (!dir.ok()) return dir.status();
+      return r.RunCreated(*dir, planned->plan, *config);
+    });
+  }
+  Result<Plan> plan = LoadPlanFile(plan_path);
+  if (!plan.ok()) return Fail(plan.status());
+  if (Status st = ValidatePlan(*plan); !st.ok()) return Fail(st);
+  if (!requirements.empty()) plan->requirements = requirements;
   std::fprintf(stderr, "porch: run %s: %zu tasks, backend %s, M=%d, in %s\n", run_id.c_str(),
                plan->tasks.size(), config->config.backend.c_str(), config->config.max_executors,
                RunLayout::RunDir(config->config.output_dir, run_id).c_str());

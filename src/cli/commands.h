@@ -26,6 +26,7 @@ struct GlobalOptions {
   bool fail_fast = false;                // --fail-fast
   bool json = false;                     // --json
   bool quiet = false;                    // --quiet
+  bool use_bedrock = false;              // --use-bedrock
 };
 
 // Applies the command-line layer (--set, --output-dir, --backend,
@@ -33,7 +34,9 @@ struct GlobalOptions {
 Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader);
 
 int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::string& requirements,
-           const std::string& run_id);
+           const std::string& requirements_file, const std::string& run_id);
+int CmdPlan(const GlobalOptions& g, const std::string& requirements,
+            const std::string& requirements_file, const std::string& plan_id);
 int CmdResume(const GlobalOptions& g, const std::string& run);
 int CmdStatus(const GlobalOptions& g, const std::string& run);
 int CmdRuns(const GlobalOptions& g);

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   porch::GlobalOptions g;
   AddGlobal(&app, &g);
 
-  std::string plan_path, requirements, run_id, run, task, file;
+  std::string plan_path, requirements, requirements_file, run_id, run, task, file;
   int attempt = 0;
   bool stderr_only = false, both = false;
 
@@ -68,13 +68,35 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--plan", plan_path, "plan file (JSON or YAML; see docs/plan-format.md)")
       ->type_name("FILE");
   run_cmd->add_option("requirements", requirements,
-                      "requirement text (planning it needs the LLM planner)");
+                      "requirement text: planned by the LLM, then run (instead of --plan)");
+  run_cmd->add_option("--requirements-file", requirements_file, "read the requirement from FILE")
+      ->type_name("FILE");
+  run_cmd->add_flag("--use-bedrock", g.use_bedrock, "plan with Claude on AWS Bedrock");
   run_cmd->add_option("--run-id", run_id, "name the run (default: timestamp + random suffix)");
   AddRunFlags(run_cmd, &g);
   run_cmd->footer(
-      "\nExample:\n  porch run --plan examples/quickstart.yaml -j 3\n"
+      "\nExamples:\n  porch run --plan examples/quickstart.yaml -j 3\n"
+      "  porch run \"Build a todo list web app with local storage\"\n"
       "Creates <output_dir>/runs/<run-id>/ with the journal, per-attempt logs, output/,\n"
       "metrics.json and report.html. Refuses to reuse an existing run id.");
+
+  CLI::App* plan_cmd = app.add_subcommand("plan", "plan a requirement with the LLM and stop");
+  plan_cmd->add_option("requirements", requirements, "the requirement text");
+  plan_cmd->add_option("--requirements-file", requirements_file, "read the requirement from FILE")
+      ->type_name("FILE");
+  std::string plan_id;
+  plan_cmd->add_option("--plan-id", plan_id, "name the plan (default: timestamp + suffix)");
+  plan_cmd->add_flag("--use-bedrock", g.use_bedrock, "use Claude on AWS Bedrock");
+  plan_cmd->add_option("-j,--max-executors", g.max_executors, "M: executors the plan is sized for");
+  plan_cmd->add_flag("--json", g.json, "print the plan and its cost as JSON");
+  plan_cmd->footer(
+      "\nAsks the model how complex the requirement is and how many tasks it needs, then\n"
+      "for the tasks, validates the plan (asking again with the errors when it is invalid),\n"
+      "and writes <output_dir>/plans/<id>/plan.json plus the model's raw answers in\n"
+      "planner/. Review or edit it, then `porch run --plan FILE`.\n"
+      "Credentials: ANTHROPIC_API_KEY (endpoint: ANTHROPIC_BASE_URL or llm.base_url); with\n"
+      "--use-bedrock the AWS chain (AWS_ACCESS_KEY_ID..., AWS_PROFILE, ~/.aws) and llm.region.\n\n"
+      "Example:\n  porch plan \"Build a todo list web app with local storage\"");
 
   CLI::App* resume_cmd = app.add_subcommand("resume", "continue a run that was stopped or failed");
   resume_cmd->add_option("run", run, "run id or run directory (default: the latest run)");
@@ -139,7 +161,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : porch::kExitInvalid;
   }
 
-  if (run_cmd->parsed()) return porch::CmdRun(g, plan_path, requirements, run_id);
+  if (run_cmd->parsed()) {
+    return porch::CmdRun(g, plan_path, requirements, requirements_file, run_id);
+  }
+  if (plan_cmd->parsed()) return porch::CmdPlan(g, requirements, requirements_file, plan_id);
   if (resume_cmd->parsed()) return porch::CmdResume(g, run);
   if (status_cmd->parsed()) return porch::CmdStatus(g, run);
   if (runs_cmd->parsed()) return porch::CmdRuns(g);

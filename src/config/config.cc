@@ -110,8 +110,31 @@ const std::vector<Field>& Fields() {
        Member(&Config::llm, &LlmConfig::model)},
       {"llm.api_key", Kind::kString, "Anthropic API key (prefer ANTHROPIC_API_KEY)", true,
        Member(&Config::llm, &LlmConfig::api_key)},
-      {"llm.base_url", Kind::kString, "API endpoint override", false,
+      {"llm.base_url", Kind::kString, "Anthropic API endpoint override", false,
        Member(&Config::llm, &LlmConfig::base_url)},
+      {"llm.region", Kind::kString, "Bedrock region", false,
+       Member(&Config::llm, &LlmConfig::region)},
+      {"llm.bedrock_model", Kind::kString, "Bedrock model id (global., eu., us. ids work)", false,
+       Member(&Config::llm, &LlmConfig::bedrock_model)},
+      {"llm.bedrock_endpoint", Kind::kString, "Bedrock endpoint override (tests, VPC endpoints)",
+       false, Member(&Config::llm, &LlmConfig::bedrock_endpoint)},
+      {"llm.timeout_seconds", Kind::kDouble, "time limit of one model request", false,
+       Member(&Config::llm, &LlmConfig::timeout_seconds)},
+      {"llm.max_attempts", Kind::kInt, "attempts per model request (429, 529, 5xx are retried)",
+       false, Member(&Config::llm, &LlmConfig::max_attempts)},
+      {"llm.retry_base_seconds", Kind::kDouble, "first retry delay (jittered, doubling)", false,
+       Member(&Config::llm, &LlmConfig::retry_base_seconds)},
+      {"llm.max_retry_seconds", Kind::kDouble, "no new attempt of a request after this long",
+       false, Member(&Config::llm, &LlmConfig::max_retry_seconds)},
+      {"llm.price", Kind::kString,
+       "price override, USD per million tokens: input,output,cache_write,cache_read", false,
+       Member(&Config::llm, &LlmConfig::price)},
+      {"planner.min_tasks", Kind::kInt, "fewest tasks a plan may have", false,
+       Member(&Config::planner, &PlannerConfig::min_tasks)},
+      {"planner.max_tasks", Kind::kInt, "most tasks a plan may have", false,
+       Member(&Config::planner, &PlannerConfig::max_tasks)},
+      {"planner.max_attempts", Kind::kInt, "plan answers tried before planning fails", false,
+       Member(&Config::planner, &PlannerConfig::max_attempts)},
   };
   return fields;
 }
@@ -123,7 +146,7 @@ const Field* FindField(const std::string& key) {
   return nullptr;
 }
 
-std::string KnownSections() { return "docker, slurm, aws, retry, llm"; }
+std::string KnownSections() { return "docker, slurm, aws, retry, llm, planner"; }
 
 Status ParseValue(const Field& f, const std::string& text, void* out) {
   auto bad = [&](const char* want) {
@@ -310,6 +333,15 @@ Status ConfigLoader::Check() const {
     return Status::InvalidArgument("retry.jitter must be from 0 to 1");
   }
   if (c.output_dir.empty()) return Status::InvalidArgument("output_dir must not be empty");
+  if (c.llm.provider != "anthropic" && c.llm.provider != "bedrock") {
+    return Status::InvalidArgument("llm.provider must be anthropic or bedrock, found '" +
+                                   c.llm.provider + "'");
+  }
+  if (c.planner.min_tasks < 1 || c.planner.max_tasks < c.planner.min_tasks ||
+      c.planner.max_attempts < 1 || c.llm.max_attempts < 1) {
+    return Status::InvalidArgument("planner.min_tasks must be >= 1 and <= planner.max_tasks; "
+                                   "planner.max_attempts and llm.max_attempts must be >= 1");
+  }
   return Status::Ok();
 }
 

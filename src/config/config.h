@@ -59,7 +59,21 @@ struct LlmConfig {
   std::string provider = "anthropic";  // anthropic | bedrock
   std::string model = "claude-sonnet-4-5";
   std::string api_key;                 // secret; prefer ANTHROPIC_API_KEY
-  std::string base_url;                // override for tests / proxies
+  std::string base_url;                // override for tests / proxies (or ANTHROPIC_BASE_URL)
+  std::string region = "eu-central-1"; // Bedrock region
+  std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+  std::string bedrock_endpoint;        // override (tests, VPC endpoints)
+  double timeout_seconds = 300;        // one request
+  int max_attempts = 5;                // per request, including retries
+  double retry_base_seconds = 1;       // first backoff (jittered, doubled each time)
+  double max_retry_seconds = 180;      // no new attempt after this long
+  std::string price;                   // "in,out,cache_write,cache_read" USD/Mtok; "" built-in
+};
+
+struct PlannerConfig {
+  int min_tasks = 1;
+  int max_tasks = 12;
+  int max_attempts = 3;                // plan answers tried before giving up
 };
 
 struct Config {
@@ -75,6 +89,7 @@ struct Config {
   AwsConfig aws;
   RetryConfig retry;
   LlmConfig llm;
+  PlannerConfig planner;
 };
 
 // Where a value came from.

@@ -116,10 +116,11 @@ Runner::Runner(Clock* clock, BackendFactory factory, SchedulerListener* listener
       listener_(listener),
       stop_requested_(std::move(stop_requested)) {}
 
-Result<RunOutcome> Runner::Start(const Plan& plan, const LoadedConfig& config,
-                                 const std::string& run_id) {
+Result<std::string> Runner::Create(const Plan& plan, const LoadedConfig& config,
+                                   const std::string& run_id) {
   std::string run_dir = RunLayout::RunDir(config.config.output_dir, run_id);
-  if (PathExists(run_dir)) {
+  // The directory may already hold the planner's answers, but never a run.
+  if (PathExists(RunLayout(run_dir).plan()) || PathExists(RunLayout(run_dir).journal())) {
     return Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir +
                                  "'; use `porch resume " + run_id +
                                  "` to continue it, or pick another --run-id");
@@ -129,7 +130,19 @@ Result<RunOutcome> Runner::Start(const Plan& plan, const LoadedConfig& config,
   PORCH_RETURN_IF_ERROR(MakeDirs(layout.output()));
   PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.plan(), PlanToJsonText(plan)));
   PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.config(), ConfigToStoredJson(config)));
+  return run_dir;
+}
+
+Result<RunOutcome> Runner::RunCreated(const std::string& run_dir, const Plan& plan,
+                                      const LoadedConfig& config) {
   return Drive(run_dir, plan, config, /*resume=*/false);
+}
+
+Result<RunOutcome> Runner::Start(const Plan& plan, const LoadedConfig& config,
+                                 const std::string& run_id) {
+  Result<std::string> run_dir = Create(plan, config, run_id);
+  if (!run_dir.ok()) return run_dir.status();
+  return Drive(*run_dir, plan, config, /*resume=*/false);
 }
 
 Result<RunOutcome> Runner::Resume(const std::string& run_dir, const LoadedConfig& config) {

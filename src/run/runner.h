@@ -55,10 +55,17 @@ class Runner {
   Runner(Clock* clock, BackendFactory factory, SchedulerListener* listener,
          std::function<bool()> stop_requested);
 
-  // Creates <output_dir>/runs/<run_id>/ (refusing an existing one), stores
+  // Creates <output_dir>/runs/<run_id>/ (refusing an existing run there), stores
   // the validated plan and the configuration, and runs. `plan` must have
   // passed ValidatePlan.
   Result<RunOutcome> Start(const Plan& plan, const LoadedConfig& config, const std::string& run_id);
+
+  // Start() in two steps, for callers that put files into the run directory
+  // before it runs (the planner's answers): Create() makes the directory and
+  // returns its path; RunCreated() runs it.
+  Result<std::string> Create(const Plan& plan, const LoadedConfig& config, const std::string& run_id);
+  Result<RunOutcome> RunCreated(const std::string& run_dir, const Plan& plan,
+                                const LoadedConfig& config);
 
   // Continues the run in `run_dir` with `config` (normally the run's own
   // config.json with the resume command's flags applied on top).

@@ -1,0 +1,68 @@
+#include "llm/factory.h"
+
+#include "aws/credentials.h"
+#include "llm/anthropic_client.h"
+#include "llm/bedrock_client.h"
+
+namespace porch {
+
+namespace {
+
+RetryBudget Budget(const LlmConfig& c) {
+  RetryBudget b;
+  b.max_attempts = c.max_attempts;
+  b.base_delay_s = c.retry_base_seconds;
+  b.max_total_s = c.max_retry_seconds;
+  return b;
+}
+
+std::string Get(const std::map<std::string, std::string>& env, const char* k) {
+  auto it = env.find(k);
+  return it == env.end() ? "" : it->second;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
+                                                   const std::map<std::string, std::string>& env,
+                                                   const std::string& home, HttpClient* http,
+                                                   Clock* clock) {
+  const LlmConfig& c = config.llm;
+  if (c.provider == "bedrock") {
+    Result<AwsCredentials> creds = ResolveAwsCredentials(env, home);
+    if (!creds.ok()) return creds.status().Annotate("bedrock");
+    BedrockOptions o;
+    o.region = c.region;
+    o.model = c.bedrock_model;
+    o.endpoint = c.bedrock_endpoint;
+    o.credentials = *creds;
+    o.timeout_s = c.timeout_seconds;
+    o.retry = Budget(c);
+    return std::unique_ptr<LlmClient>(new BedrockClient(http, clock, o));
+  }
+  if (c.provider != "anthropic") {
+    return Status::InvalidArgument("unknown llm.provider '" + c.provider + "' (anthropic, bedrock)");
+  }
+  AnthropicOptions o;
+  o.api_key = Get(env, "ANTHROPIC_API_KEY");
+  if (o.api_key.empty()) o.api_key = c.api_key;
+  if (o.api_key.empty()) {
+    return Status::NotFound(
+        "no Anthropic API key: looked at ANTHROPIC_API_KEY and llm.api_key (PORCH_LLM_API_KEY); "
+        "set one, or use Bedrock with --use-bedrock and AWS credentials");
+  }
+  o.base_url = !c.base_url.empty() ? c.base_url : Get(env, "ANTHROPIC_BASE_URL");
+  if (o.base_url.empty()) o.base_url = "https://api.anthropic.com";
+  o.model = c.model;
+  o.timeout_s = c.timeout_seconds;
+  o.retry = Budget(c);
+  return std::unique_ptr<LlmClient>(new AnthropicClient(http, clock, o));
+}
+
+Result<ModelPrice> ConfiguredPrice(const Config& config) {
+  if (!config.llm.price.empty()) return ParsePrice(config.llm.price);
+  return PriceForModel(config.llm.provider == "bedrock" ? config.llm.bedrock_model
+                                                        : config.llm.model);
+}
+
+}  // namespace porch
