@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# The real Claude Code CLI, for the tests that run it against the fake API.
+PORCH_CLAUDE_BIN="$PWD/$(scripts/install-claude-code.sh | tail -n 1)"
+export PORCH_CLAUDE_BIN
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 echo "== build (warnings as errors)"

@@ -114,8 +114,11 @@ def last_user_text(messages):
     return ""
 
 
-def validate(body, bedrock):
-    """Returns an error message, or None when the request is acceptable."""
+def validate(body, bedrock, betas=""):
+    """Returns an error message, or None when the request is acceptable.
+
+    With the beta "mid-conversation-system" (sent by Claude Code), messages
+    may also have the role "system"; they are left out of the turn checks."""
     if not bedrock and not body.get("model"):
         return "model: field required"
     if "max_tokens" not in body:
@@ -133,6 +136,10 @@ def validate(body, bedrock):
     prev_tool_ids = set()
     for i, m in enumerate(msgs):
         role = m.get("role")
+        if role == "system" and "mid-conversation-system" in betas:
+            if not m.get("content"):
+                return "messages.%d.content: must not be empty" % i
+            continue
         if role not in ("user", "assistant"):
             return "messages.%d.role: must be user or assistant" % i
         if role != expected:
@@ -230,7 +237,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             model = body.get("model", "")
         else:
             return self._error(404, "not_found_error", "unknown path " + path)
-        problem = validate(body, bedrock)
+        problem = validate(body, bedrock, self.headers.get("anthropic-beta", ""))
         if problem:
             return self._error(400, "invalid_request_error", problem) if not bedrock else \
                 self._send(400, json.dumps({"message": problem}))
