@@ -38,3 +38,7 @@ if [ ! -f "$build_dir/build.ninja" ]; then
 fi
 ninja -C "$build_dir" porch
 echo "setup: built $build_dir/porch"
+# The Claude Code CLI (pinned), used by agent tasks and their tests.
+if ! scripts/install-claude-code.sh >/dev/null; then
+  echo "setup: could not install the Claude Code CLI (npm); AI tasks and its tests need it" >&2
+fi
