@@ -1,15 +1,20 @@
 #include "backend/factory.h"
 
 #include "backend/local/local_backend.h"
+#include "backend/merging_backend.h"
 
 namespace porch {
 
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
-                                               Clock* clock) {
+                                               Clock* clock, const Plan& plan) {
   if (config.backend == "threading" || config.backend == "local") {
     LocalBackendOptions options;
     options.kill_grace_s = config.kill_grace_seconds;
-    return std::unique_ptr<Backend>(new LocalBackend(layout, clock, options));
+    options.plan = &plan;
+    options.config = config;
+    auto local = std::make_unique<LocalBackend>(layout, clock, options);
+    return std::unique_ptr<Backend>(
+        new MergingBackend(std::move(local), &plan, layout, config.merge));
   }
   if (config.backend == "docker" || config.backend == "slurm" || config.backend == "aws") {
     return Status::Infeasible("backend '" + config.backend +

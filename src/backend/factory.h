@@ -11,7 +11,9 @@
 
 namespace porch {
 
+// `plan` must outlive the backend. AI tasks' results are merged into the
+// run's output/ (MergingBackend) whatever the backend.
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
-                                               Clock* clock);
+                                               Clock* clock, const Plan& plan);
 
 }  // namespace porch

@@ -501,11 +501,6 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
     return kExecUsage;
   }
   const Task& task = plan->tasks[static_cast<size_t>(index)];
-  if (!task.is_command()) {
-    std::fprintf(stderr, "porch exec-task: task '%s' is an AI task; no agent executor yet\n",
-                 task_id.c_str());
-    return kExecUsage;
-  }
   ConfigLoader loader;
   if (PathExists(layout.config())) {
     if (Status st = loader.ApplyFile(layout.config()); !st.ok()) {
@@ -524,7 +519,7 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
     std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
     return kExecNoResult;
   }
-  return RunAttempt(CommandAttemptSpec(layout, task, attempt, limit, c.kill_grace_seconds));
+  return RunAttempt(MakeAttemptSpec(layout, *plan, task, attempt, limit, c));
 }
 
 }  // namespace porch

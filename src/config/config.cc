@@ -129,6 +129,33 @@ const std::vector<Field>& Fields() {
       {"llm.price", Kind::kString,
        "price override, USD per million tokens: input,output,cache_write,cache_read", false,
        Member(&Config::llm, &LlmConfig::price)},
+      {"agent.executor", Kind::kString, "claude-cli (the Claude Code CLI) | api (porch's own loop)",
+       false, Member(&Config::agent, &AgentConfig::executor)},
+      {"agent.claude_path", Kind::kString, "the Claude Code CLI", false,
+       Member(&Config::agent, &AgentConfig::claude_path)},
+      {"agent.model", Kind::kString, "model for agents (empty: the executor's default)", false,
+       Member(&Config::agent, &AgentConfig::model)},
+      {"agent.max_turns", Kind::kInt, "turns an agent may take per round", false,
+       Member(&Config::agent, &AgentConfig::max_turns)},
+      {"agent.max_budget_usd", Kind::kDouble, "USD cap per attempt (claude-cli; 0: none)", false,
+       Member(&Config::agent, &AgentConfig::max_budget_usd)},
+      {"agent.permission_mode", Kind::kString, "the CLI's --permission-mode", false,
+       Member(&Config::agent, &AgentConfig::permission_mode)},
+      {"agent.allowed_tools", Kind::kString, "the CLI's --allowedTools (e.g. \"Bash\")", false,
+       Member(&Config::agent, &AgentConfig::allowed_tools)},
+      {"agent.run_command_tool", Kind::kBool, "offer run_command to the API agent", false,
+       Member(&Config::agent, &AgentConfig::run_command_tool)},
+      {"agent.acceptance_rounds", Kind::kInt, "agent re-runs after a failed acceptance check",
+       false, Member(&Config::agent, &AgentConfig::acceptance_rounds)},
+      {"budget.usd", Kind::kDouble, "run-wide cost limit in USD (0: none)", false,
+       Member(&Config::budget, &BudgetConfig::usd)},
+      {"budget.tokens", Kind::kDouble, "run-wide token limit (0: none)", false,
+       Member(&Config::budget, &BudgetConfig::tokens)},
+      {"merge.conflict_policy", Kind::kString,
+       "fail (default) | keep-later: two tasks writing one file differently", false,
+       Member(&Config::merge, &MergeConfig::conflict_policy)},
+      {"merge.git", Kind::kBool, "make output/ a git repository, one commit per merged task",
+       false, Member(&Config::merge, &MergeConfig::git)},
       {"planner.min_tasks", Kind::kInt, "fewest tasks a plan may have", false,
        Member(&Config::planner, &PlannerConfig::min_tasks)},
       {"planner.max_tasks", Kind::kInt, "most tasks a plan may have", false,
@@ -146,7 +173,9 @@ const Field* FindField(const std::string& key) {
   return nullptr;
 }
 
-std::string KnownSections() { return "docker, slurm, aws, retry, llm, planner"; }
+std::string KnownSections() {
+  return "docker, slurm, aws, retry, llm, planner, agent, budget, merge";
+}
 
 Status ParseValue(const Field& f, const std::string& text, void* out) {
   auto bad = [&](const char* want) {
@@ -336,6 +365,14 @@ Status ConfigLoader::Check() const {
   if (c.llm.provider != "anthropic" && c.llm.provider != "bedrock") {
     return Status::InvalidArgument("llm.provider must be anthropic or bedrock, found '" +
                                    c.llm.provider + "'");
+  }
+  if (c.agent.executor != "claude-cli" && c.agent.executor != "api") {
+    return Status::InvalidArgument("agent.executor must be claude-cli or api, found '" +
+                                   c.agent.executor + "'");
+  }
+  if (c.merge.conflict_policy != "fail" && c.merge.conflict_policy != "keep-later") {
+    return Status::InvalidArgument("merge.conflict_policy must be fail or keep-later, found '" +
+                                   c.merge.conflict_policy + "'");
   }
   if (c.planner.min_tasks < 1 || c.planner.max_tasks < c.planner.min_tasks ||
       c.planner.max_attempts < 1 || c.llm.max_attempts < 1) {

@@ -76,6 +76,28 @@ struct PlannerConfig {
   int max_attempts = 3;                // plan answers tried before giving up
 };
 
+struct AgentConfig {
+  std::string executor = "claude-cli";   // claude-cli | api
+  std::string claude_path = "claude";
+  std::string model;                     // empty: the executor's default
+  int max_turns = 30;
+  double max_budget_usd = 0;             // per attempt (claude-cli); 0: none
+  std::string permission_mode = "acceptEdits";
+  std::string allowed_tools;
+  bool run_command_tool = false;
+  int acceptance_rounds = 2;
+};
+
+struct BudgetConfig {
+  double usd = 0;        // run-wide; 0: none
+  double tokens = 0;     // run-wide; 0: none
+};
+
+struct MergeConfig {
+  std::string conflict_policy = "fail";  // fail | keep-later
+  bool git = true;                       // commit each merged task in output/
+};
+
 struct Config {
   std::string requirements;
   std::string output_dir = "porch-runs";
@@ -90,6 +112,9 @@ struct Config {
   RetryConfig retry;
   LlmConfig llm;
   PlannerConfig planner;
+  AgentConfig agent;
+  BudgetConfig budget;
+  MergeConfig merge;
 };
 
 // Where a value came from.

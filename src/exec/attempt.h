@@ -17,7 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "agent/executor.h"
+#include "agent/workspace.h"
 #include "core/status.h"
+#include "llm/llm_client.h"
 #include "plan/task.h"
 #include "run/run_layout.h"
 #include "sched/retry_policy.h"
@@ -27,8 +30,17 @@ namespace porch {
 struct AttemptSpec {
   std::string task_id;
   int attempt = 1;
-  std::string command;       // run with /bin/sh -c
-  std::string workdir;       // must exist
+  std::string command;       // a command task: run with /bin/sh -c (or directly when plain)
+  std::string workdir;       // command tasks: where it runs (must exist)
+  // AI tasks (prompt set): the agent works in `workspace`, seeded from
+  // `seed_from` (the run's merged output); then `acceptance` checks it.
+  std::string prompt;
+  std::string system_context;
+  std::string acceptance;
+  std::string workspace;
+  std::string seed_from;
+  std::string attempt_dir;
+  AgentSettings agent;
   std::string stdout_path;
   std::string stderr_path;
   std::string result_path;
@@ -47,6 +59,12 @@ struct AttemptResult {
   double started_at = 0;
   double finished_at = 0;
   int runner_pid = 0;        // the process that wrote this file
+  // AI tasks:
+  Usage usage;
+  double cost_usd = 0;
+  int turns = 0;
+  int rounds = 0;            // agent rounds (acceptance feedback adds rounds)
+  std::vector<FileDigest> files;  // produced or changed in the workspace
 
   bool ok() const { return reason == FailureReason::kNone; }
 };
@@ -56,11 +74,15 @@ Result<AttemptResult> ParseAttemptResult(const std::string& text, const std::str
 // NotFound when the file does not exist (the attempt is not over).
 Result<AttemptResult> ReadAttemptResult(const std::string& path);
 
-// The spec for running command task `task`'s attempt `attempt` of the run
-// laid out by `layout`: working directory output/, files in the attempt
-// directory, and PORCH_* variables telling the command where it runs.
-AttemptSpec CommandAttemptSpec(const RunLayout& layout, const Task& task, int attempt,
-                               double time_limit_s, double grace_s);
+// The spec for attempt `attempt` of `task` in the run laid out by `layout`.
+// Command tasks run in output/; AI tasks get a workspace in the attempt
+// directory and a system context describing the plan, the task and the
+// files its dependencies own. PORCH_* variables tell commands where they run.
+AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Task& task,
+                            int attempt, double time_limit_s, const Config& config);
+
+// The context an agent gets besides its prompt (pure).
+std::string AgentContext(const Plan& plan, const Task& task);
 
 // The words of `command` when it can be executed without a shell (as GNU
 // make does): only plain words separated by spaces or tabs, no quoting,

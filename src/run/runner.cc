@@ -169,7 +169,7 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   RunState previous = FoldJournal(existing);
   std::string run_id = resume ? previous.run_id : run_dir.substr(run_dir.find_last_of('/') + 1);
 
-  Result<std::unique_ptr<Backend>> backend = factory_(config, layout, clock_);
+  Result<std::unique_ptr<Backend>> backend = factory_(config, layout, clock_, plan);
   if (!backend.ok()) return backend.status();
 
   if (!resume) {

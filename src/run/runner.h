@@ -21,7 +21,7 @@
 namespace porch {
 
 using BackendFactory = std::function<Result<std::unique_ptr<Backend>>(
-    const Config&, const RunLayout&, Clock*)>;
+    const Config&, const RunLayout&, Clock*, const Plan&)>;
 
 struct RunOutcome {
   std::string run_id;

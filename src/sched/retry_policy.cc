@@ -19,12 +19,17 @@ const char* FailureReasonName(FailureReason r) {
     case FailureReason::kCancelled: return "cancelled";
     case FailureReason::kOom: return "oom";
     case FailureReason::kBackendError: return "backend_error";
+    case FailureReason::kAgentError: return "agent_error";
+    case FailureReason::kMaxTurns: return "max_turns";
+    case FailureReason::kPermissionDenied: return "permission_denied";
+    case FailureReason::kAcceptanceFailed: return "acceptance_failed";
+    case FailureReason::kConflict: return "conflict";
   }
   return "unknown";
 }
 
 FailureReason FailureReasonFromName(const std::string& name) {
-  for (int i = 0; i <= static_cast<int>(FailureReason::kBackendError); ++i) {
+  for (int i = 0; i <= static_cast<int>(FailureReason::kLast); ++i) {
     auto r = static_cast<FailureReason>(i);
     if (name == FailureReasonName(r)) return r;
   }
@@ -38,6 +43,9 @@ bool IsRetryable(FailureReason r) {
     case FailureReason::kInvalidTask:
     case FailureReason::kCancelled:
     case FailureReason::kNone:
+    case FailureReason::kMaxTurns:
+    case FailureReason::kPermissionDenied:
+    case FailureReason::kConflict:
       return false;
     default:
       return true;

@@ -23,6 +23,12 @@ enum class FailureReason {
   kCancelled,         // stopped by porch (Ctrl-C, fail-fast): not retried
   kOom,               // out of memory
   kBackendError,      // the backend refused or broke
+  kAgentError,        // the AI agent reported an error (API failure, refusal)
+  kMaxTurns,          // the agent ran out of turns: not retryable
+  kPermissionDenied,  // the agent was denied a tool it needed: not retryable
+  kAcceptanceFailed,  // the acceptance check still failed after the agent's last round
+  kConflict,          // its files conflict with another task's: not retryable
+  kLast = kConflict,
 };
 
 const char* FailureReasonName(FailureReason r);

@@ -200,13 +200,16 @@ TEST_F(CliTest, RefusesToReuseARunId) {
   EXPECT_NE(again.err.find("run 'same' already exists"), std::string::npos) << again.err;
 }
 
-TEST_F(CliTest, AiTaskWithoutExecutorFailsClearly) {
+TEST_F(CliTest, AiTaskWithoutTheCliFailsClearly) {
   std::string plan = Write("ai.yaml", "tasks:\n  - {id: ai, prompt: 'write a parser'}\n");
-  PorchRun r = Porch({"run", "--plan", plan, "--run-id", "ai"});
+  PorchRun r = Porch({"run", "--plan", plan, "--run-id", "ai", "--set",
+                      "agent.claude_path=/nonexistent/claude"});
   EXPECT_EQ(r.exit_code, 1);
   json t = TaskOf(Status("ai"), "ai");
   EXPECT_EQ(t["attempts"], 1);  // not retried: it cannot succeed
-  EXPECT_NE(t["attempt_details"][0]["detail"].get<std::string>().find("AI task"), std::string::npos);
+  EXPECT_NE(t["attempt_details"][0]["detail"].get<std::string>().find(
+                "Claude Code CLI is not installed"),
+            std::string::npos);
 }
 
 TEST_F(CliTest, ConfigShowLayers) {

@@ -37,7 +37,8 @@ class PlanCliTest : public ::testing::Test {
   std::map<std::string, std::string> Env(const FakeLlmServer* server = nullptr) {
     return {{"ANTHROPIC_API_KEY", "sk-secret-do-not-store"},
             {"ANTHROPIC_BASE_URL", (server ? server : server_.get())->url()},
-            {"PORCH_LLM_RETRY_BASE_SECONDS", "0.05"}};
+            {"PORCH_LLM_RETRY_BASE_SECONDS", "0.05"},
+            {"PORCH_AGENT_CLAUDE_PATH", "/nonexistent/claude"}};
   }
   TempDir dir_, server_dir_;
   std::unique_ptr<FakeLlmServer> server_;
@@ -102,7 +103,7 @@ TEST_F(PlanCliTest, PlanningFailureExitsNonZeroWithTheReason) {
 TEST_F(PlanCliTest, RunRequirementPlansThenRunsAndKeepsNoSecret) {
   PorchRun r = RunPorch(dir_.path(), {"run", "Build a todo list web app with local storage",
                                       "--run-id", "req"}, Env());
-  // The plan's prompt tasks have no executor in this build: they fail at once.
+  // The agents' CLI is pointed at nothing here: the planned tasks fail at once.
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   std::string run = dir_.path() + "/porch-runs/runs/req";
   EXPECT_TRUE(PathExists(run + "/plan.json"));

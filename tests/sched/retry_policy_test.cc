@@ -60,7 +60,7 @@ TEST(RetryPolicyTest, JitterSpreadsSymmetrically) {
 }
 
 TEST(RetryPolicyTest, ReasonNamesRoundTrip) {
-  for (int i = 0; i <= static_cast<int>(FailureReason::kBackendError); ++i) {
+  for (int i = 0; i <= static_cast<int>(FailureReason::kLast); ++i) {
     auto r = static_cast<FailureReason>(i);
     EXPECT_EQ(FailureReasonFromName(FailureReasonName(r)), r);
   }

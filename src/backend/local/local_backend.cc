@@ -59,17 +59,15 @@ LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions o
 
 Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
   const Task& t = *l.task;
-  if (!t.is_command()) {
-    return Status::InvalidArgument("task '" + t.id +
-                                   "' is an AI task (prompt); this build of porch has no agent "
-                                   "executor yet, so only 'command' tasks can run");
-  }
   std::string dir = layout_.attempt_dir(t.id, l.attempt);
   PORCH_RETURN_IF_ERROR(MakeDirs(dir));
   PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));
 
-  AttemptSpec spec = CommandAttemptSpec(layout_, t, l.attempt, l.time_limit_s,
-                                        options_.kill_grace_s);
+  Config config = options_.config;
+  config.kill_grace_seconds = options_.kill_grace_s;
+  Plan single;
+  const Plan& plan = options_.plan ? *options_.plan : single;
+  AttemptSpec spec = MakeAttemptSpec(layout_, plan, t, l.attempt, l.time_limit_s, config);
   for (const auto& [k, v] : options_.env) spec.env.emplace(k, v);
 
   pid_t pid = fork();

@@ -23,12 +23,15 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "config/config.h"
 #include "platform/clock.h"
 #include "run/run_layout.h"
 
 namespace porch {
 
 struct LocalBackendOptions {
+  const Plan* plan = nullptr;    // for AI tasks' context; must outlive the backend
+  Config config;                 // agent and LLM settings for AI tasks
   double kill_grace_s = 5;
   double adopted_poll_s = 0.05;  // how often to look at re-adopted attempts
   std::map<std::string, std::string> env;  // extra environment for commands

@@ -68,16 +68,22 @@ TEST_F(LocalBackendTest, RunsCommandsAndReportsOutcomes) {
   EXPECT_TRUE(PathExists(layout_.stdout_path("bad", 1)));
 }
 
-TEST_F(LocalBackendTest, PromptTasksAreRefusedClearly) {
-  LocalBackend b(layout_, &clock_, {});
+TEST_F(LocalBackendTest, PromptTaskWithoutTheCliFailsClearly) {
+  LocalBackendOptions options;
+  options.config.agent.claude_path = "/nonexistent/claude";
+  LocalBackend b(layout_, &clock_, options);
   Task ai;
   ai.id = "ai";
   ai.prompt = "write code";
   std::vector<Launch> launches = {{0, &ai, 1, 0}};
-  auto ids = b.Submit(launches);
-  ASSERT_FALSE(ids[0].ok());
-  EXPECT_EQ(ids[0].status().code(), Status::Code::kInvalidArgument);
-  EXPECT_NE(ids[0].status().message().find("AI task"), std::string::npos);
+  ASSERT_TRUE(b.Submit(launches)[0].ok());
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kCommandNotFound);
+  EXPECT_NE(events[0].detail.find("Claude Code CLI is not installed at '/nonexistent/claude'"),
+            std::string::npos)
+      << events[0].detail;
+  EXPECT_TRUE(IsDirectory(layout_.attempt_dir("ai", 1) + "/workspace"));
 }
 
 TEST_F(LocalBackendTest, CancelStopsTheCommand) {
@@ -109,7 +115,11 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
   // from a grandchild that exits at once.
   Task slow = Command("slow", "sleep 0.6; echo done > slow.txt");
   MakeDirs(layout_.attempt_dir("slow", 1));
-  AttemptSpec spec = CommandAttemptSpec(layout_, slow, 1, 0, 1);
+  Plan plan;
+  plan.tasks.push_back(slow);
+  Config config;
+  config.kill_grace_seconds = 1;
+  AttemptSpec spec = MakeAttemptSpec(layout_, plan, slow, 1, 0, config);
   int pipefd[2];
   ASSERT_EQ(pipe(pipefd), 0);
   pid_t mid = fork();

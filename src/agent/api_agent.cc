@@ -1,0 +1,208 @@
+#include "agent/api_agent.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "agent/workspace.h"
+#include "exec/spawn.h"
+#include "llm/factory.h"
+#include "platform/files.h"
+#include "platform/http.h"
+
+namespace porch {
+
+using nlohmann::json;
+
+namespace {
+
+// Sleeps without unblocking signals (the attempt process keeps them blocked)
+// but notices a termination signal and turns it into a cancellation.
+class AttemptClock : public Clock {
+ public:
+  explicit AttemptClock(bool* cancelled) : cancelled_(cancelled) {}
+  double Now() override { return real_.Now(); }
+  void SleepUntil(double deadline) override {
+    double wait = deadline - Now();
+    if (wait <= 0) return;
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    timespec ts{static_cast<time_t>(wait), static_cast<long>((wait - std::floor(wait)) * 1e9)};
+    if (sigtimedwait(&set, nullptr, &ts) > 0) *cancelled_ = true;
+  }
+
+ private:
+  RealClock real_;
+  bool* cancelled_;
+};
+
+void Log(const std::string& path, const json& entry) {
+  std::ofstream out(path, std::ios::app);
+  out << entry.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+json Tool(const char* name, const char* description, json properties, json required) {
+  return {{"name", name},
+          {"description", description},
+          {"input_schema", {{"type", "object"}, {"properties", properties}, {"required", required}}}};
+}
+
+}  // namespace
+
+json ApiAgentExecutor::Tools(bool run_command) {
+  json tools = json::array(
+      {Tool("write_file", "Create or overwrite a file in the project (path relative to its root).",
+            {{"path", {{"type", "string"}}}, {"content", {{"type", "string"}}}}, {"path", "content"}),
+       Tool("read_file", "Read a file of the project.", {{"path", {{"type", "string"}}}}, {"path"}),
+       Tool("list_files", "List the project's files (recursively).",
+            {{"path", {{"type", "string"}}}}, json::array())});
+  if (run_command) {
+    tools.push_back(Tool("run_command", "Run a shell command in the project's root (120 s limit).",
+                         {{"command", {{"type", "string"}}}}, {"command"}));
+  }
+  return tools;
+}
+
+std::pair<std::string, bool> ApiAgentExecutor::CallTool(const std::string& workspace,
+                                                        const std::string& name,
+                                                        const json& input, bool run_command,
+                                                        bool* cancelled) {
+  auto str = [&](const char* k) {
+    auto it = input.find(k);
+    return it != input.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (name == "list_files") {
+    std::string rel = str("path").empty() ? "." : str("path");
+    Result<std::string> dir = rel == "." ? Result<std::string>(workspace) : ResolveInWorkspace(workspace, rel);
+    if (!dir.ok()) return {dir.status().message(), true};
+    Result<std::map<std::string, FileDigest>> files = DigestTree(*dir);
+    if (!files.ok()) return {files.status().message(), true};
+    std::string out;
+    for (const auto& [p, d] : *files) out += p + " (" + std::to_string(d.size) + " bytes)\n";
+    return {out.empty() ? "(no files)" : out, false};
+  }
+  if (name == "read_file" || name == "write_file") {
+    Result<std::string> path = ResolveInWorkspace(workspace, str("path"));
+    if (!path.ok()) return {"refused: " + path.status().message(), true};
+    if (name == "read_file") {
+      Result<std::string> data = ReadFile(*path);
+      if (!data.ok()) return {data.status().message(), true};
+      return {data->substr(0, 100000), false};
+    }
+    if (!input.contains("content") || !input["content"].is_string()) {
+      return {"write_file needs a string 'content'", true};
+    }
+    Status st = MakeDirs(DirName(*path));
+    if (st.ok()) st = WriteFileFast(*path, input["content"].get<std::string>());
+    if (!st.ok()) return {st.message(), true};
+    return {"wrote " + std::to_string(input["content"].get<std::string>().size()) + " bytes to " +
+                str("path"),
+            false};
+  }
+  if (name == "run_command" && run_command) {
+    std::string out_path = workspace + "/.porch-command-output";
+    SpawnSpec spec;
+    spec.argv = {"/bin/sh", "-c", str("command")};
+    spec.env = EnvironmentWith({});
+    spec.workdir = workspace;
+    spec.stdout_path = out_path;
+    spec.stderr_path = out_path;
+    spec.append = true;
+    spec.time_limit_s = 120;
+    unlink(out_path.c_str());
+    SpawnOutcome o = SpawnAndWait(spec, cancelled);
+    Result<std::string> text = ReadFile(out_path);
+    unlink(out_path.c_str());
+    std::string tail = text.ok() ? *text : "";
+    if (tail.size() > 8000) tail = "..." + tail.substr(tail.size() - 8000);
+    return {"exit " + std::to_string(o.exit_code) + (o.timed_out ? " (timed out)" : "") + "\n" + tail,
+            o.exit_code != 0};
+  }
+  return {"unknown tool '" + name + "'", true};
+}
+
+AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
+  const AgentSettings& s = *job.settings;
+  AgentOutcome out;
+  AttemptClock clock(cancelled);
+  CurlHttpClient http;
+  std::unique_ptr<LlmClient> owned;
+  LlmClient* llm = llm_;
+  if (!llm) {
+    std::map<std::string, std::string> env = CurrentEnvironment();
+    Result<std::unique_ptr<LlmClient>> made =
+        CreateLlmClient(s.config, env, env.count("HOME") ? env["HOME"] : "", &http, &clock);
+    if (!made.ok()) {
+      out.reason = FailureReason::kInvalidTask;
+      out.detail = made.status().message();
+      return out;
+    }
+    owned = std::move(*made);
+    llm = owned.get();
+  }
+  if (!job.append_output) {
+    WriteFileFast(job.stdout_path, "");
+    WriteFileFast(job.stderr_path, "");
+  }
+  Result<ModelPrice> price = ConfiguredPrice(s.config);
+  LlmRequest req;
+  if (!s.model.empty()) req.model = s.model;
+  req.system = json::array({{{"type", "text"},
+                             {"text", "You are an AI coding agent working in a project directory. "
+                                      "Use the tools to create the files your task owns; paths "
+                                      "are relative to the project root. When the task is done, "
+                                      "reply with a short summary and no tool call.\n\n" +
+                                          job.system_context},
+                             {"cache_control", {{"type", "ephemeral"}}}}});
+  req.tools = Tools(s.run_command_tool);
+  std::string prompt = job.prompt + (job.feedback.empty() ? "" : "\n\n" + job.feedback);
+  req.messages = json::array({{{"role", "user"}, {"content", prompt}}});
+  for (int turn = 1;; ++turn) {
+    if (*cancelled) {
+      out.reason = FailureReason::kCancelled;
+      out.detail = "cancelled by porch";
+      return out;
+    }
+    if (turn > s.max_turns) {
+      out.reason = FailureReason::kMaxTurns;
+      out.detail = "the agent used all its turns (" + std::to_string(s.max_turns) +
+                   ") without finishing; raise agent.max_turns or split the task";
+      return out;
+    }
+    Result<LlmResponse> resp = llm->Complete(req);
+    if (!resp.ok()) {
+      out.reason = FailureReason::kAgentError;
+      out.detail = resp.status().message();
+      Log(job.stderr_path, {{"error", out.detail}});
+      return out;
+    }
+    out.turns = turn;
+    out.usage += resp->usage;
+    if (price.ok()) out.cost_usd = CostUsd(out.usage, *price);
+    Log(job.stdout_path, {{"type", "assistant"}, {"turn", turn}, {"content", resp->content},
+                          {"usage", {{"input_tokens", resp->usage.input_tokens},
+                                     {"output_tokens", resp->usage.output_tokens}}}});
+    json results = json::array();
+    for (const json& block : resp->content) {
+      if (block.value("type", "") != "tool_use") continue;
+      auto [content, is_error] = CallTool(job.workspace, block.value("name", ""),
+                                          block.value("input", json::object()),
+                                          s.run_command_tool, cancelled);
+      Log(job.stdout_path, {{"type", "tool"}, {"name", block.value("name", "")},
+                            {"input", block.value("input", json::object())}, {"is_error", is_error},
+                            {"result", content.substr(0, 2000)}});
+      results.push_back({{"type", "tool_result"},
+                         {"tool_use_id", block.value("id", "")},
+                         {"content", content},
+                         {"is_error", is_error}});
+    }
+    if (results.empty()) return out;  // the model ended its turn: done
+    req.messages.push_back({{"role", "assistant"}, {"content", resp->content}});
+    req.messages.push_back({{"role", "user"}, {"content", results}});
+  }
+}
+
+}  // namespace porch

@@ -1,0 +1,160 @@
+#include "agent/claude_cli.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "exec/spawn.h"
+#include "platform/files.h"
+
+extern char** environ;
+
+namespace porch {
+
+using nlohmann::json;
+
+std::vector<std::string> ClaudeCliExecutor::Argv(const AgentJob& job) {
+  const AgentSettings& s = *job.settings;
+  std::string prompt = job.prompt;
+  if (!job.feedback.empty()) prompt += "\n\n" + job.feedback;
+  std::vector<std::string> argv = {s.claude_path,       "-p",
+                                   prompt,              "--output-format",
+                                   "stream-json",       "--verbose",
+                                   "--permission-mode", s.permission_mode,
+                                   "--max-turns",       std::to_string(s.max_turns),
+                                   "--no-session-persistence"};
+  if (!s.model.empty()) argv.insert(argv.end(), {"--model", s.model});
+  if (s.max_budget_usd > 0) {
+    std::ostringstream b;
+    b << s.max_budget_usd;
+    argv.insert(argv.end(), {"--max-budget-usd", b.str()});
+  }
+  if (!s.allowed_tools.empty()) argv.insert(argv.end(), {"--allowedTools", s.allowed_tools});
+  if (!job.system_context.empty()) {
+    argv.insert(argv.end(), {"--append-system-prompt", job.system_context});
+  }
+  return argv;
+}
+
+std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
+  // Only what the CLI needs: no unrelated secrets reach the agent.
+  static const char* const kPass[] = {
+      "PATH", "LANG", "LC_ALL", "TERM", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+      "NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN",
+      "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL", "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
+      "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+      "AWS_PROFILE", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX", "HTTPS_PROXY",
+      "HTTP_PROXY", "NO_PROXY"};
+  std::vector<std::string> env;
+  for (const char* name : kPass) {
+    if (const char* v = getenv(name)) env.push_back(std::string(name) + "=" + v);
+  }
+  const Config& c = job.settings->config;
+  if (c.llm.provider == "bedrock") {
+    env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
+    if (!getenv("AWS_REGION")) env.push_back("AWS_REGION=" + c.llm.region);
+    if (!c.llm.bedrock_endpoint.empty() && !getenv("ANTHROPIC_BEDROCK_BASE_URL")) {
+      env.push_back("ANTHROPIC_BEDROCK_BASE_URL=" + c.llm.bedrock_endpoint);
+    }
+  } else if (!c.llm.base_url.empty() && !getenv("ANTHROPIC_BASE_URL")) {
+    env.push_back("ANTHROPIC_BASE_URL=" + c.llm.base_url);
+  }
+  env.push_back("HOME=" + job.settings->home);
+  env.push_back("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1");
+  return env;
+}
+
+AgentOutcome ParseClaudeResult(const std::string& stream) {
+  AgentOutcome out;
+  json result;
+  std::istringstream in(stream);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("\"type\":\"result\"") == std::string::npos &&
+        line.find("\"type\": \"result\"") == std::string::npos) {
+      continue;
+    }
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == "result") result = j;
+  }
+  if (!result.is_object()) {
+    out.reason = FailureReason::kAgentError;
+    out.detail = "the Claude Code CLI ended without a result event (see stderr)";
+    return out;
+  }
+  out.usage = Usage::FromJson(result.value("usage", json::object()));
+  out.cost_usd = result.value("total_cost_usd", 0.0);
+  out.turns = result.value("num_turns", 0);
+  std::string subtype = result.value("subtype", "");
+  const json& denials = result.contains("permission_denials") ? result["permission_denials"] : json();
+  if (subtype == "error_max_turns") {
+    out.reason = FailureReason::kMaxTurns;
+    out.detail = "the agent used all its turns (" + std::to_string(out.turns) +
+                 ") without finishing; raise agent.max_turns or split the task";
+  } else if (result.value("is_error", false)) {
+    out.reason = FailureReason::kAgentError;
+    std::string status = result.contains("api_error_status") && !result["api_error_status"].is_null()
+                             ? " (API status " + result["api_error_status"].dump() + ")"
+                             : "";
+    out.detail = "the agent reported an error" + status + ": " +
+                 result.value("result", subtype).substr(0, 500);
+  } else if (denials.is_array() && !denials.empty()) {
+    out.reason = FailureReason::kPermissionDenied;
+    std::string tools;
+    for (const json& d : denials) {
+      std::string name = d.is_object() ? d.value("tool_name", "?") : d.dump();
+      tools += (tools.empty() ? "" : ", ") + name;
+    }
+    out.detail = "the agent was denied tools it asked for: " + tools +
+                 " (allow them with agent.allowed_tools)";
+  }
+  return out;
+}
+
+AgentOutcome ClaudeCliExecutor::Run(const AgentJob& job, bool* cancelled) {
+  SpawnSpec spec;
+  spec.argv = Argv(job);
+  spec.env = Env(job);
+  spec.workdir = job.workspace;
+  spec.stdout_path = job.stdout_path;
+  spec.stderr_path = job.stderr_path;
+  spec.append = job.append_output;
+  spec.time_limit_s = job.time_limit_s;
+  spec.grace_s = job.grace_s;
+  MakeDirs(job.settings->home);
+  // Output of earlier rounds stays in the file; parse only this round's.
+  size_t offset = 0;
+  if (job.append_output) {
+    Result<std::string> before = ReadFile(job.stdout_path);
+    if (before.ok()) offset = before->size();
+  }
+  SpawnOutcome run = SpawnAndWait(spec, cancelled);
+  AgentOutcome out;
+  out.exit_code = run.exit_code;
+  if (run.spawn_errno != 0) {
+    out.reason = FailureReason::kCommandNotFound;
+    out.detail = "the Claude Code CLI is not installed at '" + job.settings->claude_path +
+                 "' (install it with scripts/install-claude-code.sh, or set agent.claude_path)";
+    return out;
+  }
+  if (run.cancelled) {
+    out.reason = FailureReason::kCancelled;
+    out.detail = "cancelled by porch";
+    return out;
+  }
+  if (run.timed_out) {
+    out.reason = FailureReason::kTimeout;
+    out.detail = "the agent exceeded the task's time limit";
+    return out;
+  }
+  Result<std::string> stream = ReadFile(job.stdout_path);
+  std::string mine = stream.ok() && stream->size() >= offset ? stream->substr(offset) : "";
+  out = ParseClaudeResult(mine);
+  out.exit_code = run.exit_code;
+  if (out.reason == FailureReason::kNone && run.exit_code != 0) {
+    out.reason = FailureReason::kAgentError;
+    out.detail = "the Claude Code CLI exited " + std::to_string(run.exit_code);
+  }
+  return out;
+}
+
+}  // namespace porch
