@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  g++ cmake ninja-build pkg-config git ca-certificates
+  g++ make cmake ninja-build pkg-config git ca-certificates
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libgtest-dev
   libcurl4-openssl-dev libssl-dev python3
 )

@@ -1,6 +1,7 @@
 #include "agent/planner.h"
 
 #include <algorithm>
+#include <set>
 
 #include "plan/plan_parser.h"
 #include "plan/validate.h"
@@ -26,8 +27,10 @@ Rules for a good plan:
   another's files.
 - Task ids are short, lower-case, with letters, digits and dashes.
 - Where it fits, give a task an acceptance command that checks its work
-  (for example "make test"); the last task integrates everything and runs the
-  project's build and tests.)";
+  (for example "make test").
+- Give the command that builds and tests the whole project as test_command
+  (for example "make test"): porch adds a final integration task that runs it
+  on the merged output of all tasks.)";
 
 std::string Clamp(int* n, int lo, int hi) {
   int before = *n;
@@ -73,7 +76,9 @@ json Planner::PlanTool() {
           {"description", "Submit the plan: the tasks, their dependencies and the files each owns."},
           {"input_schema",
            {{"type", "object"},
-            {"properties", {{"tasks", {{"type", "array"}, {"items", task}}}}},
+            {"properties",
+             {{"tasks", {{"type", "array"}, {"items", task}}},
+              {"test_command", {{"type", "string"}}}}},
             {"required", {"tasks"}}}}};
 }
 
@@ -124,6 +129,23 @@ Result<Complexity> Planner::Analyze(const std::string& requirements, Usage* usag
   return c;
 }
 
+void AddIntegrationTask(Plan* plan, const std::string& test_command) {
+  std::set<std::string> has_dependents, ids;
+  for (const Task& t : plan->tasks) {
+    ids.insert(t.id);
+    for (const std::string& d : t.depends_on) has_dependents.insert(d);
+  }
+  Task it;
+  it.id = "integration";
+  for (int n = 2; ids.count(it.id); ++n) it.id = "integration-" + std::to_string(n);
+  it.title = "Build and test the merged project";
+  it.command = test_command;
+  for (const Task& t : plan->tasks) {
+    if (!has_dependents.count(t.id)) it.depends_on.push_back(t.id);
+  }
+  plan->tasks.push_back(it);
+}
+
 Result<Plan> Planner::PlanFromToolInput(const json& input) {
   if (!input.is_object() || !input.contains("tasks") || !input["tasks"].is_array()) {
     return Status::InvalidArgument("submit_plan input must be an object with a 'tasks' list");
@@ -152,7 +174,14 @@ Result<Plan> Planner::PlanFromToolInput(const json& input) {
     return Status::InvalidArgument(msg);
   }
   // The plan parser reads the same fields and rejects unknown ones.
-  return ParsePlan(input.dump(1), "plan", PlanFormat::kJson);
+  json tasks_only = {{"tasks", input["tasks"]}};
+  Result<Plan> plan = ParsePlan(tasks_only.dump(1), "plan", PlanFormat::kJson);
+  if (!plan.ok()) return plan;
+  std::string test = input.contains("test_command") && input["test_command"].is_string()
+                         ? input["test_command"].get<std::string>()
+                         : "";
+  if (!test.empty()) AddIntegrationTask(&*plan, test);
+  return plan;
 }
 
 Result<PlanResult> Planner::MakePlan(const std::string& requirements) {

@@ -51,6 +51,10 @@ struct PlanResult {
 // and the text. Failures to store are the sink's own business.
 using RawSink = std::function<void(const std::string& name, const std::string& raw)>;
 
+// Appends a command task that depends on every task nothing else depends on
+// (so on all of them) and runs `test_command` on the merged output.
+void AddIntegrationTask(Plan* plan, const std::string& test_command);
+
 class Planner {
  public:
   // `llm` is not owned. `raw` may be null.

@@ -20,6 +20,7 @@
 //    was down) or reports it lost (it never ran or left no trace).
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -49,6 +50,8 @@ struct BackendEvent {
   int exit_code = 0;
   FailureReason reason = FailureReason::kNone;  // kNone: succeeded
   std::string detail;     // human-readable cause for failures
+  double cost_usd = 0;    // AI tasks: what the attempt's model calls cost
+  int64_t tokens = 0;     // AI tasks: tokens used (all kinds)
 };
 
 struct InFlight {

@@ -75,6 +75,12 @@ Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader) {
         loader->ApplyFlag("max_executors", std::to_string(g.max_executors), "--max-executors"));
   }
   if (g.fail_fast) PORCH_RETURN_IF_ERROR(loader->ApplyFlag("fail_fast", "true", "--fail-fast"));
+  if (!g.budget_usd.empty()) {
+    PORCH_RETURN_IF_ERROR(loader->ApplyFlag("budget.usd", g.budget_usd, "--budget"));
+  }
+  if (!g.budget_tokens.empty()) {
+    PORCH_RETURN_IF_ERROR(loader->ApplyFlag("budget.tokens", g.budget_tokens, "--budget-tokens"));
+  }
   if (g.use_bedrock) {
     PORCH_RETURN_IF_ERROR(loader->ApplyFlag("llm.provider", "bedrock", "--use-bedrock"));
   }
@@ -124,6 +130,9 @@ int Finish(const RunOutcome& outcome, const GlobalOptions& g) {
               {"skipped", c.skipped},
               {"cancelled", c.cancelled},
               {"not_run", c.pending + c.retry_wait},
+              {"cost_usd", s.spent_usd},
+              {"tokens", s.spent_tokens},
+              {"budget_exhausted", s.budget_exhausted},
               {"elapsed_s", makespan},
               {"report", outcome.report_path},
               {"metrics", outcome.metrics_path}};
@@ -134,6 +143,15 @@ int Finish(const RunOutcome& outcome, const GlobalOptions& g) {
     if (c.failed || c.skipped || c.cancelled || c.pending + c.retry_wait) {
       std::printf("  failed: %zu  skipped: %zu  cancelled: %zu  not run: %zu\n", c.failed,
                   c.skipped, c.cancelled, c.pending + c.retry_wait);
+    }
+    if (s.spent_usd > 0 || s.spent_tokens > 0) {
+      std::printf("  AI usage: %lld tokens, $%.4f\n", static_cast<long long>(s.spent_tokens),
+                  s.spent_usd);
+    }
+    if (s.budget_exhausted) {
+      std::printf("  budget exhausted: AI tasks were not started after $%.4f / %lld tokens were "
+                  "spent (raise budget.usd / budget.tokens and `porch resume`)\n",
+                  s.spent_usd, static_cast<long long>(s.spent_tokens));
     }
     std::printf("  metrics: %s\n  report:  %s\n", outcome.metrics_path.c_str(),
                 outcome.report_path.c_str());

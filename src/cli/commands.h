@@ -27,6 +27,8 @@ struct GlobalOptions {
   bool json = false;                     // --json
   bool quiet = false;                    // --quiet
   bool use_bedrock = false;              // --use-bedrock
+  std::string budget_usd;                // --budget (USD)
+  std::string budget_tokens;             // --budget-tokens
 };
 
 // Applies the command-line layer (--set, --output-dir, --backend,

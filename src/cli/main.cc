@@ -43,6 +43,9 @@ void AddRunFlags(CLI::App* app, porch::GlobalOptions* g) {
   app->add_option("--backend", g->backend, "threading (default) | docker | slurm | aws");
   app->add_flag("--fail-fast", g->fail_fast, "start nothing new after the first permanent failure");
   app->add_flag("-q,--quiet", g->quiet, "print only failures and the summary");
+  app->add_option("--budget", g->budget_usd, "stop starting AI tasks once this many USD are spent")
+      ->type_name("USD");
+  app->add_option("--budget-tokens", g->budget_tokens, "... or this many tokens")->type_name("N");
   app->add_flag("--json", g->json, "print the summary as JSON on stdout");
 }
 

@@ -67,6 +67,8 @@ bool DecodeRecord(std::string_view line, JournalRecord* rec) {
   rec->detail = j.value("detail", "");
   rec->started_at = j.value("started_at", 0.0);
   rec->not_before = j.value("not_before", 0.0);
+  rec->cost_usd = j.value("cost", 0.0);
+  rec->tokens = j.value("tokens", int64_t{0});
   return true;
 }
 
@@ -85,6 +87,8 @@ std::string EncodeRecord(const JournalRecord& rec) {
     j["exit"] = rec.exit_code;
     if (rec.reason != FailureReason::kNone) j["reason"] = FailureReasonName(rec.reason);
     if (rec.started_at > 0) j["started_at"] = rec.started_at;
+    if (rec.cost_usd > 0) j["cost"] = rec.cost_usd;
+    if (rec.tokens > 0) j["tokens"] = rec.tokens;
   }
   if (!rec.detail.empty()) j["detail"] = rec.detail;
   if (rec.not_before > 0) j["not_before"] = rec.not_before;

@@ -48,6 +48,8 @@ struct JournalRecord {
   std::string detail;
   double started_at = 0;   // kFinished: when the attempt began (backend's view)
   double not_before = 0;   // kRetryScheduled
+  double cost_usd = 0;     // kFinished: AI tasks' model cost
+  int64_t tokens = 0;      // kFinished: AI tasks' tokens
 };
 
 const char* JournalTypeName(JournalRecord::Type type);

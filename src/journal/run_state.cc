@@ -73,6 +73,8 @@ void RunState::Apply(const JournalRecord& rec) {
       a->exit_code = rec.exit_code;
       a->reason = rec.reason;
       a->detail = rec.detail;
+      a->cost_usd = rec.cost_usd;
+      a->tokens = rec.tokens;
       if (rec.reason == FailureReason::kNone) {
         t.state = TaskState::kSucceeded;
       } else if (rec.reason == FailureReason::kCancelled) {

@@ -34,6 +34,8 @@ struct AttemptRecord {
   int exit_code = 0;
   FailureReason reason = FailureReason::kNone;
   std::string detail;
+  double cost_usd = 0;
+  int64_t tokens = 0;
 };
 
 struct TaskRecord {

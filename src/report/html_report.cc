@@ -68,7 +68,11 @@ std::string RenderReport(const Plan& plan, const Dag& dag, const RunMetrics& m) 
        Card("task time", FormatDuration(m.total_task_time)) +
        Card("speedup", Fixed(m.speedup, "%.2fx")) +
        Card("efficiency", Fixed(m.efficiency * 100, "%.0f%%")) +
-       Card("critical path", FormatDuration(m.critical_path)) + "</div>\n";
+       Card("critical path", FormatDuration(m.critical_path)) +
+       (m.tokens > 0 ? Card("AI cost", Fixed(m.cost_usd, "$%.4f")) +
+                           Card("AI tokens", std::to_string(m.tokens))
+                     : std::string()) +
+       "</div>\n";
   if (!plan.requirements.empty()) {
     h += "<h2>Requirement</h2><div class=\"panel\">" + HtmlEscape(plan.requirements) + "</div>\n";
   }
@@ -90,7 +94,8 @@ std::string RenderReport(const Plan& plan, const Dag& dag, const RunMetrics& m) 
          "</p>\n";
   }
   h += "<h2>Tasks</h2>\n<table><tr><th>task</th><th>title</th><th>state</th><th>attempts</th>"
-       "<th>start</th><th>duration</th><th>exit</th><th>job</th><th>detail</th></tr>\n";
+       "<th>start</th><th>duration</th><th>exit</th><th>cost</th><th>tokens</th><th>job</th>"
+       "<th>detail</th></tr>\n";
   const size_t kMaxRows = 5000;
   for (size_t i = 0; i < m.tasks.size() && i < kMaxRows; ++i) {
     const TaskMetrics& t = m.tasks[i];
@@ -106,7 +111,9 @@ std::string RenderReport(const Plan& plan, const Dag& dag, const RunMetrics& m) 
          "</span></td><td>" + std::to_string(t.attempts.size()) + "</td><td>" +
          (t.attempts.empty() ? "" : HtmlEscape(FormatDuration(t.start))) + "</td><td>" +
          (t.attempts.empty() ? "" : HtmlEscape(FormatDuration(t.duration))) + "</td><td>" + exit +
-         "</td><td><code>" + HtmlEscape(job) + "</code></td><td>" + HtmlEscape(detail) +
+         "</td><td>" + (t.tokens ? Fixed(t.cost_usd, "$%.4f") : "") + "</td><td>" +
+         (t.tokens ? std::to_string(t.tokens) : "") + "</td><td><code>" + HtmlEscape(job) +
+         "</code></td><td>" + HtmlEscape(detail) +
          "</td></tr>\n";
   }
   h += "</table>\n";

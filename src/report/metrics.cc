@@ -72,6 +72,10 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
         span.job_id = a.job_id;
         span.exit_code = a.exit_code;
         span.detail = a.detail;
+        span.cost_usd = a.cost_usd;
+        span.tokens = a.tokens;
+        tm.cost_usd += a.cost_usd;
+        tm.tokens += a.tokens;
         tm.duration += std::max(0.0, span.end - span.start);
         tm.attempts.push_back(span);
       }
@@ -88,6 +92,8 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
       default: ++m.pending; break;
     }
     m.total_task_time += tm.duration;
+    m.cost_usd += tm.cost_usd;
+    m.tokens += tm.tokens;
     m.tasks.push_back(std::move(tm));
   }
   m.makespan = last > first ? last - first : 0;
@@ -138,7 +144,9 @@ std::string MetricsToJson(const RunMetrics& m) {
                           {"exit_code", a.exit_code},
                           {"job_id", a.job_id},
                           {"slot", a.slot},
-                          {"detail", a.detail}});
+                          {"detail", a.detail},
+                          {"cost_usd", a.cost_usd},
+                          {"tokens", a.tokens}});
     }
     json jt = {{"id", t.id},
                {"state", TaskStateName(t.state)},
@@ -148,6 +156,8 @@ std::string MetricsToJson(const RunMetrics& m) {
                {"duration", t.duration},
                {"exit_code", t.attempts.empty() ? json(nullptr) : json(t.attempts.back().exit_code)},
                {"job_id", t.attempts.empty() ? "" : t.attempts.back().job_id},
+               {"cost_usd", t.cost_usd},
+               {"tokens", t.tokens},
                {"attempt_details", attempts}};
     if (!t.skip_reason.empty()) jt["skip_reason"] = t.skip_reason;
     tasks.push_back(std::move(jt));
@@ -169,7 +179,9 @@ std::string MetricsToJson(const RunMetrics& m) {
               {"failed", m.failed},
               {"skipped", m.skipped},
               {"cancelled", m.cancelled},
-              {"not_run", m.pending}};
+              {"not_run", m.pending},
+              {"cost_usd", m.cost_usd},
+              {"tokens", m.tokens}};
   return json({{"run", run}, {"tasks", tasks}}).dump(2, ' ', false,
                                                      json::error_handler_t::replace) + "\n";
 }

@@ -20,6 +20,8 @@ struct AttemptSpan {
   std::string job_id;
   int exit_code = 0;
   std::string detail;
+  double cost_usd = 0;
+  int64_t tokens = 0;
 };
 
 struct TaskMetrics {
@@ -31,6 +33,8 @@ struct TaskMetrics {
   double end = 0;       // last attempt end (relative)
   double duration = 0;  // sum of attempt durations
   std::string skip_reason;
+  double cost_usd = 0;  // all attempts
+  int64_t tokens = 0;
 };
 
 struct RunMetrics {
@@ -46,6 +50,8 @@ struct RunMetrics {
   std::vector<std::string> critical_path_tasks;
   int slots_used = 0;
   size_t succeeded = 0, failed = 0, skipped = 0, cancelled = 0, pending = 0;
+  double cost_usd = 0;  // AI tasks, all attempts
+  int64_t tokens = 0;
   std::string outcome;
   std::vector<TaskMetrics> tasks;  // plan order
 };

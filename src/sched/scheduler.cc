@@ -65,6 +65,10 @@ void Scheduler::Restore(const RunState& run) {
     if (it == run.tasks.end()) continue;
     const TaskRecord& rec = it->second;
     attempt_[i] = rec.last_attempt();
+    for (const AttemptRecord& a : rec.attempts) {
+      spent_usd_ += a.cost_usd;
+      spent_tokens_ += a.tokens;
+    }
     if (rec.state == TaskState::kSucceeded) {
       SetState(i, TaskState::kSucceeded);
     } else if (rec.state == TaskState::kRunning) {
@@ -110,6 +114,12 @@ Status Scheduler::LaunchReady() {
     ready_.pop();
     if (state(i) != TaskState::kPending) continue;
     const Task& t = plan_.tasks[i];
+    if (!t.prompt.empty() && BudgetSpent()) {
+      // No new agent work once the budget is spent; the task stays pending
+      // (a resume with a larger budget continues it).
+      budget_exhausted_ = true;
+      continue;
+    }
     int attempt = ++attempt_[i];
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
@@ -185,7 +195,11 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
   rec.reason = ev.reason;
   rec.detail = ev.detail;
   rec.started_at = ev.started_at;
+  rec.cost_usd = ev.cost_usd;
+  rec.tokens = ev.tokens;
   Append(rec);
+  spent_usd_ += ev.cost_usd;
+  spent_tokens_ += ev.tokens;
 
   double retry_delay = 0;
   TaskState next;
@@ -312,6 +326,9 @@ Result<RunSummary> Scheduler::Run() {
   summary.finished_at = clock_->Now();
   summary.interrupted = stopping_;
   summary.halted = halted_;
+  summary.budget_exhausted = budget_exhausted_;
+  summary.spent_usd = spent_usd_;
+  summary.spent_tokens = spent_tokens_;
   summary.counts = counts_;
   JournalRecord rec;
   rec.type = Type::kRunFinished;

@@ -43,6 +43,8 @@ struct SchedulerOptions {
   double max_wait_s = 0.5;          // longest single Backend::Wait, for progress and stop checks
   uint64_t jitter_seed = 0;         // 0: seeded from the clock
   int max_lost_resubmits = 5;       // lost attempts re-run without counting as failures
+  double budget_usd = 0;            // run-wide; 0: none. AI tasks stop starting once spent
+  double budget_tokens = 0;         // run-wide; 0: none
 };
 
 struct RunCounts {
@@ -74,6 +76,9 @@ struct RunSummary {
   RunCounts counts;
   bool interrupted = false;  // a stop request ended the run early
   bool halted = false;       // fail-fast stopped new starts
+  bool budget_exhausted = false;  // AI tasks were held back: the budget was spent
+  double spent_usd = 0;      // AI tasks' cost, this run in total (resumes included)
+  int64_t spent_tokens = 0;
   double started_at = 0;
   double finished_at = 0;
 
@@ -144,6 +149,13 @@ class Scheduler {
   std::vector<InFlight> to_recover_;
   RunCounts counts_;
   bool resumed_ = false;
+  double spent_usd_ = 0;
+  int64_t spent_tokens_ = 0;
+  bool budget_exhausted_ = false;
+  bool BudgetSpent() const {
+    return (options_.budget_usd > 0 && spent_usd_ >= options_.budget_usd) ||
+           (options_.budget_tokens > 0 && spent_tokens_ >= options_.budget_tokens);
+  }
   bool stopping_ = false;
   bool halted_ = false;
   std::mt19937_64 rng_;

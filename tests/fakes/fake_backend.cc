@@ -53,6 +53,8 @@ std::vector<BackendEvent> FakeBackend::Wait(double deadline) {
     ev.exit_code = it->outcome.exit_code;
     ev.reason = it->outcome.reason;
     ev.detail = ev.reason == FailureReason::kNone ? "" : FailureReasonName(ev.reason);
+    ev.cost_usd = it->outcome.cost_usd;
+    ev.tokens = it->outcome.tokens;
     out.push_back(ev);
     it = running_.erase(it);
   }

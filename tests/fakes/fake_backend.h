@@ -22,6 +22,8 @@ struct FakeOutcome {
   double duration = 1.0;
   int exit_code = 0;
   FailureReason reason = FailureReason::kNone;
+  double cost_usd = 0;
+  int64_t tokens = 0;
 };
 
 class FakeBackend : public Backend {

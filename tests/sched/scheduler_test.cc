@@ -48,6 +48,7 @@ class SchedulerTest : public ::testing::Test {
     o.max_executors = m;
     o.fail_fast = fail_fast_;
     o.jitter_seed = 1;
+    o.budget_usd = budget_usd_;
     return o;
   }
 
@@ -74,6 +75,7 @@ class SchedulerTest : public ::testing::Test {
   MemoryJournal journal_;
   RetryConfig retry_;
   bool fail_fast_ = false;
+  double budget_usd_ = 0;
   Plan plan_;
   std::unique_ptr<Dag> dag_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -285,6 +287,29 @@ TEST_F(SchedulerTest, RestoreSkipsSucceededAndReadoptsRunning) {
   EXPECT_EQ(SubmitTime("lost", 2), 0);     // a lost attempt runs again as attempt 2
   EXPECT_EQ(SubmitTime("failed", 4), 0);   // attempt numbers continue
   EXPECT_EQ(journal_.Of(Type::kResumed).size(), 1u);
+}
+
+TEST_F(SchedulerTest, BudgetStopsNewAgentWorkButNotCommands) {
+  for (const char* id : {"ai1", "ai2", "ai3"}) {
+    AddTask(id);
+    plan_.tasks.back().command.clear();
+    plan_.tasks.back().prompt = "write code";
+  }
+  AddTask("cmd", {"ai1"});
+  for (const char* id : {"ai1", "ai2", "ai3"}) backend_.Script(id, {{1.0, 0, FailureReason::kNone, 0.6, 1000}});
+  budget_usd_ = 1.0;
+  RunSummary s = Run(1);
+  // ai1 ($0.6) and ai2 ($1.2 in total) ran; then the budget was spent.
+  EXPECT_TRUE(s.budget_exhausted);
+  EXPECT_DOUBLE_EQ(s.spent_usd, 1.2);
+  EXPECT_EQ(s.spent_tokens, 2000);
+  EXPECT_EQ(StateOf("ai3"), TaskState::kPending);
+  EXPECT_EQ(StateOf("cmd"), TaskState::kSucceeded);  // commands cost nothing
+  EXPECT_FALSE(s.all_succeeded());
+  auto fin = journal_.Of(Type::kFinished, "ai1");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_DOUBLE_EQ(fin[0].cost_usd, 0.6);
+  EXPECT_EQ(fin[0].tokens, 1000);
 }
 
 TEST_F(SchedulerTest, LargeRandomDagRespectsDependenciesAndCap) {

@@ -49,6 +49,8 @@ BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r) {
   ev.exit_code = r.exit_code;
   ev.reason = r.reason;
   ev.detail = r.detail;
+  ev.cost_usd = r.cost_usd;
+  ev.tokens = r.usage.total();
   return ev;
 }
 

@@ -1,0 +1,192 @@
+// Executors and the attempt runner for AI tasks, against the fake LLM server.
+#include "agent/api_agent.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/workspace.h"
+#include "exec/attempt.h"
+#include "fakes/fake_llm_server.h"
+#include "llm/anthropic_client.h"
+#include "platform/files.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+json Write(const std::string& path, const std::string& content) {
+  return {{"tool_use", {{"name", "write_file"}, {"input", {{"path", path}, {"content", content}}}}}};
+}
+
+TEST(WorkspaceTest, PathsAreConfined) {
+  TempDir dir;
+  std::string ws = dir.path() + "/ws";
+  MakeDirs(ws + "/src");
+  ASSERT_EQ(symlink("/etc", (ws + "/etc-link").c_str()), 0);
+  ASSERT_EQ(symlink("/nonexistent/target", (ws + "/dangling").c_str()), 0);
+  EXPECT_TRUE(ResolveInWorkspace(ws, "src/a.c").ok());
+  EXPECT_TRUE(ResolveInWorkspace(ws, "new/dir/b.c").ok());
+  EXPECT_NE(ResolveInWorkspace(ws, "../escape").status().message().find("'..' is not allowed"),
+            std::string::npos);
+  EXPECT_NE(ResolveInWorkspace(ws, "src/../../x").status().message().find("'..'"), std::string::npos);
+  EXPECT_NE(ResolveInWorkspace(ws, "/etc/passwd").status().message().find("is absolute"),
+            std::string::npos);
+  EXPECT_NE(ResolveInWorkspace(ws, "etc-link/passwd").status().message().find("outside"),
+            std::string::npos);
+  EXPECT_NE(ResolveInWorkspace(ws, "dangling").status().message().find("outside"), std::string::npos);
+}
+
+TEST(WorkspaceTest, ToolsRefuseEscapesAndReportThemAsErrors) {
+  TempDir dir;
+  std::string ws = dir.path() + "/ws";
+  MakeDirs(ws);
+  ASSERT_EQ(symlink(dir.path().c_str(), (ws + "/up").c_str()), 0);
+  bool cancelled = false;
+  auto [ok, ok_err] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", "src/a.c"}, {"content", "int x;"}}, false, &cancelled);
+  EXPECT_FALSE(ok_err) << ok;
+  EXPECT_EQ(*ReadFile(ws + "/src/a.c"), "int x;");
+  for (const char* bad : {"../escape.txt", "/etc/passwd", "up/escape.txt"}) {
+    auto [msg, is_error] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", bad}, {"content", "x"}}, false, &cancelled);
+    EXPECT_TRUE(is_error) << bad;
+    EXPECT_EQ(msg.rfind("refused: ", 0), 0u) << msg;
+  }
+  EXPECT_FALSE(PathExists(dir.path() + "/escape.txt"));
+  auto [passwd, read_err] = ApiAgentExecutor::CallTool(ws, "read_file", {{"path", "/etc/passwd"}}, false, &cancelled);
+  EXPECT_TRUE(read_err);
+  auto [listing, list_err] = ApiAgentExecutor::CallTool(ws, "list_files", json::object(), false, &cancelled);
+  EXPECT_FALSE(list_err);
+  EXPECT_NE(listing.find("src/a.c"), std::string::npos);
+  auto [cmd, cmd_err] = ApiAgentExecutor::CallTool(ws, "run_command", {{"command", "true"}}, false, &cancelled);
+  EXPECT_TRUE(cmd_err);  // off unless agent.run_command_tool
+  EXPECT_NE(cmd.find("unknown tool"), std::string::npos);
+}
+
+TEST(WorkspaceTest, SeedAndChanges) {
+  TempDir dir;
+  MakeDirs(dir.path() + "/out/.git");
+  WriteFileAtomic(dir.path() + "/out/a.txt", "a");
+  WriteFileAtomic(dir.path() + "/out/.git/config", "x");
+  auto seed = SeedWorkspace(dir.path() + "/out", dir.path() + "/ws");
+  ASSERT_TRUE(seed.ok());
+  EXPECT_EQ(seed->size(), 1u);
+  EXPECT_FALSE(PathExists(dir.path() + "/ws/.git"));
+  WriteFileAtomic(dir.path() + "/ws/a.txt", "changed");
+  WriteFileAtomic(dir.path() + "/ws/b.txt", "new");
+  auto now = DigestTree(dir.path() + "/ws");
+  std::vector<FileDigest> changed = ChangedFiles(*seed, *now);
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0].path, "a.txt");
+  EXPECT_EQ(changed[1].path, "b.txt");
+}
+
+class AgentAttemptTest : public ::testing::Test {
+ protected:
+  void Serve(json rules) {
+    server_ = std::make_unique<FakeLlmServer>(dir_.path(), json{{"rules", rules}});
+    ASSERT_TRUE(server_->ok());
+  }
+  AttemptSpec Spec(const std::string& prompt) {
+    Plan plan;
+    Task t;
+    t.id = "t";
+    t.prompt = prompt;
+    t.outputs = {"answer.txt"};
+    plan.tasks.push_back(t);
+    Config config;
+    config.agent.executor = "api";
+    config.llm.base_url = server_->url();
+    config.llm.retry_base_seconds = 0.05;
+    RunLayout layout(dir_.path() + "/run");
+    MakeDirs(layout.output());
+    MakeDirs(layout.attempt_dir("t", 1));
+    return MakeAttemptSpec(layout, plan, plan.tasks[0], 1, 60, config);
+  }
+  AttemptResult Run(const AttemptSpec& spec) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      setenv("ANTHROPIC_API_KEY", "sk-test", 1);
+      _exit(RunAttempt(spec));
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    Result<AttemptResult> r = ReadAttemptResult(spec.result_path);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : AttemptResult{};
+  }
+  TempDir dir_;
+  std::unique_ptr<FakeLlmServer> server_;
+};
+
+TEST_F(AgentAttemptTest, ApiAgentWritesFilesAndReportsUsage) {
+  json two = {{"tool_uses", json::array({Write("answer.txt", "42\n")["tool_use"],
+                                         Write("notes/n.md", "n")["tool_use"]})}};
+  Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"match", "MAKE-ANSWER"}, {"responses", json::array({two})}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER please");
+  AttemptResult r = Run(spec);
+  EXPECT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(r.turns, 2);
+  EXPECT_GT(r.usage.output_tokens, 0);
+  EXPECT_GT(r.cost_usd, 0);
+  ASSERT_EQ(r.files.size(), 2u);
+  EXPECT_EQ(r.files[0].path, "answer.txt");
+  EXPECT_EQ(*ReadFile(spec.workspace + "/answer.txt"), "42\n");
+  // The agent got the plan context as its system prompt.
+  auto posts = server_->Posts();
+  ASSERT_EQ(posts.size(), 2u);
+  std::string system = posts[0]["body"]["system"][0]["text"];
+  EXPECT_NE(system.find("Your task is 't'"), std::string::npos) << system;
+}
+
+TEST_F(AgentAttemptTest, ApiAgentStopsAtMaxTurns) {
+  Serve({{{"responses", {Write("answer.txt", "again")}}}});
+  AttemptSpec spec = Spec("loop forever");
+  spec.agent.max_turns = 3;
+  AttemptResult r = Run(spec);
+  EXPECT_EQ(r.reason, FailureReason::kMaxTurns);
+  EXPECT_EQ(server_->Posts().size(), 3u);
+}
+
+TEST_F(AgentAttemptTest, AcceptanceFailureFeedsBackUntilItPasses) {
+  Serve({{{"match", "failed the acceptance check"}, {"responses", {Write("answer.txt", "fixed\n")}}, {"once", true}},
+         {{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"match", "MAKE-ANSWER"}, {"responses", {Write("answer.txt", "broken\n")}}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER");
+  spec.acceptance = "grep -q fixed answer.txt || { echo 'answer.txt is still broken'; exit 3; }";
+  AttemptResult r = Run(spec);
+  EXPECT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(r.rounds, 2);
+  EXPECT_EQ(*ReadFile(spec.workspace + "/answer.txt"), "fixed\n");
+  // The check's output reached the model as feedback.
+  bool fed_back = false;
+  for (const json& p : server_->Posts()) {
+    std::string first = p["body"]["messages"][0]["content"].dump();
+    if (first.find("answer.txt is still broken") != std::string::npos &&
+        first.find("exit 3") != std::string::npos) {
+      fed_back = true;
+    }
+  }
+  EXPECT_TRUE(fed_back);
+  Result<std::string> log = ReadFile(spec.attempt_dir + "/acceptance.log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("round 1"), std::string::npos);
+  EXPECT_NE(log->find("round 2"), std::string::npos);
+}
+
+TEST_F(AgentAttemptTest, AcceptanceThatNeverPassesFailsTheAttempt) {
+  Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"responses", {Write("answer.txt", "nope\n")}}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER");
+  spec.acceptance = "false";
+  spec.agent.acceptance_rounds = 1;
+  AttemptResult r = Run(spec);
+  EXPECT_EQ(r.reason, FailureReason::kAcceptanceFailed);
+  EXPECT_EQ(r.rounds, 2);
+  EXPECT_NE(r.detail.find("after 2 rounds"), std::string::npos) << r.detail;
+}
+
+}  // namespace
+}  // namespace porch
