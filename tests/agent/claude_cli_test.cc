@@ -78,3 +78,110 @@ TEST(ClaudeCliTest, CompletesASessionThatWritesFiles) {
 
 }  // namespace
 }  // namespace porch
+
+// porch's Claude Code executor, driving the real CLI through `porch run`.
+#include "integration/porch_process.h"
+
+namespace porch {
+namespace {
+
+class ClaudeCliExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    claude_ = ClaudeBinary();
+    if (access(claude_.c_str(), X_OK) != 0) {
+      GTEST_SKIP() << "Claude Code CLI not installed at " << claude_
+                   << " (run scripts/install-claude-code.sh)";
+    }
+  }
+  void Serve(json rules) {
+    server_ = std::make_unique<FakeLlmServer>(server_dir_.path(), json{{"rules", rules}});
+    ASSERT_TRUE(server_->ok());
+  }
+  // Absolute path of `rel` in the workspace of the task's first attempt.
+  std::string InWorkspace(const std::string& run, const std::string& task, const std::string& rel) {
+    return dir_.path() + "/porch-runs/runs/" + run + "/tasks/" + task + "/attempt-1/workspace/" + rel;
+  }
+  PorchRun Run(const std::string& run, const std::string& plan, std::vector<std::string> extra = {}) {
+    std::string path = dir_.path() + "/" + run + ".yaml";
+    WriteFileAtomic(path, plan);
+    std::vector<std::string> args = {"run", "--plan", path, "--run-id", run, "--set",
+                                     "agent.claude_path=" + claude_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunPorch(dir_.path(), args,
+                    {{"ANTHROPIC_API_KEY", "dummy"}, {"ANTHROPIC_BASE_URL", server_->url()},
+                     {"CLAUDE_CODE_MAX_RETRIES", "0"}, {"PORCH_AGENT_EXECUTOR", "claude-cli"}});
+  }
+  json Task0(const std::string& run) {
+    return json::parse(RunPorch(dir_.path(), {"status", run, "--json"}).out)["tasks"][0];
+  }
+  std::string claude_;
+  TempDir dir_, server_dir_;
+  std::unique_ptr<FakeLlmServer> server_;
+};
+
+json WriteTool(const std::string& path, const std::string& content) {
+  return {{"tool_use", {{"name", "Write"}, {"input", {{"file_path", path}, {"content", content}}}}}};
+}
+
+TEST_F(ClaudeCliExecutorTest, WritesTwoFilesOverSeveralTurnsAndReportsCost) {
+  json rules = json::array();
+  rules.push_back({{"match", "b.txt"}, {"responses", json::array({{{"text", "All written."}}})}});
+  rules.push_back({{"match", "a.txt"},
+                   {"responses", json::array({WriteTool(InWorkspace("w", "t", "b.txt"), "B\n")})}});
+  rules.push_back({{"match", "CLI-TASK"},
+                   {"responses", json::array({WriteTool(InWorkspace("w", "t", "a.txt"), "A\n")})}});
+  Serve(rules);
+  PorchRun r = Run("w", "tasks:\n  - {id: t, title: T, prompt: CLI-TASK, outputs: [a.txt, b.txt]}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string out = dir_.path() + "/porch-runs/runs/w/output";
+  EXPECT_EQ(*ReadFile(out + "/a.txt"), "A\n");
+  EXPECT_EQ(*ReadFile(out + "/b.txt"), "B\n");
+  json t = Task0("w");
+  EXPECT_GT(t["cost_usd"].get<double>(), 0);
+  EXPECT_GT(t["tokens"].get<int>(), 0);
+  // The CLI got porch's context and ran with a per-run HOME.
+  std::string system = server_->Posts()[0]["body"]["system"].dump();
+  EXPECT_NE(system.find("Your task is 't'"), std::string::npos);
+  EXPECT_TRUE(IsDirectory(dir_.path() + "/porch-runs/runs/w/.agent-home"));
+}
+
+TEST_F(ClaudeCliExecutorTest, PermissionDenialIsAFailure) {
+  json bash = {{"tool_use",
+                {{"name", "Bash"},
+                 {"input", {{"command", "curl -s http://127.0.0.1:9/ > x"}, {"description", "fetch"}}}}}};
+  Serve({{{"match", "CLI-DENY"}, {"responses", json::array({bash})}, {"once", true}},
+         {{"responses", {{{"text", "Gave up."}}}}}});
+  PorchRun r = Run("deny", "tasks:\n  - {id: t, prompt: CLI-DENY, outputs: [x]}\n");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json t = Task0("deny");
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "permission_denied");
+  EXPECT_NE(t["attempt_details"][0]["detail"].get<std::string>().find("Bash"), std::string::npos);
+  EXPECT_EQ(t["attempts"], 1);  // not retried
+}
+
+TEST_F(ClaudeCliExecutorTest, MaxTurnsIsAFailure) {
+  Serve(json::array(
+      {{{"responses", json::array({WriteTool(InWorkspace("turns", "t", "loop.txt"), "again\n")})}}}));
+  PorchRun r = Run("turns", "tasks:\n  - {id: t, prompt: CLI-LOOP, outputs: [loop.txt]}\n",
+                   {"--set", "agent.max_turns=2"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json t = Task0("turns");
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "max_turns");
+  EXPECT_EQ(t["attempts"], 1);
+}
+
+TEST_F(ClaudeCliExecutorTest, OverloadThatExhaustsRetriesIsAnAgentError) {
+  Serve({{{"responses", {{{"status", 529}}}}}});
+  PorchRun r = Run("busy", "tasks:\n  - {id: t, prompt: CLI-BUSY, outputs: [x], retries: 1}\n",
+                   {"--set", "retry.retry_delay_seconds=0.05"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json t = Task0("busy");
+  EXPECT_EQ(t["attempts"], 2);  // an agent error is retried per policy
+  EXPECT_EQ(t["attempt_details"][1]["outcome"], "agent_error");
+  EXPECT_NE(t["attempt_details"][1]["detail"].get<std::string>().find("529"), std::string::npos)
+      << t["attempt_details"][1]["detail"];
+}
+
+}  // namespace
+}  // namespace porch

@@ -26,6 +26,7 @@ one repeating unless the rule says "once": true. Responses R:
   {"malformed": true}                              200 with a body that is not JSON
   {"broken_stream": true}                          a stream cut off mid-message
   {"hang": SECONDS}                                wait, then close without answering
+Any response may carry "delay": SECONDS to answer late.
 
 Strict like the real API: 401 without x-api-key (Messages API), 400 for a
 missing anthropic-version, missing model or max_tokens, empty messages,
@@ -243,6 +244,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(400, json.dumps({"message": problem}))
 
         r = self.server.script.pick(last_user_text(body.get("messages", [])))
+        if "delay" in r:
+            time.sleep(float(r["delay"]))
         if "hang" in r:
             time.sleep(float(r["hang"]))
             self.close_connection = True

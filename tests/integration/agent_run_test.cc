@@ -1,0 +1,149 @@
+// AI tasks end to end through `porch run`: porch's API agent against the
+// fake LLM server, merging into output/, conflicts, git history, budget, and
+// a planned C project built and tested by its integration task.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fakes/fake_llm_server.h"
+#include "integration/porch_process.h"
+#include "platform/process.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+json Write(const std::string& path, const std::string& content, double delay = 0) {
+  json r = {{"tool_use", {{"name", "write_file"}, {"input", {{"path", path}, {"content", content}}}}}};
+  if (delay > 0) r["delay"] = delay;
+  return r;
+}
+
+json Rule(const std::string& match, json response) {
+  return {{"match", match}, {"responses", json::array({response})}};
+}
+
+class AgentRunTest : public ::testing::Test {
+ protected:
+  void Serve(json rules) {
+    rules.insert(rules.begin(), Rule("wrote ", {{"text", "Done."}}));
+    server_ = std::make_unique<FakeLlmServer>(server_dir_.path(), json{{"rules", rules}});
+    ASSERT_TRUE(server_->ok());
+  }
+  std::map<std::string, std::string> Env() {
+    return {{"ANTHROPIC_API_KEY", "sk-test"}, {"ANTHROPIC_BASE_URL", server_->url()},
+            {"PORCH_AGENT_EXECUTOR", "api"}, {"PORCH_LLM_RETRY_BASE_SECONDS", "0.05"},
+            {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0.05"}};
+  }
+  std::string PlanFile(const std::string& yaml) {
+    std::string path = dir_.path() + "/plan.yaml";
+    WriteFileAtomic(path, yaml);
+    return path;
+  }
+  json Status(const std::string& run) {
+    return json::parse(RunPorch(dir_.path(), {"status", run, "--json"}).out);
+  }
+  std::string Out(const std::string& run) { return dir_.path() + "/porch-runs/runs/" + run + "/output"; }
+
+  TempDir dir_, server_dir_;
+  std::unique_ptr<FakeLlmServer> server_;
+};
+
+const char* kTwoWriters = R"(tasks:
+  - {id: a, title: A, prompt: "TASK-A", outputs: [a.txt], retries: 0}
+  - {id: b, title: B, prompt: "TASK-B", outputs: [b.txt], retries: 0}
+)";
+
+TEST_F(AgentRunTest, ConflictingFilesFailTheLaterTaskByDefault) {
+  // Both agents also write shared.txt, differently, from the same seed.
+  Serve({Rule("TASK-A", Write("shared.txt", "from a\n", 0.3)),
+         Rule("TASK-B", Write("shared.txt", "from b\n", 0.6))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kTwoWriters), "-j", "2", "--run-id", "c1"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json s = Status("c1");
+  EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
+  EXPECT_EQ(s["tasks"][1]["state"], "failed");
+  std::string detail = s["tasks"][1]["attempt_details"][0]["detail"];
+  EXPECT_NE(detail.find("conflicting files: shared.txt (also written by task 'a')"), std::string::npos) << detail;
+  EXPECT_EQ(*ReadFile(Out("c1") + "/shared.txt"), "from a\n");  // never silently overwritten
+}
+
+TEST_F(AgentRunTest, KeepLaterPolicyKeepsTheLaterVersionAndRecordsIt) {
+  Serve({Rule("TASK-A", Write("shared.txt", "from a\n", 0.3)),
+         Rule("TASK-B", Write("shared.txt", "from b\n", 0.6))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kTwoWriters), "-j", "2", "--run-id", "c2",
+                                      "--set", "merge.conflict_policy=keep-later"}, Env());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Out("c2") + "/shared.txt"), "from b\n");
+  json conflicts = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/c2/conflicts.json"));
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0]["task"], "b");
+  // Each merged task is a commit authored by its id.
+  Result<ProcessResult> log = RunProcess({"git", "log", "--format=%an"}, Out("c2"));
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->output.find("a\n"), std::string::npos) << log->output;
+  EXPECT_NE(log->output.find("b\n"), std::string::npos) << log->output;
+}
+
+TEST_F(AgentRunTest, BudgetStopsNewAgentWork) {
+  Serve({Rule("TASK-", Write("x.txt", "x"))});
+  PorchRun r = RunPorch(dir_.path(),
+                        {"run", "--plan",
+                         PlanFile("tasks:\n  - {id: a, prompt: TASK-A, outputs: [a.txt]}\n"
+                                  "  - {id: b, prompt: TASK-B, outputs: [b.txt], depends_on: [a]}\n"),
+                         "-j", "1", "--run-id", "bud", "--budget", "0.000001"},
+                        Env());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("budget exhausted"), std::string::npos) << r.out;
+  json s = Status("bud");
+  EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
+  EXPECT_EQ(s["tasks"][1]["state"], "pending");
+  EXPECT_GT(s["run"]["cost_usd"].get<double>(), 0);
+  EXPECT_GT(s["tasks"][0]["tokens"].get<int>(), 0);
+}
+
+TEST_F(AgentRunTest, PlannedCProjectIsBuiltAndTestedByItsIntegrationTask) {
+  auto task = [](const char* id, const char* prompt, std::vector<std::string> deps, std::string out) {
+    return json{{"id", id}, {"title", prompt}, {"prompt", prompt}, {"depends_on", deps}, {"outputs", {out}}};
+  };
+  json plan = {{"tasks", json::array({task("header", "WRITE-HEADER", {}, "include/mathx.h"),
+                                      task("add", "WRITE-ADD", {"header"}, "src/add.c"),
+                                      task("mul", "WRITE-MUL", {"header"}, "src/mul.c"),
+                                      task("cli", "WRITE-MAIN", {"header"}, "src/main.c"),
+                                      task("tests", "WRITE-TESTS", {"header"}, "tests/test.c"),
+                                      task("build", "WRITE-MAKEFILE", {}, "Makefile")})},
+               {"test_command", "make test"}};
+  Serve({Rule("How complex", {{"tool_use", {{"name", "report_complexity"},
+                                            {"input", {{"score", 5}, {"rationale", "a small C library"}, {"recommended_tasks", 6}}}}}}),
+         Rule("Plan it as", {{"tool_use", {{"name", "submit_plan"}, {"input", plan}}}}),
+         Rule("WRITE-HEADER", Write("include/mathx.h", "#pragma once\nint mathx_add(int, int);\nint mathx_mul(int, int);\n")),
+         Rule("WRITE-ADD", Write("src/add.c", "#include \"mathx.h\"\nint mathx_add(int a, int b) { return a + b; }\n")),
+         Rule("WRITE-MUL", Write("src/mul.c", "#include \"mathx.h\"\nint mathx_mul(int a, int b) { return a * b; }\n")),
+         Rule("WRITE-MAIN", Write("src/main.c", "#include <stdio.h>\n#include \"mathx.h\"\nint main(void) { printf(\"%d\\n\", mathx_add(2, mathx_mul(3, 4))); return 0; }\n")),
+         Rule("WRITE-TESTS", Write("tests/test.c", "#include <assert.h>\n#include \"mathx.h\"\nint main(void) { assert(mathx_add(2, 3) == 5); assert(mathx_mul(4, 5) == 20); return 0; }\n")),
+         Rule("WRITE-MAKEFILE", Write("Makefile",
+              "CFLAGS = -Wall -Werror -Iinclude\n"
+              "mathx: src/main.c src/add.c src/mul.c\n\tcc $(CFLAGS) -o $@ $^\n"
+              "tests/run: tests/test.c src/add.c src/mul.c\n\tcc $(CFLAGS) -o $@ $^\n"
+              "test: mathx tests/run\n\t./tests/run && ./mathx > result.txt && echo tests passed\n"))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "Build a tiny C math library with a CLI and tests", "-j", "3", "--run-id", "e2e"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json s = Status("e2e");
+  EXPECT_EQ(s["run"]["succeeded"], 7);  // six planned tasks + the integration task
+  EXPECT_EQ(s["tasks"][6]["id"], "integration");
+  EXPECT_EQ(*ReadFile(Out("e2e") + "/result.txt"), "14\n");
+  Result<std::string> integration = ReadFile(dir_.path() + "/porch-runs/runs/e2e/tasks/integration/attempt-1/stdout");
+  ASSERT_TRUE(integration.ok());
+  EXPECT_NE(integration->find("tests passed"), std::string::npos);
+  Result<ProcessResult> log = RunProcess({"git", "log", "--format=%an"}, Out("e2e"));
+  ASSERT_TRUE(log.ok());
+  int commits = 0;
+  for (char c : log->output) commits += c == '\n';
+  EXPECT_EQ(commits, 6);
+  EXPECT_GT(s["run"]["cost_usd"].get<double>(), 0);
+}
+
+}  // namespace
+}  // namespace porch
