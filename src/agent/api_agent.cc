@@ -200,6 +200,14 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
                          {"is_error", is_error}});
     }
     if (results.empty()) return out;  // the model ended its turn: done
+    if (s.max_budget_usd > 0 && out.cost_usd >= s.max_budget_usd) {
+      out.reason = FailureReason::kAgentError;
+      char spent[64];
+      std::snprintf(spent, sizeof spent, "$%.4f of $%.4f", out.cost_usd, s.max_budget_usd);
+      out.detail = std::string("the attempt's budget is spent (") + spent +
+                   ", agent.max_budget_usd) before the agent finished";
+      return out;
+    }
     req.messages.push_back({{"role", "assistant"}, {"content", resp->content}});
     req.messages.push_back({{"role", "user"}, {"content", results}});
   }

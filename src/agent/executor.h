@@ -19,7 +19,7 @@ struct AgentSettings {
   std::string claude_path = "claude";    // looked up in PATH unless absolute
   std::string model;                     // empty: the CLI's / llm.model default
   int max_turns = 30;
-  double max_budget_usd = 0;             // per attempt, claude-cli only; 0: none
+  double max_budget_usd = 0;             // per attempt; 0: none
   std::string permission_mode = "acceptEdits";
   std::string allowed_tools;             // extra --allowedTools for the CLI
   bool run_command_tool = false;         // API agent: offer run_command

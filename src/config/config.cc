@@ -137,7 +137,7 @@ const std::vector<Field>& Fields() {
        Member(&Config::agent, &AgentConfig::model)},
       {"agent.max_turns", Kind::kInt, "turns an agent may take per round", false,
        Member(&Config::agent, &AgentConfig::max_turns)},
-      {"agent.max_budget_usd", Kind::kDouble, "USD cap per attempt (claude-cli; 0: none)", false,
+      {"agent.max_budget_usd", Kind::kDouble, "USD cap per attempt (0: none)", false,
        Member(&Config::agent, &AgentConfig::max_budget_usd)},
       {"agent.permission_mode", Kind::kString, "the CLI's --permission-mode", false,
        Member(&Config::agent, &AgentConfig::permission_mode)},

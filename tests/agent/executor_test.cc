@@ -190,3 +190,71 @@ TEST_F(AgentAttemptTest, AcceptanceThatNeverPassesFailsTheAttempt) {
 
 }  // namespace
 }  // namespace porch
+
+#include "agent/claude_cli.h"
+
+namespace porch {
+namespace {
+
+TEST(ClaudeResultTest, ParsesTheFinalResultEvent) {
+  std::string stream =
+      "{\"type\":\"system\",\"subtype\":\"init\"}\n"
+      "{\"type\":\"assistant\",\"message\":{}}\n"
+      "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"num_turns\":3,"
+      "\"total_cost_usd\":0.0123,\"usage\":{\"input_tokens\":100,\"output_tokens\":20,"
+      "\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":7},\"permission_denials\":[]}\n";
+  AgentOutcome o = ParseClaudeResult(stream);
+  EXPECT_EQ(o.reason, FailureReason::kNone);
+  EXPECT_EQ(o.turns, 3);
+  EXPECT_DOUBLE_EQ(o.cost_usd, 0.0123);
+  EXPECT_EQ(o.usage.total(), 132);
+  EXPECT_EQ(ParseClaudeResult("{\"type\":\"result\",\"subtype\":\"error_max_turns\",\"is_error\":true}").reason,
+            FailureReason::kMaxTurns);
+  AgentOutcome err = ParseClaudeResult(
+      "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"api_error_status\":529,"
+      "\"result\":\"API Error: overloaded\"}");
+  EXPECT_EQ(err.reason, FailureReason::kAgentError);
+  EXPECT_NE(err.detail.find("API status 529"), std::string::npos);
+  AgentOutcome denied = ParseClaudeResult(
+      "{\"type\":\"result\",\"is_error\":false,\"permission_denials\":[{\"tool_name\":\"Bash\"}]}");
+  EXPECT_EQ(denied.reason, FailureReason::kPermissionDenied);
+  EXPECT_EQ(ParseClaudeResult("not json\n").reason, FailureReason::kAgentError);
+}
+
+TEST(ClaudeArgvTest, CarriesTheSettingsAndOnlyNeededEnvironment) {
+  AgentSettings s;
+  s.claude_path = "/opt/claude";
+  s.model = "claude-sonnet-4-5";
+  s.max_turns = 7;
+  s.max_budget_usd = 0.5;
+  s.home = "/run/home";
+  AgentJob job;
+  job.prompt = "do it";
+  job.system_context = "ctx";
+  job.settings = &s;
+  std::vector<std::string> argv = ClaudeCliExecutor::Argv(job);
+  std::string joined;
+  for (const auto& a : argv) joined += a + " ";
+  EXPECT_EQ(argv[0], "/opt/claude");
+  EXPECT_NE(joined.find("-p do it --output-format stream-json --verbose --permission-mode acceptEdits --max-turns 7"),
+            std::string::npos) << joined;
+  EXPECT_NE(joined.find("--model claude-sonnet-4-5"), std::string::npos);
+  EXPECT_NE(joined.find("--max-budget-usd 0.5"), std::string::npos);
+  EXPECT_NE(joined.find("--append-system-prompt ctx"), std::string::npos);
+  setenv("PORCH_UNRELATED_SECRET", "x", 1);
+  std::vector<std::string> env = ClaudeCliExecutor::Env(job);
+  std::string all;
+  for (const auto& e : env) all += e + "\n";
+  EXPECT_NE(all.find("HOME=/run/home\n"), std::string::npos);
+  EXPECT_NE(all.find("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1\n"), std::string::npos);
+  EXPECT_EQ(all.find("PORCH_UNRELATED_SECRET"), std::string::npos);
+  s.config.llm.provider = "bedrock";
+  s.config.llm.bedrock_endpoint = "http://127.0.0.1:1";
+  all.clear();
+  for (const auto& e : ClaudeCliExecutor::Env(job)) all += e + "\n";
+  EXPECT_NE(all.find("CLAUDE_CODE_USE_BEDROCK=1\n"), std::string::npos);
+  EXPECT_NE(all.find("ANTHROPIC_BEDROCK_BASE_URL=http://127.0.0.1:1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace porch
