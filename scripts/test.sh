@@ -12,6 +12,9 @@ scripts/setup.sh
 # The real Claude Code CLI, for the tests that run it against the fake API.
 PORCH_CLAUDE_BIN="$PWD/$(scripts/install-claude-code.sh | tail -n 1)"
 export PORCH_CLAUDE_BIN
+# Chromium and playwright-core, for the dashboard's real-browser test.
+PORCH_BROWSER_DEPS="$(scripts/install-browser-test.sh | tail -n 1)"
+export PORCH_BROWSER_DEPS
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 echo "== build (warnings as errors)"

@@ -23,6 +23,7 @@
 #include "report/metrics.h"
 #include "run/run_layout.h"
 #include "run/runner.h"
+#include "web/dashboard.h"
 
 namespace porch {
 
@@ -168,10 +169,16 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
           const std::function<Result<RunOutcome>(Runner&)>& go) {
   SignalGuard signals;
   RealClock clock;
+  std::unique_ptr<Dashboard> dashboard;
+  if (g.dashboard) {
+    DashboardOptions o{config.config.output_dir, g.host, g.port, g.token};
+    dashboard = std::make_unique<Dashboard>(o);
+    if (Status st = dashboard->Start(); !st.ok()) return Fail(st.Annotate("dashboard"));
+    std::fprintf(stderr, "porch: dashboard at %s/\n", dashboard->url().c_str());
+  }
   bool tty = isatty(STDERR_FILENO);
   ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
   Runner runner(&clock, CreateBackend, &progress, [] { return SignalGuard::interrupted(); });
-  (void)config;
   Result<RunOutcome> outcome = go(runner);
   progress.Done();
   if (!outcome.ok()) return Fail(outcome.status());
@@ -501,6 +508,21 @@ int CmdReport(const GlobalOptions& g, const std::string& run) {
   if (!loaded.ok()) return Fail(loaded.status());
   if (Status st = WriteRunReport(*loaded); !st.ok()) return Fail(st);
   std::printf("%s\n", RunLayout(*dir).report().c_str());
+  return kExitOk;
+}
+
+int CmdServe(const GlobalOptions& g) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  SignalGuard signals;
+  Dashboard dashboard({config->config.output_dir, g.host, g.port, g.token});
+  if (Status st = dashboard.Start(); !st.ok()) return Fail(st);
+  std::printf("porch: serving %s on %s/ (Ctrl-C stops)\n", config->config.output_dir.c_str(),
+              dashboard.url().c_str());
+  std::fflush(stdout);
+  RealClock clock;
+  while (!SignalGuard::interrupted()) clock.SleepUntil(clock.Now() + 3600);
+  dashboard.Stop();
   return kExitOk;
 }
 

@@ -29,6 +29,10 @@ struct GlobalOptions {
   bool use_bedrock = false;              // --use-bedrock
   std::string budget_usd;                // --budget (USD)
   std::string budget_tokens;             // --budget-tokens
+  bool dashboard = false;                // run --dashboard
+  std::string host = "127.0.0.1";        // serve / --dashboard
+  int port = 8470;
+  std::string token;
 };
 
 // Applies the command-line layer (--set, --output-dir, --backend,
@@ -48,6 +52,7 @@ int CmdValidate(const GlobalOptions& g, const std::string& plan_path);
 int CmdConfigShow(const GlobalOptions& g);
 int CmdConfigKeys();
 int CmdReport(const GlobalOptions& g, const std::string& run);
+int CmdServe(const GlobalOptions& g);
 int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt);
 
 }  // namespace porch

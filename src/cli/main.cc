@@ -46,6 +46,8 @@ void AddRunFlags(CLI::App* app, porch::GlobalOptions* g) {
   app->add_option("--budget", g->budget_usd, "stop starting AI tasks once this many USD are spent")
       ->type_name("USD");
   app->add_option("--budget-tokens", g->budget_tokens, "... or this many tokens")->type_name("N");
+  app->add_flag("--dashboard", g->dashboard, "serve the live dashboard while the run goes on");
+  app->add_option("--port", g->port, "dashboard port (default 8470; 0: any free port)");
   app->add_flag("--json", g->json, "print the summary as JSON on stdout");
 }
 
@@ -143,6 +145,16 @@ int main(int argc, char** argv) {
                    "Example:\n  PORCH_MAX_EXECUTORS=8 porch config show --set retry.jitter=0");
   CLI::App* keys_cmd = config_cmd->add_subcommand("keys", "list configuration keys");
 
+  CLI::App* serve_cmd = app.add_subcommand("serve", "serve the live dashboard for every run");
+  serve_cmd->add_option("--host", g.host, "address to bind (default 127.0.0.1)");
+  serve_cmd->add_option("--port", g.port, "port (default 8470; 0: any free port)");
+  serve_cmd->add_option("--token", g.token, "required to bind anything but loopback");
+  serve_cmd->footer(
+      "\nPages: / (runs), /runs/<id> (DAG, timeline, tasks; live). JSON API: /api/runs,\n"
+      "/api/runs/<id>, /api/runs/<id>/tasks/<task>, /api/runs/<id>/svg/{dag,gantt}\n"
+      "(docs/dashboard.md). It reads the run directories, so it also shows runs of other\n"
+      "porch processes.\n\nExample:\n  porch serve --port 8470   # then open http://127.0.0.1:8470/");
+
   CLI::App* report_cmd = app.add_subcommand("report", "rewrite metrics.json and report.html");
   report_cmd->add_option("run", run, "run id or directory (default: the latest run)");
 
@@ -176,6 +188,7 @@ int main(int argc, char** argv) {
   if (show_cmd->parsed()) return porch::CmdConfigShow(g);
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();
   if (report_cmd->parsed()) return porch::CmdReport(g, run);
+  if (serve_cmd->parsed()) return porch::CmdServe(g);
   if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt);
   std::fprintf(stderr, "porch: no command given; see porch --help\n");
   return porch::kExitInvalid;

@@ -34,6 +34,12 @@ th{background:#f3f5f8;font-weight:600}
 code{font-size:12px}
 )";
 
+}  // namespace
+
+const char* ReportStyle() { return kStyle; }
+
+namespace {
+
 std::string Card(const std::string& label, const std::string& value) {
   return "<div class=\"card\"><b>" + HtmlEscape(value) + "</b><span>" + HtmlEscape(label) +
          "</span></div>";

@@ -11,4 +11,7 @@ namespace porch {
 
 std::string RenderReport(const Plan& plan, const Dag& dag, const RunMetrics& m);
 
+// The report's CSS, shared with the live dashboard so both look alike.
+const char* ReportStyle();
+
 }  // namespace porch

@@ -58,6 +58,11 @@ class PorchProcess {
   }
 
   pid_t pid() const { return pid_; }
+  // What the process wrote to stderr so far.
+  std::string ErrSoFar() const {
+    Result<std::string> text = ReadFile(err_path_);
+    return text.ok() ? *text : "";
+  }
   void Signal(int sig) { kill(pid_, sig); }
 
   PorchRun Wait() {

@@ -1,0 +1,125 @@
+#include "web/pages.h"
+
+#include "core/strings.h"
+#include "report/html_report.h"
+
+namespace porch {
+
+namespace {
+
+const char* kExtraStyle = R"(
+a{color:#2f5fd0;text-decoration:none} a:hover{text-decoration:underline}
+.dag g.node{cursor:pointer} tr.task{cursor:pointer}
+#detail pre{background:#0f1420;color:#dfe6f3;padding:10px;border-radius:6px;max-height:260px;overflow:auto;font-size:12px}
+.live{display:inline-block;width:8px;height:8px;border-radius:50%;background:#2e9e5b;margin-right:6px}
+)";
+
+// Shared helpers: fetch with the page's token, state colours.
+const char* kCommonJs = R"(
+const token = new URLSearchParams(location.search).get('token');
+function api(path) {
+  const url = path + (token ? (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : '');
+  return fetch(url, {cache: 'no-store'});
+}
+const colours = {succeeded:'#2e9e5b', ok:'#2e9e5b', running:'#3b82f6', pending:'#c9ced6',
+  'retry-wait':'#c9ced6', skipped:'#e0b84c', cancelled:'#8a8f98', timeout:'#e8772e'};
+function colour(s) { return colours[s] || '#d64545'; }
+function esc(s) { return String(s).replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c])); }
+function dur(s) { return s < 60 ? s.toFixed(2) + 's' : Math.floor(s / 60) + 'm' + String(Math.round(s % 60)).padStart(2, '0') + 's'; }
+)";
+
+std::string Head(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
+         HtmlEscape(title) + "</title><style>" + ReportStyle() + kExtraStyle +
+         "</style></head><body>\n";
+}
+
+}  // namespace
+
+std::string RunsPage() {
+  return Head("porch runs") + R"(<h1>porch runs</h1>
+<div class="sub"><span class="live"></span>live: refreshed every 2 s</div>
+<table id="runs"><tr><th>run</th><th>outcome</th><th>backend</th><th>tasks</th><th>done</th>
+<th>failed</th><th>running</th><th>makespan</th><th>cost</th></tr></table>
+<script>)" + kCommonJs + R"(
+async function refresh() {
+  const runs = await (await api('/api/runs')).json();
+  const rows = runs.map(r => `<tr><td><a href="/runs/${encodeURIComponent(r.run_id)}${token ? '?token=' + encodeURIComponent(token) : ''}"><code>${esc(r.run_id)}</code></a></td>
+    <td><span class="pill" style="background:${colour(r.outcome === 'incomplete' ? 'running' : r.outcome)}">${esc(r.outcome)}</span></td>
+    <td>${esc(r.backend)}</td><td>${r.tasks}</td><td>${r.succeeded}</td><td>${r.failed}</td><td>${r.running}</td>
+    <td>${dur(r.makespan_s)}</td><td>${r.cost_usd ? '$' + r.cost_usd.toFixed(4) : ''}</td></tr>`);
+  document.getElementById('runs').innerHTML = document.getElementById('runs').rows[0].outerHTML + rows.join('');
+}
+refresh(); setInterval(refresh, 2000);
+</script></body></html>
+)";
+}
+
+std::string RunPage(const std::string& run_id) {
+  std::string id_json;
+  for (char c : run_id) {
+    if (c == '"' || c == '\\' || c == '<' || c == '>') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
+      id_json += buf;
+    } else {
+      id_json += c;
+    }
+  }
+  return Head("porch run " + run_id) + R"(<p><a href="/">&larr; all runs</a></p>
+<h1>porch run <code id="runid"></code></h1>
+<div class="sub"><span class="live"></span><span id="status">loading...</span></div>
+<div class="cards" id="cards"></div>
+<h2>Task graph</h2><div class="panel" id="dag"></div>
+<h2>Timeline (one row per executor slot)</h2><div class="panel" id="gantt"></div>
+<h2>Task</h2><div class="panel" id="detail">Click a task in the graph or the table.</div>
+<h2>Tasks</h2><table id="tasks"></table>
+<script>)" + kCommonJs + "const runId = \"" + id_json + "\";\n" + R"(
+document.getElementById('runid').textContent = runId;
+const base = '/api/runs/' + encodeURIComponent(runId);
+let selected = null;
+function card(label, value) { return `<div class="card"><b>${esc(value)}</b><span>${esc(label)}</span></div>`; }
+async function showTask(id) {
+  selected = id;
+  const r = await api(base + '/tasks/' + encodeURIComponent(id));
+  if (!r.ok) return;
+  const t = await r.json();
+  const attempts = t.attempts.map(a => `<h3>attempt ${a.attempt}: ${esc(a.outcome)} (exit ${a.exit_code}, ${dur(a.duration_s)})</h3>
+    <p>job <code>${esc(a.job_id)}</code>${a.detail ? ' &middot; ' + esc(a.detail) : ''}${a.tokens ? ' &middot; ' + a.tokens + ' tokens, $' + a.cost_usd.toFixed(4) : ''}</p>
+    ${a.files.length ? '<p>files: ' + a.files.map(f => '<code>' + esc(f.path) + '</code>').join(', ') + '</p>' : ''}
+    <pre>${esc(a.stdout_tail || '(no stdout)')}</pre>${a.stderr_tail ? '<pre>' + esc(a.stderr_tail) + '</pre>' : ''}`).join('');
+  document.getElementById('detail').innerHTML = `<p><b><code>${esc(t.id)}</code></b> ${esc(t.title)}
+    <span class="pill" style="background:${colour(t.state)}">${esc(t.state)}</span>
+    ${t.skip_reason ? ' &middot; ' + esc(t.skip_reason) : ''}</p>
+    <p>${t.kind === 'ai' ? 'prompt: ' + esc(t.prompt) : 'command: <code>' + esc(t.command) + '</code>'}</p>` + attempts;
+}
+async function refresh() {
+  const r = await api(base);
+  if (!r.ok) { document.getElementById('status').textContent = 'run not found'; return; }
+  const m = await r.json();
+  const run = m.run;
+  const running = m.tasks.filter(t => t.state === 'running').length;
+  document.getElementById('status').textContent = `${running ? 'running' : run.outcome} · backend ${run.backend} · M = ${run.max_executors} · ${running} running`;
+  document.getElementById('cards').innerHTML = card('tasks', run.tasks_total) + card('succeeded', run.succeeded) +
+    card('failed', run.failed) + card('skipped', run.skipped) + card('running', running) +
+    card('makespan', dur(run.makespan_s)) + card('speedup', run.speedup.toFixed(2) + 'x') +
+    (run.tokens ? card('AI cost', '$' + run.cost_usd.toFixed(4)) : '');
+  const [dag, gantt] = await Promise.all([api(base + '/svg/dag'), api(base + '/svg/gantt')]);
+  document.getElementById('dag').innerHTML = await dag.text();
+  document.getElementById('gantt').innerHTML = await gantt.text();
+  document.querySelectorAll('.dag g.node').forEach(n => n.addEventListener('click', () => showTask(n.dataset.task)));
+  document.getElementById('tasks').innerHTML = '<tr><th>task</th><th>state</th><th>attempts</th><th>duration</th><th>exit</th><th>job</th><th>detail</th></tr>' +
+    m.tasks.map(t => { const last = t.attempt_details[t.attempt_details.length - 1] || {};
+      return `<tr class="task" data-task="${esc(t.id)}"><td><code>${esc(t.id)}</code></td>
+      <td><span class="pill" style="background:${colour(t.state)}">${esc(t.state)}</span></td><td>${t.attempts}</td>
+      <td>${t.attempts ? dur(t.duration) : ''}</td><td>${t.state === 'running' ? '' : (t.exit_code ?? '')}</td><td><code>${esc(t.job_id)}</code></td>
+      <td>${esc(t.skip_reason || last.detail || '')}</td></tr>`; }).join('');
+  document.querySelectorAll('tr.task').forEach(row => row.addEventListener('click', () => showTask(row.dataset.task)));
+  if (selected) showTask(selected);
+}
+refresh(); setInterval(refresh, 1000);
+</script></body></html>
+)";
+}
+
+}  // namespace porch

@@ -1,0 +1,118 @@
+// The dashboard's HTTP API over real HTTP, against a run driven by the fake
+// backend on a fake clock.
+#include "web/dashboard.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fakes/fake_backend.h"
+#include "platform/files.h"
+#include "platform/http.h"
+#include "run/runner.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+class DashboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (auto [id, deps] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"a", {}}, {"b", {"a"}}, {"c", {"a"}}, {"bad", {}}, {"after-bad", {"bad"}}}) {
+      Task t;
+      t.id = id;
+      t.title = "task " + id;
+      t.command = "true";
+      t.depends_on = deps;
+      t.retries = 0;
+      plan_.tasks.push_back(t);
+    }
+    ConfigLoader loader;
+    loader.ApplyFlag("output_dir", dir_.path(), "test");
+    FakeClock clock;
+    Runner runner(&clock,
+                  [&](const Config&, const RunLayout&, Clock*, const Plan&) -> Result<std::unique_ptr<Backend>> {
+                    auto b = std::make_unique<FakeBackend>(&clock);
+                    b->Script("bad", {{2.0, 3, FailureReason::kExitCode}});
+                    return std::unique_ptr<Backend>(std::move(b));
+                  },
+                  nullptr, nullptr);
+    Result<RunOutcome> out = runner.Start(plan_, loader.loaded(), "r1");
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+  }
+
+  Result<HttpResponse> Get(const std::string& url, HttpHeaders headers = {}) {
+    HttpRequest req;
+    req.url = url;
+    req.headers = std::move(headers);
+    return http_.Send(req);
+  }
+
+  TempDir dir_;
+  Plan plan_;
+  CurlHttpClient http_;
+};
+
+TEST_F(DashboardTest, ApiServesRunsRunsAndTasks) {
+  Dashboard d({dir_.path(), "127.0.0.1", 0, ""});
+  ASSERT_TRUE(d.Start().ok());
+  auto runs = Get(d.url() + "/api/runs");
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->status, 200);
+  json list = json::parse(runs->body);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["run_id"], "r1");
+  EXPECT_EQ(list[0]["backend"], "fake");
+  EXPECT_EQ(list[0]["succeeded"], 3);
+  EXPECT_EQ(list[0]["failed"], 1);
+
+  auto run = Get(d.url() + "/api/runs/r1");
+  ASSERT_TRUE(run.ok());
+  json m = json::parse(run->body);
+  EXPECT_EQ(m["run"]["tasks_total"], 5);
+  EXPECT_EQ(m["dependencies"]["b"], json::array({"a"}));
+  EXPECT_EQ(m["tasks"][4]["state"], "skipped");
+
+  auto task = Get(d.url() + "/api/runs/r1/tasks/bad");
+  ASSERT_TRUE(task.ok());
+  json t = json::parse(task->body);
+  EXPECT_EQ(t["state"], "failed");
+  EXPECT_EQ(t["attempts"][0]["exit_code"], 3);
+  EXPECT_EQ(t["attempts"][0]["job_id"].get<std::string>().rfind("fake-", 0), 0u);
+
+  auto dag = Get(d.url() + "/api/runs/r1/svg/dag");
+  ASSERT_TRUE(dag.ok());
+  EXPECT_EQ(dag->Header("content-type"), "image/svg+xml");
+  for (const Task& task_def : plan_.tasks) {
+    EXPECT_NE(dag->body.find("data-task=\"" + task_def.id + "\""), std::string::npos) << task_def.id;
+  }
+  auto gantt = Get(d.url() + "/api/runs/r1/svg/gantt");
+  EXPECT_NE(gantt->body.find("<svg class=\"gantt\""), std::string::npos);
+
+  EXPECT_EQ(Get(d.url() + "/api/runs/nope")->status, 404);
+  EXPECT_EQ(Get(d.url() + "/api/runs/r1/tasks/nope")->status, 404);
+  auto page = Get(d.url() + "/runs/r1");
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("/api/runs/"), std::string::npos);
+  EXPECT_EQ(page->body.find("src=\"http"), std::string::npos);  // no assets from the network
+  EXPECT_NE(Get(d.url() + "/")->body.find("porch runs"), std::string::npos);
+}
+
+TEST_F(DashboardTest, TokenIsEnforcedAndRequiredOffLoopback) {
+  Dashboard open({dir_.path(), "0.0.0.0", 0, ""});
+  Status st = open.Start();
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("needs a token"), std::string::npos);
+
+  Dashboard d({dir_.path(), "127.0.0.1", 0, "s3cret"});
+  ASSERT_TRUE(d.Start().ok());
+  EXPECT_EQ(Get(d.url() + "/api/runs")->status, 401);
+  EXPECT_EQ(Get(d.url() + "/api/runs?token=s3cret")->status, 200);
+  EXPECT_EQ(Get(d.url() + "/api/runs", {{"Authorization", "Bearer s3cret"}})->status, 200);
+}
+
+}  // namespace
+}  // namespace porch
