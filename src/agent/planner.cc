@@ -32,6 +32,16 @@ Rules for a good plan:
   (for example "make test"): porch adds a final integration task that runs it
   on the merged output of all tasks.)";
 
+// The first user turn: the requirement (cached with the system prompt, so
+// both calls share the prefix), then the call's own instruction.
+json RequirementTurn(const std::string& requirements, const std::string& instruction) {
+  return {{"role", "user"},
+          {"content", json::array({{{"type", "text"},
+                                    {"text", "Requirement:\n" + requirements},
+                                    {"cache_control", {{"type", "ephemeral"}}}},
+                                   {{"type", "text"}, {"text", instruction}}})}};
+}
+
 std::string Clamp(int* n, int lo, int hi) {
   int before = *n;
   *n = std::max(lo, std::min(hi, *n));
@@ -92,16 +102,10 @@ json Planner::SharedPrefix(const std::string& requirements) const {
 Result<Complexity> Planner::Analyze(const std::string& requirements, Usage* usage) {
   LlmRequest req;
   req.system = SharedPrefix(requirements);
-  req.messages = json::array(
-      {{{"role", "user"},
-        {"content",
-         json::array({{{"type", "text"},
-                       {"text", "Requirement:\n" + requirements},
-                       {"cache_control", {{"type", "ephemeral"}}}},
-                      {{"type", "text"},
-                       {"text", "How complex is this, and how many tasks should it be split "
-                                "into? Answer with report_complexity. Executors available: " +
-                                    std::to_string(options_.max_executors) + "."}}})}}});
+  req.messages = json::array({RequirementTurn(
+      requirements, "How complex is this, and how many tasks should it be split into? Answer "
+                    "with report_complexity. Executors available: " +
+                        std::to_string(options_.max_executors) + ".")});
   req.tools = json::array({ComplexityTool()});
   req.tool_choice = {{"type", "tool"}, {"name", "report_complexity"}};
   req.max_tokens = 1024;
@@ -195,17 +199,10 @@ Result<PlanResult> Planner::MakePlan(const std::string& requirements) {
   req.tools = json::array({PlanTool()});
   req.tool_choice = {{"type", "tool"}, {"name", "submit_plan"}};
   req.max_tokens = options_.max_tokens;
-  req.messages = json::array(
-      {{{"role", "user"},
-        {"content",
-         json::array({{{"type", "text"},
-                       {"text", "Requirement:\n" + requirements},
-                       {"cache_control", {{"type", "ephemeral"}}}},
-                      {{"type", "text"},
-                       {"text", "Plan it as " + std::to_string(out.complexity.tasks) +
-                                    " tasks (complexity " + std::to_string(out.complexity.score) +
-                                    "/10: " + out.complexity.rationale +
-                                    "). Answer with submit_plan."}}})}}});
+  req.messages = json::array({RequirementTurn(
+      requirements, "Plan it as " + std::to_string(out.complexity.tasks) + " tasks (complexity " +
+                        std::to_string(out.complexity.score) + "/10: " +
+                        out.complexity.rationale + "). Answer with submit_plan.")});
   std::string last_errors;
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
     out.plan_attempts = attempt;
