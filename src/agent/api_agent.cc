@@ -185,6 +185,7 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
     Log(job.stdout_path, {{"type", "assistant"}, {"turn", turn}, {"content", resp->content},
                           {"usage", {{"input_tokens", resp->usage.input_tokens},
                                      {"output_tokens", resp->usage.output_tokens}}}});
+    std::string last_tool;
     json results = json::array();
     for (const json& block : resp->content) {
       if (block.value("type", "") != "tool_use") continue;
@@ -194,11 +195,16 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
       Log(job.stdout_path, {{"type", "tool"}, {"name", block.value("name", "")},
                             {"input", block.value("input", json::object())}, {"is_error", is_error},
                             {"result", content.substr(0, 2000)}});
+      last_tool = block.value("name", "");
       results.push_back({{"type", "tool_result"},
                          {"tool_use_id", block.value("id", "")},
                          {"content", content},
                          {"is_error", is_error}});
     }
+    WriteFileFast(DirName(job.stdout_path) + "/progress.json",
+                  json({{"turns", out.turns}, {"last_tool", last_tool},
+                        {"tokens", out.usage.total()}, {"cost_usd", out.cost_usd}})
+                          .dump() + "\n");
     if (results.empty()) return out;  // the model ended its turn: done
     if (s.max_budget_usd > 0 && out.cost_usd >= s.max_budget_usd) {
       out.reason = FailureReason::kAgentError;

@@ -127,7 +127,37 @@ AgentOutcome ClaudeCliExecutor::Run(const AgentJob& job, bool* cancelled) {
     Result<std::string> before = ReadFile(job.stdout_path);
     if (before.ok()) offset = before->size();
   }
+  // Live progress: follow the event stream and keep progress.json current
+  // (turns, the last tool used, tokens so far) for `porch status` and the
+  // dashboard.
+  size_t seen = offset;
+  int turns = 0;
+  int64_t tokens = 0;
+  std::string last_tool;
+  std::string progress_path = DirName(job.stdout_path) + "/progress.json";
+  spec.on_tick = [&] {
+    Result<std::string> text = ReadFile(job.stdout_path);
+    if (!text.ok() || text->size() <= seen) return;
+    size_t end = text->rfind('\n');
+    if (end == std::string::npos || end < seen) return;
+    std::istringstream in(text->substr(seen, end + 1 - seen));
+    seen = end + 1;
+    std::string line;
+    while (std::getline(in, line)) {
+      json e = json::parse(line, nullptr, false);
+      if (!e.is_object() || e.value("type", "") != "assistant") continue;
+      ++turns;
+      const json& msg = e.value("message", json::object());
+      tokens += Usage::FromJson(msg.value("usage", json::object())).total();
+      for (const json& b : msg.value("content", json::array())) {
+        if (b.value("type", "") == "tool_use") last_tool = b.value("name", "");
+      }
+    }
+    WriteFileFast(progress_path, json({{"turns", turns}, {"last_tool", last_tool},
+                                       {"tokens", tokens}}).dump() + "\n");
+  };
   SpawnOutcome run = SpawnAndWait(spec, cancelled);
+  if (spec.on_tick) spec.on_tick();
   AgentOutcome out;
   out.exit_code = run.exit_code;
   if (run.spawn_errno != 0) {

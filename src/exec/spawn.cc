@@ -108,8 +108,9 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
       kill(-child, SIGKILL);
       kill_at = now + 3600;  // sent; just wait for it
     }
-    double next = 3600;
-    if (limit_at > 0 && kill_at == 0) next = limit_at - now;
+    double next = spec.on_tick ? spec.tick_s : 3600;
+    if (spec.on_tick) spec.on_tick();
+    if (limit_at > 0 && kill_at == 0) next = std::min(next, limit_at - now);
     if (kill_at > 0) next = std::min(next, kill_at - now);
     next = std::max(next, 0.001);
     timespec ts;

@@ -8,6 +8,7 @@
 // supervisor), never for porch's scheduler process.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct SpawnSpec {
   bool append = false;             // append to the output files instead of truncating
   double time_limit_s = 0;         // 0: none
   double grace_s = 5;
+  // Called about every tick_s while the child runs (on this thread), e.g.
+  // to follow its output. Must not block.
+  std::function<void()> on_tick;
+  double tick_s = 0.5;
 };
 
 struct SpawnOutcome {

@@ -53,6 +53,14 @@ std::string Tail(const std::string& path, size_t n) {
   return text->size() > n ? text->substr(text->size() - n) : *text;
 }
 
+// An AI attempt's live progress (progress.json), or null.
+json Progress(const std::string& attempt_dir) {
+  Result<std::string> text = ReadFile(attempt_dir + "/progress.json");
+  if (!text.ok()) return nullptr;
+  json p = json::parse(*text, nullptr, false);
+  return p.is_object() ? p : json(nullptr);
+}
+
 }  // namespace
 
 Result<std::string> Dashboard::RunsJson() const {
@@ -121,6 +129,7 @@ Result<std::string> Dashboard::TaskJson(const std::string& run_id, const std::st
                           {"cost_usd", a.cost_usd},
                           {"tokens", a.tokens},
                           {"files", files},
+                          {"progress", Progress(layout.attempt_dir(t.id, a.attempt))},
                           {"stdout_tail", Tail(layout.stdout_path(t.id, a.attempt), 4000)},
                           {"stderr_tail", Tail(layout.stderr_path(t.id, a.attempt), 4000)}});
     }

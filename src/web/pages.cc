@@ -85,6 +85,7 @@ async function showTask(id) {
   if (!r.ok) return;
   const t = await r.json();
   const attempts = t.attempts.map(a => `<h3>attempt ${a.attempt}: ${esc(a.outcome)} (exit ${a.exit_code}, ${dur(a.duration_s)})</h3>
+    ${a.progress && a.progress.turns ? `<p>agent: ${a.progress.turns} turns${a.progress.last_tool ? ', last tool ' + esc(a.progress.last_tool) : ''}, ${a.progress.tokens} tokens</p>` : ''}
     <p>job <code>${esc(a.job_id)}</code>${a.detail ? ' &middot; ' + esc(a.detail) : ''}${a.tokens ? ' &middot; ' + a.tokens + ' tokens, $' + a.cost_usd.toFixed(4) : ''}</p>
     ${a.files.length ? '<p>files: ' + a.files.map(f => '<code>' + esc(f.path) + '</code>').join(', ') + '</p>' : ''}
     <pre>${esc(a.stdout_tail || '(no stdout)')}</pre>${a.stderr_tail ? '<pre>' + esc(a.stderr_tail) + '</pre>' : ''}`).join('');

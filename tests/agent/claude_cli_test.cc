@@ -144,6 +144,10 @@ TEST_F(ClaudeCliExecutorTest, WritesTwoFilesOverSeveralTurnsAndReportsCost) {
   std::string system = server_->Posts()[0]["body"]["system"].dump();
   EXPECT_NE(system.find("Your task is 't'"), std::string::npos);
   EXPECT_TRUE(IsDirectory(dir_.path() + "/porch-runs/runs/w/.agent-home"));
+  // Live progress was followed from the event stream.
+  json progress = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/w/tasks/t/attempt-1/progress.json"));
+  EXPECT_EQ(progress["turns"], 3);
+  EXPECT_EQ(progress["last_tool"], "Write");
 }
 
 TEST_F(ClaudeCliExecutorTest, PermissionDenialIsAFailure) {

@@ -134,6 +134,8 @@ TEST_F(AgentAttemptTest, ApiAgentWritesFilesAndReportsUsage) {
   ASSERT_EQ(r.files.size(), 2u);
   EXPECT_EQ(r.files[0].path, "answer.txt");
   EXPECT_EQ(*ReadFile(spec.workspace + "/answer.txt"), "42\n");
+  json progress = json::parse(*ReadFile(spec.attempt_dir + "/progress.json"));
+  EXPECT_EQ(progress["turns"], 2);
   // The agent got the plan context as its system prompt.
   auto posts = server_->Posts();
   ASSERT_EQ(posts.size(), 2u);
