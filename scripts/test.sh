@@ -15,6 +15,13 @@ export PORCH_CLAUDE_BIN
 # Chromium and playwright-core, for the dashboard's real-browser test.
 PORCH_BROWSER_DEPS="$(scripts/install-browser-test.sh | tail -n 1)"
 export PORCH_BROWSER_DEPS
+# A Docker engine of the project's own, for the Docker* tests; stopped on exit.
+if PORCH_DOCKER_SOCKET="$(scripts/docker-up.sh)"; then
+  export PORCH_DOCKER_SOCKET
+  trap 'scripts/docker-down.sh' EXIT
+else
+  echo "test: no Docker engine could be started; the Docker* tests will skip" >&2
+fi
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 echo "== build (warnings as errors)"

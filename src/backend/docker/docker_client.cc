@@ -1,0 +1,233 @@
+#include "backend/docker/docker_client.h"
+
+#include <cctype>
+#include <cstdio>
+
+namespace porch {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kApi = "/v1.41";
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string EngineMessage(const HttpResponse& r) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("message")) return j["message"].get<std::string>();
+  return r.body.substr(0, 300);
+}
+
+}  // namespace
+
+std::string DockerSocket(const std::string& configured, const std::string& docker_host_env) {
+  std::string s = !configured.empty() ? configured : docker_host_env;
+  if (s.empty()) s = "/var/run/docker.sock";
+  if (s.rfind("unix://", 0) == 0) s = s.substr(7);
+  return s;
+}
+
+DockerClient::DockerClient(HttpClient* http, std::string socket)
+    : http_(http), socket_(DockerSocket(socket, "")) {}
+
+Result<HttpResponse> DockerClient::Call(const std::string& method, const std::string& path,
+                                        const std::string& body, const std::string& type) {
+  HttpRequest req;
+  req.method = method;
+  req.url = std::string("http://localhost") + kApi + path;
+  req.unix_socket = socket_;
+  req.body = body;
+  req.timeout_s = 120;
+  if (!type.empty()) req.headers.emplace_back("content-type", type);
+  Result<HttpResponse> r = http_->Send(req);
+  if (!r.ok()) {
+    return Status::Unavailable("cannot reach the Docker engine at unix://" + socket_ +
+                               ": is dockerd running? (" + r.status().message() + ")");
+  }
+  return r;
+}
+
+Status DockerClient::Check(const Result<HttpResponse>& r, const std::string& what) {
+  if (!r.ok()) return r.status();
+  if (r->status >= 200 && r->status < 300) return Status::Ok();
+  std::string msg = what + ": the engine answered " + std::to_string(r->status) + " (" +
+                    EngineMessage(*r) + ")";
+  if (r->status == 404) return Status::NotFound(msg);
+  return Status::Unavailable(msg);
+}
+
+Status DockerClient::Ping() {
+  Result<HttpResponse> r = Call("GET", "/_ping");
+  PORCH_RETURN_IF_ERROR(Check(r, "ping"));
+  Result<std::string> v = ApiVersion();
+  if (!v.ok()) return v.status();
+  int major = 0, minor = 0;
+  if (std::sscanf(v->c_str(), "%d.%d", &major, &minor) != 2 || major < 1 || (major == 1 && minor < 41)) {
+    return Status::Infeasible("the Docker engine's API is " + *v + "; porch needs 1.41 or later");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> DockerClient::ApiVersion() {
+  Result<HttpResponse> r = Call("GET", "/version");
+  PORCH_RETURN_IF_ERROR(Check(r, "version"));
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("ApiVersion")) return Status::Unavailable("version: unexpected answer");
+  return j["ApiVersion"].get<std::string>();
+}
+
+Status DockerClient::EnsureNetwork(const std::string& name) {
+  Result<HttpResponse> r = Call("POST", "/networks/create",
+                                json({{"Name", name}, {"CheckDuplicate", true}}).dump(),
+                                "application/json");
+  if (r.ok() && r->status == 409) return Status::Ok();  // exists
+  return Check(r, "creating network '" + name + "'");
+}
+
+Result<bool> DockerClient::ImageExists(const std::string& image) {
+  Result<HttpResponse> r = Call("GET", "/images/" + image + "/json");
+  if (r.ok() && r->status == 404) return false;
+  PORCH_RETURN_IF_ERROR(Check(r, "inspecting image '" + image + "'"));
+  return true;
+}
+
+Status DockerClient::ImportImage(const std::string& tar, const std::string& repo,
+                                 const std::string& tag) {
+  Result<HttpResponse> r = Call("POST",
+                                "/images/create?fromSrc=-&repo=" + UrlEncode(repo) + "&tag=" +
+                                    UrlEncode(tag),
+                                tar, "application/x-tar");
+  return Check(r, "importing image '" + repo + ":" + tag + "'");
+}
+
+json DockerClient::CreateBody(const ContainerSpec& s) {
+  json host = {{"Binds", s.binds}};
+  if (s.cpus > 0) host["NanoCpus"] = static_cast<int64_t>(s.cpus * 1e9);
+  if (s.memory_bytes > 0) {
+    host["Memory"] = s.memory_bytes;
+    host["MemorySwap"] = s.memory_bytes;  // no swap beyond the limit: OOM is an OOM
+  }
+  if (s.pids_limit > 0) host["PidsLimit"] = s.pids_limit;
+  if (!s.network.empty()) host["NetworkMode"] = s.network;
+  json body = {{"Image", s.image}, {"Cmd", s.cmd}, {"Env", s.env}, {"Labels", s.labels},
+               {"HostConfig", host}};
+  if (!s.working_dir.empty()) body["WorkingDir"] = s.working_dir;
+  return body;
+}
+
+Result<std::string> DockerClient::CreateContainer(const ContainerSpec& spec) {
+  for (const std::string& b : spec.binds) {
+    if (b.empty() || b[0] != '/') {
+      // A relative path would silently become a named volume.
+      return Status::InvalidArgument("bind '" + b + "' must start with an absolute host path");
+    }
+  }
+  std::string path = "/containers/create";
+  if (!spec.name.empty()) path += "?name=" + UrlEncode(spec.name);
+  Result<HttpResponse> r = Call("POST", path, CreateBody(spec).dump(), "application/json");
+  if (r.ok() && r->status == 404) {
+    return Status::NotFound("image '" + spec.image + "' is not in the engine (" +
+                            EngineMessage(*r) + "); build it with docker/build.sh");
+  }
+  PORCH_RETURN_IF_ERROR(Check(r, "creating a container"));
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("Id")) return Status::Unavailable("create: no container id");
+  return j["Id"].get<std::string>();
+}
+
+Status DockerClient::StartContainer(const std::string& id) {
+  Result<HttpResponse> r = Call("POST", "/containers/" + id + "/start");
+  if (r.ok() && r->status == 304) return Status::Ok();  // already started
+  return Check(r, "starting container " + id.substr(0, 12));
+}
+
+Status DockerClient::KillContainer(const std::string& id, const std::string& signal) {
+  Result<HttpResponse> r = Call("POST", "/containers/" + id + "/kill?signal=" + UrlEncode(signal));
+  if (r.ok() && r->status == 409) return Status::Ok();  // not running any more
+  return Check(r, "signalling container " + id.substr(0, 12));
+}
+
+Status DockerClient::RemoveContainer(const std::string& id) {
+  Result<HttpResponse> r = Call("DELETE", "/containers/" + id + "?force=1&v=1");
+  if (r.ok() && r->status == 404) return Status::Ok();
+  return Check(r, "removing container " + id.substr(0, 12));
+}
+
+Result<ContainerState> DockerClient::Inspect(const std::string& id) {
+  Result<HttpResponse> r = Call("GET", "/containers/" + id + "/json");
+  PORCH_RETURN_IF_ERROR(Check(r, "inspecting container " + id.substr(0, 12)));
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("State")) return Status::Unavailable("inspect: unexpected answer");
+  ContainerState s;
+  s.id = j.value("Id", id);
+  const json& st = j["State"];
+  s.status = st.value("Status", "");
+  s.running = st.value("Running", false);
+  s.exit_code = st.value("ExitCode", 0);
+  s.oom_killed = st.value("OOMKilled", false);
+  if (j.contains("Config") && j["Config"].contains("Labels") && j["Config"]["Labels"].is_object()) {
+    for (auto it = j["Config"]["Labels"].begin(); it != j["Config"]["Labels"].end(); ++it) {
+      s.labels[it.key()] = it.value();
+    }
+  }
+  return s;
+}
+
+Result<std::vector<ContainerState>> DockerClient::List(const std::map<std::string, std::string>& labels) {
+  json filter = json::array();
+  for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);
+  Result<HttpResponse> r =
+      Call("GET", "/containers/json?all=1&filters=" + UrlEncode(json({{"label", filter}}).dump()));
+  PORCH_RETURN_IF_ERROR(Check(r, "listing containers"));
+  json j = json::parse(r->body, nullptr, false);
+  std::vector<ContainerState> out;
+  if (!j.is_array()) return out;
+  for (const json& c : j) {
+    ContainerState s;
+    s.id = c.value("Id", "");
+    s.status = c.value("State", "");
+    s.running = s.status == "running";
+    if (c.contains("Labels") && c["Labels"].is_object()) {
+      for (auto it = c["Labels"].begin(); it != c["Labels"].end(); ++it) s.labels[it.key()] = it.value();
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+void DockerClient::Demux(const std::string& stream, std::string* out, std::string* err) {
+  size_t pos = 0;
+  while (pos + 8 <= stream.size()) {
+    unsigned char kind = static_cast<unsigned char>(stream[pos]);
+    uint32_t len = (uint32_t{static_cast<unsigned char>(stream[pos + 4])} << 24) |
+                   (uint32_t{static_cast<unsigned char>(stream[pos + 5])} << 16) |
+                   (uint32_t{static_cast<unsigned char>(stream[pos + 6])} << 8) |
+                   static_cast<unsigned char>(stream[pos + 7]);
+    pos += 8;
+    std::string chunk = stream.substr(pos, len);
+    pos += len;
+    (kind == 2 ? err : out)->append(chunk);
+  }
+}
+
+Status DockerClient::Logs(const std::string& id, std::string* out, std::string* err) {
+  Result<HttpResponse> r = Call("GET", "/containers/" + id + "/logs?stdout=1&stderr=1");
+  PORCH_RETURN_IF_ERROR(Check(r, "reading the logs of container " + id.substr(0, 12)));
+  Demux(r->body, out, err);
+  return Status::Ok();
+}
+
+}  // namespace porch

@@ -1,0 +1,88 @@
+// A client for the Docker Engine API, "modeled on the CLI" like Mesos'
+// Docker class, over the HttpClient seam (libcurl on the engine's unix
+// socket). API version 1.41 (Docker 20.10), the oldest porch supports.
+//
+// Errors: Unavailable when no engine answers (the message says where porch
+// looked and asks whether dockerd runs); NotFound for a missing image or
+// container; other engine refusals carry the engine's own message. Nothing
+// here pulls images: no registry is assumed reachable.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "platform/http.h"
+
+namespace porch {
+
+struct ContainerSpec {
+  std::string name;                          // optional
+  std::string image;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;              // "NAME=value"; passed at create, never written to disk
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> binds;            // "/abs/host:/abs/container[:ro]"
+  std::string working_dir;
+  std::string network;                       // network mode / name; empty: default bridge
+  double cpus = 0;                           // NanoCpus = cpus * 1e9; 0: no limit
+  uint64_t memory_bytes = 0;                 // 0: no limit (swap is limited to the same)
+  int64_t pids_limit = 0;                    // 0: no limit
+};
+
+struct ContainerState {
+  std::string id;
+  std::string status;    // created | running | exited | ...
+  bool running = false;
+  int exit_code = 0;
+  bool oom_killed = false;
+  std::map<std::string, std::string> labels;
+};
+
+class DockerClient {
+ public:
+  // `socket` is a path ("/var/run/docker.sock") or "unix://..." (DOCKER_HOST form).
+  DockerClient(HttpClient* http, std::string socket);
+
+  // Checks the engine answers and its API is at least 1.41.
+  Status Ping();
+  Result<std::string> ApiVersion();
+
+  // Creates a bridge network; an existing one of that name is fine.
+  Status EnsureNetwork(const std::string& name);
+  Result<bool> ImageExists(const std::string& image);
+  // Imports a root filesystem tarball as image "repo:tag" (no registry).
+  Status ImportImage(const std::string& tar, const std::string& repo, const std::string& tag);
+
+  Result<std::string> CreateContainer(const ContainerSpec& spec);  // returns the id
+  Status StartContainer(const std::string& id);
+  Status KillContainer(const std::string& id, const std::string& signal);
+  Status RemoveContainer(const std::string& id);                    // force, with volumes
+  Result<ContainerState> Inspect(const std::string& id);
+  // Containers (running or not) carrying every label in `labels`.
+  Result<std::vector<ContainerState>> List(const std::map<std::string, std::string>& labels);
+  // The container's output, demultiplexed.
+  Status Logs(const std::string& id, std::string* out, std::string* err);
+
+  // The JSON body of a create request (exposed for tests).
+  static nlohmann::json CreateBody(const ContainerSpec& spec);
+  // Splits the engine's multiplexed log stream (8-byte frame headers).
+  static void Demux(const std::string& stream, std::string* out, std::string* err);
+
+  const std::string& socket() const { return socket_; }
+
+ private:
+  Result<HttpResponse> Call(const std::string& method, const std::string& path,
+                            const std::string& body = "", const std::string& type = "");
+  Status Check(const Result<HttpResponse>& r, const std::string& what);
+  HttpClient* http_;
+  std::string socket_;
+};
+
+// The engine's socket: config's docker.host, else DOCKER_HOST, else the
+// standard /var/run/docker.sock.
+std::string DockerSocket(const std::string& configured, const std::string& docker_host_env);
+
+}  // namespace porch
