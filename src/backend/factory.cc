@@ -1,5 +1,6 @@
 #include "backend/factory.h"
 
+#include "backend/docker/docker_backend.h"
 #include "backend/local/local_backend.h"
 #include "backend/merging_backend.h"
 
@@ -16,7 +17,13 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
     return std::unique_ptr<Backend>(
         new MergingBackend(std::move(local), &plan, layout, config.merge));
   }
-  if (config.backend == "docker" || config.backend == "slurm" || config.backend == "aws") {
+  if (config.backend == "docker") {
+    Result<std::unique_ptr<Backend>> docker = CreateDockerBackend(config, layout, clock);
+    if (!docker.ok()) return docker.status();
+    return std::unique_ptr<Backend>(
+        new MergingBackend(std::move(*docker), &plan, layout, config.merge));
+  }
+  if (config.backend == "slurm" || config.backend == "aws") {
     return Status::Infeasible("backend '" + config.backend +
                               "' is not available in this build of porch yet; use "
                               "--backend threading (the local backend)");

@@ -78,6 +78,8 @@ const std::vector<Field>& Fields() {
        Member(&Config::docker, &DockerConfig::bedrock_model)},
       {"docker.planner_in_docker", Kind::kBool, "run the planner inside a container", false,
        Member(&Config::docker, &DockerConfig::planner_in_docker)},
+      {"docker.porch_path", Kind::kString, "path of porch inside the image", false,
+       Member(&Config::docker, &DockerConfig::porch_path)},
       {"slurm.partition", Kind::kString, "partition (empty: the cluster default)", false,
        Member(&Config::slurm, &SlurmConfig::partition)},
       {"slurm.time_limit", Kind::kString, "default job time limit", false,

@@ -34,6 +34,7 @@ struct DockerConfig {
   std::string bedrock_region = "eu-central-1";
   std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
   bool planner_in_docker = false;
+  std::string porch_path = "/usr/local/bin/porch";  // porch inside the image
 };
 
 struct SlurmConfig {

@@ -1,0 +1,221 @@
+#include "backend/docker/docker_backend.h"
+
+#include <cctype>
+#include <cstdlib>
+
+#include "exec/attempt.h"
+#include "platform/files.h"
+
+namespace porch {
+
+namespace {
+
+BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r) {
+  BackendEvent ev;
+  ev.index = index;
+  ev.attempt = attempt;
+  ev.time = r.finished_at;
+  ev.started_at = r.started_at;
+  ev.exit_code = r.exit_code;
+  ev.reason = r.reason;
+  ev.detail = r.detail;
+  ev.cost_usd = r.cost_usd;
+  ev.tokens = r.usage.total();
+  return ev;
+}
+
+std::string ContainerName(const std::string& run, const std::string& task, int attempt) {
+  std::string name = "porch-" + run + "-" + task + "-" + std::to_string(attempt);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  return name.substr(0, 200);
+}
+
+}  // namespace
+
+DockerBackend::DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket,
+                             RunLayout layout, Clock* clock, DockerBackendOptions options)
+    : http_(std::move(http)),
+      client_(http_.get(), socket),
+      layout_(AbsolutePath(layout.dir())),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+ContainerSpec DockerBackend::Spec(const Launch& l) const {
+  const Task& t = *l.task;
+  ContainerSpec s;
+  s.name = ContainerName(options_.run_id, t.id, l.attempt);
+  s.image = options_.image;
+  s.cmd = {options_.porch_path, "exec-task",  "--run-dir", layout_.dir(),
+           "--task-id",         t.id,         "--attempt", std::to_string(l.attempt)};
+  s.env = options_.env;
+  s.env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  s.labels = {{"porch.run", options_.run_id},
+              {"porch.task", t.id},
+              {"porch.attempt", std::to_string(l.attempt)}};
+  s.binds = {layout_.dir() + ":" + layout_.dir()};
+  s.working_dir = layout_.dir();
+  s.network = options_.network;
+  s.cpus = t.resources.cpus;
+  s.memory_bytes = t.resources.memory_bytes;
+  s.pids_limit = 4096;
+  return s;
+}
+
+std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> launches) {
+  std::vector<Result<std::string>> out;
+  for (const Launch& l : launches) {
+    Status st = MakeDirs(layout_.attempt_dir(l.task->id, l.attempt));
+    if (!st.ok()) {
+      out.push_back(st);
+      continue;
+    }
+    ContainerSpec spec = Spec(l);
+    client_.RemoveContainer(spec.name);  // a leftover of this very attempt (never ran: not journaled)
+    Result<std::string> id = client_.CreateContainer(spec);
+    if (!id.ok()) {
+      out.push_back(id.status().Annotate("docker backend"));
+      continue;
+    }
+    st = client_.StartContainer(*id);
+    if (!st.ok()) {
+      client_.RemoveContainer(*id);
+      out.push_back(st.Annotate("docker backend"));
+      continue;
+    }
+    jobs_[*id] = {l.index, l.attempt, l.task->id};
+    BackendEvent started;
+    started.kind = BackendEvent::Kind::kStarted;
+    started.index = l.index;
+    started.attempt = l.attempt;
+    started.time = clock_->Now();
+    pending_.push_back(started);
+    out.push_back(*id);
+  }
+  return out;
+}
+
+BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
+  Result<ContainerState> st = client_.Inspect(id);
+  std::string out, err;
+  if (client_.Logs(id, &out, &err).ok() && !(out.empty() && err.empty())) {
+    WriteFileFast(layout_.attempt_dir(job.task_id, job.attempt) + "/container.log", out + err);
+  }
+  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+  BackendEvent ev;
+  if (r.ok()) {
+    ev = FromResult(job.index, job.attempt, *r);
+  } else {
+    ev.index = job.index;
+    ev.attempt = job.attempt;
+    ev.time = clock_->Now();
+    ev.exit_code = st.ok() ? st->exit_code : -1;
+    ev.reason = FailureReason::kBackendError;
+    ev.detail = "the container exited " + std::to_string(ev.exit_code) +
+                " without a result file (see container.log)";
+  }
+  if (st.ok() && st->oom_killed && ev.reason != FailureReason::kCancelled) {
+    ev.reason = FailureReason::kOom;
+    ev.exit_code = st->exit_code;
+    ev.detail = "out of memory: the container hit its memory limit (resources.memory)";
+  }
+  client_.RemoveContainer(id);
+  return ev;
+}
+
+std::vector<BackendEvent> DockerBackend::Wait(double deadline) {
+  std::vector<BackendEvent> events = std::move(pending_);
+  pending_.clear();
+  while (true) {
+    if (!jobs_.empty()) {
+      Result<std::vector<ContainerState>> listed = client_.List({{"porch.run", options_.run_id}});
+      if (listed.ok()) {
+        for (const ContainerState& c : *listed) {
+          auto it = jobs_.find(c.id);
+          if (it == jobs_.end() || c.running || c.status == "created" || c.status == "restarting") {
+            continue;
+          }
+          events.push_back(Collect(c.id, it->second));
+          jobs_.erase(it);
+        }
+        // A container that vanished (removed behind porch's back): use the result file.
+        for (auto it = jobs_.begin(); it != jobs_.end();) {
+          bool seen = false;
+          for (const ContainerState& c : *listed) seen |= c.id == it->first;
+          if (seen) {
+            ++it;
+            continue;
+          }
+          events.push_back(Collect(it->first, it->second));
+          it = jobs_.erase(it);
+        }
+      }
+      // An engine that does not answer (restarting): keep waiting, bounded by the deadline.
+    }
+    if (!events.empty()) return events;
+    double now = clock_->Now();
+    if (now >= deadline) return events;
+    clock_->SleepUntil(std::min(deadline, now + options_.poll_s));
+    if (clock_->Now() < std::min(deadline, now + options_.poll_s)) return events;  // a signal
+  }
+}
+
+void DockerBackend::Cancel(Dag::Index index, int attempt) {
+  for (const auto& [id, job] : jobs_) {
+    if (job.index == index && job.attempt == attempt) client_.KillContainer(id, "SIGTERM");
+  }
+}
+
+RecoverOutcome DockerBackend::Recover(const InFlight& f) {
+  Result<std::vector<ContainerState>> found = client_.List({{"porch.run", options_.run_id},
+                                                            {"porch.task", f.task->id},
+                                                            {"porch.attempt", std::to_string(f.attempt)}});
+  if (found.ok() && !found->empty()) {
+    jobs_[found->front().id] = {f.index, f.attempt, f.task->id};  // Wait collects it
+    return RecoverOutcome::kAdopted;
+  }
+  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(f.task->id, f.attempt));
+  if (r.ok()) {
+    pending_.push_back(FromResult(f.index, f.attempt, *r));
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
+}
+
+Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
+                                                     Clock* clock) {
+  const char* docker_host = std::getenv("DOCKER_HOST");
+  std::string socket = DockerSocket(config.docker.host, docker_host ? docker_host : "");
+  DockerBackendOptions o;
+  std::string dir = AbsolutePath(layout.dir());
+  o.run_id = dir.substr(dir.find_last_of('/') + 1);
+  o.image = config.docker.image;
+  o.network = config.docker.network;
+  o.porch_path = config.docker.porch_path;
+  // Credentials reach containers through the environment at create time only.
+  for (const char* name : {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AWS_ACCESS_KEY_ID",
+                           "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}) {
+    if (const char* v = std::getenv(name)) o.env.push_back(std::string(name) + "=" + v);
+  }
+  if (config.docker.use_bedrock) {
+    o.env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
+    o.env.push_back("AWS_REGION=" + config.docker.bedrock_region);
+  }
+  auto backend = std::make_unique<DockerBackend>(std::make_unique<CurlHttpClient>(), socket, layout,
+                                                 clock, o);
+  PORCH_RETURN_IF_ERROR(backend->client().Ping().Annotate("docker backend"));
+  if (!o.network.empty()) {
+    PORCH_RETURN_IF_ERROR(backend->client().EnsureNetwork(o.network).Annotate("docker backend"));
+  }
+  Result<bool> have = backend->client().ImageExists(o.image);
+  if (!have.ok()) return have.status().Annotate("docker backend");
+  if (!*have) {
+    return Status::NotFound("docker backend: image '" + o.image +
+                            "' is not in the engine, and porch never pulls; build it with "
+                            "docker/build.sh or set docker.image");
+  }
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+}  // namespace porch

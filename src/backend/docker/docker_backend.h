@@ -1,0 +1,78 @@
+// The Docker backend (the seed's DockerBackend): each task attempt runs in a
+// container of its own, `porch exec-task` inside, with the run directory
+// bind-mounted at the same absolute path so the attempt's result file lands
+// where porch reads it. Containers carry labels (porch.run, porch.task,
+// porch.attempt), the task's resources as limits (NanoCpus, Memory with no
+// extra swap, PidsLimit), and the executor's environment, passed at create
+// time and never written to disk.
+//
+// Wait() polls the engine for the run's containers (one list call per poll),
+// collects each exited one (inspect for the exit code and OOMKilled, logs
+// into the attempt's container.log, the result file as the authority) and
+// removes it. Cancel() sends SIGTERM, which exec-task turns into a cancelled
+// result. Recover() finds a container by its labels and re-adopts it, or
+// ingests the result file if the container is gone; none is started twice.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/docker/docker_client.h"
+#include "config/config.h"
+#include "platform/clock.h"
+#include "run/run_layout.h"
+
+namespace porch {
+
+struct DockerBackendOptions {
+  std::string run_id;
+  std::string image = "parallel-orchestrator:latest";
+  std::string network;                      // empty: the engine's default
+  std::string porch_path = "/usr/local/bin/porch";
+  std::vector<std::string> env;             // "NAME=value" for every container
+  double poll_s = 0.2;
+};
+
+class DockerBackend : public Backend {
+ public:
+  // Talks to the engine at `socket` through `http` (owned). `clock` is not owned.
+  DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket, RunLayout layout,
+                Clock* clock, DockerBackendOptions options);
+
+  DockerClient& client() { return client_; }
+
+  std::string name() const override { return "docker"; }
+  std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
+  std::vector<BackendEvent> Wait(double deadline) override;
+  void Cancel(Dag::Index index, int attempt) override;
+  RecoverOutcome Recover(const InFlight& attempt) override;
+
+  // The container for one attempt (exposed for tests).
+  ContainerSpec Spec(const Launch& l) const;
+
+ private:
+  struct Job {
+    Dag::Index index;
+    int attempt;
+    std::string task_id;
+  };
+  BackendEvent Collect(const std::string& id, const Job& job);
+
+  std::unique_ptr<HttpClient> http_;
+  DockerClient client_;
+  RunLayout layout_;
+  Clock* clock_;
+  DockerBackendOptions options_;
+  std::map<std::string, Job> jobs_;  // by container id
+  std::vector<BackendEvent> pending_;
+};
+
+// Connects to the configured engine, checks it, creates the network and
+// checks the image (never pulls). Clear errors for each step.
+Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
+                                                     Clock* clock);
+
+}  // namespace porch

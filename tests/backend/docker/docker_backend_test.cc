@@ -1,0 +1,176 @@
+// The Docker backend through `porch run --backend docker`, against the real
+// engine scripts/docker-up.sh starts, with a registry-free test image built
+// from this build's porch binary (scripts/make-test-rootfs.sh).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "backend/docker/docker_client.h"
+#include "integration/porch_process.h"
+#include "platform/files.h"
+#include "platform/process.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+std::string Socket() {
+  const char* env = getenv("PORCH_DOCKER_SOCKET");
+  return env && *env ? env : "/tmp/porch-docker/docker.sock";
+}
+
+class DockerBackendTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    CurlHttpClient http;
+    DockerClient client(&http, Socket());
+    if (!client.Ping().ok()) return;
+    TempDir dir;
+    std::string tar = dir.path() + "/image.tar";
+    Result<ProcessResult> made = RunProcess(
+        {std::string(PORCH_SOURCE_DIR) + "/scripts/make-test-rootfs.sh", tar, PORCH_BINARY}, dir.path());
+    if (!made.ok() || made->exit_code != 0) return;
+    image_ready_ = client.ImportImage(*ReadFile(tar), "porch-test", "ci").ok();
+  }
+  void SetUp() override {
+    if (!image_ready_) {
+      GTEST_SKIP() << "no Docker engine at " << Socket() << " (run scripts/docker-up.sh)";
+    }
+    client_ = std::make_unique<DockerClient>(&http_, Socket());
+  }
+  std::map<std::string, std::string> Env() {
+    return {{"DOCKER_HOST", "unix://" + Socket()}, {"PORCH_BACKEND", "docker"},
+            {"PORCH_DOCKER_IMAGE", "porch-test:ci"}, {"PORCH_DOCKER_NETWORK", "porch-test-net"},
+            {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0.05"}, {"PORCH_KILL_GRACE_SECONDS", "1"}};
+  }
+  std::string Plan(const std::string& yaml) {
+    std::string path = dir_.path() + "/plan.yaml";
+    WriteFileAtomic(path, yaml);
+    return path;
+  }
+  std::string Run(const std::string& id) { return dir_.path() + "/porch-runs/runs/" + id; }
+  json Status(const std::string& id) {
+    return json::parse(RunPorch(dir_.path(), {"status", id, "--json"}).out);
+  }
+  size_t Containers(const std::string& run_id) {
+    Result<std::vector<ContainerState>> l = client_->List({{"porch.run", run_id}});
+    return l.ok() ? l->size() : 999;
+  }
+  int Lines(const std::string& path) {
+    Result<std::string> t = ReadFile(path);
+    int n = 0;
+    if (t.ok()) for (char c : *t) n += c == '\n';
+    return n;
+  }
+  bool WaitFor(const std::function<bool()>& pred) {
+    for (int i = 0; i < 1500; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  static inline bool image_ready_ = false;
+  TempDir dir_;
+  CurlHttpClient http_;
+  std::unique_ptr<DockerClient> client_;
+};
+
+TEST_F(DockerBackendTest, TenTaskDagAtFourExecutors) {
+  std::ostringstream plan;
+  plan << "tasks:\n  - {id: root, command: 'echo root > root.txt'}\n";
+  for (int i = 0; i < 8; ++i) {
+    plan << "  - {id: w" << i << ", command: 'cat root.txt > w" << i << ".txt', depends_on: [root]}\n";
+  }
+  plan << "  - {id: join, command: 'cat w*.txt > all.txt', depends_on: [w0, w1, w2, w3, w4, w5, w6, w7]}\n";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "4", "--run-id", "dag"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string eight_roots;
+  for (int i = 0; i < 8; ++i) eight_roots += "root\n";
+  EXPECT_EQ(*ReadFile(Run("dag") + "/output/all.txt"), eight_roots);
+  json s = Status("dag");
+  EXPECT_EQ(s["run"]["succeeded"], 10);
+  EXPECT_LE(s["run"]["slots_used"].get<int>(), 4);
+  EXPECT_EQ(s["run"]["backend"], "docker");
+  EXPECT_EQ(s["tasks"][0]["job_id"].get<std::string>().size(), 64u);  // a container id
+  EXPECT_EQ(Containers("dag"), 0u);  // every container was removed once collected
+}
+
+TEST_F(DockerBackendTest, FailingContainerIsRetried) {
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - id: flaky\n    retries: 2\n    command: n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; [ $n -ge 3 ]\n"),
+      "--run-id", "flaky"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Status("flaky")["tasks"][0]["attempts"], 3);
+}
+
+TEST_F(DockerBackendTest, MemoryLimitOomIsDetected) {
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - id: hog\n    retries: 0\n    resources: {memory: 32M}\n"
+           "    command: x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}\n"),
+      "--run-id", "oom"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json t = Status("oom")["tasks"][0];
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
+}
+
+TEST_F(DockerBackendTest, CtrlCLeavesNoContainerBehind) {
+  PorchProcess p(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: s1, command: 'touch ../started-s1; sleep 30'}\n  - {id: s2, command: 'sleep 30'}\n"),
+      "--run-id", "int"}, Env());
+  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("int") + "/started-s1"); }));
+  p.Signal(SIGINT);
+  PorchRun r = p.Wait();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_EQ(Containers("int"), 0u);
+  EXPECT_EQ(Status("int")["run"]["cancelled"], 2);
+}
+
+TEST_F(DockerBackendTest, KillNineThenResumeAdoptsContainers) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 6; ++i) {
+    plan << "  - {id: k" << i << ", command: 'touch ../started-k" << i
+         << "; sleep 1; echo run >> ../markers-k" << i << "'"
+         << (i >= 2 ? ", depends_on: [k" + std::to_string(i - 2) + "]" : std::string()) << "}\n";
+  }
+  PorchProcess p(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "2", "--run-id", "kill"}, Env());
+  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("kill") + "/started-k2"); }));
+  p.Signal(SIGKILL);
+  p.Wait();
+  EXPECT_GE(Containers("kill"), 1u);  // still there without porch
+  PorchRun r = RunPorch(dir_.path(), {"resume", "kill"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json s = Status("kill");
+  for (int i = 0; i < 6; ++i) {
+    std::string id = "k" + std::to_string(i);
+    EXPECT_EQ(Lines(Run("kill") + "/markers-" + id), 1) << id;
+    EXPECT_EQ(s["tasks"][i]["attempts"], 1) << id << " was started twice";
+  }
+  EXPECT_EQ(Containers("kill"), 0u);
+}
+
+TEST_F(DockerBackendTest, MissingImageAndMissingEngineAreClearErrors) {
+  std::string plan = Plan("tasks:\n  - {id: a, command: 'true'}\n");
+  auto env = Env();
+  env["PORCH_DOCKER_IMAGE"] = "porch-no-such-image:none";
+  PorchRun img = RunPorch(dir_.path(), {"run", "--plan", plan}, env);
+  EXPECT_EQ(img.exit_code, 2);
+  EXPECT_NE(img.err.find("image 'porch-no-such-image:none' is not in the engine, and porch never pulls"),
+            std::string::npos) << img.err;
+  env = Env();
+  env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock";
+  PorchRun eng = RunPorch(dir_.path(), {"run", "--plan", plan}, env);
+  EXPECT_EQ(eng.exit_code, 3);
+  EXPECT_NE(eng.err.find("cannot reach the Docker engine at unix:///nonexistent/docker.sock: is dockerd running?"),
+            std::string::npos) << eng.err;
+}
+
+}  // namespace
+}  // namespace porch
