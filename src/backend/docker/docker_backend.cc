@@ -151,7 +151,26 @@ std::vector<BackendEvent> DockerBackend::Wait(double deadline) {
           it = jobs_.erase(it);
         }
       }
-      // An engine that does not answer (restarting): keep waiting, bounded by the deadline.
+      if (listed.ok()) {
+        engine_down_since_ = 0;
+      } else if (engine_down_since_ == 0) {
+        engine_down_since_ = clock_->Now();  // restarting? wait for it, for a while
+      } else if (clock_->Now() - engine_down_since_ > options_.engine_down_limit_s) {
+        for (const auto& [id, job] : jobs_) {
+          BackendEvent ev;
+          ev.index = job.index;
+          ev.attempt = job.attempt;
+          ev.time = clock_->Now();
+          ev.exit_code = -1;
+          ev.reason = FailureReason::kBackendError;
+          ev.detail = "the Docker engine did not answer for " +
+                      std::to_string(static_cast<int>(options_.engine_down_limit_s)) +
+                      "s: " + listed.status().message();
+          events.push_back(ev);
+        }
+        jobs_.clear();
+        engine_down_since_ = 0;
+      }
     }
     if (!events.empty()) return events;
     double now = clock_->Now();
@@ -172,7 +191,13 @@ RecoverOutcome DockerBackend::Recover(const InFlight& f) {
                                                             {"porch.task", f.task->id},
                                                             {"porch.attempt", std::to_string(f.attempt)}});
   if (found.ok() && !found->empty()) {
-    jobs_[found->front().id] = {f.index, f.attempt, f.task->id};  // Wait collects it
+    const ContainerState& c = found->front();
+    if (c.status == "created") {
+      // porch died between create and start: it never ran. Run it again.
+      client_.RemoveContainer(c.id);
+      return RecoverOutcome::kLost;
+    }
+    jobs_[c.id] = {f.index, f.attempt, f.task->id};  // Wait collects it
     return RecoverOutcome::kAdopted;
   }
   Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(f.task->id, f.attempt));

@@ -34,6 +34,7 @@ struct DockerBackendOptions {
   std::string porch_path = "/usr/local/bin/porch";
   std::vector<std::string> env;             // "NAME=value" for every container
   double poll_s = 0.2;
+  double engine_down_limit_s = 120;  // an engine unreachable this long fails the attempts
 };
 
 class DockerBackend : public Backend {
@@ -67,6 +68,7 @@ class DockerBackend : public Backend {
   Clock* clock_;
   DockerBackendOptions options_;
   std::map<std::string, Job> jobs_;  // by container id
+  double engine_down_since_ = 0;     // 0: the engine answered the last poll
   std::vector<BackendEvent> pending_;
 };
 
