@@ -1,5 +1,6 @@
 // porch's command line. Parsing only: the commands live in cli/commands.cc.
 #include <CLI/CLI.hpp>
+#include <signal.h>
 #include <cstdio>
 #include <string>
 
@@ -54,6 +55,22 @@ void AddRunFlags(CLI::App* app, porch::GlobalOptions* g) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "exec-task") {
+    // The attempt runner waits for these signals itself (a SIGTERM is a
+    // cancellation that must still produce a result file): hold them from
+    // the first instruction on, before parsing or loading anything.
+    sigset_t hold;
+    sigemptyset(&hold);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
+    sigprocmask(SIG_BLOCK, &hold, nullptr);
+    // As PID 1 of a container, a process receives only the signals it has a
+    // handler for; the handler never runs (the signals stay blocked and are
+    // taken with sigtimedwait) but makes SIGTERM reach it.
+    struct sigaction act = {};
+    act.sa_handler = [](int) {};
+    sigemptyset(&act.sa_mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaction(s, &act, nullptr);
+  }
   CLI::App app{
       "porch: plans a software requirement as a DAG of tasks and runs them in parallel on\n"
       "M executors (local processes now; Docker, SLURM and AWS ParallelCluster backends\n"

@@ -115,6 +115,11 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
     ev.detail = "the container exited " + std::to_string(ev.exit_code) +
                 " without a result file (see container.log)";
   }
+  if (!r.ok() && cancelled_at_.count(id)) {
+    ev.reason = FailureReason::kCancelled;
+    ev.detail = "cancelled by porch (the container was stopped before it wrote a result)";
+  }
+  cancelled_at_.erase(id);
   if (st.ok() && st->oom_killed && ev.reason != FailureReason::kCancelled) {
     ev.reason = FailureReason::kOom;
     ev.exit_code = st->exit_code;
@@ -128,6 +133,14 @@ std::vector<BackendEvent> DockerBackend::Wait(double deadline) {
   std::vector<BackendEvent> events = std::move(pending_);
   pending_.clear();
   while (true) {
+    // A cancelled container that did not stop in time gets SIGKILL (a
+    // container's PID 1 may miss a SIGTERM sent while it was starting).
+    for (auto& [id, at] : cancelled_at_) {
+      if (at > 0 && clock_->Now() - at > options_.kill_grace_s + 2) {
+        client_.KillContainer(id, "SIGKILL");
+        at = -1;
+      }
+    }
     if (!jobs_.empty()) {
       Result<std::vector<ContainerState>> listed = client_.List({{"porch.run", options_.run_id}});
       if (listed.ok()) {
@@ -182,7 +195,10 @@ std::vector<BackendEvent> DockerBackend::Wait(double deadline) {
 
 void DockerBackend::Cancel(Dag::Index index, int attempt) {
   for (const auto& [id, job] : jobs_) {
-    if (job.index == index && job.attempt == attempt) client_.KillContainer(id, "SIGTERM");
+    if (job.index == index && job.attempt == attempt) {
+      client_.KillContainer(id, "SIGTERM");
+      cancelled_at_[id] = clock_->Now();
+    }
   }
 }
 
@@ -218,6 +234,7 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   o.image = config.docker.image;
   o.network = config.docker.network;
   o.porch_path = config.docker.porch_path;
+  o.kill_grace_s = config.kill_grace_seconds;
   // Credentials reach containers through the environment at create time only.
   for (const char* name : {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AWS_ACCESS_KEY_ID",
                            "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}) {

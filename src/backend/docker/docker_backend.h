@@ -35,6 +35,7 @@ struct DockerBackendOptions {
   std::vector<std::string> env;             // "NAME=value" for every container
   double poll_s = 0.2;
   double engine_down_limit_s = 120;  // an engine unreachable this long fails the attempts
+  double kill_grace_s = 5;           // after a cancel's SIGTERM, SIGKILL follows this much later
 };
 
 class DockerBackend : public Backend {
@@ -69,6 +70,7 @@ class DockerBackend : public Backend {
   DockerBackendOptions options_;
   std::map<std::string, Job> jobs_;  // by container id
   double engine_down_since_ = 0;     // 0: the engine answered the last poll
+  std::map<std::string, double> cancelled_at_;  // container id -> when SIGTERM was sent
   std::vector<BackendEvent> pending_;
 };
 
