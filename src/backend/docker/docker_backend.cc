@@ -3,26 +3,13 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "backend/attempt_event.h"
 #include "exec/attempt.h"
 #include "platform/files.h"
 
 namespace porch {
 
 namespace {
-
-BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r) {
-  BackendEvent ev;
-  ev.index = index;
-  ev.attempt = attempt;
-  ev.time = r.finished_at;
-  ev.started_at = r.started_at;
-  ev.exit_code = r.exit_code;
-  ev.reason = r.reason;
-  ev.detail = r.detail;
-  ev.cost_usd = r.cost_usd;
-  ev.tokens = r.usage.total();
-  return ev;
-}
 
 std::string ContainerName(const std::string& run, const std::string& task, int attempt) {
   std::string name = "porch-" + run + "-" + task + "-" + std::to_string(attempt);
@@ -105,7 +92,7 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
   BackendEvent ev;
   if (r.ok()) {
-    ev = FromResult(job.index, job.attempt, *r);
+    ev = EventFromResult(job.index, job.attempt, *r);
   } else {
     ev.index = job.index;
     ev.attempt = job.attempt;
@@ -218,7 +205,7 @@ RecoverOutcome DockerBackend::Recover(const InFlight& f) {
   }
   Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(f.task->id, f.attempt));
   if (r.ok()) {
-    pending_.push_back(FromResult(f.index, f.attempt, *r));
+    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
     return RecoverOutcome::kAdopted;
   }
   return RecoverOutcome::kLost;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "backend/attempt_event.h"
 #include "exec/attempt.h"
 #include "platform/files.h"
 
@@ -37,21 +38,6 @@ std::string JobId(int pid, unsigned long long ticks) {
 
 bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks) {
   return std::sscanf(id.c_str(), "local:%d:%llu", pid, ticks) == 2;
-}
-
-BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r) {
-  BackendEvent ev;
-  ev.kind = BackendEvent::Kind::kFinished;
-  ev.index = index;
-  ev.attempt = attempt;
-  ev.time = r.finished_at;
-  ev.started_at = r.started_at;
-  ev.exit_code = r.exit_code;
-  ev.reason = r.reason;
-  ev.detail = r.detail;
-  ev.cost_usd = r.cost_usd;
-  ev.tokens = r.usage.total();
-  return ev;
 }
 
 }  // namespace
@@ -115,7 +101,7 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
 
 BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_status) {
   Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
-  if (r.ok()) return FromResult(job.index, job.attempt, *r);
+  if (r.ok()) return EventFromResult(job.index, job.attempt, *r);
   BackendEvent ev;
   ev.index = job.index;
   ev.attempt = job.attempt;
@@ -196,7 +182,7 @@ RecoverOutcome LocalBackend::Recover(const InFlight& f) {
   const std::string& id = f.task->id;
   Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(id, f.attempt));
   if (r.ok()) {
-    pending_.push_back(FromResult(f.index, f.attempt, *r));
+    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
     return RecoverOutcome::kAdopted;
   }
   int pid = 0;
@@ -213,7 +199,7 @@ RecoverOutcome LocalBackend::Recover(const InFlight& f) {
   // Not running: it may have finished between the two looks.
   r = ReadAttemptResult(layout_.result_path(id, f.attempt));
   if (r.ok()) {
-    pending_.push_back(FromResult(f.index, f.attempt, *r));
+    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
     return RecoverOutcome::kAdopted;
   }
   return RecoverOutcome::kLost;

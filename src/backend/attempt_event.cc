@@ -1,0 +1,20 @@
+#include "backend/attempt_event.h"
+
+namespace porch {
+
+BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult& r) {
+  BackendEvent ev;
+  ev.kind = BackendEvent::Kind::kFinished;
+  ev.index = index;
+  ev.attempt = attempt;
+  ev.time = r.finished_at;
+  ev.started_at = r.started_at;
+  ev.exit_code = r.exit_code;
+  ev.reason = r.reason;
+  ev.detail = r.detail;
+  ev.cost_usd = r.cost_usd;
+  ev.tokens = r.usage.total();
+  return ev;
+}
+
+}  // namespace porch
