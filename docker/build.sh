@@ -26,6 +26,7 @@ if ! docker image inspect porch-debian:bookworm >/dev/null 2>&1; then
 fi
 context="$(mktemp -d)"
 cp docker/Dockerfile "$context/"
+cp /etc/ssl/certs/ca-certificates.crt "$context/host-ca.crt" 2>/dev/null || : > "$context/host-ca.crt"
 cp build/porch "$context/porch"
 strip "$context/porch" 2>/dev/null || true
 docker build -t "$tag" "$context"
