@@ -13,8 +13,7 @@ cd "$(dirname "$0")/.."
 tag="${1:-parallel-orchestrator:latest}"
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-command -v debootstrap >/dev/null || $sudo apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-command -v docker >/dev/null || $sudo apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+scripts/apt-install-missing.sh debootstrap docker.io
 [ -x build/porch ] || scripts/setup.sh
 if ! docker image inspect porch-debian:bookworm >/dev/null 2>&1; then
   root="$(mktemp -d)"

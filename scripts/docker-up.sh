@@ -11,12 +11,7 @@ dir="${PORCH_DOCKER_DIR:-/tmp/porch-docker}"
 sock="$dir/docker.sock"
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-missing=()
-command -v dockerd >/dev/null || missing+=(docker.io)
-[ -x /bin/busybox ] || missing+=(busybox-static)
-if ((${#missing[@]})); then
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-install-missing.sh docker.io busybox-static curl
 ping() { curl -sf --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1; }
 if ping; then echo "$sock"; exit 0; fi
 mkdir -p "$dir"

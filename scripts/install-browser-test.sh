@@ -6,14 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 version="1.64.1"
 prefix=".deps/browser"
-sudo=""
-if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v npm >/dev/null || missing+=(nodejs npm)
-if ((${#missing[@]})); then
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-install-missing.sh chromium
+# Node.js may come from elsewhere than Debian: install Debian's only when none.
+command -v npm >/dev/null || scripts/apt-install-missing.sh nodejs npm
 if [ ! -f "$prefix/node_modules/playwright-core/package.json" ]; then
   mkdir -p "$prefix"
   npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "playwright-core@$version" >&2

@@ -14,11 +14,7 @@ if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$version"; then
   echo "$bin"
   exit 0
 fi
-if ! command -v npm >/dev/null; then
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
+command -v npm >/dev/null || scripts/apt-install-missing.sh nodejs npm
 mkdir -p "$prefix"
 npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error \
   "@anthropic-ai/claude-code@$version" >&2

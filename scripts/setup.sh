@@ -14,23 +14,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libcpp-httplib-dev python3
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  echo "setup: all packages present"
-fi
+scripts/apt-install-missing.sh "${packages[@]}"
 
 build_dir="${PORCH_BUILD_DIR:-build}"
 if [ ! -f "$build_dir/build.ninja" ]; then

@@ -17,4 +17,13 @@ BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult&
   return ev;
 }
 
+BackendEvent StartedEvent(Dag::Index index, int attempt, double time) {
+  BackendEvent ev;
+  ev.kind = BackendEvent::Kind::kStarted;
+  ev.index = index;
+  ev.attempt = attempt;
+  ev.time = time;
+  return ev;
+}
+
 }  // namespace porch

@@ -10,4 +10,7 @@ namespace porch {
 
 BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult& r);
 
+// The event a backend reports when it has started an attempt.
+BackendEvent StartedEvent(Dag::Index index, int attempt, double time);
+
 }  // namespace porch

@@ -72,12 +72,7 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
       continue;
     }
     jobs_[*id] = {l.index, l.attempt, l.task->id};
-    BackendEvent started;
-    started.kind = BackendEvent::Kind::kStarted;
-    started.index = l.index;
-    started.attempt = l.attempt;
-    started.time = clock_->Now();
-    pending_.push_back(started);
+    pending_.push_back(StartedEvent(l.index, l.attempt, clock_->Now()));
     out.push_back(*id);
   }
   return out;

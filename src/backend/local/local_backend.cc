@@ -79,12 +79,7 @@ Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
   setpgid(pid, pid);  // both sides set it: no race with an early kill(-pid)
   unsigned long long ticks = ProcessStartTicks(pid);
   jobs_[pid] = {l.index, l.attempt, t.id, pid, ticks, true};
-  BackendEvent started;
-  started.kind = BackendEvent::Kind::kStarted;
-  started.index = l.index;
-  started.attempt = l.attempt;
-  started.time = clock_->Now();
-  pending_.push_back(started);
+  pending_.push_back(StartedEvent(l.index, l.attempt, clock_->Now()));
   return JobId(pid, ticks);
 }
 
