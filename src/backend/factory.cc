@@ -3,6 +3,7 @@
 #include "backend/docker/docker_backend.h"
 #include "backend/local/local_backend.h"
 #include "backend/merging_backend.h"
+#include "backend/slurm/slurm_backend.h"
 
 namespace porch {
 
@@ -23,7 +24,13 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
     return std::unique_ptr<Backend>(
         new MergingBackend(std::move(*docker), &plan, layout, config.merge));
   }
-  if (config.backend == "slurm" || config.backend == "aws") {
+  if (config.backend == "slurm") {
+    Result<std::unique_ptr<Backend>> slurm = CreateSlurmBackend(config, layout, clock, nullptr);
+    if (!slurm.ok()) return slurm.status();
+    return std::unique_ptr<Backend>(
+        new MergingBackend(std::move(*slurm), &plan, layout, config.merge));
+  }
+  if (config.backend == "aws") {
     return Status::Infeasible("backend '" + config.backend +
                               "' is not available in this build of porch yet; use "
                               "--backend threading (the local backend)");

@@ -526,7 +526,8 @@ int CmdServe(const GlobalOptions& g) {
   return kExitOk;
 }
 
-int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt) {
+int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt,
+                double time_limit_s, double grace_s) {
   RunLayout layout(run_dir);
   Result<Plan> plan = LoadPlanFile(layout.plan());
   if (!plan.ok()) {
@@ -551,6 +552,7 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
   const Config& c = loader.loaded().config;
   double limit = task.resources.time_limit_s > 0 ? task.resources.time_limit_s
                                                  : c.default_time_limit_seconds;
+  if (time_limit_s >= 0) limit = time_limit_s;  // the backend's (a SLURM retry may double it)
   if (Status st = MakeDirs(layout.attempt_dir(task_id, attempt)); !st.ok()) {
     std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
     return kExecNoResult;
@@ -559,7 +561,9 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
     std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
     return kExecNoResult;
   }
-  return RunAttempt(MakeAttemptSpec(layout, *plan, task, attempt, limit, c));
+  AttemptSpec spec = MakeAttemptSpec(layout, *plan, task, attempt, limit, c);
+  if (grace_s >= 0) spec.grace_s = grace_s;
+  return RunAttempt(spec);
 }
 
 }  // namespace porch

@@ -53,6 +53,8 @@ int CmdConfigShow(const GlobalOptions& g);
 int CmdConfigKeys();
 int CmdReport(const GlobalOptions& g, const std::string& run);
 int CmdServe(const GlobalOptions& g);
-int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt);
+// time_limit_s / grace_s < 0: from the task and the run's config.
+int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt,
+                double time_limit_s = -1, double grace_s = -1);
 
 }  // namespace porch

@@ -181,6 +181,13 @@ int main(int argc, char** argv) {
   exec_cmd->add_option("--run-dir", run_dir, "the run directory")->required();
   exec_cmd->add_option("--task-id", task, "task id")->required();
   exec_cmd->add_option("--attempt", attempt, "attempt number (1-based)")->required();
+  double exec_time_limit = -1, exec_grace = -1;
+  exec_cmd->add_option("--time-limit", exec_time_limit,
+                       "seconds before the attempt is stopped (0: none; default: the task's "
+                       "own, else default_time_limit_seconds)");
+  exec_cmd->add_option("--grace", exec_grace,
+                       "seconds between SIGTERM and SIGKILL when stopping it (default: "
+                       "kill_grace_seconds)");
   exec_cmd->footer(
       "\nWrites tasks/<id>/attempt-<n>/{stdout,stderr,result.json}; result.json appears\n"
       "atomically when the attempt is over. Exit codes: 0 the task succeeded, 1 it\n"
@@ -206,7 +213,7 @@ int main(int argc, char** argv) {
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();
   if (report_cmd->parsed()) return porch::CmdReport(g, run);
   if (serve_cmd->parsed()) return porch::CmdServe(g);
-  if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt);
+  if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt, exec_time_limit, exec_grace);
   std::fprintf(stderr, "porch: no command given; see porch --help\n");
   return porch::kExitInvalid;
 }

@@ -46,6 +46,14 @@ struct SlurmConfig {
   std::string gpu_partition = "gpu";
   double poll_interval_seconds = 5.0;
   std::string extra_args;             // passed to sbatch as-is (account, qos, ...)
+  std::string porch_path;             // porch on the nodes; empty: this binary's path
+  bool arrays = true;                 // ready tasks with equal resources: one job array
+  std::string max_memory = "64G";     // OUT_OF_MEMORY retries double memory up to this
+  std::string max_time_limit = "2-00:00:00";  // TIMEOUT retries double time up to this
+  std::string export_env = "ALL";     // sbatch --export: how credentials reach jobs
+  double result_grace_seconds = 30;   // wait this long for a result file on shared storage
+  double command_timeout_seconds = 60;  // one sbatch/squeue/... call
+  std::string bin_dir;                // where sbatch & co live; empty: PATH
 };
 
 struct AwsConfig {

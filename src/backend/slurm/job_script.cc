@@ -1,0 +1,140 @@
+#include "backend/slurm/job_script.h"
+
+#include "core/strings.h"
+
+#include <cctype>
+#include <cstdio>
+
+namespace porch {
+
+std::string ShellQuote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+namespace {
+
+// #SBATCH lines are split by sbatch itself, which honours double quotes.
+std::string HeaderValue(std::string_view s) {
+  bool plain = !s.empty();
+  for (char c : s) plain &= !std::isspace(static_cast<unsigned char>(c)) && c != '"' && c != '\'';
+  if (plain) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+void Line(std::string* out, const std::string& option) { *out += "#SBATCH " + option + "\n"; }
+
+}  // namespace
+
+std::string SlurmJobName(std::string_view run_id, std::string_view task_id, int attempt) {
+  std::string name = "porch-" + std::string(run_id) + "-" + std::string(task_id) + "-" +
+                     std::to_string(attempt);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  if (name.size() > 200) name = name.substr(0, 200);
+  return name;
+}
+
+std::vector<std::string> SplitSbatchArgs(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool have = false;
+  char quote = 0;
+  for (char c : text) {
+    if (quote) {
+      if (c == quote) quote = 0;
+      else cur += c;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      have = true;
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      if (have) out.push_back(cur);
+      cur.clear();
+      have = false;
+    } else {
+      cur += c;
+      have = true;
+    }
+  }
+  if (have) out.push_back(cur);
+  return out;
+}
+
+std::string GenerateJobScript(const JobScriptSpec& spec) {
+  std::string s = "#!/bin/bash\n";
+  Line(&s, "--job-name=" + HeaderValue(spec.job_name));
+  if (!spec.partition.empty()) Line(&s, "--partition=" + HeaderValue(spec.partition));
+  if (spec.time_limit_s > 0) Line(&s, "--time=" + FormatSlurmTime(spec.time_limit_s));
+  if (spec.memory_bytes > 0) Line(&s, "--mem=" + FormatMemory(spec.memory_bytes));
+  Line(&s, "--cpus-per-task=" + std::to_string(spec.cpus > 0 ? spec.cpus : 1));
+  if (spec.gpus > 0) Line(&s, "--gres=gpu:" + std::to_string(spec.gpus));
+  const bool array = spec.elements.size() > 1;
+  if (array) {
+    std::string range = "0-" + std::to_string(spec.elements.size() - 1);
+    if (spec.array_throttle > 0) range += "%" + std::to_string(spec.array_throttle);
+    Line(&s, "--array=" + range);
+  }
+  if (!spec.output.empty()) Line(&s, "--output=" + HeaderValue(spec.output));
+  if (!spec.error.empty()) Line(&s, "--error=" + HeaderValue(spec.error));
+  if (!spec.after_ok.empty()) {
+    std::string dep = "afterok";
+    for (const std::string& id : spec.after_ok) dep += ":" + id;
+    Line(&s, "--dependency=" + dep);
+    Line(&s, std::string("--kill-on-invalid-dep=") + (spec.kill_on_invalid_dep ? "yes" : "no"));
+  }
+  if (!spec.export_env.empty()) Line(&s, "--export=" + HeaderValue(spec.export_env));
+  if (!spec.comment.empty()) Line(&s, "--comment=" + HeaderValue(spec.comment));
+  for (const std::string& a : spec.extra_args) Line(&s, HeaderValue(a));
+
+  s += "# Written by porch: ";
+  s += array ? std::to_string(spec.elements.size()) + " attempts as a job array"
+             : std::string("one task attempt");
+  s += ". Credentials are not in this file: they come\n"
+       "# from the environment exported at submission. See docs/slurm.md.\n"
+       "set -u\n";
+  const std::string run = ShellQuote(spec.run_dir);
+  s += "cd " + run + " || { echo \"porch: cannot enter the run directory \"" + run +
+       "\" on $(hostname)\" >&2; exit 90; }\n";
+  if (array) {
+    s += "case \"${SLURM_ARRAY_TASK_ID:-}\" in\n";
+    for (size_t k = 0; k < spec.elements.size(); ++k) {
+      const JobElement& e = spec.elements[k];
+      s += "  " + std::to_string(k) + ") task=" + ShellQuote(e.task_id) +
+           " attempt=" + std::to_string(e.attempt) + " limit=" + FormatSeconds(e.time_limit_s) +
+           " ;;\n";
+    }
+    s += "  *) echo \"porch: array element '${SLURM_ARRAY_TASK_ID:-}' is not in this script\" >&2; "
+         "exit 91 ;;\n"
+         "esac\n";
+    // SLURM's own output for the array goes to one file per element; from
+    // here on the job writes into its attempt's directory, like a plain job.
+    s += "dir=" + ShellQuote(spec.run_dir + "/tasks/") + "\"$task/attempt-$attempt\"\n";
+    s += "mkdir -p \"$dir\" && exec >>\"$dir/slurm.out\" 2>>\"$dir/slurm.err\"\n";
+  } else if (!spec.elements.empty()) {
+    const JobElement& e = spec.elements.front();
+    s += "task=" + ShellQuote(e.task_id) + " attempt=" + std::to_string(e.attempt) +
+         " limit=" + FormatSeconds(e.time_limit_s) + "\n";
+  }
+  s += "exec " + ShellQuote(spec.porch_path) + " exec-task --run-dir " + run +
+       " --task-id \"$task\" --attempt \"$attempt\" --time-limit \"$limit\" --grace " +
+       FormatSeconds(spec.grace_s) + "\n";
+  return s;
+}
+
+}  // namespace porch

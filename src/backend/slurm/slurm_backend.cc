@@ -1,0 +1,406 @@
+#include "backend/slurm/slurm_backend.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "backend/attempt_event.h"
+#include "backend/slurm/job_script.h"
+#include "core/strings.h"
+#include "exec/attempt.h"
+#include "platform/files.h"
+
+namespace porch {
+
+SlurmBackend::SlurmBackend(SlurmClient* client, RunLayout layout, Clock* clock,
+                           SlurmBackendOptions options)
+    : client_(client),
+      layout_(AbsolutePath(layout.dir())),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+double SlurmBackend::ExecLimit(const Launch& l) const {
+  double base = l.time_limit_s > 0 ? l.time_limit_s : options_.default_time_s;
+  auto it = time_doublings_.find(l.index);
+  for (int k = 0; it != time_doublings_.end() && k < it->second; ++k) base *= 2;
+  double cap = options_.max_time_s - options_.grace_s - options_.slurm_time_margin_s;
+  if (cap > 0 && base > cap) base = std::max(cap, l.time_limit_s);
+  return base;
+}
+
+SlurmBackend::Shape SlurmBackend::ShapeOf(const Launch& l) const {
+  const Resources& r = l.task->resources;
+  Shape s;
+  s.cpus = r.cpus > 0 ? r.cpus : options_.default_cpus;
+  s.gpus = r.gpus > 0 ? r.gpus : options_.default_gpus;
+  uint64_t mem = r.memory_bytes > 0 ? r.memory_bytes : options_.default_memory_bytes;
+  auto it = memory_doublings_.find(l.index);
+  for (int k = 0; it != memory_doublings_.end() && k < it->second; ++k) mem *= 2;
+  if (options_.max_memory_bytes > 0 && mem > options_.max_memory_bytes) {
+    mem = std::max(options_.max_memory_bytes, r.memory_bytes);
+  }
+  s.memory = mem;
+  s.time = ExecLimit(l);
+  return s;
+}
+
+std::string SlurmBackend::ScriptPath(const std::string& name) const {
+  return layout_.dir() + "/slurm/" + name + ".sh";
+}
+
+std::string SlurmBackend::Script(std::span<const Launch> batch, const std::string& name) const {
+  const Launch& first = batch.front();
+  Shape shape = ShapeOf(first);
+  JobScriptSpec spec;
+  spec.job_name = name;
+  spec.partition = shape.gpus > 0 && !options_.gpu_partition.empty() ? options_.gpu_partition
+                                                                      : options_.partition;
+  spec.time_limit_s = shape.time + options_.grace_s + options_.slurm_time_margin_s;
+  spec.memory_bytes = shape.memory;
+  spec.cpus = shape.cpus;
+  spec.gpus = shape.gpus;
+  if (batch.size() == 1) {
+    std::string dir = layout_.attempt_dir(first.task->id, first.attempt);
+    spec.output = dir + "/slurm.out";
+    spec.error = dir + "/slurm.err";
+  } else {
+    spec.output = layout_.dir() + "/slurm/" + name + "-%a.out";
+    spec.error = spec.output;
+    spec.array_throttle = options_.array_throttle;
+  }
+  spec.export_env = options_.export_env;
+  spec.extra_args = options_.extra_args;
+  spec.comment = "porch run " + options_.run_id;
+  spec.run_dir = layout_.dir();
+  spec.porch_path = options_.porch_path;
+  spec.grace_s = options_.grace_s;
+  for (const Launch& l : batch) spec.elements.push_back({l.task->id, l.attempt, shape.time});
+  return GenerateJobScript(spec);
+}
+
+std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> launches) {
+  std::vector<Result<std::string>> out(launches.size(), Status::Internal("not submitted"));
+  // Group by shape, keeping launch order within a group.
+  std::map<Shape, std::vector<size_t>> groups;
+  for (size_t k = 0; k < launches.size(); ++k) groups[ShapeOf(launches[k])].push_back(k);
+  Status dir = MakeDirs(layout_.dir() + "/slurm");
+  for (auto& [shape, members] : groups) {
+    std::vector<std::vector<size_t>> batches;
+    if (options_.arrays && members.size() > 1) {
+      batches.push_back(members);
+    } else {
+      for (size_t k : members) batches.push_back({k});
+    }
+    for (const std::vector<size_t>& b : batches) {
+      std::vector<Launch> batch;
+      for (size_t k : b) batch.push_back(launches[k]);
+      Status st = dir;
+      for (const Launch& l : batch) {
+        if (st.ok()) st = MakeDirs(layout_.attempt_dir(l.task->id, l.attempt));
+      }
+      std::string name = SlurmJobName(options_.run_id, batch[0].task->id, batch[0].attempt);
+      if (batch.size() > 1) name += "-array" + std::to_string(batch.size());
+      std::string path = ScriptPath(name);
+      if (st.ok()) st = WriteFileFast(path, Script(batch, name));
+      Result<std::string> id = st.ok() ? client_->Submit(path, name) : Result<std::string>(st);
+      for (size_t j = 0; j < b.size(); ++j) {
+        const Launch& l = batch[j];
+        if (!id.ok()) {
+          out[b[j]] = id.status().Annotate("slurm backend: submitting " + name);
+          continue;
+        }
+        std::string job_id = batch.size() > 1 ? *id + "_" + std::to_string(j) : *id;
+        Job job;
+        job.index = l.index;
+        job.attempt = l.attempt;
+        job.task_id = l.task->id;
+        jobs_[job_id] = job;
+        out[b[j]] = job_id;
+      }
+    }
+  }
+  // Poll soon: a short job may be over before a full interval passes.
+  next_poll_ = std::min(next_poll_, clock_->Now() + std::min(1.0, options_.poll_s));
+  return out;
+}
+
+void SlurmBackend::Escalate(const BackendEvent& ev) {
+  if (ev.reason == FailureReason::kOom) ++memory_doublings_[ev.index];
+  if (ev.reason == FailureReason::kTimeout) ++time_doublings_[ev.index];
+}
+
+BackendEvent SlurmBackend::Finish(const std::string& id, Job& job, SlurmState state,
+                                  int exit_code) {
+  (void)id;
+  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+  BackendEvent ev;
+  if (r.ok()) {
+    ev = EventFromResult(job.index, job.attempt, *r);
+    // exec-task reports any SIGTERM as a cancellation; when porch cancelled
+    // nothing, SLURM's state says what really happened (time limit,
+    // preemption, a failed node).
+    if (ev.reason == FailureReason::kCancelled && !job.cancel_requested && IsTerminal(state) &&
+        state != SlurmState::kCancelled && state != SlurmState::kCompleted &&
+        state != SlurmState::kFailed) {
+      SlurmVerdict v = VerdictFromState(state, exit_code, false);
+      ev.reason = v.reason;
+      ev.detail = v.detail + "; exec-task said: " + ev.detail;
+    } else if (ev.reason == FailureReason::kCancelled && !job.cancel_requested &&
+               state == SlurmState::kCancelled) {
+      ev.detail = VerdictFromState(state, exit_code, false).detail;
+    }
+  } else {
+    ev.index = job.index;
+    ev.attempt = job.attempt;
+    ev.time = clock_->Now();
+    ev.exit_code = exit_code;
+    if (job.cancel_requested) {
+      ev.reason = FailureReason::kCancelled;
+      ev.detail = "cancelled by porch (scancel) before the attempt wrote a result";
+    } else if (state == SlurmState::kUnknown) {
+      ev.reason = FailureReason::kLost;
+      ev.detail = "the job left the queue without a result file, and SLURM keeps no record of "
+                  "how it ended (no accounting)";
+    } else {
+      SlurmVerdict v = VerdictFromState(state, exit_code, false);
+      ev.reason = v.reason;
+      ev.detail = v.detail;
+    }
+  }
+  Escalate(ev);
+  return ev;
+}
+
+void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
+  if (!to_cancel_.empty()) {
+    client_->Cancel(to_cancel_);  // jobs that already ended are not an error
+    to_cancel_.clear();
+  }
+  if (jobs_.empty() && !recovered_) return;
+  const double now = clock_->Now();
+
+  Result<std::vector<SlurmJob>> listed = client_->Queue(options_.user, "porch-" + options_.run_id + "-");
+  std::map<std::string, const SlurmJob*> by_id;
+  if (listed.ok()) {
+    for (const SlurmJob& j : *listed) by_id[j.id] = &j;
+    if (recovered_) {
+      // Jobs of this run that porch has no record of: submitted just before
+      // porch died, their attempts already reported lost. Never let them run
+      // beside the attempts that replace them.
+      std::vector<std::string> orphans;
+      for (const SlurmJob& j : *listed) {
+        if (!jobs_.count(j.id) && !IsTerminal(j.state)) orphans.push_back(j.id);
+      }
+      if (!orphans.empty()) client_->Cancel(orphans);
+      recovered_ = false;
+    }
+  }
+
+  std::vector<std::string> vanished;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const std::string& id = it->first;
+    Job& job = it->second;
+    bool has_result = PathExists(layout_.result_path(job.task_id, job.attempt));
+    const SlurmJob* s = nullptr;
+    if (listed.ok()) {
+      auto f = by_id.find(id);
+      if (f != by_id.end()) s = f->second;
+    }
+    if (s) {
+      job.seen = true;
+      job.last = s->state;
+      if (HasStarted(s->state) && !job.started) {
+        job.started = true;
+        events->push_back(StartedEvent(job.index, job.attempt, now));
+      }
+    }
+    bool finish = false;
+    SlurmState state = s ? s->state : job.last;
+    if (has_result) {
+      // The result is the authority; wait only when it says "cancelled" and
+      // porch cancelled nothing, until SLURM says why.
+      Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+      bool unexplained_cancel = r.ok() && r->reason == FailureReason::kCancelled &&
+                                !job.cancel_requested && s && !IsTerminal(s->state);
+      finish = !unexplained_cancel || (job.ended_at > 0 && now - job.ended_at > options_.result_grace_s);
+      if (!finish && job.ended_at == 0) job.ended_at = now;
+      if (!s && !listed.ok()) state = SlurmState::kUnknown;
+    } else if (s && IsTerminal(s->state)) {
+      // Ended in SLURM's eyes; the result file may lag on shared storage.
+      if (job.ended_at == 0) job.ended_at = now;
+      finish = now - job.ended_at >= options_.result_grace_s ||
+               s->state == SlurmState::kNodeFail || s->state == SlurmState::kBootFail ||
+               s->state == SlurmState::kPreempted;
+    } else if (!s && listed.ok()) {
+      vanished.push_back(id);
+    }
+    if (finish) {
+      if (!job.started) {
+        Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+        if (r.ok() && r->started_at > 0) {
+          events->push_back(StartedEvent(job.index, job.attempt, r->started_at));
+        }
+      }
+      events->push_back(Finish(id, job, s ? s->state : state, s ? s->exit_code : -1));
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  if (vanished.empty()) return;
+  // Gone from squeue (MinJobAge) with no result file yet: ask accounting,
+  // then give shared storage result_grace_s to show the result.
+  std::map<std::string, SlurmJob> accounted;
+  if (client_->accounting_available()) {
+    Result<std::vector<SlurmJob>> acct = client_->Accounting(vanished);
+    if (acct.ok()) {
+      for (SlurmJob& j : *acct) accounted[j.id] = std::move(j);
+    }
+  }
+  for (const std::string& id : vanished) {
+    Job& job = jobs_.at(id);
+    if (job.ended_at == 0) job.ended_at = now;
+    auto a = accounted.find(id);
+    if (a != accounted.end() && !IsTerminal(a->second.state)) {
+      job.ended_at = 0;  // accounting says it is still going: keep watching
+      continue;
+    }
+    if (now - job.ended_at < options_.result_grace_s) continue;
+    SlurmState state = a != accounted.end() ? a->second.state : SlurmState::kUnknown;
+    int exit_code = a != accounted.end() ? a->second.exit_code : -1;
+    events->push_back(Finish(id, job, state, exit_code));
+    jobs_.erase(id);
+  }
+}
+
+std::vector<BackendEvent> SlurmBackend::Wait(double deadline) {
+  std::vector<BackendEvent> events = std::move(pending_);
+  pending_.clear();
+  while (true) {
+    double now = clock_->Now();
+    if (now >= next_poll_ || !to_cancel_.empty()) {
+      Poll(&events);
+      next_poll_ = clock_->Now() + options_.poll_s;
+    }
+    if (!events.empty()) return events;
+    now = clock_->Now();
+    if (now >= deadline) return events;
+    double until = std::min(deadline, next_poll_);
+    clock_->SleepUntil(until);
+    if (clock_->Now() < until) return events;  // a signal: let the scheduler look
+  }
+}
+
+void SlurmBackend::Cancel(Dag::Index index, int attempt) {
+  for (auto& [id, job] : jobs_) {
+    if (job.index == index && job.attempt == attempt && !job.cancel_requested) {
+      job.cancel_requested = true;
+      to_cancel_.push_back(id);  // one scancel for all, at the next Wait
+    }
+  }
+}
+
+RecoverOutcome SlurmBackend::Recover(const InFlight& f) {
+  recovered_ = true;
+  Job job;
+  job.index = f.index;
+  job.attempt = f.attempt;
+  job.task_id = f.task->id;
+  if (!f.job_id.empty()) {
+    jobs_[f.job_id] = job;  // Wait() resolves it: queue, result file, accounting
+    return RecoverOutcome::kAdopted;
+  }
+  // porch died before sbatch answered; the result file is the only trace.
+  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(f.task->id, f.attempt));
+  if (r.ok()) {
+    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
+}
+
+namespace {
+
+struct SlurmParts {
+  std::unique_ptr<CommandRunner> runner;
+  std::unique_ptr<SlurmClient> client;
+};
+
+// A SlurmBackend that owns its client (for the factory).
+class OwningSlurmBackend : private SlurmParts, public SlurmBackend {
+ public:
+  OwningSlurmBackend(SlurmParts parts, RunLayout layout, Clock* clock, SlurmBackendOptions o)
+      : SlurmParts(std::move(parts)), SlurmBackend(client.get(), layout, clock, std::move(o)) {}
+};
+
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "porch";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
+                                                    Clock* clock, CommandRunner* runner) {
+  const SlurmConfig& c = config.slurm;
+  SlurmBackendOptions o;
+  std::string dir = AbsolutePath(layout.dir());
+  o.run_id = dir.substr(dir.find_last_of('/') + 1);
+  if (passwd* pw = getpwuid(geteuid())) o.user = pw->pw_name;
+  o.porch_path = c.porch_path.empty() ? SelfPath() : c.porch_path;
+  o.partition = c.partition;
+  o.gpu_partition = c.gpu_partition;
+  auto bad = [](const std::string& key, const std::string& value, const char* want) {
+    return Status::InvalidArgument("slurm backend: " + key + " '" + value + "' is not " + want);
+  };
+  std::optional<double> time = ParseDuration(c.time_limit);
+  if (!time || *time <= 0) return bad("slurm.time_limit", c.time_limit, "a time like 01:00:00");
+  o.default_time_s = *time;
+  std::optional<uint64_t> mem = ParseMemory(c.memory);
+  if (!mem || *mem == 0) return bad("slurm.memory", c.memory, "a size like 4G or 512M");
+  o.default_memory_bytes = *mem;
+  std::optional<uint64_t> max_mem = ParseMemory(c.max_memory);
+  if (!max_mem || *max_mem == 0) return bad("slurm.max_memory", c.max_memory, "a size like 64G");
+  o.max_memory_bytes = *max_mem;
+  std::optional<double> max_time = ParseDuration(c.max_time_limit);
+  if (!max_time || *max_time <= 0) {
+    return bad("slurm.max_time_limit", c.max_time_limit, "a time like 2-00:00:00");
+  }
+  o.max_time_s = *max_time;
+  o.default_cpus = std::max(1, c.cpus_per_task);
+  o.default_gpus = std::max(0, c.gpus_per_task);
+  o.extra_args = SplitSbatchArgs(c.extra_args);
+  o.export_env = c.export_env;
+  o.arrays = c.arrays;
+  o.array_throttle = config.max_executors;
+  o.poll_s = c.poll_interval_seconds > 0 ? c.poll_interval_seconds : 5;
+  o.result_grace_s = std::max(0.0, c.result_grace_seconds);
+  o.grace_s = config.kill_grace_seconds;
+  if (o.porch_path.empty() || o.porch_path.front() != '/') {
+    return bad("slurm.porch_path", o.porch_path, "an absolute path");
+  }
+
+  SlurmClientOptions co;
+  co.timeout_s = c.command_timeout_seconds > 0 ? c.command_timeout_seconds : 60;
+  co.bin_dir = c.bin_dir;
+  SlurmParts parts;
+  if (runner == nullptr) {
+    parts.runner = std::make_unique<RealCommandRunner>();
+    runner = parts.runner.get();
+  }
+  parts.client = std::make_unique<SlurmClient>(runner, clock, co);
+  if (Status st = parts.client->Ping(); !st.ok()) {
+    return st.Annotate(
+        "slurm backend: no SLURM controller answers (check that slurmctld runs, that SLURM_CONF "
+        "names the cluster's slurm.conf, and that munge works: `scontrol ping`)");
+  }
+  return std::unique_ptr<Backend>(
+      new OwningSlurmBackend(std::move(parts), layout, clock, std::move(o)));
+}
+
+}  // namespace porch

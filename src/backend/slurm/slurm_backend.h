@@ -1,0 +1,136 @@
+// The SLURM backend (the seed's SlurmBackend, made to survive what breaks
+// workflow engines on real clusters). Each task attempt is a batch job that
+// runs `porch exec-task` on a compute node; ready attempts with the same
+// resources go out as one job array. The run directory must be on a
+// filesystem the nodes share (the aws backend lifts that).
+//
+// Authority: the attempt's result file (written by exec-task, atomically) is
+// the authority on how it ended; SLURM's state is the cross-check. A job that
+// vanished from squeue (MinJobAge) is resolved from its result file, then
+// sacct where the cluster keeps accounting, and only after
+// result_grace_seconds without either is it reported lost (the scheduler
+// re-runs lost attempts without charging a retry). Nothing is assumed failed
+// because squeue forgot it.
+//
+// Calls to the controller: one squeue per poll for all of the run's jobs
+// (selected by the job-name prefix "porch-<run-id>-"), one sacct per poll
+// for all vanished jobs, one scancel per poll for all cancellations, one
+// sbatch per array. A busy controller is retried by SlurmClient, never fails
+// the run.
+//
+// Resource escalation: after OUT_OF_MEMORY the task's next attempt asks for
+// twice the memory (up to max_memory); after TIMEOUT, twice the time (up to
+// max_time_limit). NODE_FAIL, PREEMPTED and BOOT_FAIL are reported lost.
+//
+// Resume: Recover() re-adopts the jobs recorded in the journal (watched
+// until they end, or ingested at once if their result file exists), so no
+// attempt is submitted twice. Jobs of the run that porch finds in the queue
+// but has no record of (porch died between sbatch and the journal sync) are
+// cancelled on the first poll; their attempts were reported lost and run
+// again under a new attempt number.
+//
+// Threading: called from the scheduler's thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/slurm/slurm_client.h"
+#include "config/config.h"
+#include "platform/clock.h"
+#include "run/run_layout.h"
+
+namespace porch {
+
+struct SlurmBackendOptions {
+  std::string run_id;
+  std::string user;                  // squeue --user; empty: all users
+  std::string porch_path;            // absolute, as seen on the nodes
+  std::string partition;             // empty: the cluster's default
+  std::string gpu_partition = "gpu";
+  double default_time_s = 3600;      // when a task has no limit of its own
+  uint64_t default_memory_bytes = 4ull << 30;
+  int default_cpus = 1;
+  int default_gpus = 0;
+  uint64_t max_memory_bytes = 64ull << 30;
+  double max_time_s = 2 * 86400;
+  std::vector<std::string> extra_args;
+  std::string export_env = "ALL";
+  bool arrays = true;
+  int array_throttle = 0;            // %T on arrays (max_executors)
+  double poll_s = 5;
+  double result_grace_s = 30;
+  double grace_s = 5;                // exec-task's SIGTERM -> SIGKILL grace
+  double slurm_time_margin_s = 60;   // SLURM's --time = exec-task's limit + grace + this
+};
+
+class SlurmBackend : public Backend {
+ public:
+  // `client`, `clock` are not owned and must outlive the backend.
+  SlurmBackend(SlurmClient* client, RunLayout layout, Clock* clock, SlurmBackendOptions options);
+
+  std::string name() const override { return "slurm"; }
+  std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
+  std::vector<BackendEvent> Wait(double deadline) override;
+  void Cancel(Dag::Index index, int attempt) override;
+  RecoverOutcome Recover(const InFlight& attempt) override;
+
+  // The script for a batch of launches that share resources (exposed for
+  // tests). `name` is the job name.
+  std::string Script(std::span<const Launch> batch, const std::string& name) const;
+  // Where the script for job `name` is kept.
+  std::string ScriptPath(const std::string& name) const;
+
+ private:
+  struct Job {
+    Dag::Index index = 0;
+    int attempt = 0;
+    std::string task_id;
+    bool started = false;
+    bool cancel_requested = false;
+    double ended_at = 0;      // when SLURM said it ended / it vanished (0: not yet)
+    SlurmState last = SlurmState::kPending;
+    bool seen = false;        // squeue has listed it at least once
+  };
+  struct Shape {              // what must be equal for launches to share an array
+    int cpus;
+    uint64_t memory;
+    int gpus;
+    double time;
+    bool operator<(const Shape& o) const {
+      return std::tie(cpus, memory, gpus, time) < std::tie(o.cpus, o.memory, o.gpus, o.time);
+    }
+  };
+  Shape ShapeOf(const Launch& l) const;
+  double ExecLimit(const Launch& l) const;
+  void Poll(std::vector<BackendEvent>* events);
+  // Ends job `id`, from its result file when there is one, else from
+  // SLURM's verdict. Updates escalation factors.
+  BackendEvent Finish(const std::string& id, Job& job, SlurmState state, int exit_code);
+  void Escalate(const BackendEvent& ev);
+
+  SlurmClient* client_;
+  RunLayout layout_;
+  Clock* clock_;
+  SlurmBackendOptions options_;
+  std::map<std::string, Job> jobs_;             // by job id ("12" or "12_3")
+  std::map<Dag::Index, int> memory_doublings_;  // after OUT_OF_MEMORY
+  std::map<Dag::Index, int> time_doublings_;    // after TIMEOUT
+  std::vector<std::string> to_cancel_;
+  std::vector<BackendEvent> pending_;
+  double next_poll_ = 0;
+  bool recovered_ = false;                      // Recover() ran: look for orphans once
+};
+
+// Checks the configuration and that a controller answers (scontrol ping),
+// with clear errors; `runner` and `clock` are not owned; the returned
+// backend owns its client.
+Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
+                                                    Clock* clock, CommandRunner* runner);
+
+}  // namespace porch

@@ -1,0 +1,156 @@
+#include "backend/slurm/slurm_client.h"
+
+#include <algorithm>
+
+namespace porch {
+
+namespace {
+
+std::string Describe(const std::vector<std::string>& argv, const CommandOutput& out) {
+  std::string msg = argv[0].substr(argv[0].find_last_of('/') + 1);
+  if (out.timed_out) return msg + " did not answer in time";
+  std::string text = out.err.empty() ? out.out : out.err;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return msg + " failed (exit " + std::to_string(out.exit_code) + ")" +
+         (text.empty() ? "" : ": " + text);
+}
+
+bool Transient(const CommandOutput& out) {
+  return out.timed_out || IsTransientSlurmError(out.err) || IsTransientSlurmError(out.out);
+}
+
+}  // namespace
+
+SlurmClient::SlurmClient(CommandRunner* runner, Clock* clock, SlurmClientOptions options)
+    : runner_(runner), clock_(clock), options_(std::move(options)) {}
+
+std::string SlurmClient::Bin(const char* name) const {
+  return options_.bin_dir.empty() ? name : options_.bin_dir + "/" + name;
+}
+
+Result<CommandOutput> SlurmClient::Call(std::vector<std::string> argv, int* counter,
+                                        bool (*accept_failure)(const CommandOutput&)) {
+  double delay = options_.retry_base_s;
+  std::string last;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    ++*counter;
+    Result<CommandOutput> out = runner_->Run(argv, options_.timeout_s);
+    if (!out.ok()) {
+      return out.status().Annotate("cannot run the SLURM client (is slurm-client installed and "
+                                   "on PATH, or slurm.bin_dir set?)");
+    }
+    if (out->exit_code == 0 && !out->timed_out) return out;
+    if (accept_failure && !out->timed_out && accept_failure(*out)) return out;
+    last = Describe(argv, *out);
+    if (!Transient(*out)) return Status::Internal(last);
+    if (attempt == options_.max_attempts) break;
+    ++calls_.retries;
+    clock_->SleepUntil(clock_->Now() + delay);
+    delay = std::min(delay * 2, options_.retry_max_s);
+  }
+  return Status::Unavailable("the SLURM controller did not answer after " +
+                             std::to_string(options_.max_attempts) + " tries: " + last);
+}
+
+Result<std::string> SlurmClient::Submit(const std::string& script_path,
+                                        const std::string& job_name) {
+  double delay = options_.retry_base_s;
+  std::string last;
+  std::vector<std::string> argv = {Bin("sbatch"), "--parsable", script_path};
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (attempt > 1) {
+      // The last sbatch may have queued the job before it failed to answer:
+      // look for it by its (unique) name before submitting again.
+      ++calls_.squeue;
+      Result<CommandOutput> q = runner_->Run(
+          {Bin("squeue"), "-h", "-r", "-t", "all", "--name=" + job_name, "-o", "%i|%j|%T|%r"},
+          options_.timeout_s);
+      if (q.ok() && q->exit_code == 0 && !q->timed_out) {
+        std::vector<SlurmJob> found = ParseSqueue(q->out);
+        if (!found.empty()) {
+          std::string id = found.front().id;
+          return id.substr(0, id.find('_'));
+        }
+      }
+    }
+    ++calls_.sbatch;
+    Result<CommandOutput> out = runner_->Run(argv, options_.timeout_s);
+    if (!out.ok()) {
+      return out.status().Annotate("cannot run sbatch (is slurm-client installed?)");
+    }
+    if (out->exit_code == 0 && !out->timed_out) return ParseSbatchParsable(out->out);
+    last = Describe(argv, *out);
+    if (!Transient(*out)) return Status::Internal(last);
+    if (attempt == options_.max_attempts) break;
+    ++calls_.retries;
+    clock_->SleepUntil(clock_->Now() + delay);
+    delay = std::min(delay * 2, options_.retry_max_s);
+  }
+  return Status::Unavailable("sbatch: the SLURM controller did not answer after " +
+                             std::to_string(options_.max_attempts) + " tries: " + last);
+}
+
+Result<std::vector<SlurmJob>> SlurmClient::Queue(const std::string& user,
+                                                 const std::string& name_prefix) {
+  std::vector<std::string> argv = {Bin("squeue"), "-h", "-r", "-t", "all", "-o", "%i|%j|%T|%r"};
+  if (!user.empty()) argv.push_back("--user=" + user);
+  Result<CommandOutput> out = Call(argv, &calls_.squeue);
+  if (!out.ok()) return out.status();
+  std::vector<SlurmJob> all = ParseSqueue(out->out);
+  std::vector<SlurmJob> mine;
+  for (SlurmJob& j : all) {
+    if (j.name.compare(0, name_prefix.size(), name_prefix) == 0) mine.push_back(std::move(j));
+  }
+  return mine;
+}
+
+Result<std::vector<SlurmJob>> SlurmClient::Accounting(const std::vector<std::string>& ids) {
+  if (accounting_ == Tri::kNo) return Status::Infeasible("the cluster keeps no accounting");
+  if (ids.empty()) return std::vector<SlurmJob>{};
+  std::string list;
+  for (const std::string& id : ids) list += (list.empty() ? "" : ",") + id;
+  Result<CommandOutput> out =
+      Call({Bin("sacct"), "-n", "-P", "-X", "-o", "JobID,JobName,State,ExitCode", "-j", list},
+           &calls_.sacct, [](const CommandOutput& o) {
+             return IsAccountingDisabled(o.err) || IsAccountingDisabled(o.out);
+           });
+  if (!out.ok()) return out.status();
+  if (out->exit_code != 0) {
+    accounting_ = Tri::kNo;
+    return Status::Infeasible("the cluster keeps no accounting (sacct: " + out->err + ")");
+  }
+  accounting_ = Tri::kYes;
+  return ParseSacct(out->out);
+}
+
+Result<std::optional<SlurmJob>> SlurmClient::Show(const std::string& id) {
+  Result<CommandOutput> out =
+      Call({Bin("scontrol"), "show", "job", "-o", id}, &calls_.scontrol, [](const CommandOutput& o) {
+        return o.err.find("Invalid job id") != std::string::npos;
+      });
+  if (!out.ok()) return out.status();
+  if (out->exit_code != 0) return std::optional<SlurmJob>();
+  return ParseScontrolJob(out->out);
+}
+
+Status SlurmClient::Cancel(const std::vector<std::string>& ids) {
+  if (ids.empty()) return Status::Ok();
+  std::vector<std::string> argv = {Bin("scancel")};
+  argv.insert(argv.end(), ids.begin(), ids.end());
+  Result<CommandOutput> out = Call(argv, &calls_.scancel, [](const CommandOutput& o) {
+    return o.err.find("Invalid job id") != std::string::npos ||
+           o.err.find("already completing or completed") != std::string::npos;
+  });
+  return out.status();
+}
+
+Status SlurmClient::Ping() {
+  Result<CommandOutput> out = Call({Bin("scontrol"), "ping"}, &calls_.scontrol);
+  if (!out.ok()) return out.status();
+  if (out->out.find("is UP") == std::string::npos) {
+    return Status::Unavailable("no SLURM controller is up: " + out->out);
+  }
+  return Status::Ok();
+}
+
+}  // namespace porch
