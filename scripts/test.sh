@@ -15,12 +15,22 @@ export PORCH_CLAUDE_BIN
 # Chromium and playwright-core, for the dashboard's real-browser test.
 PORCH_BROWSER_DEPS="$(scripts/install-browser-test.sh | tail -n 1)"
 export PORCH_BROWSER_DEPS
-# A Docker engine of the project's own, for the Docker* tests; stopped on exit.
+# Daemons of the project's own, stopped on exit: a Docker engine for the
+# Docker* tests and a one-node SLURM cluster for the SlurmCluster* tests.
+cleanup() {
+  scripts/slurm-down.sh || true
+  scripts/docker-down.sh || true
+}
+trap cleanup EXIT
 if PORCH_DOCKER_SOCKET="$(scripts/docker-up.sh)"; then
   export PORCH_DOCKER_SOCKET
-  trap 'scripts/docker-down.sh' EXIT
 else
   echo "test: no Docker engine could be started; the Docker* tests will skip" >&2
+fi
+if SLURM_CONF="$(scripts/slurm-up.sh | tail -n 1)"; then
+  export SLURM_CONF
+else
+  echo "test: no SLURM cluster could be started; the SlurmCluster* tests will skip" >&2
 fi
 jobs="$(nproc 2>/dev/null || echo 2)"
 

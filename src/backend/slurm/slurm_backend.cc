@@ -385,6 +385,14 @@ Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const 
     return bad("slurm.porch_path", o.porch_path, "an absolute path");
   }
 
+  // SLURM's clients wait a minute for a slurm.conf that is not there; say
+  // so at once instead.
+  if (const char* conf = std::getenv("SLURM_CONF"); conf && *conf && !PathExists(conf)) {
+    return Status::NotFound(std::string("slurm backend: no SLURM controller answers: SLURM_CONF "
+                                        "names '") +
+                            conf + "', which does not exist; point SLURM_CONF at the cluster's "
+                                   "slurm.conf (or unset it to use /etc/slurm/slurm.conf)");
+  }
   SlurmClientOptions co;
   co.timeout_s = c.command_timeout_seconds > 0 ? c.command_timeout_seconds : 60;
   co.bin_dir = c.bin_dir;

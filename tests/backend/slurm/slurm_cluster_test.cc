@@ -1,0 +1,255 @@
+// The SLURM backend through `porch run --backend slurm`, against the real
+// one-node cluster scripts/slurm-up.sh starts (slurmctld + slurmd + munge on
+// 127.0.0.1). Skips, saying why, when no controller answers.
+//
+// The SLURM clients are reached through wrapper scripts (slurm.bin_dir) that
+// log each call, so the tests count sbatch/squeue/scancel calls exactly.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "backend/slurm/slurm_state.h"
+#include "integration/porch_process.h"
+#include "platform/files.h"
+#include "platform/process.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+std::string SlurmConf() {
+  const char* env = getenv("SLURM_CONF");
+  return env && *env ? env : "/tmp/porch-slurm/slurm.conf";
+}
+
+class SlurmClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<ProcessResult> ping = RunProcess({"scontrol", "ping"}, "/", {{"SLURM_CONF", SlurmConf()}});
+    if (!ping.ok() || ping->output.find("is UP") == std::string::npos) {
+      GTEST_SKIP() << "no SLURM controller answers (SLURM_CONF=" << SlurmConf()
+                   << "; start one with scripts/slurm-up.sh)";
+    }
+    bin_ = dir_.path() + "/bin";
+    ASSERT_TRUE(MakeDirs(bin_).ok());
+    for (const char* prog : {"sbatch", "squeue", "sacct", "scontrol", "scancel"}) {
+      std::string w = bin_ + "/" + prog;
+      ASSERT_TRUE(WriteFileAtomic(w, std::string("#!/bin/sh\necho ") + prog + " >> '" + bin_ +
+                                         "/calls.log'\nexec " + prog + " \"$@\"\n").ok());
+      chmod(w.c_str(), 0755);
+    }
+    run_prefix_ = "t" + std::to_string(getpid()) + "-";
+  }
+  std::map<std::string, std::string> Env() {
+    return {{"SLURM_CONF", SlurmConf()},
+            {"PORCH_BACKEND", "slurm"},
+            {"PORCH_SLURM_BIN_DIR", bin_},
+            {"PORCH_SLURM_POLL_INTERVAL_SECONDS", "0.5"},
+            {"PORCH_SLURM_RESULT_GRACE_SECONDS", "5"},
+            {"PORCH_SLURM_MEMORY", "64M"},
+            {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0.1"},
+            {"PORCH_KILL_GRACE_SECONDS", "1"}};
+  }
+  std::string RunId(const std::string& name) { return run_prefix_ + name; }
+  std::string Plan(const std::string& yaml) {
+    std::string path = dir_.path() + "/plan-" + std::to_string(++plans_) + ".yaml";
+    EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
+    return path;
+  }
+  std::string Run(const std::string& id) { return dir_.path() + "/porch-runs/runs/" + id; }
+  json Status(const std::string& id) {
+    return json::parse(RunPorch(dir_.path(), {"status", id, "--json"}).out);
+  }
+  int Calls(const std::string& prog) {
+    Result<std::string> log = ReadFile(bin_ + "/calls.log");
+    if (!log.ok()) return 0;
+    int n = 0;
+    std::istringstream in(*log);
+    for (std::string line; std::getline(in, line);) n += line == prog;
+    return n;
+  }
+  // The run's jobs SLURM still has queued or running.
+  std::vector<SlurmJob> Active(const std::string& run_id) {
+    Result<ProcessResult> q = RunProcess({"squeue", "-h", "-r", "-o", "%i|%j|%T|%r"}, "/",
+                                         {{"SLURM_CONF", SlurmConf()}});
+    std::vector<SlurmJob> out;
+    if (!q.ok()) return out;
+    for (SlurmJob& j : ParseSqueue(q->output)) {
+      if (j.name.rfind("porch-" + run_id + "-", 0) == 0 && !IsTerminal(j.state)) out.push_back(j);
+    }
+    return out;
+  }
+  bool WaitFor(const std::function<bool()>& pred, int seconds = 60) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  std::string bin_;
+  std::string run_prefix_;
+  int plans_ = 0;
+};
+
+TEST_F(SlurmClusterTest, TwentyTaskDagWithChainAndFanOut) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 5; ++i) {  // a chain c0 -> c4
+    plan << "  - {id: c" << i << ", command: 'echo c" << i << " >> chain.txt'"
+         << (i ? ", depends_on: [c" + std::to_string(i - 1) + "]" : std::string()) << "}\n";
+  }
+  for (int i = 0; i < 14; ++i) {  // fan-out from c4
+    plan << "  - {id: f" << i << ", command: 'echo f" << i << " > f" << i
+         << ".txt', depends_on: [c4]}\n";
+  }
+  plan << "  - id: join\n    command: cat f*.txt | wc -l > joined.txt\n    depends_on: [";
+  for (int i = 0; i < 14; ++i) plan << (i ? ", " : "") << "f" << i;
+  plan << "]\n";
+  std::string id = RunId("dag");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "8", "--run-id", id},
+                        Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/chain.txt"), "c0\nc1\nc2\nc3\nc4\n");
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/joined.txt"), "14\n");
+  json s = Status(id);
+  EXPECT_EQ(s["run"]["succeeded"], 20);
+  // The fan-out went out as arrays: far fewer sbatch calls than tasks.
+  EXPECT_LT(Calls("sbatch"), 20);
+  EXPECT_TRUE(PathExists(Run(id) + "/tasks/f3/attempt-1/slurm.out"));
+}
+
+TEST_F(SlurmClusterTest, ReadyTasksWithEqualResourcesAreOneArray) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 8; ++i) plan << "  - {id: a" << i << ", command: 'echo $SLURM_ARRAY_TASK_ID > a" << i << ".txt'}\n";
+  std::string id = RunId("array");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "8", "--run-id", id},
+                        Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Calls("sbatch"), 1);
+  Result<std::vector<std::string>> scripts = ListDir(Run(id) + "/slurm");
+  ASSERT_TRUE(scripts.ok());
+  bool array_script = false;
+  for (const std::string& f : *scripts) array_script |= f.find("-array8.sh") != std::string::npos;
+  EXPECT_TRUE(array_script);
+  std::set<std::string> indices;
+  for (int i = 0; i < 8; ++i) indices.insert(*ReadFile(Run(id) + "/output/a" + std::to_string(i) + ".txt"));
+  EXPECT_EQ(indices.size(), 8u);  // each element ran its own task
+
+  auto env = Env();
+  env["PORCH_SLURM_ARRAYS"] = "false";
+  std::string id2 = RunId("noarray");
+  int before = Calls("sbatch");
+  r = RunPorch(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "8", "--run-id", id2}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Calls("sbatch") - before, 8);
+}
+
+TEST_F(SlurmClusterTest, FailingTaskIsRetriedThenSucceeds) {
+  std::string id = RunId("retry");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - id: flaky\n    command: test -f ../tried || { touch ../tried; exit 3; }\n"),
+      "--run-id", id}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json s = Status(id);
+  ASSERT_EQ(s["tasks"][0]["attempt_details"].size(), 2u) << s.dump();
+  EXPECT_EQ(s["tasks"][0]["attempt_details"][0]["exit_code"], 3);
+  EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
+}
+
+TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
+  std::string id = RunId("timeout");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: slow, command: 'sleep 60', retries: 1, resources: {time_limit: 2s}}\n"),
+      "--run-id", id}, Env());
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  json s = Status(id);
+  ASSERT_EQ(s["tasks"][0]["attempt_details"].size(), 2u) << s.dump();
+  for (const json& a : s["tasks"][0]["attempt_details"]) EXPECT_EQ(a["outcome"], "timeout") << a.dump();
+  Result<std::string> second = ReadFile(Run(id) + "/slurm/porch-" + id + "-slow-2.sh");
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->find("limit=4\n"), std::string::npos) << *second;
+}
+
+TEST_F(SlurmClusterTest, GpuTaskSeesItsGpu) {
+  std::string id = RunId("gpu");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - id: train\n    command: echo \"$CUDA_VISIBLE_DEVICES|$SLURM_JOB_GPUS|$SLURM_JOB_PARTITION\" > gpu.txt\n"
+           "    resources: {gpus: 1}\n"),
+      "--run-id", id}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  Result<std::string> seen = ReadFile(Run(id) + "/output/gpu.txt");
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(*seen, "0|0|gpu\n");
+}
+
+TEST_F(SlurmClusterTest, CtrlCCancelsEveryJob) {
+  std::string id = RunId("ctrlc");
+  PorchProcess p(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: s1, command: 'sleep 120'}\n  - {id: s2, command: 'sleep 120'}\n"
+           "  - {id: s3, command: 'sleep 120'}\n  - {id: later, command: 'true', depends_on: [s1]}\n"),
+      "--run-id", id}, Env());
+  ASSERT_TRUE(WaitFor([&] {
+    int running = 0;
+    for (const SlurmJob& j : Active(id)) running += j.state == SlurmState::kRunning;
+    return running == 3;
+  })) << p.ErrSoFar();
+  p.Signal(SIGINT);
+  PorchRun r = p.Wait();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_TRUE(WaitFor([&] { return Active(id).empty(); }, 30)) << "jobs left in the queue";
+  EXPECT_EQ(Status(id)["run"]["cancelled"], 3);
+  EXPECT_GE(Calls("scancel"), 1);
+}
+
+TEST_F(SlurmClusterTest, KillNineThenResumeAdoptsJobsWithoutResubmitting) {
+  std::string id = RunId("kill");
+  PorchProcess p(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n"
+           "  - {id: k0, command: 'sleep 6; echo k0 >> ../ran-k0'}\n"
+           "  - {id: k1, command: 'sleep 6; echo k1 >> ../ran-k1'}\n"
+           "  - {id: k2, command: 'sleep 6; echo k2 >> ../ran-k2'}\n"
+           "  - {id: after, command: 'echo after >> ../ran-after', depends_on: [k0, k1, k2]}\n"),
+      "-j", "3", "--run-id", id}, Env());
+  ASSERT_TRUE(WaitFor([&] {
+    int running = 0;
+    for (const SlurmJob& j : Active(id)) running += j.state == SlurmState::kRunning;
+    return running == 3;
+  })) << p.ErrSoFar();
+  p.Signal(SIGKILL);
+  p.Wait();
+  int sbatch_before = Calls("sbatch");
+  EXPECT_EQ(Active(id).size(), 3u);  // the jobs run on without porch
+  PorchRun r = RunPorch(dir_.path(), {"resume", id}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Calls("sbatch") - sbatch_before, 1);  // only `after`
+  for (const char* t : {"k0", "k1", "k2", "after"}) {
+    Result<std::string> ran = ReadFile(Run(id) + "/ran-" + t);
+    ASSERT_TRUE(ran.ok()) << t;
+    EXPECT_EQ(*ran, std::string(t) + "\n") << t << " ran more than once";
+  }
+  json s = Status(id);
+  for (const json& t : s["tasks"]) EXPECT_EQ(t["attempt_details"].size(), 1u) << t.dump();
+}
+
+TEST_F(SlurmClusterTest, NoControllerIsAClearError) {
+  auto env = Env();
+  env["SLURM_CONF"] = dir_.path() + "/missing.conf";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan("tasks:\n  - {id: a, command: 'true'}\n")}, env);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("no SLURM controller answers"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("SLURM_CONF"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace porch
