@@ -14,6 +14,12 @@
 //    with reason kCancelled (or the attempt's real outcome, if it won the
 //    race) arrives through Wait() later. Every submitted attempt produces
 //    exactly one kFinished event.
+//  - A backend that HoldsDependents() (SLURM's afterok) may be handed an
+//    attempt whose dependencies are still running: Launch::after names their
+//    job ids, and the backend must not start it before they all succeeded.
+//    When one of them fails instead, the scheduler cancels the attempt and
+//    runs the task again later; whatever the backend reports for it then is
+//    taken as "did not run".
 //  - Recover() is called on resume, before any Submit(), for each attempt the
 //    journal shows launched but not finished. The backend re-adopts it (its
 //    events will come through Wait(), including when it finished while porch
@@ -37,6 +43,9 @@ struct Launch {
   const Task* task = nullptr;  // owned by the Plan, which outlives the backend
   int attempt = 0;             // 1-based
   double time_limit_s = 0;     // resolved: task's own or the run default; 0: none
+  // Job ids of dependencies still running (only for backends that
+  // HoldsDependents()): start only after all of them succeeded.
+  std::vector<std::string> after;
 };
 
 struct BackendEvent {
@@ -77,6 +86,10 @@ class Backend {
   virtual void Cancel(Dag::Index index, int attempt) = 0;
 
   virtual RecoverOutcome Recover(const InFlight& attempt) = 0;
+
+  // Whether Submit() accepts attempts whose dependencies are still running
+  // (Launch::after) and holds them until those succeed.
+  virtual bool HoldsDependents() const { return false; }
 };
 
 }  // namespace porch

@@ -35,6 +35,7 @@ class MergingBackend : public Backend {
   std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override { inner_->Cancel(index, attempt); }
   RecoverOutcome Recover(const InFlight& attempt) override { return inner_->Recover(attempt); }
+  bool HoldsDependents() const override { return inner_->HoldsDependents(); }
 
   // Merges attempt `attempt` of `task`; returns the conflict (empty: merged).
   Result<std::string> Merge(const Task& task, int attempt);

@@ -100,6 +100,10 @@ const std::vector<Field>& Fields() {
        false, Member(&Config::slurm, &SlurmConfig::porch_path)},
       {"slurm.arrays", Kind::kBool, "submit ready tasks with equal resources as one job array",
        false, Member(&Config::slurm, &SlurmConfig::arrays)},
+      {"slurm.dependencies", Kind::kString,
+       "porch (submit a task once its dependencies succeeded) | slurm (submit it at once, "
+       "held with --dependency=afterok)",
+       false, Member(&Config::slurm, &SlurmConfig::dependencies)},
       {"slurm.max_memory", Kind::kString, "cap for memory doubled after OUT_OF_MEMORY", false,
        Member(&Config::slurm, &SlurmConfig::max_memory)},
       {"slurm.max_time_limit", Kind::kString, "cap for time doubled after TIMEOUT", false,

@@ -188,6 +188,7 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   options.default_time_limit_s = config.default_time_limit_seconds;
   options.budget_usd = config.budget.usd;
   options.budget_tokens = config.budget.tokens;
+  options.early_dependents = (*backend)->HoldsDependents();
   Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_, RetryPolicy(config.retry),
                       options, listener_, stop_requested_);
   if (resume) scheduler.Restore(previous);

@@ -28,6 +28,10 @@ Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal
   lost_.assign(n, 0);
   waiting_on_.resize(n);
   path_len_ = dag.RemainingPathLengths();
+  if (options_.early_dependents) {
+    job_id_.resize(n);
+    requeue_.assign(n, 0);
+  }
   counts_.pending = n;
   for (Dag::Index i = 0; i < n; ++i) {
     waiting_on_[i] = static_cast<uint32_t>(dag.deps(i).size());
@@ -74,6 +78,7 @@ void Scheduler::Restore(const RunState& run) {
     } else if (rec.state == TaskState::kRunning) {
       SetState(i, TaskState::kRunning);
       to_recover_.push_back({i, &t, rec.attempts.back().number, rec.attempts.back().job_id});
+      if (options_.early_dependents) job_id_[i] = rec.attempts.back().job_id;
     }
   }
   for (Dag::Index i = 0; i < n; ++i) {
@@ -82,6 +87,7 @@ void Scheduler::Restore(const RunState& run) {
     waiting_on_[i] = waiting;
     if (state(i) == TaskState::kPending && waiting == 0) ready_.push(ReadyKey(i));
   }
+  for (Dag::Index i = 0; i < n; ++i) OfferEarly(i);
 }
 
 Status Scheduler::Append(JournalRecord rec) {
@@ -105,11 +111,52 @@ void Scheduler::PromoteDueRetries(double now) {
   }
 }
 
+bool Scheduler::EarlyEligible(Dag::Index i) const {
+  if (!options_.early_dependents || state(i) != TaskState::kPending || waiting_on_[i] == 0) {
+    return false;
+  }
+  for (Dag::Index d : dag_.deps(i)) {
+    TaskState s = state(d);
+    if (s == TaskState::kSucceeded) continue;
+    if (s == TaskState::kRunning && !job_id_[d].empty() && !requeue_[d]) continue;
+    return false;
+  }
+  return true;
+}
+
+void Scheduler::OfferEarly(Dag::Index i) {
+  if (EarlyEligible(i)) early_.push(ReadyKey(i));
+}
+
+void Scheduler::OfferDependentsEarly(Dag::Index i) {
+  for (Dag::Index out : dag_.dependents(i)) OfferEarly(out);
+}
+
+void Scheduler::RequeueDependents(Dag::Index i) {
+  for (Dag::Index out : dag_.dependents(i)) {
+    if (state(out) != TaskState::kRunning || requeue_[out]) continue;
+    requeue_[out] = 1;
+    backend_->Cancel(out, attempt_[out]);
+    RequeueDependents(out);
+  }
+}
+
 Status Scheduler::LaunchReady() {
+  size_t launched = 0;
+  PORCH_RETURN_IF_ERROR(LaunchBatch(&launched));
+  // Submitting a task can make its dependents eligible to be held behind it.
+  while (options_.early_dependents && launched > 0 && !early_.empty() &&
+         counts_.running < static_cast<size_t>(options_.max_executors)) {
+    PORCH_RETURN_IF_ERROR(LaunchBatch(&launched));
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::LaunchBatch(size_t* launched) {
+  *launched = 0;
   std::vector<Launch> launches;
   const double now = clock_->Now();
-  while (counts_.running + launches.size() < static_cast<size_t>(options_.max_executors) &&
-         !ready_.empty()) {
+  while (counts_.running < static_cast<size_t>(options_.max_executors) && !ready_.empty()) {
     Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(ready_.top() & 0xffffffffu);
     ready_.pop();
     if (state(i) != TaskState::kPending) continue;
@@ -123,7 +170,8 @@ Status Scheduler::LaunchReady() {
     int attempt = ++attempt_[i];
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
-    launches.push_back({i, &t, attempt, limit});
+    launches.push_back({i, &t, attempt, limit, {}});
+    SetState(i, TaskState::kRunning);
     JournalRecord rec;
     rec.type = Type::kLaunching;
     rec.time = now;
@@ -131,7 +179,32 @@ Status Scheduler::LaunchReady() {
     rec.attempt = attempt;
     Append(std::move(rec));
   }
-  for (const Launch& l : launches) SetState(l.index, TaskState::kRunning);
+  // Held launches: dependencies still running, the backend waits for them.
+  while (counts_.running < static_cast<size_t>(options_.max_executors) && !early_.empty()) {
+    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(early_.top() & 0xffffffffu);
+    early_.pop();
+    if (!EarlyEligible(i)) continue;
+    const Task& t = plan_.tasks[i];
+    if (!t.prompt.empty() && BudgetSpent()) {
+      budget_exhausted_ = true;
+      continue;
+    }
+    int attempt = ++attempt_[i];
+    double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
+                                                : options_.default_time_limit_s;
+    Launch l{i, &t, attempt, limit, {}};
+    for (Dag::Index d : dag_.deps(i)) {
+      if (state(d) == TaskState::kRunning) l.after.push_back(job_id_[d]);
+    }
+    launches.push_back(std::move(l));
+    SetState(i, TaskState::kRunning);
+    JournalRecord rec;
+    rec.type = Type::kLaunching;
+    rec.time = now;
+    rec.task = t.id;
+    rec.attempt = attempt;
+    Append(std::move(rec));
+  }
   // Durable before acting: a crash after this point finds the launches in
   // the journal and asks the backend about them on resume.
   PORCH_RETURN_IF_ERROR(journal_error_);
@@ -161,7 +234,12 @@ Status Scheduler::LaunchReady() {
     rec.attempt = l.attempt;
     rec.job_id = *ids[k];
     Append(std::move(rec));
+    ++*launched;
     if (listener_) listener_->OnLaunched(*l.task, l.attempt, *ids[k]);
+    if (options_.early_dependents && state(l.index) == TaskState::kRunning) {
+      job_id_[l.index] = *ids[k];
+      OfferDependentsEarly(l.index);
+    }
   }
   return journal_error_;
 }
@@ -180,8 +258,52 @@ Status Scheduler::Handle(const BackendEvent& ev) {
     rec.attempt = ev.attempt;
     return Append(std::move(rec));
   }
+  if (options_.early_dependents && requeue_[i] && ev.reason != FailureReason::kNone) {
+    HandleRequeued(i, ev);
+    return journal_error_;
+  }
   Finish(i, ev);
   return journal_error_;
+}
+
+void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
+  requeue_[i] = 0;
+  job_id_[i].clear();
+  const Task& t = plan_.tasks[i];
+  BackendEvent lost = ev;
+  lost.reason = FailureReason::kLost;
+  lost.detail = "held for a dependency that did not succeed; it waits for the dependency again";
+  JournalRecord rec;
+  rec.type = Type::kFinished;
+  rec.time = ev.time;
+  rec.task = t.id;
+  rec.attempt = ev.attempt;
+  rec.exit_code = ev.exit_code;
+  rec.reason = lost.reason;
+  rec.detail = lost.detail;
+  rec.started_at = ev.started_at;
+  Append(rec);
+  SetState(i, TaskState::kPending);
+  for (Dag::Index d : dag_.deps(i)) {
+    if (state(d) != TaskState::kFailed && state(d) != TaskState::kSkipped) continue;
+    const std::string why = "dependency '" + plan_.tasks[d].id + "' failed";
+    SetState(i, TaskState::kSkipped);
+    JournalRecord skip;
+    skip.type = Type::kSkipped;
+    skip.time = ev.time;
+    skip.task = t.id;
+    skip.detail = why;
+    Append(std::move(skip));
+    if (listener_) listener_->OnSkipped(t, why);
+    SkipDownstream(i);
+    return;
+  }
+  if (listener_) listener_->OnFinished(t, lost, TaskState::kPending, 0);
+  if (waiting_on_[i] == 0) {
+    MakeReady(i);
+  } else {
+    OfferEarly(i);
+  }
 }
 
 void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
@@ -207,7 +329,11 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
     next = TaskState::kSucceeded;
     SetState(i, next);
     for (Dag::Index out : dag_.dependents(i)) {
-      if (--waiting_on_[out] == 0 && state(out) == TaskState::kPending) MakeReady(out);
+      if (--waiting_on_[out] == 0 && state(out) == TaskState::kPending) {
+        MakeReady(out);
+      } else {
+        OfferEarly(out);
+      }
     }
   } else if (ev.reason == FailureReason::kCancelled) {
     next = TaskState::kCancelled;
@@ -219,7 +345,11 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
     ++lost_[i];
     next = TaskState::kPending;
     SetState(i, next);
-    MakeReady(i);
+    if (waiting_on_[i] == 0) {
+      MakeReady(i);
+    } else {
+      OfferEarly(i);  // a held attempt: its dependencies are not done yet
+    }
   } else {
     int failures = ++failures_[i];
     int task_retries = t.retries ? *t.retries : -1;
@@ -242,6 +372,10 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
       SetState(i, next);
       if (options_.fail_fast) halted_ = true;
     }
+  }
+  if (options_.early_dependents) {
+    job_id_[i].clear();
+    if (next != TaskState::kSucceeded) RequeueDependents(i);
   }
   if (listener_) listener_->OnFinished(t, ev, next, retry_delay);
   if (next == TaskState::kFailed) SkipDownstream(i);
@@ -281,6 +415,7 @@ void Scheduler::RequestStop() {
 bool Scheduler::Done() const {
   if (counts_.running > 0) return false;
   if (stopping_ || halted_) return true;
+  // Held candidates need a running dependency, so none is left here.
   return ready_.empty() && retries_.empty();
 }
 
@@ -304,6 +439,21 @@ Result<RunSummary> Scheduler::Run() {
       PORCH_RETURN_IF_ERROR(Handle(ev));
     }
     to_recover_.clear();
+    if (options_.early_dependents) {
+      // A held attempt whose dependency is no longer running or done (it was
+      // lost while porch was down) waits on a job that will not succeed.
+      for (Dag::Index i = 0; i < dag_.size(); ++i) {
+        if (state(i) != TaskState::kRunning || requeue_[i]) continue;
+        for (Dag::Index d : dag_.deps(i)) {
+          if (state(d) != TaskState::kSucceeded && state(d) != TaskState::kRunning) {
+            requeue_[i] = 1;
+            backend_->Cancel(i, attempt_[i]);
+            RequeueDependents(i);
+            break;
+          }
+        }
+      }
+    }
   }
   while (true) {
     if (!stopping_ && stop_requested_ && stop_requested_()) RequestStop();

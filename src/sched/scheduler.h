@@ -12,6 +12,11 @@
 //    that fails for good marks every task downstream of it skipped, while
 //    independent branches go on; with fail_fast nothing new starts after the
 //    first permanent failure (running attempts finish);
+//  - with early_dependents (a backend that holds dependents, SLURM's
+//    afterok), a task whose dependencies are all succeeded or running is
+//    submitted at once, naming the running ones; if one of them fails, the
+//    task's attempt is cancelled and the task waits again (it is skipped if
+//    the dependency fails for good); such requeues cost no retry;
 //  - a stop request (Ctrl-C) cancels running attempts and starts nothing
 //    new; `porch resume` continues later;
 //  - every transition is appended to the journal, and the journal is synced
@@ -45,6 +50,7 @@ struct SchedulerOptions {
   int max_lost_resubmits = 5;       // lost attempts re-run without counting as failures
   double budget_usd = 0;            // run-wide; 0: none. AI tasks stop starting once spent
   double budget_tokens = 0;         // run-wide; 0: none
+  bool early_dependents = false;    // submit tasks while their dependencies run (see above)
 };
 
 struct RunCounts {
@@ -119,6 +125,15 @@ class Scheduler {
   void SetState(Dag::Index i, TaskState s);
   void MakeReady(Dag::Index i);
   Status LaunchReady();
+  // One round of launches; sets *launched to how many were submitted.
+  Status LaunchBatch(size_t* launched);
+  bool EarlyEligible(Dag::Index i) const;
+  void OfferEarly(Dag::Index i);
+  void OfferDependentsEarly(Dag::Index i);
+  // Cancels the early-submitted dependents of `i` (transitively): `i` will
+  // not succeed with the attempt they wait for.
+  void RequeueDependents(Dag::Index i);
+  void HandleRequeued(Dag::Index i, const BackendEvent& ev);
   void PromoteDueRetries(double now);
   Status Handle(const BackendEvent& ev);
   void Finish(Dag::Index i, const BackendEvent& ev);
@@ -144,6 +159,9 @@ class Scheduler {
   std::vector<uint32_t> waiting_on_;  // dependencies not yet succeeded
   std::vector<uint32_t> path_len_;
   std::priority_queue<Key> ready_;
+  std::priority_queue<Key> early_;      // early_dependents: candidates to submit held
+  std::vector<std::string> job_id_;     // early_dependents: running attempt's job id
+  std::vector<uint8_t> requeue_;        // early_dependents: cancelled because a dependency failed
   using Timer = std::pair<double, Dag::Index>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> retries_;
   std::vector<InFlight> to_recover_;

@@ -8,7 +8,7 @@ std::vector<Result<std::string>> FakeBackend::Submit(std::span<const Launch> lau
   std::vector<Result<std::string>> out;
   for (const Launch& l : launches) {
     const std::string& id = l.task->id;
-    submits.push_back({id, l.attempt, clock_->Now()});
+    submits.push_back({id, l.attempt, clock_->Now(), l.after});
     if (auto it = refuse_.find(id); it != refuse_.end()) {
       out.push_back(it->second);
       continue;
@@ -19,12 +19,44 @@ std::vector<Result<std::string>> FakeBackend::Submit(std::span<const Launch> lau
       size_t k = std::min<size_t>(static_cast<size_t>(l.attempt - 1), it->second.size() - 1);
       outcome = it->second[k];
     }
-    running_.push_back({l.index, l.attempt, clock_->Now() + outcome.duration, outcome,
-                        clock_->Now()});
+    std::string job_id = "fake-" + std::to_string(next_id_++);
+    Job job{l.index, l.attempt, clock_->Now() + outcome.duration, outcome, clock_->Now(), job_id,
+            {}};
+    if (hold_dependents && !l.after.empty()) {
+      job.after = l.after;
+      job.finish = 1e300;  // held
+    }
+    running_.push_back(job);
     max_running = std::max(max_running, running_.size());
-    out.push_back("fake-" + std::to_string(next_id_++));
+    out.push_back(job_id);
   }
+  ReleaseHeld(clock_->Now());
   return out;
+}
+
+void FakeBackend::ReleaseHeld(double now) {
+  for (Job& j : running_) {
+    if (j.after.empty()) continue;
+    bool all_ok = true, one_failed = false;
+    for (const std::string& id : j.after) {
+      auto it = ended_.find(id);
+      if (it == ended_.end()) {
+        all_ok = false;
+      } else if (!it->second) {
+        one_failed = true;
+      }
+    }
+    if (one_failed) {
+      j.after.clear();
+      j.finish = now;
+      j.outcome.reason = FailureReason::kCancelled;
+      j.outcome.exit_code = -1;
+    } else if (all_ok) {
+      j.after.clear();
+      j.started = now;
+      j.finish = now + j.outcome.duration;
+    }
+  }
 }
 
 std::vector<BackendEvent> FakeBackend::Wait(double deadline) {
@@ -56,8 +88,10 @@ std::vector<BackendEvent> FakeBackend::Wait(double deadline) {
     ev.cost_usd = it->outcome.cost_usd;
     ev.tokens = it->outcome.tokens;
     out.push_back(ev);
+    ended_[it->id] = ev.reason == FailureReason::kNone;
     it = running_.erase(it);
   }
+  ReleaseHeld(first);
   return out;
 }
 
@@ -66,6 +100,7 @@ void FakeBackend::Cancel(Dag::Index index, int attempt) {
     if (j.index == index && j.attempt == attempt) {
       cancels.push_back({std::to_string(index), attempt});
       j.finish = clock_->Now();
+      j.after.clear();
       j.outcome.reason = FailureReason::kCancelled;
       j.outcome.exit_code = 143;
     }
@@ -79,7 +114,8 @@ RecoverOutcome FakeBackend::Recover(const InFlight& f) {
     return RecoverOutcome::kLost;
   }
   const FakeOutcome& then = it->second.second;
-  running_.push_back({f.index, f.attempt, clock_->Now() + then.duration, then, clock_->Now()});
+  running_.push_back({f.index, f.attempt, clock_->Now() + then.duration, then, clock_->Now(),
+                      f.job_id, {}});
   return RecoverOutcome::kAdopted;
 }
 

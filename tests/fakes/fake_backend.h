@@ -41,6 +41,11 @@ class FakeBackend : public Backend {
     recover_[task] = {outcome, then};
   }
   double default_duration = 1.0;
+  // Holds dependents like SLURM's afterok with kill-on-invalid-dep: an
+  // attempt with Launch::after starts when all those jobs succeeded, and is
+  // cancelled when one of them did not.
+  bool hold_dependents = false;
+  bool HoldsDependents() const override { return hold_dependents; }
 
   std::string name() const override { return "fake"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
@@ -52,6 +57,7 @@ class FakeBackend : public Backend {
     std::string task;
     int attempt;
     double time;
+    std::vector<std::string> after;
   };
   std::vector<SubmitRecord> submits;
   std::vector<std::pair<std::string, int>> cancels;
@@ -66,7 +72,11 @@ class FakeBackend : public Backend {
     double finish;
     FakeOutcome outcome;
     double started;
+    std::string id;
+    std::vector<std::string> after;  // held until these succeed
   };
+  void ReleaseHeld(double now);
+  std::map<std::string, bool> ended_;  // job id -> succeeded
   FakeClock* clock_;
   std::map<std::string, std::vector<FakeOutcome>> script_;
   std::map<std::string, Status> refuse_;

@@ -49,6 +49,7 @@ class SchedulerTest : public ::testing::Test {
     o.fail_fast = fail_fast_;
     o.jitter_seed = 1;
     o.budget_usd = budget_usd_;
+    o.early_dependents = backend_.hold_dependents;
     return o;
   }
 
@@ -139,6 +140,92 @@ TEST_F(SchedulerTest, FailurePropagatesSkipsAndIndependentBranchesGoOn) {
   auto skips = journal_.Of(Type::kSkipped, "c");
   ASSERT_EQ(skips.size(), 1u);
   EXPECT_EQ(skips[0].detail, "dependency 'a' failed");
+}
+
+// Early dependents: the backend (like SLURM's afterok) holds a task until
+// its dependencies succeed, so porch submits it while they still run.
+TEST_F(SchedulerTest, HeldDependentsAreSubmittedWhileTheirDependenciesRun) {
+  backend_.hold_dependents = true;
+  AddTask("a");
+  AddTask("b", {"a"});
+  AddTask("c", {"b"});
+  AddTask("d", {"a", "c"});
+  RunSummary s = Run(4);
+  EXPECT_TRUE(s.all_succeeded());
+  for (const char* t : {"a", "b", "c", "d"}) EXPECT_DOUBLE_EQ(SubmitTime(t, 1), 0) << t;
+  ASSERT_EQ(backend_.submits.size(), 4u);
+  EXPECT_TRUE(backend_.submits[0].after.empty());
+  EXPECT_EQ(backend_.submits[1].after, (std::vector<std::string>{"fake-1"}));
+  EXPECT_EQ(backend_.submits[2].after, (std::vector<std::string>{"fake-2"}));
+  EXPECT_EQ(backend_.submits[3].after, (std::vector<std::string>{"fake-1", "fake-3"}));
+  EXPECT_DOUBLE_EQ(clock_.Now() - start_, 4);  // the chain, back to back
+}
+
+TEST_F(SchedulerTest, HeldDependentsCountAgainstM) {
+  backend_.hold_dependents = true;
+  AddTask("a");
+  AddTask("b", {"a"});
+  AddTask("c", {"b"});
+  RunSummary s = Run(2);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_LE(backend_.max_running, 2u);
+  EXPECT_DOUBLE_EQ(SubmitTime("c", 1), 1);  // once a finished
+}
+
+TEST_F(SchedulerTest, HeldDependentWaitsAgainWhenItsDependencyIsRetried) {
+  backend_.hold_dependents = true;
+  AddTask("a");
+  AddTask("b", {"a"});
+  AddTask("c", {"b"});
+  backend_.Script("a", {{1.0, 1, FailureReason::kExitCode}, {1.0, 0, FailureReason::kNone}});
+  RunSummary s = Run(3);
+  EXPECT_TRUE(s.all_succeeded());
+  // b and c were held behind attempt 1 of a; they were cancelled when it
+  // failed (no retry charged) and held again behind attempt 2.
+  EXPECT_EQ(scheduler_->attempt(1), 2);
+  EXPECT_EQ(scheduler_->attempt(2), 2);
+  auto b = journal_.Of(Type::kFinished, "b");
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].reason, FailureReason::kLost);
+  EXPECT_EQ(b[1].reason, FailureReason::kNone);
+  EXPECT_TRUE(journal_.Of(Type::kRetryScheduled, "b").empty());
+  EXPECT_DOUBLE_EQ(SubmitTime("a", 2), 11);
+  EXPECT_DOUBLE_EQ(SubmitTime("b", 2), 11);
+  EXPECT_DOUBLE_EQ(SubmitTime("c", 2), 11);
+  ASSERT_EQ(backend_.submits.back().after.size(), 1u);
+}
+
+TEST_F(SchedulerTest, HeldDependentsAreSkippedWhenTheDependencyFailsForGood) {
+  backend_.hold_dependents = true;
+  retry_.max_retries = 0;
+  AddTask("a");
+  AddTask("b", {"a"});
+  AddTask("c", {"b"});
+  AddTask("x");
+  backend_.Script("a", {{1.0, 1, FailureReason::kExitCode}});
+  RunSummary s = Run(4);
+  EXPECT_FALSE(s.all_succeeded());
+  EXPECT_EQ(s.counts.failed, 1u);
+  EXPECT_EQ(s.counts.skipped, 2u);
+  EXPECT_EQ(s.counts.succeeded, 1u);
+  EXPECT_EQ(StateOf("b"), TaskState::kSkipped);
+  EXPECT_EQ(StateOf("c"), TaskState::kSkipped);
+  EXPECT_EQ(backend_.cancels.size(), 2u);
+  EXPECT_EQ(backend_.running(), 0u);
+}
+
+TEST_F(SchedulerTest, StopWithHeldDependentsCancelsThemAll) {
+  backend_.hold_dependents = true;
+  backend_.default_duration = 10;
+  AddTask("a");
+  AddTask("b", {"a"});
+  int turns = 0;
+  RunSummary s = Run(2, [&] { return ++turns > 2; });
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(backend_.running(), 0u);
+  EXPECT_EQ(s.counts.running, 0u);
+  EXPECT_EQ(s.counts.succeeded, 0u);
+  EXPECT_EQ(backend_.submits.size(), 2u);  // b was held behind a
 }
 
 TEST_F(SchedulerTest, RetriesWithExponentialBackoff) {

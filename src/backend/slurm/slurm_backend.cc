@@ -77,14 +77,19 @@ std::string SlurmBackend::Script(std::span<const Launch> batch, const std::strin
   spec.porch_path = options_.porch_path;
   spec.grace_s = options_.grace_s;
   for (const Launch& l : batch) spec.elements.push_back({l.task->id, l.attempt, shape.time});
+  if (options_.hold_dependents) spec.after_ok = first.after;
   return GenerateJobScript(spec);
 }
 
 std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> launches) {
   std::vector<Result<std::string>> out(launches.size(), Status::Internal("not submitted"));
-  // Group by shape, keeping launch order within a group.
-  std::map<Shape, std::vector<size_t>> groups;
-  for (size_t k = 0; k < launches.size(); ++k) groups[ShapeOf(launches[k])].push_back(k);
+  // Group by shape (and held dependencies), keeping launch order in a group.
+  std::map<std::pair<Shape, std::vector<std::string>>, std::vector<size_t>> groups;
+  for (size_t k = 0; k < launches.size(); ++k) {
+    std::vector<std::string> after;
+    if (options_.hold_dependents) after = launches[k].after;
+    groups[{ShapeOf(launches[k]), after}].push_back(k);
+  }
   Status dir = MakeDirs(layout_.dir() + "/slurm");
   for (auto& [shape, members] : groups) {
     std::vector<std::vector<size_t>> batches;
@@ -151,6 +156,15 @@ BackendEvent SlurmBackend::Finish(const std::string& id, Job& job, SlurmState st
                state == SlurmState::kCancelled) {
       ev.detail = VerdictFromState(state, exit_code, false).detail;
     }
+  } else if (state == SlurmState::kCancelled && !job.cancel_requested &&
+             job.last_reason.find("Dependency") != std::string::npos) {
+    ev.index = job.index;
+    ev.attempt = job.attempt;
+    ev.time = clock_->Now();
+    ev.exit_code = exit_code;
+    ev.reason = FailureReason::kLost;
+    ev.detail = "SLURM cancelled the held job: a dependency did not succeed (" +
+                job.last_reason + ")";
   } else {
     ev.index = job.index;
     ev.attempt = job.attempt;
@@ -211,6 +225,7 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
     if (s) {
       job.seen = true;
       job.last = s->state;
+      job.last_reason = s->reason;
       if (HasStarted(s->state) && !job.started) {
         job.started = true;
         events->push_back(StartedEvent(job.index, job.attempt, now));
@@ -377,6 +392,11 @@ Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const 
   o.extra_args = SplitSbatchArgs(c.extra_args);
   o.export_env = c.export_env;
   o.arrays = c.arrays;
+  if (c.dependencies == "slurm") {
+    o.hold_dependents = true;
+  } else if (c.dependencies != "porch") {
+    return bad("slurm.dependencies", c.dependencies, "porch or slurm");
+  }
   o.array_throttle = config.max_executors;
   o.poll_s = c.poll_interval_seconds > 0 ? c.poll_interval_seconds : 5;
   o.result_grace_s = std::max(0.0, c.result_grace_seconds);

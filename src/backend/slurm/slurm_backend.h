@@ -22,6 +22,13 @@
 // twice the memory (up to max_memory); after TIMEOUT, twice the time (up to
 // max_time_limit). NODE_FAIL, PREEMPTED and BOOT_FAIL are reported lost.
 //
+// Dependencies: with hold_dependents (slurm.dependencies: slurm) a launch
+// naming running dependencies (Launch::after) is submitted with
+// --dependency=afterok:<ids> --kill-on-invalid-dep=yes; SLURM starts it the
+// moment they succeed. Arrays then group launches with equal resources and
+// equal dependencies. A held job SLURM cancels because a dependency failed
+// (DependencyNeverSatisfied) is reported lost: it did not run.
+//
 // Resume: Recover() re-adopts the jobs recorded in the journal (watched
 // until they end, or ingested at once if their result file exists), so no
 // attempt is submitted twice. Jobs of the run that porch finds in the queue
@@ -62,6 +69,7 @@ struct SlurmBackendOptions {
   std::vector<std::string> extra_args;
   std::string export_env = "ALL";
   bool arrays = true;
+  bool hold_dependents = false;      // slurm.dependencies=slurm: afterok on running deps
   int array_throttle = 0;            // %T on arrays (max_executors)
   double poll_s = 5;
   double result_grace_s = 30;
@@ -79,6 +87,7 @@ class SlurmBackend : public Backend {
   std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
   RecoverOutcome Recover(const InFlight& attempt) override;
+  bool HoldsDependents() const override { return options_.hold_dependents; }
 
   // The script for a batch of launches that share resources (exposed for
   // tests). `name` is the job name.
@@ -95,6 +104,7 @@ class SlurmBackend : public Backend {
     bool cancel_requested = false;
     double ended_at = 0;      // when SLURM said it ended / it vanished (0: not yet)
     SlurmState last = SlurmState::kPending;
+    std::string last_reason;  // squeue's %r
     bool seen = false;        // squeue has listed it at least once
   };
   struct Shape {              // what must be equal for launches to share an array

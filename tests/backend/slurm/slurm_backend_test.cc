@@ -20,6 +20,7 @@ struct SimJob {
   std::string name;
   SlurmState state = SlurmState::kPending;
   std::string script;
+  std::string reason = "None";
 };
 
 class SlurmBackendUnitTest : public ::testing::Test {
@@ -81,7 +82,7 @@ class SlurmBackendUnitTest : public ::testing::Test {
       if (controller_down_) return FakeCommandRunner::Fail(1, "Socket timed out on send/recv operation");
       std::string out;
       for (const auto& [id, j] : jobs_) {
-        out += id + "|" + j.name + "|" + SlurmStateName(j.state) + "|None\n";
+        out += id + "|" + j.name + "|" + SlurmStateName(j.state) + "|" + j.reason + "\n";
       }
       return FakeCommandRunner::Ok(out);
     }
@@ -349,6 +350,53 @@ TEST_F(SlurmBackendUnitTest, ABusyControllerDelaysButFailsNothing) {
   std::vector<BackendEvent> done = Finished(*b);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].reason, FailureReason::kNone);
+}
+
+TEST_F(SlurmBackendUnitTest, HeldDependentsCarryAfterokAndGroupByDependencies) {
+  SlurmBackendOptions o = Options();
+  o.hold_dependents = true;
+  auto b = Make(o);
+  EXPECT_TRUE(b->HoldsDependents());
+  std::vector<Launch> ls = {L(0), L(1), L(2), L(3)};
+  ls[0].after = {"7"};
+  ls[1].after = {"7"};
+  ls[2].after = {"7", "8_1"};
+  std::vector<Result<std::string>> ids = b->Submit(ls);
+  EXPECT_EQ(runner_.Count("sbatch"), 3);  // {t0,t1} after 7; t2 after 7,8_1; t3 free
+  EXPECT_EQ(*ids[0], "101_0");
+  EXPECT_EQ(*ids[1], "101_1");
+  int with_7 = 0, with_both = 0, free = 0;
+  for (const std::string& sc : scripts_) {
+    with_7 += sc.find("--dependency=afterok:7\n") != std::string::npos;
+    with_both += sc.find("--dependency=afterok:7:8_1\n") != std::string::npos;
+    free += sc.find("--dependency") == std::string::npos;
+    if (sc.find("--dependency") != std::string::npos) {
+      EXPECT_NE(sc.find("--kill-on-invalid-dep=yes"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(with_7, 1);
+  EXPECT_EQ(with_both, 1);
+  EXPECT_EQ(free, 1);
+
+  // SLURM cancels a held job whose dependency failed: it never ran.
+  jobs_["101_0"].state = SlurmState::kPending;
+  jobs_["101_0"].reason = "DependencyNeverSatisfied";
+  b->Wait(clock_.Now() + 2);
+  jobs_["101_0"].state = SlurmState::kCancelled;
+  std::vector<BackendEvent> done = Finished(*b);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].index, 0u);
+  EXPECT_EQ(done[0].reason, FailureReason::kLost);
+  EXPECT_NE(done[0].detail.find("DependencyNeverSatisfied"), std::string::npos);
+}
+
+TEST_F(SlurmBackendUnitTest, WithoutHoldingDependenciesAreIgnored) {
+  auto b = Make(Options());
+  EXPECT_FALSE(b->HoldsDependents());
+  std::vector<Launch> ls = {L(0)};
+  ls[0].after = {"7"};
+  b->Submit(ls);
+  EXPECT_EQ(scripts_[0].find("--dependency"), std::string::npos);
 }
 
 TEST_F(SlurmBackendUnitTest, SubmitErrorsReachTheScheduler) {

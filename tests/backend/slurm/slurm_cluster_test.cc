@@ -242,6 +242,28 @@ TEST_F(SlurmClusterTest, KillNineThenResumeAdoptsJobsWithoutResubmitting) {
   for (const json& t : s["tasks"]) EXPECT_EQ(t["attempt_details"].size(), 1u) << t.dump();
 }
 
+TEST_F(SlurmClusterTest, SlurmHoldsDependentsWithAfterok) {
+  auto env = Env();
+  env["PORCH_SLURM_DEPENDENCIES"] = "slurm";
+  std::string id = RunId("afterok");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n"
+           "  - {id: first, command: 'test -f ../tried || { touch ../tried; exit 3; }; echo 1 > first.txt'}\n"
+           "  - {id: second, command: 'cat first.txt > second.txt', depends_on: [first]}\n"
+           "  - {id: third, command: 'cat second.txt > third.txt', depends_on: [second]}\n"),
+      "-j", "3", "--run-id", id}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/third.txt"), "1\n");
+  // second and third were submitted held behind first's failing attempt,
+  // cancelled when it failed, and held again behind its retry.
+  Result<std::string> held = ReadFile(Run(id) + "/slurm/porch-" + id + "-second-1.sh");
+  ASSERT_TRUE(held.ok());
+  EXPECT_NE(held->find("--dependency=afterok:"), std::string::npos) << *held;
+  json s = Status(id);
+  EXPECT_EQ(s["run"]["succeeded"], 3);
+  EXPECT_EQ(s["tasks"][1]["attempt_details"][0]["outcome"], "lost") << s.dump();
+}
+
 TEST_F(SlurmClusterTest, NoControllerIsAClearError) {
   auto env = Env();
   env["SLURM_CONF"] = dir_.path() + "/missing.conf";
