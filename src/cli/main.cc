@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
   }
   CLI::App app{
       "porch: plans a software requirement as a DAG of tasks and runs them in parallel on\n"
-      "M executors (local processes or Docker containers; SLURM and AWS ParallelCluster\n"
-      "backends are planned), with retries, a crash-safe journal, resume, and a report."};
+      "M executors (local processes, Docker containers or SLURM jobs; the AWS\n"
+      "ParallelCluster backend is planned), with retries, a crash-safe journal, resume,\n"
+      "and a report."};
   app.name("porch");
   app.footer(kFooter);
   app.require_subcommand(1);
