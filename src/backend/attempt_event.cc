@@ -17,6 +17,13 @@ BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult&
   return ev;
 }
 
+bool IngestResultFile(const RunLayout& layout, const InFlight& f, std::vector<BackendEvent>* out) {
+  Result<AttemptResult> r = ReadAttemptResult(layout.result_path(f.task->id, f.attempt));
+  if (!r.ok()) return false;
+  out->push_back(EventFromResult(f.index, f.attempt, *r));
+  return true;
+}
+
 BackendEvent StartedEvent(Dag::Index index, int attempt, double time) {
   BackendEvent ev;
   ev.kind = BackendEvent::Kind::kStarted;

@@ -5,10 +5,16 @@
 
 #include "backend/backend.h"
 #include "exec/attempt.h"
+#include "run/run_layout.h"
 
 namespace porch {
 
 BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult& r);
+
+// Recover()'s first look: when the attempt's result file exists (it ended,
+// maybe while porch was down), appends its event to `out` and returns true.
+bool IngestResultFile(const RunLayout& layout, const InFlight& attempt,
+                      std::vector<BackendEvent>* out);
 
 // The event a backend reports when it has started an attempt.
 BackendEvent StartedEvent(Dag::Index index, int attempt, double time);

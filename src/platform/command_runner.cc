@@ -3,14 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 
-extern char** environ;
+#include "platform/process.h"
 
 namespace porch {
 
@@ -35,32 +34,15 @@ Result<CommandOutput> RealCommandRunner::Run(const std::vector<std::string>& arg
     close(out_pipe[1]);
     return Status::FromErrno("pipe", e);
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  for (std::string& a : args) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  pid_t pid = 0;
-  int err = posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  Result<int> spawned = SpawnPiped(argv, "", nullptr, out_pipe[1], err_pipe[1]);
   close(out_pipe[1]);
   close(err_pipe[1]);
-  if (err != 0) {
+  if (!spawned.ok()) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    return Status::FromErrno("cannot run '" + argv[0] + "'", err);
+    return spawned.status();
   }
+  pid_t pid = *spawned;
   CommandOutput r;
   double deadline = MonotonicNow() + (timeout_s > 0 ? timeout_s : 1e9);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};

@@ -156,45 +156,23 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   *launched = 0;
   std::vector<Launch> launches;
   const double now = clock_->Now();
-  while (counts_.running < static_cast<size_t>(options_.max_executors) && !ready_.empty()) {
-    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(ready_.top() & 0xffffffffu);
-    ready_.pop();
-    if (state(i) != TaskState::kPending) continue;
+  // Takes task i from a queue into this batch, unless the budget holds it.
+  auto take = [&](Dag::Index i) {
     const Task& t = plan_.tasks[i];
     if (!t.prompt.empty() && BudgetSpent()) {
       // No new agent work once the budget is spent; the task stays pending
       // (a resume with a larger budget continues it).
       budget_exhausted_ = true;
-      continue;
-    }
-    int attempt = ++attempt_[i];
-    double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
-                                                : options_.default_time_limit_s;
-    launches.push_back({i, &t, attempt, limit, {}});
-    SetState(i, TaskState::kRunning);
-    JournalRecord rec;
-    rec.type = Type::kLaunching;
-    rec.time = now;
-    rec.task = t.id;
-    rec.attempt = attempt;
-    Append(std::move(rec));
-  }
-  // Held launches: dependencies still running, the backend waits for them.
-  while (counts_.running < static_cast<size_t>(options_.max_executors) && !early_.empty()) {
-    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(early_.top() & 0xffffffffu);
-    early_.pop();
-    if (!EarlyEligible(i)) continue;
-    const Task& t = plan_.tasks[i];
-    if (!t.prompt.empty() && BudgetSpent()) {
-      budget_exhausted_ = true;
-      continue;
+      return;
     }
     int attempt = ++attempt_[i];
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
     Launch l{i, &t, attempt, limit, {}};
-    for (Dag::Index d : dag_.deps(i)) {
-      if (state(d) == TaskState::kRunning) l.after.push_back(job_id_[d]);
+    if (options_.early_dependents) {  // held launches: dependencies still running
+      for (Dag::Index d : dag_.deps(i)) {
+        if (state(d) == TaskState::kRunning) l.after.push_back(job_id_[d]);
+      }
     }
     launches.push_back(std::move(l));
     SetState(i, TaskState::kRunning);
@@ -204,6 +182,18 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     rec.task = t.id;
     rec.attempt = attempt;
     Append(std::move(rec));
+  };
+  const size_t cap = static_cast<size_t>(options_.max_executors);
+  while (counts_.running < cap && !ready_.empty()) {
+    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(ready_.top() & 0xffffffffu);
+    ready_.pop();
+    if (state(i) == TaskState::kPending) take(i);
+  }
+  // Held launches: the backend waits for their running dependencies.
+  while (counts_.running < cap && !early_.empty()) {
+    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(early_.top() & 0xffffffffu);
+    early_.pop();
+    if (EarlyEligible(i)) take(i);
   }
   // Durable before acting: a crash after this point finds the launches in
   // the journal and asks the backend about them on resume.
@@ -273,28 +263,13 @@ void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
   BackendEvent lost = ev;
   lost.reason = FailureReason::kLost;
   lost.detail = "held for a dependency that did not succeed; it waits for the dependency again";
-  JournalRecord rec;
-  rec.type = Type::kFinished;
-  rec.time = ev.time;
-  rec.task = t.id;
-  rec.attempt = ev.attempt;
-  rec.exit_code = ev.exit_code;
-  rec.reason = lost.reason;
-  rec.detail = lost.detail;
-  rec.started_at = ev.started_at;
-  Append(rec);
+  lost.cost_usd = 0;
+  lost.tokens = 0;
+  AppendFinished(t, lost);
   SetState(i, TaskState::kPending);
   for (Dag::Index d : dag_.deps(i)) {
     if (state(d) != TaskState::kFailed && state(d) != TaskState::kSkipped) continue;
-    const std::string why = "dependency '" + plan_.tasks[d].id + "' failed";
-    SetState(i, TaskState::kSkipped);
-    JournalRecord skip;
-    skip.type = Type::kSkipped;
-    skip.time = ev.time;
-    skip.task = t.id;
-    skip.detail = why;
-    Append(std::move(skip));
-    if (listener_) listener_->OnSkipped(t, why);
+    Skip(i, "dependency '" + plan_.tasks[d].id + "' failed", ev.time);
     SkipDownstream(i);
     return;
   }
@@ -306,8 +281,7 @@ void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
   }
 }
 
-void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
-  const Task& t = plan_.tasks[i];
+void Scheduler::AppendFinished(const Task& t, const BackendEvent& ev) {
   JournalRecord rec;
   rec.type = Type::kFinished;
   rec.time = ev.time;
@@ -319,7 +293,23 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
   rec.started_at = ev.started_at;
   rec.cost_usd = ev.cost_usd;
   rec.tokens = ev.tokens;
-  Append(rec);
+  Append(std::move(rec));
+}
+
+void Scheduler::Skip(Dag::Index i, const std::string& why, double now) {
+  SetState(i, TaskState::kSkipped);
+  JournalRecord rec;
+  rec.type = Type::kSkipped;
+  rec.time = now;
+  rec.task = plan_.tasks[i].id;
+  rec.detail = why;
+  Append(std::move(rec));
+  if (listener_) listener_->OnSkipped(plan_.tasks[i], why);
+}
+
+void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
+  const Task& t = plan_.tasks[i];
+  AppendFinished(t, ev);
   spent_usd_ += ev.cost_usd;
   spent_tokens_ += ev.tokens;
 
@@ -389,14 +379,7 @@ void Scheduler::SkipDownstream(Dag::Index failed) {
     Dag::Index i = queue.back();
     queue.pop_back();
     if (state(i) != TaskState::kPending) continue;
-    SetState(i, TaskState::kSkipped);
-    JournalRecord rec;
-    rec.type = Type::kSkipped;
-    rec.time = now;
-    rec.task = plan_.tasks[i].id;
-    rec.detail = why;
-    Append(std::move(rec));
-    if (listener_) listener_->OnSkipped(plan_.tasks[i], why);
+    Skip(i, why, now);
     for (Dag::Index out : dag_.dependents(i)) queue.push_back(out);
   }
 }

@@ -134,6 +134,8 @@ class Scheduler {
   // not succeed with the attempt they wait for.
   void RequeueDependents(Dag::Index i);
   void HandleRequeued(Dag::Index i, const BackendEvent& ev);
+  void AppendFinished(const Task& t, const BackendEvent& ev);
+  void Skip(Dag::Index i, const std::string& why, double now);
   void PromoteDueRetries(double now);
   Status Handle(const BackendEvent& ev);
   void Finish(Dag::Index i, const BackendEvent& ev);

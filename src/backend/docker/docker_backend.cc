@@ -198,12 +198,7 @@ RecoverOutcome DockerBackend::Recover(const InFlight& f) {
     jobs_[c.id] = {f.index, f.attempt, f.task->id};  // Wait collects it
     return RecoverOutcome::kAdopted;
   }
-  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(f.task->id, f.attempt));
-  if (r.ok()) {
-    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
-    return RecoverOutcome::kAdopted;
-  }
-  return RecoverOutcome::kLost;
+  return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
 }
 
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,

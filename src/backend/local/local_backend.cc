@@ -175,11 +175,7 @@ void LocalBackend::Cancel(Dag::Index index, int attempt) {
 
 RecoverOutcome LocalBackend::Recover(const InFlight& f) {
   const std::string& id = f.task->id;
-  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(id, f.attempt));
-  if (r.ok()) {
-    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
-    return RecoverOutcome::kAdopted;
-  }
+  if (IngestResultFile(layout_, f, &pending_)) return RecoverOutcome::kAdopted;
   int pid = 0;
   unsigned long long ticks = 0;
   bool known = ParseJobId(f.job_id, &pid, &ticks);
@@ -192,12 +188,7 @@ RecoverOutcome LocalBackend::Recover(const InFlight& f) {
     return RecoverOutcome::kAdopted;
   }
   // Not running: it may have finished between the two looks.
-  r = ReadAttemptResult(layout_.result_path(id, f.attempt));
-  if (r.ok()) {
-    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
-    return RecoverOutcome::kAdopted;
-  }
-  return RecoverOutcome::kLost;
+  return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
 }
 
 }  // namespace porch

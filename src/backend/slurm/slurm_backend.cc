@@ -329,12 +329,7 @@ RecoverOutcome SlurmBackend::Recover(const InFlight& f) {
     return RecoverOutcome::kAdopted;
   }
   // porch died before sbatch answered; the result file is the only trace.
-  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(f.task->id, f.attempt));
-  if (r.ok()) {
-    pending_.push_back(EventFromResult(f.index, f.attempt, *r));
-    return RecoverOutcome::kAdopted;
-  }
-  return RecoverOutcome::kLost;
+  return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #include "backend/slurm/slurm_client.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace porch {
 
@@ -29,10 +30,12 @@ std::string SlurmClient::Bin(const char* name) const {
 }
 
 Result<CommandOutput> SlurmClient::Call(std::vector<std::string> argv, int* counter,
-                                        bool (*accept_failure)(const CommandOutput&)) {
+                                        bool (*accept_failure)(const CommandOutput&),
+                                        const std::function<bool()>& before_retry) {
   double delay = options_.retry_base_s;
   std::string last;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (attempt > 1 && before_retry && before_retry()) return CommandOutput{};
     ++*counter;
     Result<CommandOutput> out = runner_->Run(argv, options_.timeout_s);
     if (!out.ok()) {
@@ -54,40 +57,25 @@ Result<CommandOutput> SlurmClient::Call(std::vector<std::string> argv, int* coun
 
 Result<std::string> SlurmClient::Submit(const std::string& script_path,
                                         const std::string& job_name) {
-  double delay = options_.retry_base_s;
-  std::string last;
-  std::vector<std::string> argv = {Bin("sbatch"), "--parsable", script_path};
-  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    if (attempt > 1) {
-      // The last sbatch may have queued the job before it failed to answer:
-      // look for it by its (unique) name before submitting again.
-      ++calls_.squeue;
-      Result<CommandOutput> q = runner_->Run(
-          {Bin("squeue"), "-h", "-r", "-t", "all", "--name=" + job_name, "-o", "%i|%j|%T|%r"},
-          options_.timeout_s);
-      if (q.ok() && q->exit_code == 0 && !q->timed_out) {
-        std::vector<SlurmJob> found = ParseSqueue(q->out);
-        if (!found.empty()) {
-          std::string id = found.front().id;
-          return id.substr(0, id.find('_'));
-        }
-      }
-    }
-    ++calls_.sbatch;
-    Result<CommandOutput> out = runner_->Run(argv, options_.timeout_s);
-    if (!out.ok()) {
-      return out.status().Annotate("cannot run sbatch (is slurm-client installed?)");
-    }
-    if (out->exit_code == 0 && !out->timed_out) return ParseSbatchParsable(out->out);
-    last = Describe(argv, *out);
-    if (!Transient(*out)) return Status::Internal(last);
-    if (attempt == options_.max_attempts) break;
-    ++calls_.retries;
-    clock_->SleepUntil(clock_->Now() + delay);
-    delay = std::min(delay * 2, options_.retry_max_s);
-  }
-  return Status::Unavailable("sbatch: the SLURM controller did not answer after " +
-                             std::to_string(options_.max_attempts) + " tries: " + last);
+  // A timed-out sbatch may have queued the job before it failed to answer:
+  // look for it by its (unique) name before submitting again.
+  std::string found;
+  auto already_queued = [&] {
+    ++calls_.squeue;
+    Result<CommandOutput> q = runner_->Run(
+        {Bin("squeue"), "-h", "-r", "-t", "all", "--name=" + job_name, "-o", "%i|%j|%T|%r"},
+        options_.timeout_s);
+    if (!q.ok() || q->exit_code != 0 || q->timed_out) return false;
+    std::vector<SlurmJob> jobs = ParseSqueue(q->out);
+    if (jobs.empty()) return false;
+    found = jobs.front().id.substr(0, jobs.front().id.find('_'));
+    return true;
+  };
+  Result<CommandOutput> out =
+      Call({Bin("sbatch"), "--parsable", script_path}, &calls_.sbatch, nullptr, already_queued);
+  if (!out.ok()) return out.status().Annotate("sbatch " + script_path);
+  if (!found.empty()) return found;
+  return ParseSbatchParsable(out->out);
 }
 
 Result<std::vector<SlurmJob>> SlurmClient::Queue(const std::string& user,

@@ -19,6 +19,7 @@
 //  - Not thread-safe. The runner and clock are not owned.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -77,10 +78,13 @@ class SlurmClient {
 
  private:
   enum class Tri { kUnknown, kYes, kNo };
-  // Runs argv with retries on transient failures. `ok_if` lets a caller
-  // accept some non-zero exits (returns the output either way).
+  // Runs argv with retries on transient failures. `accept_failure` lets a
+  // caller accept some non-zero exits (returns the output either way).
+  // `before_retry`, when it returns true, ends the loop with an empty output
+  // (the caller found what the failed call may have done).
   Result<CommandOutput> Call(std::vector<std::string> argv, int* counter,
-                             bool (*accept_failure)(const CommandOutput&) = nullptr);
+                             bool (*accept_failure)(const CommandOutput&) = nullptr,
+                             const std::function<bool()>& before_retry = nullptr);
   std::string Bin(const char* name) const;
 
   CommandRunner* runner_;

@@ -87,6 +87,13 @@ class SlurmClusterTest : public ::testing::Test {
     }
     return out;
   }
+  bool WaitForRunning(const std::string& run_id, int n) {
+    return WaitFor([&] {
+      int running = 0;
+      for (const SlurmJob& j : Active(run_id)) running += j.state == SlurmState::kRunning;
+      return running == n;
+    });
+  }
   bool WaitFor(const std::function<bool()>& pred, int seconds = 60) {
     for (int i = 0; i < seconds * 10; ++i) {
       if (pred()) return true;
@@ -199,11 +206,7 @@ TEST_F(SlurmClusterTest, CtrlCCancelsEveryJob) {
       Plan("tasks:\n  - {id: s1, command: 'sleep 120'}\n  - {id: s2, command: 'sleep 120'}\n"
            "  - {id: s3, command: 'sleep 120'}\n  - {id: later, command: 'true', depends_on: [s1]}\n"),
       "--run-id", id}, Env());
-  ASSERT_TRUE(WaitFor([&] {
-    int running = 0;
-    for (const SlurmJob& j : Active(id)) running += j.state == SlurmState::kRunning;
-    return running == 3;
-  })) << p.ErrSoFar();
+  ASSERT_TRUE(WaitForRunning(id, 3)) << p.ErrSoFar();
   p.Signal(SIGINT);
   PorchRun r = p.Wait();
   EXPECT_EQ(r.exit_code, 130) << r.err;
@@ -221,11 +224,7 @@ TEST_F(SlurmClusterTest, KillNineThenResumeAdoptsJobsWithoutResubmitting) {
            "  - {id: k2, command: 'sleep 6; echo k2 >> ../ran-k2'}\n"
            "  - {id: after, command: 'echo after >> ../ran-after', depends_on: [k0, k1, k2]}\n"),
       "-j", "3", "--run-id", id}, Env());
-  ASSERT_TRUE(WaitFor([&] {
-    int running = 0;
-    for (const SlurmJob& j : Active(id)) running += j.state == SlurmState::kRunning;
-    return running == 3;
-  })) << p.ErrSoFar();
+  ASSERT_TRUE(WaitForRunning(id, 3)) << p.ErrSoFar();
   p.Signal(SIGKILL);
   p.Wait();
   int sbatch_before = Calls("sbatch");
