@@ -15,7 +15,8 @@
 # accounting: Snakemake 7.21 asks sacct, then scontrol, about each job, and
 # gives up on jobs SLURM has forgotten (porch resolves those from its result
 # files; see docs/slurm.md). Snakemake runs with --max-status-checks-per-second
-# 10 (its default, 0.03, sleeps 33 s between status sweeps).
+# 1, the most its SLURM executor accepts: any value above 1 is replaced by
+# 0.03 (one status check per job every 33 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -69,14 +70,16 @@ with open(f"{work}/Snakefile", "w") as f:
             f.write(f'    output: "out/n{l}_{k}.done"\n    shell: "touch {{output}}"\n')
 PY
 
-run_porch() {  # name plan arrays
-  local name="$1" plan="$2" arrays="$3"
+run_porch() {  # name plan arrays [dependencies]
+  local name="$1" plan="$2" arrays="$3" deps="${4:-porch}"
   rm -f "$work/calls.log"
   local start end
   start=$(date +%s.%N)
   (cd "$work" && PORCH_BACKEND=slurm PORCH_SLURM_ARRAYS="$arrays" PORCH_SLURM_BIN_DIR="$work/bin" \
      PORCH_SLURM_POLL_INTERVAL_SECONDS="$poll" PORCH_SLURM_MEMORY=64M \
-     "$porch" run --plan "$plan" -j "$M" -q --run-id "$name" >/dev/null)
+     PORCH_SLURM_DEPENDENCIES="$deps" \
+     "$porch" run --plan "$plan" -j "$M" -q --run-id "$name" >>"$work/porch.log" 2>&1) ||
+    { echo "porch $name failed:"; tail -n 20 "$work/porch.log"; exit 1; }
   end=$(date +%s.%N)
   printf '%-34s makespan %7.1f s   %s\n' "porch $name" "$(echo "$end - $start" | bc)" "$(counts)"
 }
@@ -86,11 +89,12 @@ run_porch independent-arrays "$work/independent.yaml" true
 run_porch independent-no-arrays "$work/independent.yaml" false
 run_porch dag-arrays "$work/dag.yaml" true
 run_porch dag-no-arrays "$work/dag.yaml" false
+run_porch dag-arrays-afterok "$work/dag.yaml" true slurm
 
 if command -v snakemake >/dev/null; then
   rm -f "$work/calls.log"
   start=$(date +%s.%N)
-  if (cd "$work" && snakemake --slurm -j "$M" --max-status-checks-per-second 10 \
+  if (cd "$work" && snakemake --slurm -j "$M" --max-status-checks-per-second 1 \
         --default-resources runtime=10 mem_mb=64 --latency-wait 5 -q >"$work/snakemake.log" 2>&1); then
     end=$(date +%s.%N)
     printf '%-34s makespan %7.1f s   %s\n' "snakemake 7.21 --slurm dag" "$(echo "$end - $start" | bc)" "$(counts)"

@@ -219,9 +219,9 @@ TEST_F(SlurmClusterTest, KillNineThenResumeAdoptsJobsWithoutResubmitting) {
   std::string id = RunId("kill");
   PorchProcess p(dir_.path(), {"run", "--plan",
       Plan("tasks:\n"
-           "  - {id: k0, command: 'sleep 6; echo k0 >> ../ran-k0'}\n"
-           "  - {id: k1, command: 'sleep 6; echo k1 >> ../ran-k1'}\n"
-           "  - {id: k2, command: 'sleep 6; echo k2 >> ../ran-k2'}\n"
+           "  - {id: k0, command: 'sleep 10; echo k0 >> ../ran-k0'}\n"
+           "  - {id: k1, command: 'sleep 10; echo k1 >> ../ran-k1'}\n"
+           "  - {id: k2, command: 'sleep 10; echo k2 >> ../ran-k2'}\n"
            "  - {id: after, command: 'echo after >> ../ran-after', depends_on: [k0, k1, k2]}\n"),
       "-j", "3", "--run-id", id}, Env());
   ASSERT_TRUE(WaitForRunning(id, 3)) << p.ErrSoFar();
