@@ -35,6 +35,9 @@ struct DockerConfig {
   std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
   bool planner_in_docker = false;
   std::string porch_path = "/usr/local/bin/porch";  // porch inside the image
+  std::string build_context;          // build the image from here when it is missing
+  std::string dockerfile = "Dockerfile";  // its path inside build_context
+  std::string planner_network = "host";   // planner container's network (reaches the LLM)
 };
 
 struct SlurmConfig {

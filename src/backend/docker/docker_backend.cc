@@ -1,11 +1,13 @@
 #include "backend/docker/docker_backend.h"
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 
 #include "backend/attempt_event.h"
 #include "exec/attempt.h"
 #include "platform/files.h"
+#include "platform/tar.h"
 
 namespace porch {
 
@@ -201,6 +203,21 @@ RecoverOutcome DockerBackend::Recover(const InFlight& f) {
   return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
 }
 
+Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,
+                             const std::string& image, const std::string& log_path) {
+  std::fprintf(stderr, "porch: image '%s' is missing; building it from %s (docker.build_context)\n",
+               image.c_str(), docker.build_context.c_str());
+  Result<std::string> tar = TarDirectory(docker.build_context);
+  if (!tar.ok()) return tar.status().Annotate("docker backend: docker.build_context");
+  std::string log;
+  Status st = client.BuildImage(*tar, image, docker.dockerfile, &log);
+  if (!log.empty() && MakeDirs(DirName(log_path)).ok()) WriteFileFast(log_path, log);
+  if (!st.ok()) {
+    return st.Annotate("docker backend (the builder's output is in " + log_path + ")");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
                                                      Clock* clock) {
   const char* docker_host = std::getenv("DOCKER_HOST");
@@ -230,9 +247,14 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   Result<bool> have = backend->client().ImageExists(o.image);
   if (!have.ok()) return have.status().Annotate("docker backend");
   if (!*have) {
-    return Status::NotFound("docker backend: image '" + o.image +
-                            "' is not in the engine, and porch never pulls; build it with "
-                            "docker/build.sh or set docker.image");
+    if (config.docker.build_context.empty()) {
+      return Status::NotFound("docker backend: image '" + o.image +
+                              "' is not in the engine, and porch never pulls; build it with "
+                              "docker/build.sh, set docker.build_context to a directory with a "
+                              "Dockerfile, or set docker.image");
+    }
+    PORCH_RETURN_IF_ERROR(BuildImageFromContext(backend->client(), config.docker, o.image,
+                                                layout.dir() + "/docker-build.log"));
   }
   return std::unique_ptr<Backend>(std::move(backend));
 }

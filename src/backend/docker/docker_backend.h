@@ -74,8 +74,14 @@ class DockerBackend : public Backend {
   std::vector<BackendEvent> pending_;
 };
 
+// Builds `image` from docker.build_context through the Engine API; the
+// builder's output is saved at `log_path`.
+Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,
+                             const std::string& image, const std::string& log_path);
+
 // Connects to the configured engine, checks it, creates the network and
-// checks the image (never pulls). Clear errors for each step.
+// checks the image (never pulls; builds it from docker.build_context when
+// that is set). Clear errors for each step.
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
                                                      Clock* clock);
 

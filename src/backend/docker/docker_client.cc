@@ -113,6 +113,40 @@ Status DockerClient::ImportImage(const std::string& tar, const std::string& repo
   return Check(r, "importing image '" + repo + ":" + tag + "'");
 }
 
+Status DockerClient::BuildImage(const std::string& context_tar, const std::string& tag,
+                               const std::string& dockerfile, std::string* log) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = std::string("http://localhost") + kApi + "/build?t=" + UrlEncode(tag) +
+            "&dockerfile=" + UrlEncode(dockerfile) + "&rm=1&forcerm=1&pull=0";
+  req.unix_socket = socket_;
+  req.body = context_tar;
+  req.timeout_s = 3600;  // a real image build installs packages
+  req.headers.emplace_back("content-type", "application/x-tar");
+  Result<HttpResponse> r = http_->Send(req);
+  if (!r.ok()) {
+    return Status::Unavailable("cannot reach the Docker engine at unix://" + socket_ +
+                               ": is dockerd running? (" + r.status().message() + ")");
+  }
+  const std::string what = "building image '" + tag + "'";
+  PORCH_RETURN_IF_ERROR(Check(r, what));
+  // The answer is a stream of JSON lines; a failed step is an "error" line
+  // in a 200 answer.
+  size_t start = 0;
+  while (start < r->body.size()) {
+    size_t nl = r->body.find('\n', start);
+    std::string line = r->body.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    start = nl == std::string::npos ? r->body.size() : nl + 1;
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    if (j.contains("stream") && j["stream"].is_string() && log) *log += j["stream"].get<std::string>();
+    if (j.contains("error") && j["error"].is_string()) {
+      return Status::Internal(what + " failed: " + j["error"].get<std::string>());
+    }
+  }
+  return Status::Ok();
+}
+
 json DockerClient::CreateBody(const ContainerSpec& s) {
   json host = {{"Binds", s.binds}};
   if (s.cpus > 0) host["NanoCpus"] = static_cast<int64_t>(s.cpus * 1e9);

@@ -56,6 +56,14 @@ class DockerClient {
   // Imports a root filesystem tarball as image "repo:tag" (no registry).
   Status ImportImage(const std::string& tar, const std::string& repo, const std::string& tag);
 
+  // Builds image `tag` from a build context (a tar archive, see
+  // platform/tar.h) with the engine's builder; `dockerfile` is its path in the
+  // context. The builder's output goes to *log. Fails with the builder's own
+  // error (a failed RUN step, a missing base image: nothing is pulled from a
+  // registry that cannot be reached).
+  Status BuildImage(const std::string& context_tar, const std::string& tag,
+                    const std::string& dockerfile, std::string* log);
+
   Result<std::string> CreateContainer(const ContainerSpec& spec);  // returns the id
   Status StartContainer(const std::string& id);
   Status KillContainer(const std::string& id, const std::string& signal);

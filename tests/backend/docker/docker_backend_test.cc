@@ -176,5 +176,39 @@ TEST_F(DockerBackendTest, MissingImageAndMissingEngineAreClearErrors) {
             std::string::npos) << eng.err;
 }
 
+TEST_F(DockerBackendTest, MissingImageIsBuiltFromTheConfiguredContext) {
+  std::string ctx = dir_.path() + "/context";
+  ASSERT_TRUE(MakeDirs(ctx).ok());
+  ASSERT_TRUE(WriteFileAtomic(ctx + "/Dockerfile.porch",
+                              "FROM porch-test:ci\nCOPY note.txt /note.txt\n"
+                              "RUN cat /note.txt > /built.txt\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(ctx + "/note.txt", "built through the API\n").ok());
+  auto env = Env();
+  std::string image = "porch-built-" + std::to_string(getpid()) + ":ci";
+  env["PORCH_DOCKER_IMAGE"] = image;
+  env["PORCH_DOCKER_BUILD_CONTEXT"] = ctx;
+  env["PORCH_DOCKER_DOCKERFILE"] = "Dockerfile.porch";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: a, command: 'cat /built.txt > seen.txt'}\n"), "--run-id", "built"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("building it from " + ctx), std::string::npos) << r.err;
+  EXPECT_EQ(*ReadFile(Run("built") + "/output/seen.txt"), "built through the API\n");
+  Result<bool> have = client_->ImageExists(image);
+  ASSERT_TRUE(have.ok());
+  EXPECT_TRUE(*have);
+  Result<std::string> log = ReadFile(Run("built") + "/docker-build.log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("Step 3/3"), std::string::npos) << *log;
+
+  // A failing build step is a clear error naming the step's failure.
+  ASSERT_TRUE(WriteFileAtomic(ctx + "/Dockerfile.porch", "FROM porch-test:ci\nRUN exit 7\n").ok());
+  env["PORCH_DOCKER_IMAGE"] = "porch-broken-" + std::to_string(getpid()) + ":ci";
+  PorchRun bad = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: a, command: 'true'}\n"), "--run-id", "broken"}, env);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("building image 'porch-broken-"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("returned a non-zero code: 7"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace porch
