@@ -38,6 +38,8 @@ struct DockerConfig {
   std::string build_context;          // build the image from here when it is missing
   std::string dockerfile = "Dockerfile";  // its path inside build_context
   std::string planner_network = "host";   // planner container's network (reaches the LLM)
+  double oom_memory_factor = 2;       // OOM-killed: next attempt gets this much more memory
+  std::string max_memory = "64G";     // ... up to this
 };
 
 struct SlurmConfig {

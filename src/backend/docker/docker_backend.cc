@@ -1,5 +1,6 @@
 #include "backend/docker/docker_backend.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include "exec/attempt.h"
 #include "platform/files.h"
 #include "platform/tar.h"
+#include "core/strings.h"
 
 namespace porch {
 
@@ -48,6 +50,13 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
   s.network = options_.network;
   s.cpus = t.resources.cpus;
   s.memory_bytes = t.resources.memory_bytes;
+  auto oom = ooms_.find(l.index);
+  if (s.memory_bytes > 0 && oom != ooms_.end() && options_.oom_memory_factor > 1) {
+    double grown = static_cast<double>(s.memory_bytes);
+    for (int k = 0; k < oom->second; ++k) grown *= options_.oom_memory_factor;
+    double cap = static_cast<double>(std::max(options_.max_memory_bytes, s.memory_bytes));
+    s.memory_bytes = static_cast<uint64_t>(std::min(grown, cap));
+  }
   s.pids_limit = 4096;
   return s;
 }
@@ -109,6 +118,7 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
     ev.exit_code = st->exit_code;
     ev.detail = "out of memory: the container hit its memory limit (resources.memory)";
   }
+  if (ev.reason == FailureReason::kOom) ++ooms_[job.index];
   client_.RemoveContainer(id);
   return ev;
 }
@@ -229,6 +239,13 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   o.network = config.docker.network;
   o.porch_path = config.docker.porch_path;
   o.kill_grace_s = config.kill_grace_seconds;
+  o.oom_memory_factor = config.docker.oom_memory_factor;
+  std::optional<uint64_t> max_memory = ParseMemory(config.docker.max_memory);
+  if (!max_memory || *max_memory == 0) {
+    return Status::InvalidArgument("docker backend: docker.max_memory '" + config.docker.max_memory +
+                                   "' is not a size like 64G");
+  }
+  o.max_memory_bytes = *max_memory;
   // Credentials reach containers through the environment at create time only.
   for (const char* name : {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AWS_ACCESS_KEY_ID",
                            "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}) {

@@ -6,6 +6,9 @@
 // extra swap, PidsLimit), and the executor's environment, passed at create
 // time and never written to disk.
 //
+// A task killed for its memory limit (OOMKilled) gets oom_memory_factor
+// times the memory on its next attempt, up to max_memory_bytes.
+//
 // Wait() polls the engine for the run's containers (one list call per poll),
 // collects each exited one (inspect for the exit code and OOMKilled, logs
 // into the attempt's container.log, the result file as the authority) and
@@ -36,6 +39,8 @@ struct DockerBackendOptions {
   double poll_s = 0.2;
   double engine_down_limit_s = 120;  // an engine unreachable this long fails the attempts
   double kill_grace_s = 5;           // after a cancel's SIGTERM, SIGKILL follows this much later
+  double oom_memory_factor = 2;      // an OOM-killed task's next attempt gets this much more memory
+  uint64_t max_memory_bytes = 64ull << 30;  // ... up to this
 };
 
 class DockerBackend : public Backend {
@@ -71,6 +76,7 @@ class DockerBackend : public Backend {
   std::map<std::string, Job> jobs_;  // by container id
   double engine_down_since_ = 0;     // 0: the engine answered the last poll
   std::map<std::string, double> cancelled_at_;  // container id -> when SIGTERM was sent
+  std::map<Dag::Index, int> ooms_;              // OOM kills so far, by task
   std::vector<BackendEvent> pending_;
 };
 

@@ -120,6 +120,18 @@ TEST_F(DockerBackendTest, MemoryLimitOomIsDetected) {
   EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
 }
 
+TEST_F(DockerBackendTest, OomRetryGetsMoreMemory) {
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - id: grow\n    retries: 4\n    resources: {memory: 16M}\n"
+           "    command: x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo ${#x} > size.txt\n"),
+      "--run-id", "grow"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json t = Status("grow")["tasks"][0];
+  ASSERT_GE(t["attempt_details"].size(), 2u) << t.dump();
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
+  EXPECT_EQ(*ReadFile(Run("grow") + "/output/size.txt"), "40000000\n");
+}
+
 TEST_F(DockerBackendTest, CtrlCLeavesNoContainerBehind) {
   PorchProcess p(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - {id: s1, command: 'touch ../started-s1; sleep 30'}\n  - {id: s2, command: 'sleep 30'}\n"),
