@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/planner.h"
+#include "backend/docker/docker_planner.h"
 #include "backend/factory.h"
 #include "llm/factory.h"
 #include "platform/http.h"
@@ -209,6 +210,16 @@ Result<PlanResult> PlanRequirement(const LoadedConfig& config, const std::string
   RealClock clock;
   CurlHttpClient http;
   std::map<std::string, std::string> env = CurrentEnvironment();
+  if (config.config.docker.planner_in_docker) {
+    auto host = env.find("DOCKER_HOST");
+    DockerClient docker(&http, DockerSocket(config.config.docker.host,
+                                            host == env.end() ? "" : host->second));
+    PORCH_RETURN_IF_ERROR(docker.Ping().Annotate("planning in a container"));
+    std::fprintf(stderr, "porch: planning in a container of %s (docker.planner_in_docker)...\n",
+                 config.config.docker.image.c_str());
+    return PlanInContainer(docker, config.config, ConfigToStoredJson(config), env, requirements,
+                           dir, &clock);
+  }
   std::string home = env.count("HOME") ? env["HOME"] : "";
   Result<std::unique_ptr<LlmClient>> llm = CreateLlmClient(config.config, env, home, &http, &clock);
   if (!llm.ok()) return llm.status();

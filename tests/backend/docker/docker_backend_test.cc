@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "backend/docker/docker_client.h"
+#include "fakes/fake_llm_server.h"
 #include "integration/porch_process.h"
 #include "platform/files.h"
 #include "platform/process.h"
@@ -186,6 +187,49 @@ TEST_F(DockerBackendTest, MissingImageAndMissingEngineAreClearErrors) {
   EXPECT_EQ(eng.exit_code, 3);
   EXPECT_NE(eng.err.find("cannot reach the Docker engine at unix:///nonexistent/docker.sock: is dockerd running?"),
             std::string::npos) << eng.err;
+}
+
+TEST_F(DockerBackendTest, PlannerInDockerPlansInsideAContainer) {
+  TempDir server_dir;
+  json task = {{"id", "page"}, {"title", "Page"}, {"prompt", "Write index.html"},
+               {"depends_on", json::array()}, {"outputs", {"index.html"}}};
+  json rules = {{"rules",
+      {{{"match", "How complex"},
+        {"responses", {{{"tool_use", {{"name", "report_complexity"},
+                                       {"input", {{"score", 2}, {"rationale", "tiny"},
+                                                  {"recommended_tasks", 1}}}}}}}}},
+       {{"match", "Plan it as"},
+        {"responses", {{{"tool_use", {{"name", "submit_plan"},
+                                       {"input", {{"tasks", json::array({task})}}}}}}}}}}}};
+  FakeLlmServer server(server_dir.path(), rules);
+  ASSERT_TRUE(server.ok());
+  auto env = Env();
+  env["ANTHROPIC_API_KEY"] = "sk-test-not-on-disk";
+  env["ANTHROPIC_BASE_URL"] = server.url();
+  env["PORCH_DOCKER_PLANNER_IN_DOCKER"] = "true";
+  env["PORCH_LLM_RETRY_BASE_SECONDS"] = "0.05";
+  PorchRun r = RunPorch(dir_.path(), {"plan", "Build a one-page site", "--plan-id", "boxed",
+                                      "--json"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json j = json::parse(r.out);
+  ASSERT_EQ(j["plan_tasks"].size(), 1u);
+  EXPECT_EQ(j["plan_tasks"][0]["id"], "page");
+  std::string dir = dir_.path() + "/porch-runs/plans/boxed";
+  // The planning ran in the container: its own output says so, and the
+  // model was asked from there.
+  Result<std::string> log = ReadFile(dir + "/planner/container.log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("porch: planning with anthropic"), std::string::npos) << *log;
+  EXPECT_GE(server.Posts().size(), 2u);
+  EXPECT_TRUE(PathExists(dir + "/planner/plan-1.txt"));
+  EXPECT_EQ(RunPorch(dir_.path(), {"validate", dir + "/plan.json"}).exit_code, 0);
+  // No secret on disk, no planner container left.
+  Result<std::string> stored = ReadFile(dir + "/planner-io/config.json");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->find("sk-test-not-on-disk"), std::string::npos);
+  Result<std::vector<ContainerState>> left = client_->List({{"porch.role", "planner"}});
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
 }
 
 TEST_F(DockerBackendTest, MissingImageIsBuiltFromTheConfiguredContext) {
