@@ -143,6 +143,13 @@ BackendEvent SlurmBackend::Finish(const std::string& id, Job& job, SlurmState st
   BackendEvent ev;
   if (r.ok()) {
     ev = EventFromResult(job.index, job.attempt, *r);
+    if (job.cancel_requested && ev.reason != FailureReason::kNone &&
+        ev.reason != FailureReason::kCancelled) {
+      // scancel signals every process of the job: the task's own processes
+      // may die of the SIGTERM before exec-task records the cancellation.
+      ev.reason = FailureReason::kCancelled;
+      ev.detail = "cancelled by porch (scancel); the attempt saw: " + ev.detail;
+    }
     // exec-task reports any SIGTERM as a cancellation; when porch cancelled
     // nothing, SLURM's state says what really happened (time limit,
     // preemption, a failed node).

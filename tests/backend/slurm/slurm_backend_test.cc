@@ -311,6 +311,19 @@ TEST_F(SlurmBackendUnitTest, CancelsAreOneScancel) {
   for (const BackendEvent& ev : done) EXPECT_EQ(ev.reason, FailureReason::kCancelled);
 }
 
+TEST_F(SlurmBackendUnitTest, ACancelledJobIsCancelledWhateverTheTaskDiedOf) {
+  auto b = Make(Options());
+  std::vector<Launch> ls = {L(0)};
+  std::vector<Result<std::string>> ids = b->Submit(ls);
+  jobs_[*ids[0]].state = SlurmState::kRunning;
+  b->Cancel(0, 1);
+  // scancel's SIGTERM reached the task's command before exec-task noticed.
+  WriteResult(plan_.tasks[0], 1, FailureReason::kSignal, 143);
+  std::vector<BackendEvent> done = Finished(*b);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].reason, FailureReason::kCancelled);
+}
+
 TEST_F(SlurmBackendUnitTest, RecoverAdoptsJobsAndCancelsOrphans) {
   jobs_["50"] = {"porch-r1-t0-1", SlurmState::kRunning, ""};
   jobs_["51"] = {"porch-r1-t1-1", SlurmState::kPending, ""};  // porch never recorded it

@@ -211,7 +211,8 @@ TEST_F(SlurmClusterTest, CtrlCCancelsEveryJob) {
   PorchRun r = p.Wait();
   EXPECT_EQ(r.exit_code, 130) << r.err;
   EXPECT_TRUE(WaitFor([&] { return Active(id).empty(); }, 30)) << "jobs left in the queue";
-  EXPECT_EQ(Status(id)["run"]["cancelled"], 3);
+  json s = Status(id);
+  EXPECT_EQ(s["run"]["cancelled"], 3) << s.dump();
   EXPECT_GE(Calls("scancel"), 1);
 }
 
