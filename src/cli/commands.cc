@@ -8,6 +8,9 @@
 
 #include "agent/planner.h"
 #include "backend/docker/docker_planner.h"
+#include "aws/credentials.h"
+#include "s3/s3_client.h"
+#include "s3/sync.h"
 #include "backend/factory.h"
 #include "llm/factory.h"
 #include "platform/http.h"
@@ -575,6 +578,75 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
   AttemptSpec spec = MakeAttemptSpec(layout, *plan, task, attempt, limit, c);
   if (grace_s >= 0) spec.grace_s = grace_s;
   return RunAttempt(spec);
+}
+
+int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
+          bool delete_extra) {
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  std::map<std::string, std::string> env = CurrentEnvironment();
+  Result<AwsCredentials> creds = ResolveAwsCredentials(env, env.count("HOME") ? env["HOME"] : "");
+  if (!creds.ok()) return Fail(creds.status().Annotate("porch s3"));
+  S3Options o;
+  o.region = config->config.aws.region;
+  if (auto it = env.find("AWS_REGION"); it != env.end() && !it->second.empty()) o.region = it->second;
+  o.endpoint = config->config.aws.endpoint;
+  o.credentials = *creds;
+  RealClock clock;
+  CurlHttpClient http;
+  S3Client s3(&http, &clock, o);
+  std::string bucket, prefix;
+  auto need_url = [&](const std::string& url) -> Status {
+    if (ParseS3Url(url, &bucket, &prefix)) return Status::Ok();
+    return Status::InvalidArgument("'" + url + "' is not an s3://bucket/prefix address");
+  };
+  if (action == "mb") {
+    if (args.size() != 1) return Fail(Status::InvalidArgument("usage: porch s3 mb s3://BUCKET"));
+    if (Status st = need_url(args[0]); !st.ok()) return Fail(st);
+    if (Status st = s3.CreateBucket(bucket); !st.ok()) return Fail(st);
+    std::printf("made bucket %s\n", bucket.c_str());
+    return kExitOk;
+  }
+  if (action == "ls") {
+    if (args.size() != 1) return Fail(Status::InvalidArgument("usage: porch s3 ls s3://BUCKET/PREFIX"));
+    if (Status st = need_url(args[0]); !st.ok()) return Fail(st);
+    Result<std::vector<ObjectInfo>> listed = s3.List(bucket, prefix);
+    if (!listed.ok()) return Fail(listed.status());
+    json out = json::array();
+    for (const ObjectInfo& info : *listed) {
+      if (g.json) {
+        out.push_back({{"key", info.key}, {"size", info.size}, {"etag", info.etag}});
+      } else {
+        std::printf("%12llu  %s\n", static_cast<unsigned long long>(info.size), info.key.c_str());
+      }
+    }
+    if (g.json) std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (action == "sync") {
+    if (args.size() != 2) return Fail(Status::InvalidArgument("usage: porch s3 sync SRC DST"));
+    bool up = ParseS3Url(args[1], &bucket, &prefix);
+    bool down = !up && ParseS3Url(args[0], &bucket, &prefix);
+    if (up == down) {
+      return Fail(Status::InvalidArgument(
+          "porch s3 sync: exactly one side must be s3://bucket/prefix, the other a directory"));
+    }
+    SyncOptions so;
+    so.delete_extra = delete_extra;
+    Result<SyncStats> stats = up ? SyncUp(s3, args[0], bucket, prefix, so)
+                                 : SyncDown(s3, bucket, prefix, args[1], so);
+    if (!stats.ok()) return Fail(stats.status().Annotate("porch s3 sync"));
+    if (g.json) {
+      std::cout << json({{"copied", stats->copied}, {"unchanged", stats->unchanged},
+                         {"deleted", stats->deleted}, {"bytes", stats->bytes}}).dump()
+                << "\n";
+    } else {
+      std::printf("%d copied (%llu bytes), %d unchanged, %d deleted\n", stats->copied,
+                  static_cast<unsigned long long>(stats->bytes), stats->unchanged, stats->deleted);
+    }
+    return kExitOk;
+  }
+  return Fail(Status::InvalidArgument("unknown s3 action '" + action + "' (sync, ls, mb)"));
 }
 
 }  // namespace porch

@@ -53,6 +53,11 @@ int CmdConfigShow(const GlobalOptions& g);
 int CmdConfigKeys();
 int CmdReport(const GlobalOptions& g, const std::string& run);
 int CmdServe(const GlobalOptions& g);
+// porch s3 sync SRC DST [--delete] | ls URL | mb URL: porch's own S3 client
+// (aws.region, aws.endpoint, the standard credential chain).
+int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
+          bool delete_extra);
+
 // time_limit_s / grace_s < 0: from the task and the run's config.
 int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt,
                 double time_limit_s = -1, double grace_s = -1);

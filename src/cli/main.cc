@@ -176,6 +176,25 @@ int main(int argc, char** argv) {
   CLI::App* report_cmd = app.add_subcommand("report", "rewrite metrics.json and report.html");
   report_cmd->add_option("run", run, "run id or directory (default: the latest run)");
 
+  CLI::App* s3_cmd = app.add_subcommand(
+      "s3", "copy between a directory and S3 with porch's own client (no AWS CLI needed)");
+  AddGlobal(s3_cmd, &g);
+  std::string s3_action;
+  std::vector<std::string> s3_args;
+  bool s3_delete = false;
+  s3_cmd->add_option("action", s3_action, "sync | ls | mb")->required();
+  s3_cmd->add_option("args", s3_args, "sync: SRC DST (one of them s3://BUCKET/PREFIX); ls, mb: s3://...");
+  s3_cmd->add_flag("--delete", s3_delete, "sync: delete what the destination has and the source lacks");
+  s3_cmd->add_flag("--json", g.json, "print the result as JSON");
+  s3_cmd->footer(
+      "\nExamples:\n"
+      "  porch s3 sync ./results s3://my-bucket/runs/r1      # upload what changed\n"
+      "  porch s3 sync s3://my-bucket/runs/r1 ./results --delete\n"
+      "  porch s3 ls s3://my-bucket/runs/\n"
+      "Region: aws.region or AWS_REGION; endpoint: aws.endpoint (S3-compatible stores use\n"
+      "path-style addressing); credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then\n"
+      "~/.aws/credentials and ~/.aws/config (AWS_PROFILE).");
+
   CLI::App* exec_cmd = app.add_subcommand(
       "exec-task", "run one task attempt here and write its result file (used by backends)");
   std::string run_dir;
@@ -214,6 +233,7 @@ int main(int argc, char** argv) {
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();
   if (report_cmd->parsed()) return porch::CmdReport(g, run);
   if (serve_cmd->parsed()) return porch::CmdServe(g);
+  if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete);
   if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt, exec_time_limit, exec_grace);
   std::fprintf(stderr, "porch: no command given; see porch --help\n");
   return porch::kExitInvalid;

@@ -1,0 +1,144 @@
+#include "s3/sync.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+
+#include "platform/files.h"
+#include "s3/digest.h"
+
+namespace porch {
+
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// Regular files under `dir`, by path relative to it.
+Status Walk(const std::string& dir, const std::string& rel, std::map<std::string, uint64_t>* out) {
+  std::string here = rel.empty() ? dir : dir + "/" + rel;
+  DIR* d = opendir(here.c_str());
+  if (!d) {
+    if (errno == ENOENT && rel.empty()) return Status::Ok();
+    return Status::FromErrno("cannot read '" + here + "'", errno);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  for (const std::string& n : names) {
+    std::string r = rel.empty() ? n : rel + "/" + n;
+    struct stat st;
+    if (stat((dir + "/" + r).c_str(), &st) != 0) continue;  // a dangling link
+    if (S_ISDIR(st.st_mode)) {
+      PORCH_RETURN_IF_ERROR(Walk(dir, r, out));
+    } else if (S_ISREG(st.st_mode) && !EndsWith(n, ".porch-part")) {  // not a download in flight
+      (*out)[r] = static_cast<uint64_t>(st.st_size);
+    }
+  }
+  return Status::Ok();
+}
+
+std::string Prefix(std::string prefix) {
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return prefix.empty() ? "" : prefix + "/";
+}
+
+// Whether the object already holds the local file's content.
+Result<bool> Same(ObjectStore& store, const std::string& bucket, const ObjectInfo& remote,
+                  const std::string& path, uint64_t size) {
+  if (remote.size != size) return false;
+  Result<ContentDigest> d = DigestFile(path);
+  if (!d.ok()) return d.status();
+  if (!remote.etag.empty() && remote.etag.find('-') == std::string::npos) {
+    return remote.etag == d->md5;
+  }
+  Result<ObjectInfo> head = store.Head(bucket, remote.key);
+  if (!head.ok()) return head.status();
+  return !head->sha256.empty() && head->sha256 == d->sha256;
+}
+
+}  // namespace
+
+Result<SyncStats> SyncUp(ObjectStore& store, const std::string& dir, const std::string& bucket,
+                         const std::string& prefix_in, const SyncOptions& options) {
+  std::string prefix = Prefix(prefix_in);
+  std::map<std::string, uint64_t> local;
+  PORCH_RETURN_IF_ERROR(Walk(dir, "", &local));
+  Result<std::vector<ObjectInfo>> listed = store.List(bucket, prefix);
+  if (!listed.ok()) return listed.status();
+  std::map<std::string, ObjectInfo> remote;
+  for (ObjectInfo& o : *listed) remote[o.key.substr(prefix.size())] = std::move(o);
+  SyncStats stats;
+  for (const auto& [rel, size] : local) {
+    std::string path = dir + "/" + rel;
+    auto it = remote.find(rel);
+    if (it != remote.end()) {
+      Result<bool> same = Same(store, bucket, it->second, path, size);
+      if (!same.ok()) return same.status();
+      if (*same) {
+        ++stats.unchanged;
+        continue;
+      }
+    }
+    PORCH_RETURN_IF_ERROR(store.PutFile(bucket, prefix + rel, path));
+    ++stats.copied;
+    stats.bytes += size;
+  }
+  if (options.delete_extra) {
+    for (const auto& [rel, info] : remote) {
+      if (local.count(rel)) continue;
+      PORCH_RETURN_IF_ERROR(store.Delete(bucket, info.key));
+      ++stats.deleted;
+    }
+  }
+  return stats;
+}
+
+Result<SyncStats> SyncDown(ObjectStore& store, const std::string& bucket,
+                           const std::string& prefix_in, const std::string& dir,
+                           const SyncOptions& options) {
+  std::string prefix = Prefix(prefix_in);
+  Result<std::vector<ObjectInfo>> listed = store.List(bucket, prefix);
+  if (!listed.ok()) return listed.status();
+  std::map<std::string, uint64_t> local;
+  PORCH_RETURN_IF_ERROR(Walk(dir, "", &local));
+  SyncStats stats;
+  std::map<std::string, bool> wanted;
+  for (const ObjectInfo& o : *listed) {
+    std::string rel = o.key.substr(prefix.size());
+    if (rel.empty() || rel.back() == '/' || rel.find("..") != std::string::npos) continue;
+    wanted[rel] = true;
+    std::string path = dir + "/" + rel;
+    auto it = local.find(rel);
+    if (it != local.end()) {
+      Result<bool> same = Same(store, bucket, o, path, it->second);
+      if (!same.ok()) return same.status();
+      if (*same) {
+        ++stats.unchanged;
+        continue;
+      }
+    }
+    PORCH_RETURN_IF_ERROR(store.GetFile(bucket, o.key, path));
+    ++stats.copied;
+    stats.bytes += o.size;
+  }
+  if (options.delete_extra) {
+    for (const auto& [rel, size] : local) {
+      if (wanted.count(rel)) continue;
+      if (std::remove((dir + "/" + rel).c_str()) != 0) {
+        return Status::FromErrno("cannot delete '" + dir + "/" + rel + "'", errno);
+      }
+      ++stats.deleted;
+    }
+  }
+  return stats;
+}
+
+}  // namespace porch

@@ -1,0 +1,33 @@
+// `porch s3 sync`: makes one side like the other, copying only what changed
+// (size, then content: the MD5 ETag of single-part objects or porch's
+// SHA-256 metadata of multipart ones), optionally deleting what the source
+// lacks. Used by porch itself and by job scripts on compute nodes, so a
+// node needs only the porch binary, not the AWS CLI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "s3/object_store.h"
+
+namespace porch {
+
+struct SyncOptions {
+  bool delete_extra = false;  // remove what the destination has and the source lacks
+};
+
+struct SyncStats {
+  int copied = 0;
+  int unchanged = 0;
+  int deleted = 0;
+  uint64_t bytes = 0;
+};
+
+// Local directory -> s3://bucket/prefix (keys: prefix/relative/path).
+Result<SyncStats> SyncUp(ObjectStore& store, const std::string& dir, const std::string& bucket,
+                         const std::string& prefix, const SyncOptions& options);
+// s3://bucket/prefix -> local directory.
+Result<SyncStats> SyncDown(ObjectStore& store, const std::string& bucket, const std::string& prefix,
+                           const std::string& dir, const SyncOptions& options);
+
+}  // namespace porch
