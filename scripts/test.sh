@@ -16,8 +16,10 @@ export PORCH_CLAUDE_BIN
 PORCH_BROWSER_DEPS="$(scripts/install-browser-test.sh | tail -n 1)"
 export PORCH_BROWSER_DEPS
 # Daemons of the project's own, stopped on exit: a Docker engine for the
-# Docker* tests and a one-node SLURM cluster for the SlurmCluster* tests.
+# Docker* tests, S3 servers for the S3Server* tests and a one-node SLURM
+# cluster for the SlurmCluster* tests.
 cleanup() {
+  scripts/s3-down.sh || true
   scripts/slurm-down.sh || true
   scripts/docker-down.sh || true
 }
@@ -26,6 +28,13 @@ if PORCH_DOCKER_SOCKET="$(scripts/docker-up.sh)"; then
   export PORCH_DOCKER_SOCKET
 else
   echo "test: no Docker engine could be started; the Docker* tests will skip" >&2
+fi
+# Two S3-protocol servers (one checks signatures, one is faithful on
+# multipart) for the S3* tests.
+if s3_env="$(scripts/s3-up.sh | tail -n 2)"; then
+  export ${s3_env?}
+else
+  echo "test: the S3 servers could not be started; the S3Server* tests will skip" >&2
 fi
 if SLURM_CONF="$(scripts/slurm-up.sh | tail -n 1)"; then
   export SLURM_CONF
