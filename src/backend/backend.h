@@ -90,6 +90,10 @@ class Backend {
   // Whether Submit() accepts attempts whose dependencies are still running
   // (Launch::after) and holds them until those succeed.
   virtual bool HoldsDependents() const { return false; }
+
+  // Called once after the run's last event, before porch writes its report:
+  // a backend that keeps the run's files elsewhere brings them home here.
+  virtual void Close() {}
 };
 
 }  // namespace porch

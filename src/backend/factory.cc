@@ -1,5 +1,6 @@
 #include "backend/factory.h"
 
+#include "backend/aws/aws_backend.h"
 #include "backend/docker/docker_backend.h"
 #include "backend/local/local_backend.h"
 #include "backend/merging_backend.h"
@@ -25,15 +26,15 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
         new MergingBackend(std::move(*docker), &plan, layout, config.merge));
   }
   if (config.backend == "slurm") {
-    Result<std::unique_ptr<Backend>> slurm = CreateSlurmBackend(config, layout, clock, nullptr);
+    Result<std::unique_ptr<Backend>> slurm = CreateSlurmBackend(config, layout, clock);
     if (!slurm.ok()) return slurm.status();
     return std::unique_ptr<Backend>(
         new MergingBackend(std::move(*slurm), &plan, layout, config.merge));
   }
   if (config.backend == "aws") {
-    return Status::Infeasible("backend '" + config.backend +
-                              "' is not available in this build of porch yet; use "
-                              "--backend threading (the local backend)");
+    Result<std::unique_ptr<Backend>> aws = CreateAwsBackend(config, layout, clock);
+    if (!aws.ok()) return aws.status();
+    return std::unique_ptr<Backend>(new MergingBackend(std::move(*aws), &plan, layout, config.merge));
   }
   return Status::InvalidArgument("unknown backend '" + config.backend +
                                  "' (known: threading, docker, slurm, aws)");

@@ -36,6 +36,7 @@ class MergingBackend : public Backend {
   void Cancel(Dag::Index index, int attempt) override { inner_->Cancel(index, attempt); }
   RecoverOutcome Recover(const InFlight& attempt) override { return inner_->Recover(attempt); }
   bool HoldsDependents() const override { return inner_->HoldsDependents(); }
+  void Close() override { inner_->Close(); }
 
   // Merges attempt `attempt` of `task`; returns the conflict (empty: merged).
   Result<std::string> Merge(const Task& task, int attempt);

@@ -581,7 +581,7 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
 }
 
 int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
-          bool delete_extra) {
+          bool delete_extra, const std::string& unchanged_from) {
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
   std::map<std::string, std::string> env = CurrentEnvironment();
@@ -633,6 +633,13 @@ int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<s
     }
     SyncOptions so;
     so.delete_extra = delete_extra;
+    if (!unchanged_from.empty()) {
+      std::string ref_bucket;
+      if (!up || !ParseS3Url(unchanged_from, &ref_bucket, &so.unchanged_from) || ref_bucket != bucket) {
+        return Fail(Status::InvalidArgument(
+            "--unchanged-from needs an s3:// prefix in the destination's bucket, with an upload"));
+      }
+    }
     Result<SyncStats> stats = up ? SyncUp(s3, args[0], bucket, prefix, so)
                                  : SyncDown(s3, bucket, prefix, args[1], so);
     if (!stats.ok()) return Fail(stats.status().Annotate("porch s3 sync"));

@@ -56,7 +56,7 @@ int CmdServe(const GlobalOptions& g);
 // porch s3 sync SRC DST [--delete] | ls URL | mb URL: porch's own S3 client
 // (aws.region, aws.endpoint, the standard credential chain).
 int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
-          bool delete_extra);
+          bool delete_extra, const std::string& unchanged_from);
 
 // time_limit_s / grace_s < 0: from the task and the run's config.
 int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt,

@@ -185,6 +185,9 @@ int main(int argc, char** argv) {
   s3_cmd->add_option("action", s3_action, "sync | ls | mb")->required();
   s3_cmd->add_option("args", s3_args, "sync: SRC DST (one of them s3://BUCKET/PREFIX); ls, mb: s3://...");
   s3_cmd->add_flag("--delete", s3_delete, "sync: delete what the destination has and the source lacks");
+  std::string s3_unchanged_from;
+  s3_cmd->add_option("--unchanged-from", s3_unchanged_from,
+                     "sync up: skip files identical to those under this s3:// prefix");
   s3_cmd->add_flag("--json", g.json, "print the result as JSON");
   s3_cmd->footer(
       "\nExamples:\n"
@@ -233,7 +236,7 @@ int main(int argc, char** argv) {
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();
   if (report_cmd->parsed()) return porch::CmdReport(g, run);
   if (serve_cmd->parsed()) return porch::CmdServe(g);
-  if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete);
+  if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete, s3_unchanged_from);
   if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt, exec_time_limit, exec_grace);
   std::fprintf(stderr, "porch: no command given; see porch --help\n");
   return porch::kExitInvalid;

@@ -193,6 +193,7 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
                       options, listener_, stop_requested_);
   if (resume) scheduler.Restore(previous);
   Result<RunSummary> summary = scheduler.Run();
+  (*backend)->Close();
   if (!summary.ok()) {
     return summary.status().Annotate("run '" + run_id + "' stopped (resume it with `porch resume " +
                                      run_id + "` once the cause is fixed)");

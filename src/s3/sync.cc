@@ -75,9 +75,21 @@ Result<SyncStats> SyncUp(ObjectStore& store, const std::string& dir, const std::
   if (!listed.ok()) return listed.status();
   std::map<std::string, ObjectInfo> remote;
   for (ObjectInfo& o : *listed) remote[o.key.substr(prefix.size())] = std::move(o);
+  std::map<std::string, ObjectInfo> reference;
+  if (!options.unchanged_from.empty()) {
+    std::string ref = Prefix(options.unchanged_from);
+    Result<std::vector<ObjectInfo>> base = store.List(bucket, ref);
+    if (!base.ok()) return base.status();
+    for (ObjectInfo& o : *base) reference[o.key.substr(ref.size())] = std::move(o);
+  }
   SyncStats stats;
   for (const auto& [rel, size] : local) {
     std::string path = dir + "/" + rel;
+    if (auto ref = reference.find(rel); ref != reference.end()) {
+      Result<bool> same = Same(store, bucket, ref->second, path, size);
+      if (!same.ok()) return same.status();
+      if (*same) continue;  // the task did not change it
+    }
     auto it = remote.find(rel);
     if (it != remote.end()) {
       Result<bool> same = Same(store, bucket, it->second, path, size);

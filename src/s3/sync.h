@@ -14,6 +14,10 @@ namespace porch {
 
 struct SyncOptions {
   bool delete_extra = false;  // remove what the destination has and the source lacks
+  // SyncUp only: files identical to the object of the same relative name
+  // under this prefix (of the same bucket) are not uploaded. A node uses it
+  // to send back only what its task changed in the snapshot it was given.
+  std::string unchanged_from;
 };
 
 struct SyncStats {

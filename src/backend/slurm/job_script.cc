@@ -109,8 +109,11 @@ std::string GenerateJobScript(const JobScriptSpec& spec) {
        "# from the environment exported at submission. See docs/slurm.md.\n"
        "set -u\n";
   const std::string run = ShellQuote(spec.run_dir);
-  s += "cd " + run + " || { echo \"porch: cannot enter the run directory \"" + run +
-       "\" on $(hostname)\" >&2; exit 90; }\n";
+  const bool staged = !spec.stage_url.empty();
+  if (!staged) {
+    s += "cd " + run + " || { echo \"porch: cannot enter the run directory \"" + run +
+         "\" on $(hostname)\" >&2; exit 90; }\n";
+  }
   if (array) {
     s += "case \"${SLURM_ARRAY_TASK_ID:-}\" in\n";
     for (size_t k = 0; k < spec.elements.size(); ++k) {
@@ -122,14 +125,44 @@ std::string GenerateJobScript(const JobScriptSpec& spec) {
     s += "  *) echo \"porch: array element '${SLURM_ARRAY_TASK_ID:-}' is not in this script\" >&2; "
          "exit 91 ;;\n"
          "esac\n";
-    // SLURM's own output for the array goes to one file per element; from
-    // here on the job writes into its attempt's directory, like a plain job.
-    s += "dir=" + ShellQuote(spec.run_dir + "/tasks/") + "\"$task/attempt-$attempt\"\n";
-    s += "mkdir -p \"$dir\" && exec >>\"$dir/slurm.out\" 2>>\"$dir/slurm.err\"\n";
   } else if (!spec.elements.empty()) {
     const JobElement& e = spec.elements.front();
     s += "task=" + ShellQuote(e.task_id) + " attempt=" + std::to_string(e.attempt) +
          " limit=" + FormatSeconds(e.time_limit_s) + "\n";
+  }
+  if (staged) {
+    std::string s3_args;
+    for (const std::string& a : spec.s3_args) s3_args += " " + ShellQuote(a);
+    s += "porch_s3() { " + ShellQuote(spec.porch_path) + " s3 \"$@\"" + s3_args + " >/dev/null; }\n";
+    s += "stage=" + ShellQuote(spec.stage_url) + "\n";
+    s += "node=\"${PORCH_NODE_DIR:-${TMPDIR:-/tmp}}/porch-\"" + ShellQuote(spec.run_id) +
+         "\"/$task-$attempt\"\n";
+    s += "rel=\"tasks/$task/attempt-$attempt\"\n";
+    s += "mkdir -p \"$node/$rel\" && cd \"$node\" || { echo \"porch: cannot make $node on "
+         "$(hostname)\" >&2; exit 90; }\n";
+    s += "exec >>\"$node/$rel/slurm.out\" 2>>\"$node/$rel/slurm.err\"\n";
+    s += "porch_s3 sync \"$stage/input\" \"$node\" || { echo \"porch: cannot fetch the run's "
+         "inputs from $stage/input\" >&2; exit 92; }\n";
+    s += ShellQuote(spec.porch_path) + " exec-task --run-dir \"$node\" --task-id \"$task\" "
+         "--attempt \"$attempt\" --time-limit \"$limit\" --grace " + FormatSeconds(spec.grace_s) +
+         "\nrc=$?\n";
+    s += "# Back to S3, also when the task failed: what it changed in output/, its\n"
+         "# attempt's files, and last its result, which tells porch it is over.\n";
+    s += "porch_s3 sync \"$node/output\" \"$stage/$rel/output\" --unchanged-from "
+         "\"$stage/input/output\"\n";
+    s += "mkdir -p \"$node/.result\" && if [ -f \"$node/$rel/result.json\" ]; then "
+         "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
+    s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\"\n";
+    s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
+    s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || rm -rf \"$node\"\n";
+    s += "exit $rc\n";
+    return s;
+  }
+  if (array) {
+    // SLURM's own output for the array goes to one file per element; from
+    // here on the job writes into its attempt's directory, like a plain job.
+    s += "dir=" + ShellQuote(spec.run_dir + "/tasks/") + "\"$task/attempt-$attempt\"\n";
+    s += "mkdir -p \"$dir\" && exec >>\"$dir/slurm.out\" 2>>\"$dir/slurm.err\"\n";
   }
   s += "exec " + ShellQuote(spec.porch_path) + " exec-task --run-dir " + run +
        " --task-id \"$task\" --attempt \"$attempt\" --time-limit \"$limit\" --grace " +

@@ -45,6 +45,17 @@ struct JobScriptSpec {
   std::string porch_path;           // absolute path of porch on the nodes
   double grace_s = 5;               // exec-task's kill grace
   std::vector<JobElement> elements; // 1: a plain job; more: an array
+  // Staging through S3 (the aws backend): when set, nodes share no
+  // filesystem with porch. The job fetches the run's inputs from
+  // <stage_url>/input into a node-local directory
+  // (${PORCH_NODE_DIR:-${TMPDIR:-/tmp}}/porch-<run>/<task>-<attempt>), runs
+  // exec-task there, and sends back the attempt's files, what the task
+  // changed in output/, and last the result (<stage_url>/results/<task>/),
+  // also when the task failed. `s3_args` go to every `porch s3` call
+  // (region, endpoint: never secrets).
+  std::string stage_url;
+  std::string run_id;
+  std::vector<std::string> s3_args;
 };
 
 std::string GenerateJobScript(const JobScriptSpec& spec);

@@ -15,8 +15,9 @@
 namespace porch {
 
 SlurmBackend::SlurmBackend(SlurmClient* client, RunLayout layout, Clock* clock,
-                           SlurmBackendOptions options)
+                           SlurmBackendOptions options, AttemptStager* stager)
     : client_(client),
+      stager_(stager),
       layout_(AbsolutePath(layout.dir())),
       clock_(clock),
       options_(std::move(options)) {}
@@ -61,7 +62,16 @@ std::string SlurmBackend::Script(std::span<const Launch> batch, const std::strin
   spec.memory_bytes = shape.memory;
   spec.cpus = shape.cpus;
   spec.gpus = shape.gpus;
-  if (batch.size() == 1) {
+  if (stager_) {
+    // Nodes cannot see the run directory: SLURM's own output stays on the
+    // node; the script sends its own output home through S3.
+    spec.output = "/tmp/porch-slurm-%j.out";
+    spec.error = spec.output;
+    spec.array_throttle = options_.array_throttle;
+    spec.stage_url = stager_->StageUrl();
+    spec.s3_args = stager_->S3Args();
+    spec.run_id = options_.run_id;
+  } else if (batch.size() == 1) {
     std::string dir = layout_.attempt_dir(first.task->id, first.attempt);
     spec.output = dir + "/slurm.out";
     spec.error = dir + "/slurm.err";
@@ -91,6 +101,9 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
     groups[{ShapeOf(launches[k]), after}].push_back(k);
   }
   Status dir = MakeDirs(layout_.dir() + "/slurm");
+  if (dir.ok() && stager_ && !launches.empty()) {
+    dir = stager_->Publish().Annotate(options_.name + " backend: publishing the run's inputs");
+  }
   for (auto& [shape, members] : groups) {
     std::vector<std::vector<size_t>> batches;
     if (options_.arrays && members.size() > 1) {
@@ -200,6 +213,11 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
     to_cancel_.clear();
   }
   if (jobs_.empty() && !recovered_) return;
+  if (stager_) {
+    std::vector<std::pair<std::string, int>> active;
+    for (const auto& [id, job] : jobs_) active.emplace_back(job.task_id, job.attempt);
+    stager_->Fetch(active);
+  }
   const double now = clock_->Now();
 
   Result<std::vector<SlurmJob>> listed = client_->Queue(options_.user, "porch-" + options_.run_id + "-");
@@ -291,7 +309,10 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
       continue;
     }
     if (now - job.ended_at < options_.result_grace_s) continue;
-    SlurmState state = a != accounted.end() ? a->second.state : SlurmState::kUnknown;
+    // Accounting's word, else the last state squeue showed before it forgot the job.
+    SlurmState state = a != accounted.end() ? a->second.state
+                       : IsTerminal(job.last) ? job.last
+                                              : SlurmState::kUnknown;
     int exit_code = a != accounted.end() ? a->second.exit_code : -1;
     events->push_back(Finish(id, job, state, exit_code));
     jobs_.erase(id);
@@ -362,10 +383,10 @@ std::string SelfPath() {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
-                                                    Clock* clock, CommandRunner* runner) {
+Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock) {
   const SlurmConfig& c = config.slurm;
-  SlurmBackendOptions o;
+  SlurmSetup setup;
+  SlurmBackendOptions& o = setup.options;
   std::string dir = AbsolutePath(layout.dir());
   o.run_id = dir.substr(dir.find_last_of('/') + 1);
   if (passwd* pw = getpwuid(geteuid())) o.user = pw->pw_name;
@@ -418,19 +439,23 @@ Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const 
   SlurmClientOptions co;
   co.timeout_s = c.command_timeout_seconds > 0 ? c.command_timeout_seconds : 60;
   co.bin_dir = c.bin_dir;
-  SlurmParts parts;
-  if (runner == nullptr) {
-    parts.runner = std::make_unique<RealCommandRunner>();
-    runner = parts.runner.get();
-  }
-  parts.client = std::make_unique<SlurmClient>(runner, clock, co);
-  if (Status st = parts.client->Ping(); !st.ok()) {
+  setup.runner = std::make_unique<RealCommandRunner>();
+  setup.client = std::make_unique<SlurmClient>(setup.runner.get(), clock, co);
+  if (Status st = setup.client->Ping(); !st.ok()) {
     return st.Annotate(
         "slurm backend: no SLURM controller answers (check that slurmctld runs, that SLURM_CONF "
         "names the cluster's slurm.conf, and that munge works: `scontrol ping`)");
   }
+  return setup;
+}
+
+Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
+                                                    Clock* clock) {
+  Result<SlurmSetup> setup = ConnectSlurm(config, layout, clock);
+  if (!setup.ok()) return setup.status();
+  SlurmParts parts{std::move(setup->runner), std::move(setup->client)};
   return std::unique_ptr<Backend>(
-      new OwningSlurmBackend(std::move(parts), layout, clock, std::move(o)));
+      new OwningSlurmBackend(std::move(parts), layout, clock, std::move(setup->options)));
 }
 
 }  // namespace porch

@@ -54,7 +54,27 @@
 
 namespace porch {
 
+// Moves attempts' files between porch's run directory and a place compute
+// nodes can reach when they share no filesystem with porch (the aws
+// backend's S3). Called from the backend's thread.
+class AttemptStager {
+ public:
+  virtual ~AttemptStager() = default;
+  // Before a submission: the run's inputs (plan, config, output/) where
+  // nodes fetch them.
+  virtual Status Publish() = 0;
+  // Brings the files of the attempts among `active` that have finished
+  // into the run directory, result.json last. Errors are retried next poll.
+  virtual void Fetch(const std::vector<std::pair<std::string, int>>& active) = 0;
+  // Where job scripts stage (s3://...), and the arguments for `porch s3`.
+  virtual std::string StageUrl() const = 0;
+  virtual std::vector<std::string> S3Args() const = 0;
+  // The run is over: final sync of results and output.
+  virtual void Close() {}
+};
+
 struct SlurmBackendOptions {
+  std::string name = "slurm";        // "aws" when staging through S3
   std::string run_id;
   std::string user;                  // squeue --user; empty: all users
   std::string porch_path;            // absolute, as seen on the nodes
@@ -80,9 +100,16 @@ struct SlurmBackendOptions {
 class SlurmBackend : public Backend {
  public:
   // `client`, `clock` are not owned and must outlive the backend.
-  SlurmBackend(SlurmClient* client, RunLayout layout, Clock* clock, SlurmBackendOptions options);
+  // `stager` (not owned, may be null: the run directory is shared) stages
+  // attempts for nodes without a shared filesystem.
+  SlurmBackend(SlurmClient* client, RunLayout layout, Clock* clock, SlurmBackendOptions options,
+               AttemptStager* stager = nullptr);
 
-  std::string name() const override { return "slurm"; }
+  std::string name() const override { return options_.name; }
+  const SlurmBackendOptions& options() const { return options_; }
+  void Close() override {
+    if (stager_) stager_->Close();
+  }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
@@ -125,6 +152,7 @@ class SlurmBackend : public Backend {
   void Escalate(const BackendEvent& ev);
 
   SlurmClient* client_;
+  AttemptStager* stager_;
   RunLayout layout_;
   Clock* clock_;
   SlurmBackendOptions options_;
@@ -137,10 +165,18 @@ class SlurmBackend : public Backend {
   bool recovered_ = false;                      // Recover() ran: look for orphans once
 };
 
-// Checks the configuration and that a controller answers (scontrol ping),
-// with clear errors; `runner` and `clock` are not owned; the returned
-// backend owns its client.
+// The slurm backend's options from the configuration, and a client that
+// reached the controller (scontrol ping). Clear errors naming the key or
+// the cause. `clock` is not owned.
+struct SlurmSetup {
+  SlurmBackendOptions options;
+  std::unique_ptr<CommandRunner> runner;
+  std::unique_ptr<SlurmClient> client;
+};
+Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock);
+
+// ConnectSlurm, then a backend that owns its client.
 Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
-                                                    Clock* clock, CommandRunner* runner);
+                                                    Clock* clock);
 
 }  // namespace porch

@@ -1,0 +1,182 @@
+#include "backend/aws/aws_backend.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <map>
+
+#include "aws/credentials.h"
+#include "platform/files.h"
+#include "platform/http.h"
+#include "s3/s3_client.h"
+#include "s3/sync.h"
+
+extern char** environ;
+
+namespace porch {
+
+namespace {
+
+// Copies the files under `from` into `to` (same relative paths).
+Status CopyTree(const std::string& from, const std::string& to) {
+  DIR* d = opendir(from.c_str());
+  if (!d) return Status::Ok();
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  for (const std::string& n : names) {
+    std::string src = from + "/" + n, dst = to + "/" + n;
+    struct stat st;
+    if (stat(src.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      PORCH_RETURN_IF_ERROR(MakeDirs(dst));
+      PORCH_RETURN_IF_ERROR(CopyTree(src, dst));
+    } else if (S_ISREG(st.st_mode)) {
+      Result<std::string> data = ReadFile(src);
+      if (!data.ok()) return data.status();
+      PORCH_RETURN_IF_ERROR(WriteFileAtomic(dst, *data, false));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+S3Stager::S3Stager(ObjectStore* store, std::string bucket, std::string base, RunLayout layout,
+                   std::vector<std::string> s3_args)
+    : store_(store),
+      bucket_(std::move(bucket)),
+      base_(std::move(base)),
+      layout_(AbsolutePath(layout.dir())),
+      s3_args_(std::move(s3_args)) {}
+
+Status S3Stager::Start(const std::string& run_marker_json) {
+  PORCH_RETURN_IF_ERROR(store_->PutData(bucket_, base_ + "/run.json", run_marker_json));
+  PORCH_RETURN_IF_ERROR(store_->PutFile(bucket_, base_ + "/input/plan.json", layout_.plan()));
+  if (PathExists(layout_.config())) {
+    PORCH_RETURN_IF_ERROR(store_->PutFile(bucket_, base_ + "/input/config.json", layout_.config()));
+  }
+  return Status::Ok();
+}
+
+Status S3Stager::Publish() {
+  // Only what changed since the last submission goes up.
+  Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/input/output", {});
+  return up.status();
+}
+
+void S3Stager::Fetch(const std::vector<std::pair<std::string, int>>& active) {
+  if (active.empty()) return;
+  Result<std::vector<ObjectInfo>> results = store_->List(bucket_, base_ + "/results/");
+  if (!results.ok()) return;  // S3 unreachable for now: next poll
+  std::map<std::string, std::string> by_attempt;  // "<task>/attempt-<n>.json" -> key
+  const std::string head = base_ + "/results/";
+  for (const ObjectInfo& o : *results) by_attempt[o.key.substr(head.size())] = o.key;
+  for (const auto& [task, attempt] : active) {
+    if (PathExists(layout_.result_path(task, attempt))) continue;
+    auto it = by_attempt.find(task + "/attempt-" + std::to_string(attempt) + ".json");
+    if (it == by_attempt.end()) continue;
+    std::string dir = layout_.attempt_dir(task, attempt);
+    std::string rel = "tasks/" + task + "/attempt-" + std::to_string(attempt);
+    if (!SyncDown(*store_, bucket_, base_ + "/" + rel, dir, {}).ok()) continue;
+    // What the task changed in output/, as the local backend leaves it.
+    if (!CopyTree(dir + "/output", layout_.output()).ok()) continue;
+    store_->GetFile(bucket_, it->second, layout_.result_path(task, attempt));
+  }
+}
+
+void S3Stager::Close() {
+  Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/output", {});
+  if (!up.ok()) {
+    std::fprintf(stderr, "porch: aws backend: the final upload of output/ to %s/output failed: %s\n",
+                 StageUrl().c_str(), up.status().message().c_str());
+  }
+}
+
+namespace {
+
+struct AwsParts {
+  std::unique_ptr<CommandRunner> runner;
+  std::unique_ptr<SlurmClient> client;
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<S3Client> s3;
+  std::unique_ptr<S3Stager> stager;
+};
+
+class AwsBackend : private AwsParts, public SlurmBackend {
+ public:
+  AwsBackend(AwsParts parts, RunLayout layout, Clock* clock, SlurmBackendOptions o)
+      : AwsParts(std::move(parts)),
+        SlurmBackend(client.get(), layout, clock, std::move(o), stager.get()) {}
+};
+
+std::map<std::string, std::string> Environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const RunLayout& layout,
+                                                  Clock* clock) {
+  const AwsConfig& aws = config.aws;
+  if (aws.s3_bucket.empty()) {
+    return Status::InvalidArgument(
+        "aws backend: no bucket: set aws.s3_bucket (or PORCH_AWS_S3_BUCKET) to the S3 bucket "
+        "the cluster's nodes can read and write");
+  }
+  std::map<std::string, std::string> env = Environment();
+  Result<AwsCredentials> creds =
+      ResolveAwsCredentials(env, env.count("HOME") ? env.at("HOME") : "");
+  if (!creds.ok()) return creds.status().Annotate("aws backend");
+  std::string region = aws.region;
+  if (auto it = env.find("AWS_REGION"); it != env.end() && !it->second.empty()) region = it->second;
+
+  AwsParts parts;
+  parts.http = std::make_unique<CurlHttpClient>();
+  S3Options so;
+  so.region = region;
+  so.endpoint = aws.endpoint;
+  so.credentials = *creds;
+  parts.s3 = std::make_unique<S3Client>(parts.http.get(), clock, so);
+  std::string dir = AbsolutePath(layout.dir());
+  std::string run_id = dir.substr(dir.find_last_of('/') + 1);
+  std::string prefix = aws.s3_prefix;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
+  std::string base = (prefix.empty() ? "" : prefix + "/") + "runs/" + run_id;
+  // Access check: a clear error now rather than failed jobs later.
+  Result<std::vector<ObjectInfo>> probe = parts.s3->List(aws.s3_bucket, base + "/run.json");
+  if (!probe.ok()) return probe.status().Annotate("aws backend: checking bucket access");
+
+  std::vector<std::string> s3_args = {"--set", "aws.region=" + region};
+  if (!aws.endpoint.empty()) s3_args.insert(s3_args.end(), {"--set", "aws.endpoint=" + aws.endpoint});
+  parts.stager = std::make_unique<S3Stager>(parts.s3.get(), aws.s3_bucket, base, layout, s3_args);
+  char marker[1024];
+  std::snprintf(marker, sizeof marker,
+                "{\"run_id\": \"%s\", \"cluster_name\": \"%s\", \"region\": \"%s\", "
+                "\"started_at\": %.3f}\n",
+                run_id.c_str(), aws.cluster_name.c_str(), region.c_str(), clock->Now());
+  PORCH_RETURN_IF_ERROR(parts.stager->Start(marker).Annotate("aws backend: writing the run marker"));
+
+  // The SLURM side: everything the slurm backend checks, on the cluster's
+  // head node.
+  Result<SlurmSetup> slurm = ConnectSlurm(config, layout, clock);
+  if (!slurm.ok()) return slurm.status().Annotate("aws backend");
+  slurm->options.name = "aws";
+  parts.runner = std::move(slurm->runner);
+  parts.client = std::move(slurm->client);
+  return std::unique_ptr<Backend>(
+      new AwsBackend(std::move(parts), layout, clock, std::move(slurm->options)));
+}
+
+}  // namespace porch
