@@ -182,6 +182,9 @@ std::string MetricsToJson(const RunMetrics& m) {
               {"not_run", m.pending},
               {"cost_usd", m.cost_usd},
               {"tokens", m.tokens}};
+  if (m.backend == "aws") {
+    run["aws"] = {{"cluster_name", m.cluster_name}, {"region", m.region}, {"bucket", m.bucket}};
+  }
   return json({{"run", run}, {"tasks", tasks}}).dump(2, ' ', false,
                                                      json::error_handler_t::replace) + "\n";
 }

@@ -40,6 +40,8 @@ struct TaskMetrics {
 struct RunMetrics {
   std::string run_id;
   std::string backend;
+  // aws backend: where it ran (recorded in metrics.json's run.aws).
+  std::string cluster_name, region, bucket;
   int max_executors = 0;
   double started_at = 0;       // wall clock of the first launch
   double makespan = 0;         // first start to last end

@@ -105,6 +105,9 @@ Status WriteRunReport(const LoadedRun& run) {
   RunLayout layout(run.run_dir);
   Dag dag(run.plan);
   RunMetrics m = ComputeMetrics(run.plan, dag, run.state, run.config.config.max_executors);
+  m.cluster_name = run.config.config.aws.cluster_name;
+  m.region = run.config.config.aws.region;
+  m.bucket = run.config.config.aws.s3_bucket;
   PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.metrics(), MetricsToJson(m)));
   return WriteFileAtomic(layout.report(), RenderReport(run.plan, dag, m));
 }

@@ -273,5 +273,104 @@ TEST_F(SlurmClusterTest, NoControllerIsAClearError) {
   EXPECT_NE(r.err.find("SLURM_CONF"), std::string::npos) << r.err;
 }
 
+// The aws backend: the same cluster, with nothing shared between porch and
+// the nodes but an S3 bucket (the signature-checking server of
+// scripts/s3-up.sh). Nodes work in directories of their own
+// (PORCH_NODE_DIR), never in the run directory.
+class AwsClusterTest : public SlurmClusterTest {
+ protected:
+  void SetUp() override {
+    SlurmClusterTest::SetUp();
+    if (IsSkipped()) return;
+    const char* url = getenv("PORCH_S3_SIGV4_ENDPOINT");
+    if (!url || !*url) GTEST_SKIP() << "PORCH_S3_SIGV4_ENDPOINT is not set (run scripts/s3-up.sh)";
+    endpoint_ = url;
+    nodes_ = dir_.path() + "/nodes";
+    bucket_ = "porch-aws-" + std::to_string(getpid());
+    PorchRun mb = RunPorch(dir_.path(), {"s3", "mb", "s3://" + bucket_}, AwsEnv());
+    if (mb.exit_code != 0) GTEST_SKIP() << "no S3 server answers at " << endpoint_ << ": " << mb.err;
+  }
+  std::map<std::string, std::string> AwsEnv() {
+    auto env = Env();
+    env["PORCH_BACKEND"] = "aws";
+    env["AWS_ACCESS_KEY_ID"] = "S3RVER";
+    env["AWS_SECRET_ACCESS_KEY"] = "S3RVER";
+    env["PORCH_AWS_REGION"] = "us-east-1";
+    env["PORCH_AWS_ENDPOINT"] = endpoint_;
+    env["PORCH_AWS_S3_BUCKET"] = bucket_;
+    env["PORCH_AWS_CLUSTER_NAME"] = "test-cluster";
+    env["PORCH_NODE_DIR"] = nodes_;
+    env["PORCH_KEEP_NODE_DIR"] = "1";
+    return env;
+  }
+  std::string endpoint_, nodes_, bucket_;
+};
+
+TEST_F(AwsClusterTest, JobsStageThroughS3IntoNodeLocalDirectories) {
+  std::string id = RunId("aws");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n"
+           "  - {id: gen, command: 'echo data > data.txt; pwd > where-gen.txt'}\n"
+           "  - {id: use, command: 'cat data.txt > used.txt; pwd > where-use.txt', depends_on: [gen]}\n"
+           "  - {id: bad, command: 'echo oops >&2; exit 4', retries: 0}\n"),
+      "--run-id", id}, AwsEnv());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // `bad` fails, on purpose
+  std::string run = Run(id);
+  EXPECT_EQ(*ReadFile(run + "/output/used.txt"), "data\n");  // gen's output reached use via S3
+  // The tasks ran in node-local directories, not in the run directory.
+  EXPECT_EQ(*ReadFile(run + "/output/where-gen.txt"), nodes_ + "/porch-" + id + "/gen-1/output\n");
+  EXPECT_EQ(*ReadFile(run + "/output/where-use.txt"), nodes_ + "/porch-" + id + "/use-1/output\n");
+  EXPECT_TRUE(PathExists(nodes_ + "/porch-" + id + "/use-1/plan.json"));  // fetched from S3
+  // A failing task's logs still arrive.
+  EXPECT_EQ(*ReadFile(run + "/tasks/bad/attempt-1/stderr"), "oops\n");
+  json s = Status(id);
+  EXPECT_EQ(s["run"]["succeeded"], 2);
+  EXPECT_EQ(s["run"]["backend"], "aws");
+  // S3 holds the run marker, the results and, at the end, the output.
+  PorchRun ls = RunPorch(dir_.path(), {"s3", "ls", "s3://" + bucket_ + "/porch/runs/" + id + "/"}, AwsEnv());
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  for (const char* key : {"/run.json", "/results/bad/attempt-1.json", "/output/used.txt",
+                          "/tasks/bad/attempt-1/stderr", "/input/plan.json"}) {
+    EXPECT_NE(ls.out.find(id + key), std::string::npos) << key << "\n" << ls.out;
+  }
+  json metrics = json::parse(*ReadFile(run + "/metrics.json"));
+  EXPECT_EQ(metrics["run"]["aws"]["cluster_name"], "test-cluster");
+  EXPECT_EQ(metrics["run"]["aws"]["region"], "us-east-1");
+}
+
+TEST_F(AwsClusterTest, KillNineThenResumeFindsResultsInS3) {
+  std::string id = RunId("awskill");
+  PorchProcess p(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n"
+           "  - {id: k0, command: 'sleep 8; echo k0 > k0.txt'}\n"
+           "  - {id: k1, command: 'sleep 8; echo k1 > k1.txt'}\n"
+           "  - {id: after, command: 'cat k0.txt k1.txt > both.txt', depends_on: [k0, k1]}\n"),
+      "-j", "2", "--run-id", id}, AwsEnv());
+  ASSERT_TRUE(WaitForRunning(id, 2)) << p.ErrSoFar();
+  p.Signal(SIGKILL);
+  p.Wait();
+  int sbatch_before = Calls("sbatch");
+  PorchRun r = RunPorch(dir_.path(), {"resume", id}, AwsEnv());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Calls("sbatch") - sbatch_before, 1);  // only `after`
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/both.txt"), "k0\nk1\n");
+  json s = Status(id);
+  for (const json& t : s["tasks"]) EXPECT_EQ(t["attempt_details"].size(), 1u) << t.dump();
+}
+
+TEST_F(AwsClusterTest, MissingBucketIsAClearError) {
+  auto env = AwsEnv();
+  env["PORCH_AWS_S3_BUCKET"] = "porch-no-such-bucket";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan("tasks:\n  - {id: a, command: 'true'}\n")}, env);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("bucket 'porch-no-such-bucket' does not exist"), std::string::npos) << r.err;
+  env.erase("AWS_ACCESS_KEY_ID");
+  env["AWS_SHARED_CREDENTIALS_FILE"] = dir_.path() + "/none";
+  env["AWS_CONFIG_FILE"] = dir_.path() + "/none";
+  r = RunPorch(dir_.path(), {"run", "--plan", Plan("tasks:\n  - {id: a, command: 'true'}\n")}, env);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("no AWS credentials found"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace porch
