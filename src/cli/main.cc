@@ -73,8 +73,8 @@ int main(int argc, char** argv) {
   }
   CLI::App app{
       "porch: plans a software requirement as a DAG of tasks and runs them in parallel on\n"
-      "M executors (local processes, Docker containers or SLURM jobs; the AWS\n"
-      "ParallelCluster backend is planned), with retries, a crash-safe journal, resume,\n"
+      "M executors (local processes, Docker containers, SLURM jobs, or SLURM jobs staged\n"
+      "through S3 on AWS ParallelCluster), with retries, a crash-safe journal, resume,\n"
       "and a report."};
   app.name("porch");
   app.footer(kFooter);
