@@ -1,6 +1,5 @@
 #include "platform/tar.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,17 +54,9 @@ Status Header(std::string* out, const std::string& path, char type, mode_t mode,
 }
 
 Status Add(const std::string& root, const std::string& rel, std::string* out) {
-  std::string dir = rel.empty() ? root : root + "/" + rel;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return Status::FromErrno("cannot read directory '" + dir + "'", errno);
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  for (const std::string& n : names) {
+  Result<std::vector<std::string>> names = ListDir(rel.empty() ? root : root + "/" + rel);
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
     std::string path = rel.empty() ? n : rel + "/" + n;
     std::string full = root + "/" + path;
     struct stat st;

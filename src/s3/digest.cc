@@ -16,17 +16,22 @@ struct StreamDigest::Ctx {
   }
 };
 
-namespace {
-std::string HexOf(const unsigned char* p, unsigned n) {
+std::string HexEncode(std::string_view bytes) {
   static const char* k = "0123456789abcdef";
   std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += k[p[i] >> 4];
-    out += k[p[i] & 15];
+  for (unsigned char c : bytes) {
+    out += k[c >> 4];
+    out += k[c & 15];
   }
   return out;
 }
-}  // namespace
+
+std::string Md5Raw(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
 
 StreamDigest::StreamDigest() : ctx_(std::make_unique<Ctx>()) {
   EVP_DigestInit_ex(ctx_->md5, EVP_md5(), nullptr);
@@ -47,9 +52,9 @@ ContentDigest StreamDigest::Finish() {
   ContentDigest d;
   d.size = size_;
   EVP_DigestFinal_ex(ctx_->md5, md, &n);
-  d.md5 = HexOf(md, n);
+  d.md5 = HexEncode(std::string_view(reinterpret_cast<char*>(md), n));
   EVP_DigestFinal_ex(ctx_->sha, md, &n);
-  d.sha256 = HexOf(md, n);
+  d.sha256 = HexEncode(std::string_view(reinterpret_cast<char*>(md), n));
   return d;
 }
 

@@ -32,4 +32,9 @@ class StreamDigest {
 
 Result<ContentDigest> DigestFile(const std::string& path);
 
+// Lower-case hex of raw bytes.
+std::string HexEncode(std::string_view bytes);
+// The raw 16-byte MD5 of `data` (Content-MD5 is its base64).
+std::string Md5Raw(std::string_view data);
+
 }  // namespace porch

@@ -1,6 +1,5 @@
 #include "s3/s3_client.h"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -13,23 +12,6 @@
 namespace porch {
 
 namespace {
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* k = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += k[p[i] >> 4];
-    out += k[p[i] & 15];
-  }
-  return out;
-}
-
-std::string Md5Raw(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
-}
 
 std::string Unquote(std::string s) {
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
@@ -217,7 +199,7 @@ Status S3Client::PutData(const std::string& bucket, const std::string& key, cons
   Result<HttpResponse> r = Send(c);
   if (!r.ok()) return r.status();
   std::string etag = Unquote(r->Header("etag"));
-  std::string md5 = Hex(reinterpret_cast<const unsigned char*>(Md5Raw(data).data()), 16);
+  std::string md5 = HexEncode(Md5Raw(data));
   if (!etag.empty() && etag.find('-') == std::string::npos && etag != md5) {
     return Status::IoError("PUT s3://" + bucket + "/" + key + ": the store's ETag " + etag +
                            " does not match the content's MD5 " + md5);

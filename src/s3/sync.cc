@@ -1,6 +1,5 @@
 #include "s3/sync.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -21,18 +20,10 @@ bool EndsWith(const std::string& s, const std::string& tail) {
 // Regular files under `dir`, by path relative to it.
 Status Walk(const std::string& dir, const std::string& rel, std::map<std::string, uint64_t>* out) {
   std::string here = rel.empty() ? dir : dir + "/" + rel;
-  DIR* d = opendir(here.c_str());
-  if (!d) {
-    if (errno == ENOENT && rel.empty()) return Status::Ok();
-    return Status::FromErrno("cannot read '" + here + "'", errno);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  for (const std::string& n : names) {
+  if (rel.empty() && !PathExists(here)) return Status::Ok();  // nothing to sync yet
+  Result<std::vector<std::string>> names = ListDir(here);
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
     std::string r = rel.empty() ? n : rel + "/" + n;
     struct stat st;
     if (stat((dir + "/" + r).c_str(), &st) != 0) continue;  // a dangling link

@@ -1,6 +1,5 @@
 #include "backend/aws/aws_backend.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -20,15 +19,10 @@ namespace {
 
 // Copies the files under `from` into `to` (same relative paths).
 Status CopyTree(const std::string& from, const std::string& to) {
-  DIR* d = opendir(from.c_str());
-  if (!d) return Status::Ok();
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  for (const std::string& n : names) {
+  if (!PathExists(from)) return Status::Ok();  // the task changed nothing in output/
+  Result<std::vector<std::string>> names = ListDir(from);
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
     std::string src = from + "/" + n, dst = to + "/" + n;
     struct stat st;
     if (stat(src.c_str(), &st) != 0) continue;
