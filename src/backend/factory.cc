@@ -9,7 +9,8 @@
 namespace porch {
 
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
-                                               Clock* clock, const Plan& plan) {
+                                               Clock* clock, const Plan& plan,
+                                               const std::map<std::string, std::string>& env) {
   if (config.backend == "threading" || config.backend == "local") {
     LocalBackendOptions options;
     options.kill_grace_s = config.kill_grace_seconds;
@@ -20,19 +21,19 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
         new MergingBackend(std::move(local), &plan, layout, config.merge));
   }
   if (config.backend == "docker") {
-    Result<std::unique_ptr<Backend>> docker = CreateDockerBackend(config, layout, clock);
+    Result<std::unique_ptr<Backend>> docker = CreateDockerBackend(config, layout, clock, env);
     if (!docker.ok()) return docker.status();
     return std::unique_ptr<Backend>(
         new MergingBackend(std::move(*docker), &plan, layout, config.merge));
   }
   if (config.backend == "slurm") {
-    Result<std::unique_ptr<Backend>> slurm = CreateSlurmBackend(config, layout, clock);
+    Result<std::unique_ptr<Backend>> slurm = CreateSlurmBackend(config, layout, clock, env);
     if (!slurm.ok()) return slurm.status();
     return std::unique_ptr<Backend>(
         new MergingBackend(std::move(*slurm), &plan, layout, config.merge));
   }
   if (config.backend == "aws") {
-    Result<std::unique_ptr<Backend>> aws = CreateAwsBackend(config, layout, clock);
+    Result<std::unique_ptr<Backend>> aws = CreateAwsBackend(config, layout, clock, env);
     if (!aws.ok()) return aws.status();
     return std::unique_ptr<Backend>(new MergingBackend(std::move(*aws), &plan, layout, config.merge));
   }

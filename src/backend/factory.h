@@ -2,7 +2,9 @@
 // unknown name is an error, never a silent fallback.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include "backend/backend.h"
 #include "config/config.h"
@@ -12,8 +14,10 @@
 namespace porch {
 
 // `plan` must outlive the backend. AI tasks' results are merged into the
-// run's output/ (MergingBackend) whatever the backend.
+// run's output/ (MergingBackend) whatever the backend. `env` is porch's
+// environment (DOCKER_HOST, SLURM_CONF, credentials passed on to jobs).
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
-                                               Clock* clock, const Plan& plan);
+                                               Clock* clock, const Plan& plan,
+                                               const std::map<std::string, std::string>& env);
 
 }  // namespace porch

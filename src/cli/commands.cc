@@ -182,7 +182,11 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
   }
   bool tty = isatty(STDERR_FILENO);
   ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
-  Runner runner(&clock, CreateBackend, &progress, [] { return SignalGuard::interrupted(); });
+  BackendFactory factory = [env = CurrentEnvironment()](const Config& c, const RunLayout& l,
+                                                        Clock* clk, const Plan& p) {
+    return CreateBackend(c, l, clk, p, env);
+  };
+  Runner runner(&clock, factory, &progress, [] { return SignalGuard::interrupted(); });
   Result<RunOutcome> outcome = go(runner);
   progress.Done();
   if (!outcome.ok()) return Fail(outcome.status());

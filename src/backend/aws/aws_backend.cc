@@ -11,8 +11,6 @@
 #include "s3/s3_client.h"
 #include "s3/sync.h"
 
-extern char** environ;
-
 namespace porch {
 
 namespace {
@@ -108,27 +106,17 @@ class AwsBackend : private AwsParts, public SlurmBackend {
         SlurmBackend(client.get(), layout, clock, std::move(o), stager.get()) {}
 };
 
-std::map<std::string, std::string> Environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return env;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const RunLayout& layout,
-                                                  Clock* clock) {
+                                                  Clock* clock,
+                                                  const std::map<std::string, std::string>& env) {
   const AwsConfig& aws = config.aws;
   if (aws.s3_bucket.empty()) {
     return Status::InvalidArgument(
         "aws backend: no bucket: set aws.s3_bucket (or PORCH_AWS_S3_BUCKET) to the S3 bucket "
         "the cluster's nodes can read and write");
   }
-  std::map<std::string, std::string> env = Environment();
   Result<AwsCredentials> creds =
       ResolveAwsCredentials(env, env.count("HOME") ? env.at("HOME") : "");
   if (!creds.ok()) return creds.status().Annotate("aws backend");
@@ -164,7 +152,7 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
 
   // The SLURM side: everything the slurm backend checks, on the cluster's
   // head node.
-  Result<SlurmSetup> slurm = ConnectSlurm(config, layout, clock);
+  Result<SlurmSetup> slurm = ConnectSlurm(config, layout, clock, env);
   if (!slurm.ok()) return slurm.status().Annotate("aws backend");
   slurm->options.name = "aws";
   parts.runner = std::move(slurm->runner);

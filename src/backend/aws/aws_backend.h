@@ -57,7 +57,9 @@ class S3Stager : public AttemptStager {
 
 // Checks the credentials and the bucket (clear errors naming both), writes
 // the run marker and the inputs, and returns the staged SLURM backend.
+// `env` is porch's environment (credentials, AWS_REGION, SLURM_CONF).
 Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const RunLayout& layout,
-                                                  Clock* clock);
+                                                  Clock* clock,
+                                                  const std::map<std::string, std::string>& env);
 
 }  // namespace porch

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
@@ -82,7 +83,7 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
       out.push_back(st.Annotate("docker backend"));
       continue;
     }
-    jobs_[*id] = {l.index, l.attempt, l.task->id};
+    jobs_[*id] = {l.index, l.attempt, l.task->id, spec.memory_bytes > 0};
     pending_.push_back(StartedEvent(l.index, l.attempt, clock_->Now()));
     out.push_back(*id);
   }
@@ -112,11 +113,21 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
     ev.reason = FailureReason::kCancelled;
     ev.detail = "cancelled by porch (the container was stopped before it wrote a result)";
   }
+  const bool cancelled = cancelled_at_.count(id) > 0;
   cancelled_at_.erase(id);
   if (st.ok() && st->oom_killed && ev.reason != FailureReason::kCancelled) {
     ev.reason = FailureReason::kOom;
     ev.exit_code = st->exit_code;
     ev.detail = "out of memory: the container hit its memory limit (resources.memory)";
+  }
+  // The engine flags OOMKilled reliably only for the container's first
+  // process; a task's child killed by the kernel under the container's
+  // memory limit shows up as a SIGKILL nobody sent.
+  if (ev.reason == FailureReason::kSignal && r.ok() && r->term_signal == SIGKILL &&
+      job.memory_limited && !cancelled) {
+    ev.reason = FailureReason::kOom;
+    ev.detail = "killed by SIGKILL under the container's memory limit (resources.memory): "
+                "most likely out of memory";
   }
   if (ev.reason == FailureReason::kOom) ++ooms_[job.index];
   client_.RemoveContainer(id);
@@ -207,7 +218,7 @@ RecoverOutcome DockerBackend::Recover(const InFlight& f) {
       client_.RemoveContainer(c.id);
       return RecoverOutcome::kLost;
     }
-    jobs_[c.id] = {f.index, f.attempt, f.task->id};  // Wait collects it
+    jobs_[c.id] = {f.index, f.attempt, f.task->id, f.task->resources.memory_bytes > 0};  // Wait collects it
     return RecoverOutcome::kAdopted;
   }
   return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
@@ -229,9 +240,11 @@ Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,
 }
 
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
-                                                     Clock* clock) {
-  const char* docker_host = std::getenv("DOCKER_HOST");
-  std::string socket = DockerSocket(config.docker.host, docker_host ? docker_host : "");
+                                                     Clock* clock,
+                                                     const std::map<std::string, std::string>& env) {
+  auto docker_host = env.find("DOCKER_HOST");
+  std::string socket =
+      DockerSocket(config.docker.host, docker_host == env.end() ? "" : docker_host->second);
   DockerBackendOptions o;
   std::string dir = AbsolutePath(layout.dir());
   o.run_id = dir.substr(dir.find_last_of('/') + 1);
@@ -249,7 +262,7 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   // Credentials reach containers through the environment at create time only.
   for (const char* name : {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AWS_ACCESS_KEY_ID",
                            "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}) {
-    if (const char* v = std::getenv(name)) o.env.push_back(std::string(name) + "=" + v);
+    if (auto v = env.find(name); v != env.end()) o.env.push_back(std::string(name) + "=" + v->second);
   }
   if (config.docker.use_bedrock) {
     o.env.push_back("CLAUDE_CODE_USE_BEDROCK=1");

@@ -65,6 +65,7 @@ class DockerBackend : public Backend {
     Dag::Index index;
     int attempt;
     std::string task_id;
+    bool memory_limited = false;  // created with a memory limit
   };
   BackendEvent Collect(const std::string& id, const Job& job);
 
@@ -88,7 +89,9 @@ Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,
 // Connects to the configured engine, checks it, creates the network and
 // checks the image (never pulls; builds it from docker.build_context when
 // that is set). Clear errors for each step.
+// `env`: porch's environment (DOCKER_HOST; the credentials containers get).
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
-                                                     Clock* clock);
+                                                     Clock* clock,
+                                                     const std::map<std::string, std::string>& env);
 
 }  // namespace porch

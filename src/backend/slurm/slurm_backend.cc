@@ -383,7 +383,8 @@ std::string SelfPath() {
 
 }  // namespace
 
-Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock) {
+Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock,
+                                const std::map<std::string, std::string>& env) {
   const SlurmConfig& c = config.slurm;
   SlurmSetup setup;
   SlurmBackendOptions& o = setup.options;
@@ -430,11 +431,12 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
 
   // SLURM's clients wait a minute for a slurm.conf that is not there; say
   // so at once instead.
-  if (const char* conf = std::getenv("SLURM_CONF"); conf && *conf && !PathExists(conf)) {
-    return Status::NotFound(std::string("slurm backend: no SLURM controller answers: SLURM_CONF "
-                                        "names '") +
-                            conf + "', which does not exist; point SLURM_CONF at the cluster's "
-                                   "slurm.conf (or unset it to use /etc/slurm/slurm.conf)");
+  if (auto conf = env.find("SLURM_CONF");
+      conf != env.end() && !conf->second.empty() && !PathExists(conf->second)) {
+    return Status::NotFound("slurm backend: no SLURM controller answers: SLURM_CONF names '" +
+                            conf->second +
+                            "', which does not exist; point SLURM_CONF at the cluster's "
+                            "slurm.conf (or unset it to use /etc/slurm/slurm.conf)");
   }
   SlurmClientOptions co;
   co.timeout_s = c.command_timeout_seconds > 0 ? c.command_timeout_seconds : 60;
@@ -450,8 +452,9 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
 }
 
 Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
-                                                    Clock* clock) {
-  Result<SlurmSetup> setup = ConnectSlurm(config, layout, clock);
+                                                    Clock* clock,
+                                                    const std::map<std::string, std::string>& env) {
+  Result<SlurmSetup> setup = ConnectSlurm(config, layout, clock, env);
   if (!setup.ok()) return setup.status();
   SlurmParts parts{std::move(setup->runner), std::move(setup->client)};
   return std::unique_ptr<Backend>(

@@ -173,10 +173,14 @@ struct SlurmSetup {
   std::unique_ptr<CommandRunner> runner;
   std::unique_ptr<SlurmClient> client;
 };
-Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock);
+// `env` is porch's environment (SLURM_CONF is checked; the SLURM clients
+// and, through sbatch --export, the jobs inherit it).
+Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock,
+                                const std::map<std::string, std::string>& env);
 
 // ConnectSlurm, then a backend that owns its client.
 Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
-                                                    Clock* clock);
+                                                    Clock* clock,
+                                                    const std::map<std::string, std::string>& env);
 
 }  // namespace porch

@@ -126,7 +126,7 @@ TEST_F(DockerBackendTest, OomRetryGetsMoreMemory) {
       Plan("tasks:\n  - id: grow\n    retries: 4\n    resources: {memory: 16M}\n"
            "    command: x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo ${#x} > size.txt\n"),
       "--run-id", "grow"}, Env());
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status("grow").dump();
   json t = Status("grow")["tasks"][0];
   ASSERT_GE(t["attempt_details"].size(), 2u) << t.dump();
   EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
