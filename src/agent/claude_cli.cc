@@ -44,18 +44,20 @@ std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
       "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
       "AWS_PROFILE", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX", "HTTPS_PROXY",
       "HTTP_PROXY", "NO_PROXY"};
+  const std::map<std::string, std::string>& from = job.settings->env;
+  auto has = [&](const char* name) { return from.count(name) > 0; };
   std::vector<std::string> env;
   for (const char* name : kPass) {
-    if (const char* v = getenv(name)) env.push_back(std::string(name) + "=" + v);
+    if (auto v = from.find(name); v != from.end()) env.push_back(std::string(name) + "=" + v->second);
   }
   const Config& c = job.settings->config;
   if (c.llm.provider == "bedrock") {
     env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
-    if (!getenv("AWS_REGION")) env.push_back("AWS_REGION=" + c.llm.region);
-    if (!c.llm.bedrock_endpoint.empty() && !getenv("ANTHROPIC_BEDROCK_BASE_URL")) {
+    if (!has("AWS_REGION")) env.push_back("AWS_REGION=" + c.llm.region);
+    if (!c.llm.bedrock_endpoint.empty() && !has("ANTHROPIC_BEDROCK_BASE_URL")) {
       env.push_back("ANTHROPIC_BEDROCK_BASE_URL=" + c.llm.bedrock_endpoint);
     }
-  } else if (!c.llm.base_url.empty() && !getenv("ANTHROPIC_BASE_URL")) {
+  } else if (!c.llm.base_url.empty() && !has("ANTHROPIC_BASE_URL")) {
     env.push_back("ANTHROPIC_BASE_URL=" + c.llm.base_url);
   }
   env.push_back("HOME=" + job.settings->home);

@@ -4,6 +4,7 @@
 // backend's supervisor), never in the scheduler.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,9 @@ struct AgentSettings {
   bool run_command_tool = false;         // API agent: offer run_command
   int acceptance_rounds = 2;             // agent re-runs after a failed acceptance check
   std::string home;                      // HOME for the CLI (per run)
+  // porch's environment; the CLI executor passes on only the variables it
+  // needs (PATH, locale, proxies, the LLM credentials), never the rest.
+  std::map<std::string, std::string> env;
   Config config;                         // llm settings for the API agent
 };
 

@@ -16,6 +16,7 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
     options.kill_grace_s = config.kill_grace_seconds;
     options.plan = &plan;
     options.config = config;
+    options.porch_env = env;
     auto local = std::make_unique<LocalBackend>(layout, clock, options);
     return std::unique_ptr<Backend>(
         new MergingBackend(std::move(local), &plan, layout, config.merge));

@@ -579,7 +579,7 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
     std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
     return kExecNoResult;
   }
-  AttemptSpec spec = MakeAttemptSpec(layout, *plan, task, attempt, limit, c);
+  AttemptSpec spec = MakeAttemptSpec(layout, *plan, task, attempt, limit, c, CurrentEnvironment());
   if (grace_s >= 0) spec.grace_s = grace_s;
   return RunAttempt(spec);
 }

@@ -117,7 +117,8 @@ std::string AgentContext(const Plan& plan, const Task& task) {
 }
 
 AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Task& task,
-                            int attempt, double time_limit_s, const Config& config) {
+                            int attempt, double time_limit_s, const Config& config,
+                            const std::map<std::string, std::string>& env) {
   AttemptSpec spec;
   spec.task_id = task.id;
   spec.attempt = attempt;
@@ -141,6 +142,7 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
     spec.workspace = AbsolutePath(spec.attempt_dir + "/workspace");
     spec.seed_from = AbsolutePath(layout.output());
     spec.agent = AgentSettingsFromConfig(config, AbsolutePath(layout.dir()));
+    spec.agent.env = env;
   }
   return spec;
 }

@@ -78,8 +78,10 @@ Result<AttemptResult> ReadAttemptResult(const std::string& path);
 // Command tasks run in output/; AI tasks get a workspace in the attempt
 // directory and a system context describing the plan, the task and the
 // files its dependencies own. PORCH_* variables tell commands where they run.
+// `env` is porch's environment, handed to AI tasks' executors.
 AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Task& task,
-                            int attempt, double time_limit_s, const Config& config);
+                            int attempt, double time_limit_s, const Config& config,
+                            const std::map<std::string, std::string>& env);
 
 // The context an agent gets besides its prompt (pure).
 std::string AgentContext(const Plan& plan, const Task& task);

@@ -102,7 +102,7 @@ class AgentAttemptTest : public ::testing::Test {
     RunLayout layout(dir_.path() + "/run");
     MakeDirs(layout.output());
     MakeDirs(layout.attempt_dir("t", 1));
-    return MakeAttemptSpec(layout, plan, plan.tasks[0], 1, 60, config);
+    return MakeAttemptSpec(layout, plan, plan.tasks[0], 1, 60, config, CurrentEnvironment());
   }
   AttemptResult Run(const AttemptSpec& spec) {
     pid_t pid = fork();
@@ -243,13 +243,15 @@ TEST(ClaudeArgvTest, CarriesTheSettingsAndOnlyNeededEnvironment) {
   EXPECT_NE(joined.find("--model claude-sonnet-4-5"), std::string::npos);
   EXPECT_NE(joined.find("--max-budget-usd 0.5"), std::string::npos);
   EXPECT_NE(joined.find("--append-system-prompt ctx"), std::string::npos);
-  setenv("PORCH_UNRELATED_SECRET", "x", 1);
+  s.env = {{"PORCH_UNRELATED_SECRET", "x"}, {"PATH", "/usr/bin"}, {"ANTHROPIC_API_KEY", "sk-x"}};
   std::vector<std::string> env = ClaudeCliExecutor::Env(job);
   std::string all;
   for (const auto& e : env) all += e + "\n";
   EXPECT_NE(all.find("HOME=/run/home\n"), std::string::npos);
   EXPECT_NE(all.find("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1\n"), std::string::npos);
   EXPECT_EQ(all.find("PORCH_UNRELATED_SECRET"), std::string::npos);
+  EXPECT_NE(all.find("PATH=/usr/bin\n"), std::string::npos);
+  EXPECT_NE(all.find("ANTHROPIC_API_KEY=sk-x\n"), std::string::npos);
   s.config.llm.provider = "bedrock";
   s.config.llm.bedrock_endpoint = "http://127.0.0.1:1";
   all.clear();

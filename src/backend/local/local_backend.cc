@@ -55,7 +55,8 @@ Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
   config.kill_grace_seconds = options_.kill_grace_s;
   Plan single;
   const Plan& plan = options_.plan ? *options_.plan : single;
-  AttemptSpec spec = MakeAttemptSpec(layout_, plan, t, l.attempt, l.time_limit_s, config);
+  AttemptSpec spec = MakeAttemptSpec(layout_, plan, t, l.attempt, l.time_limit_s, config,
+                                     options_.porch_env);
   for (const auto& [k, v] : options_.env) spec.env.emplace(k, v);
 
   pid_t pid = fork();

@@ -35,6 +35,7 @@ struct LocalBackendOptions {
   double kill_grace_s = 5;
   double adopted_poll_s = 0.05;  // how often to look at re-adopted attempts
   std::map<std::string, std::string> env;  // extra environment for commands
+  std::map<std::string, std::string> porch_env;  // porch's own, for AI tasks' executors
 };
 
 class LocalBackend : public Backend {

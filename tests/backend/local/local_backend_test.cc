@@ -119,7 +119,7 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
   plan.tasks.push_back(slow);
   Config config;
   config.kill_grace_seconds = 1;
-  AttemptSpec spec = MakeAttemptSpec(layout_, plan, slow, 1, 0, config);
+  AttemptSpec spec = MakeAttemptSpec(layout_, plan, slow, 1, 0, config, {});
   int pipefd[2];
   ASSERT_EQ(pipe(pipefd), 0);
   pid_t mid = fork();
