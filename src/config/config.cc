@@ -113,6 +113,9 @@ const std::vector<Field>& Fields() {
        false, Member(&Config::slurm, &SlurmConfig::porch_path)},
       {"slurm.arrays", Kind::kBool, "submit ready tasks with equal resources as one job array",
        false, Member(&Config::slurm, &SlurmConfig::arrays)},
+      {"slurm.max_array_size", Kind::kInt,
+       "elements per job array (keep below the cluster's MaxArraySize, default 1001)", false,
+       Member(&Config::slurm, &SlurmConfig::max_array_size)},
       {"slurm.dependencies", Kind::kString,
        "porch (submit a task once its dependencies succeeded) | slurm (submit it at once, "
        "held with --dependency=afterok)",

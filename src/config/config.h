@@ -53,6 +53,7 @@ struct SlurmConfig {
   std::string extra_args;             // passed to sbatch as-is (account, qos, ...)
   std::string porch_path;             // porch on the nodes; empty: this binary's path
   bool arrays = true;                 // ready tasks with equal resources: one job array
+  int max_array_size = 1000;          // elements per array (the cluster's MaxArraySize - 1)
   std::string dependencies = "porch"; // porch: submit when deps succeeded; slurm: afterok holds
   std::string max_memory = "64G";     // OUT_OF_MEMORY retries double memory up to this
   std::string max_time_limit = "2-00:00:00";  // TIMEOUT retries double time up to this

@@ -107,7 +107,13 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
   for (auto& [shape, members] : groups) {
     std::vector<std::vector<size_t>> batches;
     if (options_.arrays && members.size() > 1) {
-      batches.push_back(members);
+      // At most max_array_size elements per array (SLURM's MaxArraySize).
+      const size_t cap = static_cast<size_t>(std::max(1, options_.max_array_size));
+      for (size_t from = 0; from < members.size(); from += cap) {
+        size_t to = std::min(members.size(), from + cap);
+        batches.emplace_back(members.begin() + static_cast<long>(from),
+                             members.begin() + static_cast<long>(to));
+      }
     } else {
       for (size_t k : members) batches.push_back({k});
     }
@@ -416,6 +422,7 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
   o.extra_args = SplitSbatchArgs(c.extra_args);
   o.export_env = c.export_env;
   o.arrays = c.arrays;
+  o.max_array_size = c.max_array_size;
   if (c.dependencies == "slurm") {
     o.hold_dependents = true;
   } else if (c.dependencies != "porch") {

@@ -89,6 +89,7 @@ struct SlurmBackendOptions {
   std::vector<std::string> extra_args;
   std::string export_env = "ALL";
   bool arrays = true;
+  int max_array_size = 1000;         // elements per array (below the cluster's MaxArraySize)
   bool hold_dependents = false;      // slurm.dependencies=slurm: afterok on running deps
   int array_throttle = 0;            // %T on arrays (max_executors)
   double poll_s = 5;

@@ -158,6 +158,18 @@ TEST_F(SlurmBackendUnitTest, EqualResourcesGoOutAsOneArray) {
   EXPECT_TRUE(PathExists(b->ScriptPath("porch-r1-t0-1-array3")));
 }
 
+TEST_F(SlurmBackendUnitTest, ArraysAreSplitAtTheMaximumSize) {
+  SlurmBackendOptions o = Options();
+  o.max_array_size = 2;
+  auto b = Make(o);
+  std::vector<Launch> ls = {L(0), L(1), L(2), L(3), L(4)};
+  std::vector<Result<std::string>> ids = b->Submit(ls);
+  EXPECT_EQ(runner_.Count("sbatch"), 3);  // 2 + 2 + 1
+  EXPECT_EQ(*ids[1], "100_1");
+  EXPECT_EQ(*ids[2], "101_0");
+  EXPECT_EQ(*ids[4], "102");
+}
+
 TEST_F(SlurmBackendUnitTest, ArraysOffMeansOneJobPerAttempt) {
   SlurmBackendOptions o = Options();
   o.arrays = false;
