@@ -63,6 +63,20 @@ struct BackendEvent {
   int64_t tokens = 0;     // AI tasks: tokens used (all kinds)
 };
 
+// A kFinished event for an attempt that failed without a result file.
+inline BackendEvent FailedEvent(Dag::Index index, int attempt, double time, FailureReason reason,
+                                std::string detail, int exit_code = -1) {
+  BackendEvent ev;
+  ev.kind = BackendEvent::Kind::kFinished;
+  ev.index = index;
+  ev.attempt = attempt;
+  ev.time = time;
+  ev.exit_code = exit_code;
+  ev.reason = reason;
+  ev.detail = std::move(detail);
+  return ev;
+}
+
 struct InFlight {
   Dag::Index index = 0;
   const Task* task = nullptr;

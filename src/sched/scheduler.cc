@@ -205,16 +205,11 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   for (size_t k = 0; k < launches.size(); ++k) {
     const Launch& l = launches[k];
     if (!ids[k].ok()) {
-      BackendEvent ev;
-      ev.index = l.index;
-      ev.attempt = l.attempt;
-      ev.time = clock_->Now();
-      ev.exit_code = -1;
-      ev.reason = ids[k].status().code() == Status::Code::kInvalidArgument
-                      ? FailureReason::kInvalidTask
-                      : FailureReason::kBackendError;
-      ev.detail = "submit failed: " + ids[k].status().message();
-      PORCH_RETURN_IF_ERROR(Handle(ev));
+      FailureReason why = ids[k].status().code() == Status::Code::kInvalidArgument
+                              ? FailureReason::kInvalidTask
+                              : FailureReason::kBackendError;
+      PORCH_RETURN_IF_ERROR(Handle(FailedEvent(l.index, l.attempt, clock_->Now(), why,
+                                               "submit failed: " + ids[k].status().message())));
       continue;
     }
     JournalRecord rec;
@@ -412,14 +407,9 @@ Result<RunSummary> Scheduler::Run() {
     Append(std::move(rec));
     for (const InFlight& f : to_recover_) {
       if (backend_->Recover(f) == RecoverOutcome::kAdopted) continue;
-      BackendEvent ev;
-      ev.index = f.index;
-      ev.attempt = f.attempt;
-      ev.time = clock_->Now();
-      ev.exit_code = -1;
-      ev.reason = FailureReason::kLost;
-      ev.detail = "the attempt left no trace after porch stopped";
-      PORCH_RETURN_IF_ERROR(Handle(ev));
+      PORCH_RETURN_IF_ERROR(Handle(FailedEvent(f.index, f.attempt, clock_->Now(),
+                                               FailureReason::kLost,
+                                               "the attempt left no trace after porch stopped")));
     }
     to_recover_.clear();
     if (options_.early_dependents) {

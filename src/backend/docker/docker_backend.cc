@@ -101,13 +101,11 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   if (r.ok()) {
     ev = EventFromResult(job.index, job.attempt, *r);
   } else {
-    ev.index = job.index;
-    ev.attempt = job.attempt;
-    ev.time = clock_->Now();
-    ev.exit_code = st.ok() ? st->exit_code : -1;
-    ev.reason = FailureReason::kBackendError;
-    ev.detail = "the container exited " + std::to_string(ev.exit_code) +
-                " without a result file (see container.log)";
+    int code = st.ok() ? st->exit_code : -1;
+    ev = FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
+                     "the container exited " + std::to_string(code) +
+                         " without a result file (see container.log)",
+                     code);
   }
   if (!r.ok() && cancelled_at_.count(id)) {
     ev.reason = FailureReason::kCancelled;
@@ -175,16 +173,11 @@ std::vector<BackendEvent> DockerBackend::Wait(double deadline) {
         engine_down_since_ = clock_->Now();  // restarting? wait for it, for a while
       } else if (clock_->Now() - engine_down_since_ > options_.engine_down_limit_s) {
         for (const auto& [id, job] : jobs_) {
-          BackendEvent ev;
-          ev.index = job.index;
-          ev.attempt = job.attempt;
-          ev.time = clock_->Now();
-          ev.exit_code = -1;
-          ev.reason = FailureReason::kBackendError;
-          ev.detail = "the Docker engine did not answer for " +
-                      std::to_string(static_cast<int>(options_.engine_down_limit_s)) +
-                      "s: " + listed.status().message();
-          events.push_back(ev);
+          events.push_back(FailedEvent(
+              job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
+              "the Docker engine did not answer for " +
+                  std::to_string(static_cast<int>(options_.engine_down_limit_s)) +
+                  "s: " + listed.status().message()));
         }
         jobs_.clear();
         engine_down_since_ = 0;

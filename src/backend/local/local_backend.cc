@@ -98,13 +98,8 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
 BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_status) {
   Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
   if (r.ok()) return EventFromResult(job.index, job.attempt, *r);
-  BackendEvent ev;
-  ev.index = job.index;
-  ev.attempt = job.attempt;
-  ev.time = clock_->Now();
-  ev.exit_code = -1;
-  ev.reason = FailureReason::kBackendError;
-  ev.detail = "the attempt's supervisor ended without a result file";
+  BackendEvent ev = FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
+                                "the attempt's supervisor ended without a result file");
   if (have_status && WIFSIGNALED(wait_status)) {
     ev.detail += std::string(" (killed by signal ") + strsignal(WTERMSIG(wait_status)) + ")";
   } else if (have_status && WIFEXITED(wait_status)) {

@@ -182,32 +182,22 @@ BackendEvent SlurmBackend::Finish(const std::string& id, Job& job, SlurmState st
                state == SlurmState::kCancelled) {
       ev.detail = VerdictFromState(state, exit_code, false).detail;
     }
-  } else if (state == SlurmState::kCancelled && !job.cancel_requested &&
-             job.last_reason.find("Dependency") != std::string::npos) {
-    ev.index = job.index;
-    ev.attempt = job.attempt;
-    ev.time = clock_->Now();
-    ev.exit_code = exit_code;
-    ev.reason = FailureReason::kLost;
-    ev.detail = "SLURM cancelled the held job: a dependency did not succeed (" +
-                job.last_reason + ")";
   } else {
-    ev.index = job.index;
-    ev.attempt = job.attempt;
-    ev.time = clock_->Now();
-    ev.exit_code = exit_code;
+    SlurmVerdict v;
     if (job.cancel_requested) {
-      ev.reason = FailureReason::kCancelled;
-      ev.detail = "cancelled by porch (scancel) before the attempt wrote a result";
+      v = {FailureReason::kCancelled, "cancelled by porch (scancel) before the attempt wrote a result"};
+    } else if (state == SlurmState::kCancelled &&
+               job.last_reason.find("Dependency") != std::string::npos) {
+      v = {FailureReason::kLost,
+           "SLURM cancelled the held job: a dependency did not succeed (" + job.last_reason + ")"};
     } else if (state == SlurmState::kUnknown) {
-      ev.reason = FailureReason::kLost;
-      ev.detail = "the job left the queue without a result file, and SLURM keeps no record of "
-                  "how it ended (no accounting)";
+      v = {FailureReason::kLost,
+           "the job left the queue without a result file, and SLURM keeps no record of how it "
+           "ended (no accounting)"};
     } else {
-      SlurmVerdict v = VerdictFromState(state, exit_code, false);
-      ev.reason = v.reason;
-      ev.detail = v.detail;
+      v = VerdictFromState(state, exit_code, false);
     }
+    ev = FailedEvent(job.index, job.attempt, clock_->Now(), v.reason, v.detail, exit_code);
   }
   Escalate(ev);
   return ev;
