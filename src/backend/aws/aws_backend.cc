@@ -1,10 +1,9 @@
 #include "backend/aws/aws_backend.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <map>
 
+#include "agent/workspace.h"
 #include "aws/credentials.h"
 #include "platform/files.h"
 #include "platform/http.h"
@@ -12,31 +11,6 @@
 #include "s3/sync.h"
 
 namespace porch {
-
-namespace {
-
-// Copies the files under `from` into `to` (same relative paths).
-Status CopyTree(const std::string& from, const std::string& to) {
-  if (!PathExists(from)) return Status::Ok();  // the task changed nothing in output/
-  Result<std::vector<std::string>> names = ListDir(from);
-  if (!names.ok()) return names.status();
-  for (const std::string& n : *names) {
-    std::string src = from + "/" + n, dst = to + "/" + n;
-    struct stat st;
-    if (stat(src.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
-      PORCH_RETURN_IF_ERROR(MakeDirs(dst));
-      PORCH_RETURN_IF_ERROR(CopyTree(src, dst));
-    } else if (S_ISREG(st.st_mode)) {
-      Result<std::string> data = ReadFile(src);
-      if (!data.ok()) return data.status();
-      PORCH_RETURN_IF_ERROR(WriteFileAtomic(dst, *data, false));
-    }
-  }
-  return Status::Ok();
-}
-
-}  // namespace
 
 S3Stager::S3Stager(ObjectStore* store, std::string bucket, std::string base, RunLayout layout,
                    std::vector<std::string> s3_args)
@@ -76,7 +50,9 @@ void S3Stager::Fetch(const std::vector<std::pair<std::string, int>>& active) {
     std::string rel = "tasks/" + task + "/attempt-" + std::to_string(attempt);
     if (!SyncDown(*store_, bucket_, base_ + "/" + rel, dir, {}).ok()) continue;
     // What the task changed in output/, as the local backend leaves it.
-    if (!CopyTree(dir + "/output", layout_.output()).ok()) continue;
+    if (PathExists(dir + "/output") && !SeedWorkspace(dir + "/output", layout_.output()).ok()) {
+      continue;
+    }
     store_->GetFile(bucket_, it->second, layout_.result_path(task, attempt));
   }
 }

@@ -155,10 +155,8 @@ void SlurmBackend::Escalate(const BackendEvent& ev) {
   if (ev.reason == FailureReason::kTimeout) ++time_doublings_[ev.index];
 }
 
-BackendEvent SlurmBackend::Finish(const std::string& id, Job& job, SlurmState state,
+BackendEvent SlurmBackend::Finish(Job& job, const Result<AttemptResult>& r, SlurmState state,
                                   int exit_code) {
-  (void)id;
-  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
   BackendEvent ev;
   if (r.ok()) {
     ev = EventFromResult(job.index, job.attempt, *r);
@@ -237,7 +235,9 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const std::string& id = it->first;
     Job& job = it->second;
-    bool has_result = PathExists(layout_.result_path(job.task_id, job.attempt));
+    // One read per job per poll: absent until the attempt is over.
+    const Result<AttemptResult> result =
+        ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
     const SlurmJob* s = nullptr;
     if (listed.ok()) {
       auto f = by_id.find(id);
@@ -254,11 +254,10 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
     }
     bool finish = false;
     SlurmState state = s ? s->state : job.last;
-    if (has_result) {
+    if (result.ok()) {
       // The result is the authority; wait only when it says "cancelled" and
       // porch cancelled nothing, until SLURM says why.
-      Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
-      bool unexplained_cancel = r.ok() && r->reason == FailureReason::kCancelled &&
+      bool unexplained_cancel = result->reason == FailureReason::kCancelled &&
                                 !job.cancel_requested && s && !IsTerminal(s->state);
       finish = !unexplained_cancel || (job.ended_at > 0 && now - job.ended_at > options_.result_grace_s);
       if (!finish && job.ended_at == 0) job.ended_at = now;
@@ -273,13 +272,10 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
       vanished.push_back(id);
     }
     if (finish) {
-      if (!job.started) {
-        Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
-        if (r.ok() && r->started_at > 0) {
-          events->push_back(StartedEvent(job.index, job.attempt, r->started_at));
-        }
+      if (!job.started && result.ok() && result->started_at > 0) {
+        events->push_back(StartedEvent(job.index, job.attempt, result->started_at));
       }
-      events->push_back(Finish(id, job, s ? s->state : state, s ? s->exit_code : -1));
+      events->push_back(Finish(job, result, s ? s->state : state, s ? s->exit_code : -1));
       it = jobs_.erase(it);
     } else {
       ++it;
@@ -310,7 +306,9 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
                        : IsTerminal(job.last) ? job.last
                                               : SlurmState::kUnknown;
     int exit_code = a != accounted.end() ? a->second.exit_code : -1;
-    events->push_back(Finish(id, job, state, exit_code));
+    // A result may have arrived since the look above.
+    events->push_back(Finish(job, ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)),
+                             state, exit_code));
     jobs_.erase(id);
   }
 }

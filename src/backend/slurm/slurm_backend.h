@@ -49,6 +49,7 @@
 #include "backend/backend.h"
 #include "backend/slurm/slurm_client.h"
 #include "config/config.h"
+#include "exec/attempt.h"
 #include "platform/clock.h"
 #include "run/run_layout.h"
 
@@ -107,7 +108,6 @@ class SlurmBackend : public Backend {
                AttemptStager* stager = nullptr);
 
   std::string name() const override { return options_.name; }
-  const SlurmBackendOptions& options() const { return options_; }
   void Close() override {
     if (stager_) stager_->Close();
   }
@@ -147,9 +147,10 @@ class SlurmBackend : public Backend {
   Shape ShapeOf(const Launch& l) const;
   double ExecLimit(const Launch& l) const;
   void Poll(std::vector<BackendEvent>* events);
-  // Ends job `id`, from its result file when there is one, else from
-  // SLURM's verdict. Updates escalation factors.
-  BackendEvent Finish(const std::string& id, Job& job, SlurmState state, int exit_code);
+  // Ends `job`, from its result (`result`, read by the caller) when there
+  // is one, else from SLURM's verdict. Updates escalation factors.
+  BackendEvent Finish(Job& job, const Result<AttemptResult>& result, SlurmState state,
+                      int exit_code);
   void Escalate(const BackendEvent& ev);
 
   SlurmClient* client_;
