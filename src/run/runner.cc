@@ -166,9 +166,9 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   std::vector<JournalRecord> existing;
   Result<std::unique_ptr<FileJournal>> journal = FileJournal::Open(layout.journal(), &existing);
   if (!journal.ok()) return journal.status();
-  if (resume && existing.empty()) {
-    return Status::NotFound("run '" + run_dir + "' has an empty journal: nothing to resume");
-  }
+  // A run that was created but never started (its backend could not start,
+  // porch died before the first record): resuming it starts it.
+  if (resume && existing.empty()) resume = false;
   RunState previous = FoldJournal(existing);
   std::string run_id = resume ? previous.run_id : run_dir.substr(run_dir.find_last_of('/') + 1);
 

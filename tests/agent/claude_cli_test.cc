@@ -25,8 +25,8 @@ std::string ClaudeBinary() {
 TEST(ClaudeCliTest, CompletesASessionThatWritesFiles) {
   std::string claude = ClaudeBinary();
   if (access(claude.c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "Claude Code CLI not installed at " << claude
-                 << " (run scripts/install-claude-code.sh)";
+    PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude
+                 << " (run scripts/install-claude-code.sh)");
   }
   TempDir dir;
   std::string work = dir.path() + "/work", home = dir.path() + "/home";
@@ -90,8 +90,8 @@ class ClaudeCliExecutorTest : public ::testing::Test {
   void SetUp() override {
     claude_ = ClaudeBinary();
     if (access(claude_.c_str(), X_OK) != 0) {
-      GTEST_SKIP() << "Claude Code CLI not installed at " << claude_
-                   << " (run scripts/install-claude-code.sh)";
+      PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude_
+                   << " (run scripts/install-claude-code.sh)");
     }
   }
   void Serve(json rules) {

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "platform/files.h"
 #include "test_util.h"
@@ -38,6 +42,16 @@ class AttemptTest : public ::testing::Test {
     int status = 0;
     waitpid(Start(spec), &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // Waits (up to 30 s) until `name` exists in the test directory: the
+  // command reached that point. No fixed sleeps.
+  bool WaitForFile(const std::string& name) {
+    for (int i = 0; i < 3000; ++i) {
+      if (PathExists(dir_.path() + "/" + name)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
   }
 
   AttemptResult Result() {
@@ -98,8 +112,8 @@ TEST_F(AttemptTest, TermIgnoringCommandIsKilledAfterGrace) {
 }
 
 TEST_F(AttemptTest, SigtermToRunnerCancels) {
-  pid_t pid = Start(Spec("sleep 30"));
-  usleep(200 * 1000);
+  pid_t pid = Start(Spec("touch started; sleep 30"));
+  ASSERT_TRUE(WaitForFile("started"));
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -108,9 +122,12 @@ TEST_F(AttemptTest, SigtermToRunnerCancels) {
 }
 
 TEST_F(AttemptTest, NoResultFileWhileRunningAndNoTempLeftAfter) {
-  pid_t pid = Start(Spec("sleep 0.5"));
-  usleep(100 * 1000);
+  // The command holds until the test lets it go, so "while running" is
+  // certain, not a guess about timing.
+  pid_t pid = Start(Spec("touch started; while [ ! -f go ]; do sleep 0.01; done"));
+  ASSERT_TRUE(WaitForFile("started"));
   EXPECT_FALSE(PathExists(dir_.path() + "/result.json"));
+  ASSERT_TRUE(WriteFileFast(dir_.path() + "/go", "").ok());
   int status = 0;
   waitpid(pid, &status, 0);
   EXPECT_TRUE(PathExists(dir_.path() + "/result.json"));
@@ -121,13 +138,36 @@ TEST_F(AttemptTest, NoResultFileWhileRunningAndNoTempLeftAfter) {
   }
 }
 
-TEST_F(AttemptTest, KilledRunnerLeavesNoPartialResult) {
-  pid_t pid = Start(Spec("sleep 30"));
-  usleep(200 * 1000);
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_FALSE(PathExists(dir_.path() + "/result.json"));
+// A runner that dies in the middle of writing its result leaves no result
+// file, never a partial one. RLIMIT_FSIZE makes the death happen exactly
+// there: the kernel stops the write after a few bytes (SIGXFSZ kills the
+// runner; with the signal ignored, the write fails with EFBIG). A writer that
+// wrote result.json in place would leave those bytes behind.
+TEST_F(AttemptTest, RunnerDyingMidResultWriteLeavesNoPartialResult) {
+  for (bool ignore_signal : {false, true}) {
+    SCOPED_TRACE(ignore_signal ? "SIGXFSZ ignored" : "SIGXFSZ kills");
+    unlink((dir_.path() + "/result.json").c_str());
+    AttemptSpec spec = Spec("true");
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (ignore_signal) signal(SIGXFSZ, SIG_IGN);
+      rlimit lim{16, 16};
+      setrlimit(RLIMIT_FSIZE, &lim);
+      _exit(RunAttempt(spec));
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (ignore_signal) {
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), kExecNoResult);
+    } else {
+      ASSERT_TRUE(WIFSIGNALED(status));
+      EXPECT_EQ(WTERMSIG(status), SIGXFSZ);
+    }
+    EXPECT_FALSE(PathExists(dir_.path() + "/result.json"));
+    EXPECT_EQ(ReadAttemptResult(dir_.path() + "/result.json").status().code(),
+              Status::Code::kNotFound);
+  }
 }
 
 TEST_F(AttemptTest, BadWorkdirIsSpawnFailure) {

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "integration/porch_process.h"
+#include "journal/journal.h"
 #include "platform/files.h"
 #include "test_util.h"
 
@@ -265,17 +267,25 @@ TEST_F(CliTest, SigintCancelsThenResumeFinishes) {
 TEST_F(CliTest, KillNineThenResumeRunsEveryTaskExactlyOnce) {
   std::ostringstream plan;
   plan << "tasks:\n";
+  // Each task marks its start, then holds until ../go exists (created by the
+  // test once porch is dead), so the second wave is certainly in flight
+  // when porch is killed.
   for (int i = 0; i < 12; ++i) {
-    plan << "  - id: k" << i << "\n    command: sleep 0.3; echo run >> ../markers-$PORCH_TASK_ID\n";
+    plan << "  - id: k" << i << "\n    command: touch ../started-$PORCH_TASK_ID;"
+         << (i >= 3 && i < 6 ? " while [ ! -f ../go ]; do sleep 0.01; done;" : "")
+         << " echo run >> ../markers-$PORCH_TASK_ID\n";
     if (i >= 3) plan << "    depends_on: [k" << i - 3 << "]\n";
   }
   std::string path = Write("kill.yaml", plan.str());
   PorchProcess p(dir_.path(), {"run", "--plan", path, "-j", "3", "--run-id", "kill"});
-  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("kill") + "/markers-k2"); }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // next wave is running
+  ASSERT_TRUE(WaitFor([&] {
+    return PathExists(Run("kill") + "/started-k3") && PathExists(Run("kill") + "/started-k4") &&
+           PathExists(Run("kill") + "/started-k5");
+  }));
   p.Signal(SIGKILL);
   PorchRun killed = p.Wait();
   EXPECT_EQ(killed.exit_code, 128 + SIGKILL);
+  ASSERT_TRUE(WriteFileFast(Run("kill") + "/go", "").ok());
 
   PorchRun resumed = Porch({"resume", "kill"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
@@ -285,6 +295,23 @@ TEST_F(CliTest, KillNineThenResumeRunsEveryTaskExactlyOnce) {
     std::string id = "k" + std::to_string(i);
     EXPECT_EQ(Lines(Run("kill") + "/markers-" + id), 1) << id;
     EXPECT_EQ(TaskOf(s, id)["attempts"], 1) << id << " was started again";
+  }
+  // k3..k5 were running when porch died: the resumed porch re-adopted them
+  // (their attempt 1 finished under it) instead of launching them again.
+  Result<ReplayResult> journal = ReadJournal(Run("kill") + "/journal.log");
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  bool after_resume = false;
+  std::set<std::string> finished_after, launched_after;
+  for (const JournalRecord& rec : journal->records) {
+    if (rec.type == JournalRecord::Type::kResumed) after_resume = true;
+    if (!after_resume) continue;
+    if (rec.type == JournalRecord::Type::kFinished) finished_after.insert(rec.task);
+    if (rec.type == JournalRecord::Type::kLaunching) launched_after.insert(rec.task);
+  }
+  ASSERT_TRUE(after_resume);
+  for (const char* id : {"k3", "k4", "k5"}) {
+    EXPECT_TRUE(finished_after.count(id)) << id << " was not re-adopted";
+    EXPECT_FALSE(launched_after.count(id)) << id << " was launched again";
   }
   // Resuming a finished run does nothing and succeeds.
   PorchRun again = Porch({"resume", "kill"});

@@ -98,10 +98,10 @@ class S3ServerTest : public ::testing::TestWithParam<Server> {
     const char* url = getenv(GetParam().env);
     endpoint_ = url && *url ? url : "";
     if (endpoint_.empty()) {
-      GTEST_SKIP() << GetParam().env << " is not set (start the servers with scripts/s3-up.sh)";
+      PORCH_SKIP_OR_FAIL(GetParam().env << " is not set (start the servers with scripts/s3-up.sh)");
     }
     Result<ProcessResult> ping = RunProcess({"curl", "-s", "-o", "/dev/null", endpoint_ + "/"}, "/");
-    if (!ping.ok() || ping->exit_code != 0) GTEST_SKIP() << "no S3 server answers at " << endpoint_;
+    if (!ping.ok() || ping->exit_code != 0) PORCH_SKIP_OR_FAIL("no S3 server answers at " << endpoint_);
     o_.endpoint = endpoint_;
     o_.region = "us-east-1";
     o_.credentials = {"S3RVER", "S3RVER", "", "the test"};
@@ -238,7 +238,7 @@ TEST_P(S3ServerTest, MissingBucketAndWrongSecretAreClearErrors) {
 
 TEST_P(S3ServerTest, AwsCliReadsWhatPorchWroteAndViceVersa) {
   Result<ProcessResult> have = RunProcess({"aws", "--version"}, "/");
-  if (!have.ok() || have->exit_code != 0) GTEST_SKIP() << "no aws CLI (apt-get install awscli)";
+  if (!have.ok() || have->exit_code != 0) PORCH_SKIP_OR_FAIL("no aws CLI (apt-get install awscli)");
   std::string big = Random(9u << 20);
   std::string src = tmp_.path() + "/porch-wrote.bin";
   ASSERT_TRUE(WriteFileAtomic(src, big).ok());

@@ -25,7 +25,7 @@ TEST(DashboardBrowserTest, LiveRunInChromium) {
   std::string deps = BrowserDeps();
   if (access("/usr/bin/chromium", X_OK) != 0 || system("command -v node >/dev/null") != 0 ||
       !PathExists(deps + "/node_modules/playwright-core/package.json")) {
-    GTEST_SKIP() << "chromium, node or playwright-core missing (run scripts/install-browser-test.sh)";
+    PORCH_SKIP_OR_FAIL("chromium, node or playwright-core missing (run scripts/install-browser-test.sh)");
   }
   TempDir dir;
   WriteFileAtomic(dir.path() + "/plan.yaml",

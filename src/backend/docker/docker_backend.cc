@@ -48,7 +48,7 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
               {"porch.attempt", std::to_string(l.attempt)}};
   s.binds = {layout_.dir() + ":" + layout_.dir()};
   s.working_dir = layout_.dir();
-  s.network = options_.network;
+  s.network = network_id_.empty() ? options_.network : network_id_;
   s.cpus = t.resources.cpus;
   s.memory_bytes = t.resources.memory_bytes;
   auto oom = ooms_.find(l.index);
@@ -73,6 +73,17 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
     ContainerSpec spec = Spec(l);
     client_.RemoveContainer(spec.name);  // a leftover of this very attempt (never ran: not journaled)
     Result<std::string> id = client_.CreateContainer(spec);
+    if (!id.ok() && id.status().code() == Status::Code::kNotFound && !network_id_.empty() &&
+        id.status().message().find("network") != std::string::npos) {
+      // A concurrent run settled on another of two same-named networks and
+      // removed ours while it was still empty: agree again and retry once.
+      Result<std::string> net = client_.EnsureNetwork(options_.network);
+      if (net.ok()) {
+        network_id_ = *net;
+        spec.network = *net;
+        id = client_.CreateContainer(spec);
+      }
+    }
     if (!id.ok()) {
       out.push_back(id.status().Annotate("docker backend"));
       continue;
@@ -265,7 +276,11 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
                                                  clock, o);
   PORCH_RETURN_IF_ERROR(backend->client().Ping().Annotate("docker backend"));
   if (!o.network.empty()) {
-    PORCH_RETURN_IF_ERROR(backend->client().EnsureNetwork(o.network).Annotate("docker backend"));
+    // Attach by id: a name another run duplicated at the same moment would
+    // be ambiguous to the engine.
+    Result<std::string> net = backend->client().EnsureNetwork(o.network);
+    if (!net.ok()) return net.status().Annotate("docker backend");
+    backend->set_network_id(*net);
   }
   Result<bool> have = backend->client().ImageExists(o.image);
   if (!have.ok()) return have.status().Annotate("docker backend");

@@ -50,6 +50,9 @@ class DockerBackend : public Backend {
                 Clock* clock, DockerBackendOptions options);
 
   DockerClient& client() { return client_; }
+  // Containers attach to this network id (what EnsureNetwork agreed on)
+  // instead of options.network's name.
+  void set_network_id(std::string id) { network_id_ = std::move(id); }
 
   std::string name() const override { return "docker"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
@@ -74,6 +77,7 @@ class DockerBackend : public Backend {
   RunLayout layout_;
   Clock* clock_;
   DockerBackendOptions options_;
+  std::string network_id_;  // options_.network's id once ensured
   std::map<std::string, Job> jobs_;  // by container id
   double engine_down_since_ = 0;     // 0: the engine answered the last poll
   std::map<std::string, double> cancelled_at_;  // container id -> when SIGTERM was sent

@@ -1,7 +1,9 @@
 #include "backend/docker/docker_client.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <tuple>
 
 namespace porch {
 
@@ -89,12 +91,72 @@ Result<std::string> DockerClient::ApiVersion() {
   return j["ApiVersion"].get<std::string>();
 }
 
-Status DockerClient::EnsureNetwork(const std::string& name) {
-  Result<HttpResponse> r = Call("POST", "/networks/create",
-                                json({{"Name", name}, {"CheckDuplicate", true}}).dump(),
-                                "application/json");
-  if (r.ok() && r->status == 409) return Status::Ok();  // exists
-  return Check(r, "creating network '" + name + "'");
+bool IsPredefinedNetwork(const std::string& name) {
+  return name == "host" || name == "bridge" || name == "none" || name == "default";
+}
+
+Result<std::vector<NetworkInfo>> DockerClient::NetworksNamed(const std::string& name) {
+  // The engine's name filter matches substrings: compare names exactly.
+  Result<HttpResponse> r =
+      Call("GET", "/networks?filters=" + UrlEncode(json({{"name", {name}}}).dump()));
+  PORCH_RETURN_IF_ERROR(Check(r, "listing networks named '" + name + "'"));
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_array()) return Status::Unavailable("listing networks: unexpected answer");
+  std::vector<NetworkInfo> out;
+  for (const json& n : j) {
+    if (!n.is_object() || n.value("Name", "") != name) continue;
+    NetworkInfo info;
+    info.id = n.value("Id", "");
+    info.name = name;
+    info.created = n.value("Created", "");
+    info.containers = n.contains("Containers") && n["Containers"].is_object()
+                          ? n["Containers"].size()
+                          : 0;
+    out.push_back(std::move(info));
+  }
+  // Oldest first; the id breaks ties, so every client picks the same one.
+  std::sort(out.begin(), out.end(), [](const NetworkInfo& a, const NetworkInfo& b) {
+    return std::tie(a.created, a.id) < std::tie(b.created, b.id);
+  });
+  return out;
+}
+
+Result<std::string> DockerClient::EnsureNetwork(const std::string& name) {
+  if (IsPredefinedNetwork(name)) return name;  // the engine's own: used, never created
+  const std::string what = "network '" + name + "'";
+  Result<std::vector<NetworkInfo>> have = NetworksNamed(name);
+  if (!have.ok()) return have.status().Annotate(what);
+  if (have->empty()) {
+    Result<HttpResponse> r = Call("POST", "/networks/create",
+                                  json({{"Name", name}, {"CheckDuplicate", true}}).dump(),
+                                  "application/json");
+    if (!(r.ok() && r->status == 409)) {
+      PORCH_RETURN_IF_ERROR(Check(r, "creating " + what));
+    }
+    // Docker 20.10 does not serialise creates: another client may have made
+    // one of the same name at the same moment. Look again and agree on one.
+    have = NetworksNamed(name);
+    if (!have.ok()) return have.status().Annotate(what);
+    if (have->empty()) return Status::Unavailable(what + " vanished right after it was created");
+  }
+  // With duplicates, everyone uses the oldest; extras nobody uses yet are
+  // removed (a failure here is harmless: the next start tries again).
+  for (size_t k = 1; k < have->size(); ++k) {
+    if ((*have)[k].containers == 0) RemoveNetwork((*have)[k].id);
+  }
+  return (*have)[0].id;
+}
+
+Status DockerClient::RemoveNetwork(const std::string& id) {
+  Result<HttpResponse> r = Call("DELETE", "/networks/" + UrlEncode(id));
+  if (r.ok() && r->status == 404) return Status::Ok();
+  return Check(r, "removing network '" + id + "'");
+}
+
+Status DockerClient::RemoveImage(const std::string& image) {
+  Result<HttpResponse> r = Call("DELETE", "/images/" + UrlEncode(image) + "?force=1");
+  if (r.ok() && r->status == 404) return Status::Ok();
+  return Check(r, "removing image '" + image + "'");
 }
 
 Result<bool> DockerClient::ImageExists(const std::string& image) {

@@ -32,6 +32,17 @@ struct ContainerSpec {
   int64_t pids_limit = 0;                    // 0: no limit
 };
 
+struct NetworkInfo {
+  std::string id;
+  std::string name;
+  std::string created;  // RFC 3339, as the engine reports it
+  size_t containers = 0;
+};
+
+// "host", "bridge", "none" (and "default"): networks the engine defines
+// itself; they can be used but never created or removed.
+bool IsPredefinedNetwork(const std::string& name);
+
 struct ContainerState {
   std::string id;
   std::string status;    // created | running | exited | ...
@@ -50,8 +61,19 @@ class DockerClient {
   Status Ping();
   Result<std::string> ApiVersion();
 
-  // Creates a bridge network; an existing one of that name is fine.
-  Status EnsureNetwork(const std::string& name);
+  // The id of the bridge network `name`, created if there is none. Safe
+  // against concurrent callers: Docker 20.10 may create duplicates of one
+  // name, so this lists by exact name after creating, picks the oldest
+  // (every caller picks the same one) and removes empty extras. A
+  // predefined network (host, bridge, none) is returned by name, not created.
+  // Containers should attach by the id returned.
+  Result<std::string> EnsureNetwork(const std::string& name);
+  // Networks whose name is exactly `name`, oldest first.
+  Result<std::vector<NetworkInfo>> NetworksNamed(const std::string& name);
+  // Removes a network by id or name; a missing one is fine.
+  Status RemoveNetwork(const std::string& id);
+  // Removes an image (force); a missing one is fine.
+  Status RemoveImage(const std::string& image);
   Result<bool> ImageExists(const std::string& image);
   // Imports a root filesystem tarball as image "repo:tag" (no registry).
   Status ImportImage(const std::string& tar, const std::string& repo, const std::string& tag);

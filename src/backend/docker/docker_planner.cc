@@ -53,7 +53,7 @@ Result<PlanResult> PlanInContainer(DockerClient& client, const Config& config,
   if (!config.llm.api_key.empty() && !env.count("ANTHROPIC_API_KEY")) {
     spec.env.push_back("ANTHROPIC_API_KEY=" + config.llm.api_key);
   }
-  spec.labels = {{"porch.role", "planner"}};
+  spec.labels = {{"porch.role", "planner"}, {"porch.plan_dir", abs}};
   spec.binds = {io + ":" + io};
   spec.working_dir = io;
   spec.network = config.docker.planner_network;

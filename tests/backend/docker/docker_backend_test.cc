@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "backend/docker/docker_client.h"
+#include "backend/docker/docker_test_env.h"
 #include "fakes/fake_llm_server.h"
 #include "integration/porch_process.h"
 #include "platform/files.h"
@@ -21,33 +22,39 @@ namespace {
 
 using nlohmann::json;
 
-std::string Socket() {
-  const char* env = getenv("PORCH_DOCKER_SOCKET");
-  return env && *env ? env : "/tmp/porch-docker/docker.sock";
-}
+std::string Socket() { return DockerTestSocket(); }
 
 class DockerBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    CurlHttpClient http;
-    DockerClient client(&http, Socket());
-    if (!client.Ping().ok()) return;
-    TempDir dir;
-    std::string tar = dir.path() + "/image.tar";
-    Result<ProcessResult> made = RunProcess(
-        {std::string(PORCH_SOURCE_DIR) + "/scripts/make-test-rootfs.sh", tar, PORCH_BINARY}, dir.path());
-    if (!made.ok() || made->exit_code != 0) return;
-    image_ready_ = client.ImportImage(*ReadFile(tar), "porch-test", "ci").ok();
+    suite_client_ = std::make_unique<DockerClient>(&suite_http_, Socket());
+    if (!suite_client_->Ping().ok()) return;
+    image_ = std::make_unique<DockerTestImage>(*suite_client_);
+  }
+  static void TearDownTestSuite() {
+    image_.reset();
+    suite_client_.reset();
   }
   void SetUp() override {
-    if (!image_ready_) {
-      GTEST_SKIP() << "no Docker engine at " << Socket() << " (run scripts/docker-up.sh)";
-    }
+    if (!image_) PORCH_SKIP_OR_FAIL("no Docker engine at " << Socket() << " (run scripts/docker-up.sh)");
+    if (!image_->ok()) PORCH_SKIP_OR_FAIL("no Docker test image: " << image_->error());
     client_ = std::make_unique<DockerClient>(&http_, Socket());
+    network_ = UniqueName("porch-test-net");
   }
+  void TearDown() override {
+    // Networks are the one thing porch leaves on the engine (runs share
+    // them); this test's own goes with it.
+    if (client_) {
+      Result<std::vector<NetworkInfo>> nets = client_->NetworksNamed(network_);
+      if (nets.ok()) for (const NetworkInfo& n : *nets) client_->RemoveNetwork(n.id);
+    }
+  }
+  static std::string Image() { return image_->name(); }
+  // A run id of this test process's own: containers are labelled with it.
+  static std::string Id(const std::string& base) { return base + "-" + std::to_string(getpid()); }
   std::map<std::string, std::string> Env() {
     return {{"DOCKER_HOST", "unix://" + Socket()}, {"PORCH_BACKEND", "docker"},
-            {"PORCH_DOCKER_IMAGE", "porch-test:ci"}, {"PORCH_DOCKER_NETWORK", "porch-test-net"},
+            {"PORCH_DOCKER_IMAGE", Image()}, {"PORCH_DOCKER_NETWORK", network_},
             {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0.05"}, {"PORCH_KILL_GRACE_SECONDS", "1"}};
   }
   std::string Plan(const std::string& yaml) {
@@ -77,7 +84,10 @@ class DockerBackendTest : public ::testing::Test {
     return false;
   }
 
-  static inline bool image_ready_ = false;
+  static inline CurlHttpClient suite_http_;
+  static inline std::unique_ptr<DockerClient> suite_client_;
+  static inline std::unique_ptr<DockerTestImage> image_;
+  std::string network_;
   TempDir dir_;
   CurlHttpClient http_;
   std::unique_ptr<DockerClient> client_;
@@ -90,34 +100,34 @@ TEST_F(DockerBackendTest, TenTaskDagAtFourExecutors) {
     plan << "  - {id: w" << i << ", command: 'cat root.txt > w" << i << ".txt', depends_on: [root]}\n";
   }
   plan << "  - {id: join, command: 'cat w*.txt > all.txt', depends_on: [w0, w1, w2, w3, w4, w5, w6, w7]}\n";
-  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "4", "--run-id", "dag"}, Env());
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "4", "--run-id", Id("dag")}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::string eight_roots;
   for (int i = 0; i < 8; ++i) eight_roots += "root\n";
-  EXPECT_EQ(*ReadFile(Run("dag") + "/output/all.txt"), eight_roots);
-  json s = Status("dag");
+  EXPECT_EQ(*ReadFile(Run(Id("dag")) + "/output/all.txt"), eight_roots);
+  json s = Status(Id("dag"));
   EXPECT_EQ(s["run"]["succeeded"], 10);
   EXPECT_LE(s["run"]["slots_used"].get<int>(), 4);
   EXPECT_EQ(s["run"]["backend"], "docker");
   EXPECT_EQ(s["tasks"][0]["job_id"].get<std::string>().size(), 64u);  // a container id
-  EXPECT_EQ(Containers("dag"), 0u);  // every container was removed once collected
+  EXPECT_EQ(Containers(Id("dag")), 0u);  // every container was removed once collected
 }
 
 TEST_F(DockerBackendTest, FailingContainerIsRetried) {
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - id: flaky\n    retries: 2\n    command: n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; [ $n -ge 3 ]\n"),
-      "--run-id", "flaky"}, Env());
+      "--run-id", Id("flaky")}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(Status("flaky")["tasks"][0]["attempts"], 3);
+  EXPECT_EQ(Status(Id("flaky"))["tasks"][0]["attempts"], 3);
 }
 
 TEST_F(DockerBackendTest, MemoryLimitOomIsDetected) {
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - id: hog\n    retries: 0\n    resources: {memory: 32M}\n"
            "    command: x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}\n"),
-      "--run-id", "oom"}, Env());
+      "--run-id", Id("oom")}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  json t = Status("oom")["tasks"][0];
+  json t = Status(Id("oom"))["tasks"][0];
   EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
 }
 
@@ -125,24 +135,24 @@ TEST_F(DockerBackendTest, OomRetryGetsMoreMemory) {
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - id: grow\n    retries: 4\n    resources: {memory: 16M}\n"
            "    command: x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo ${#x} > size.txt\n"),
-      "--run-id", "grow"}, Env());
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status("grow").dump();
-  json t = Status("grow")["tasks"][0];
+      "--run-id", Id("grow")}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(Id("grow")).dump();
+  json t = Status(Id("grow"))["tasks"][0];
   ASSERT_GE(t["attempt_details"].size(), 2u) << t.dump();
   EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
-  EXPECT_EQ(*ReadFile(Run("grow") + "/output/size.txt"), "40000000\n");
+  EXPECT_EQ(*ReadFile(Run(Id("grow")) + "/output/size.txt"), "40000000\n");
 }
 
 TEST_F(DockerBackendTest, CtrlCLeavesNoContainerBehind) {
   PorchProcess p(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - {id: s1, command: 'touch ../started-s1; sleep 30'}\n  - {id: s2, command: 'sleep 30'}\n"),
-      "--run-id", "int"}, Env());
-  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("int") + "/started-s1"); }));
+      "--run-id", Id("int")}, Env());
+  ASSERT_TRUE(WaitFor([&] { return PathExists(Run(Id("int")) + "/started-s1"); }));
   p.Signal(SIGINT);
   PorchRun r = p.Wait();
   EXPECT_EQ(r.exit_code, 130) << r.err;
-  EXPECT_EQ(Containers("int"), 0u);
-  EXPECT_EQ(Status("int")["run"]["cancelled"], 2);
+  EXPECT_EQ(Containers(Id("int")), 0u);
+  EXPECT_EQ(Status(Id("int"))["run"]["cancelled"], 2);
 }
 
 TEST_F(DockerBackendTest, KillNineThenResumeAdoptsContainers) {
@@ -153,24 +163,24 @@ TEST_F(DockerBackendTest, KillNineThenResumeAdoptsContainers) {
          << "; sleep 1; echo run >> ../markers-k" << i << "'"
          << (i >= 2 ? ", depends_on: [k" + std::to_string(i - 2) + "]" : std::string()) << "}\n";
   }
-  PorchProcess p(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "2", "--run-id", "kill"}, Env());
-  ASSERT_TRUE(WaitFor([&] { return PathExists(Run("kill") + "/started-k2"); }));
+  PorchProcess p(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "2", "--run-id", Id("kill")}, Env());
+  ASSERT_TRUE(WaitFor([&] { return PathExists(Run(Id("kill")) + "/started-k2"); }));
   p.Signal(SIGKILL);
   p.Wait();
-  EXPECT_GE(Containers("kill"), 1u);  // still there without porch
-  PorchRun r = RunPorch(dir_.path(), {"resume", "kill"}, Env());
+  EXPECT_GE(Containers(Id("kill")), 1u);  // still there without porch
+  PorchRun r = RunPorch(dir_.path(), {"resume", Id("kill")}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  json s = Status("kill");
+  json s = Status(Id("kill"));
   for (int i = 0; i < 6; ++i) {
     std::string id = "k" + std::to_string(i);
-    EXPECT_EQ(Lines(Run("kill") + "/markers-" + id), 1) << id;
+    EXPECT_EQ(Lines(Run(Id("kill")) + "/markers-" + id), 1) << id;
     // An attempt whose container was created but never started when porch
     // died is "lost" and runs again; no attempt that ran is repeated.
     int ran = 0;
     for (const json& a : s["tasks"][i]["attempt_details"]) ran += a["outcome"] != "lost";
     EXPECT_EQ(ran, 1) << id << " ran twice: " << s["tasks"][i].dump();
   }
-  EXPECT_EQ(Containers("kill"), 0u);
+  EXPECT_EQ(Containers(Id("kill")), 0u);
 }
 
 TEST_F(DockerBackendTest, MissingImageAndMissingEngineAreClearErrors) {
@@ -228,7 +238,8 @@ TEST_F(DockerBackendTest, PlannerInDockerPlansInsideAContainer) {
   Result<std::string> stored = ReadFile(dir + "/planner-io/config.json");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->find("sk-test-not-on-disk"), std::string::npos);
-  Result<std::vector<ContainerState>> left = client_->List({{"porch.role", "planner"}});
+  Result<std::vector<ContainerState>> left =
+      client_->List({{"porch.role", "planner"}, {"porch.plan_dir", AbsolutePath(dir)}});
   ASSERT_TRUE(left.ok());
   EXPECT_TRUE(left->empty());
 }
@@ -237,7 +248,7 @@ TEST_F(DockerBackendTest, MissingImageIsBuiltFromTheConfiguredContext) {
   std::string ctx = dir_.path() + "/context";
   ASSERT_TRUE(MakeDirs(ctx).ok());
   ASSERT_TRUE(WriteFileAtomic(ctx + "/Dockerfile.porch",
-                              "FROM porch-test:ci\nCOPY note.txt /note.txt\n"
+                              "FROM " + Image() + "\nCOPY note.txt /note.txt\n"
                               "RUN cat /note.txt > /built.txt\n").ok());
   ASSERT_TRUE(WriteFileAtomic(ctx + "/note.txt", "built through the API\n").ok());
   auto env = Env();
@@ -246,25 +257,26 @@ TEST_F(DockerBackendTest, MissingImageIsBuiltFromTheConfiguredContext) {
   env["PORCH_DOCKER_BUILD_CONTEXT"] = ctx;
   env["PORCH_DOCKER_DOCKERFILE"] = "Dockerfile.porch";
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
-      Plan("tasks:\n  - {id: a, command: 'cat /built.txt > seen.txt'}\n"), "--run-id", "built"}, env);
+      Plan("tasks:\n  - {id: a, command: 'cat /built.txt > seen.txt'}\n"), "--run-id", Id("built")}, env);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("building it from " + ctx), std::string::npos) << r.err;
-  EXPECT_EQ(*ReadFile(Run("built") + "/output/seen.txt"), "built through the API\n");
+  EXPECT_EQ(*ReadFile(Run(Id("built")) + "/output/seen.txt"), "built through the API\n");
   Result<bool> have = client_->ImageExists(image);
   ASSERT_TRUE(have.ok());
   EXPECT_TRUE(*have);
-  Result<std::string> log = ReadFile(Run("built") + "/docker-build.log");
+  Result<std::string> log = ReadFile(Run(Id("built")) + "/docker-build.log");
   ASSERT_TRUE(log.ok());
   EXPECT_NE(log->find("Step 3/3"), std::string::npos) << *log;
 
   // A failing build step is a clear error naming the step's failure.
-  ASSERT_TRUE(WriteFileAtomic(ctx + "/Dockerfile.porch", "FROM porch-test:ci\nRUN exit 7\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(ctx + "/Dockerfile.porch", "FROM " + Image() + "\nRUN exit 7\n").ok());
   env["PORCH_DOCKER_IMAGE"] = "porch-broken-" + std::to_string(getpid()) + ":ci";
   PorchRun bad = RunPorch(dir_.path(), {"run", "--plan",
-      Plan("tasks:\n  - {id: a, command: 'true'}\n"), "--run-id", "broken"}, env);
+      Plan("tasks:\n  - {id: a, command: 'true'}\n"), "--run-id", Id("broken")}, env);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("building image 'porch-broken-"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("returned a non-zero code: 7"), std::string::npos) << bad.err;
+  client_->RemoveImage(image);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "backend/docker/docker_client.h"
+#include "backend/docker/docker_test_env.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -68,13 +69,43 @@ TEST(DockerClientUnitTest, RequestsAndErrors) {
   http.answers.push_back(RecordingHttpClient::Answer(200, "{\"ApiVersion\":\"1.40\"}"));
   EXPECT_EQ(c.Ping().code(), Status::Code::kInfeasible);
 
-  http.answers.push_back(RecordingHttpClient::Answer(409, "{\"message\":\"exists\"}"));
-  EXPECT_TRUE(c.EnsureNetwork("po-network").ok());
   http.answers.push_back(RecordingHttpClient::Answer(200, "[]"));
   ASSERT_TRUE(c.List({{"porch.run", "r 1"}}).ok());
   EXPECT_NE(http.requests.back().url.find("filters=%7B%22label%22%3A%5B%22porch.run%3Dr%201%22%5D%7D"),
             std::string::npos)
       << http.requests.back().url;
+}
+
+TEST(DockerClientUnitTest, EnsureNetworkAgreesOnTheOldestOfDuplicates) {
+  RecordingHttpClient http;
+  DockerClient c(&http, "/tmp/x.sock");
+  // None yet: create, then look again and find that a concurrent creator
+  // made a second one; the oldest wins and the empty extra is removed.
+  http.answers.push_back(RecordingHttpClient::Answer(200, "[{\"Name\":\"po-network-2\",\"Id\":\"zz\"}]"));
+  http.answers.push_back(RecordingHttpClient::Answer(201, "{\"Id\":\"bbb\"}"));
+  http.answers.push_back(RecordingHttpClient::Answer(200,
+      "[{\"Name\":\"po-network\",\"Id\":\"bbb\",\"Created\":\"2026-12-01T10:00:00.2Z\",\"Containers\":{}},"
+      " {\"Name\":\"po-network\",\"Id\":\"aaa\",\"Created\":\"2026-12-01T10:00:00.1Z\",\"Containers\":{}},"
+      " {\"Name\":\"po-network-2\",\"Id\":\"zz\",\"Created\":\"2026-12-01T09:00:00Z\"}]"));
+  Result<std::string> id = c.EnsureNetwork("po-network");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(*id, "aaa");  // the oldest, exact name only ("po-network-2" is another network)
+  ASSERT_EQ(http.requests.size(), 4u);
+  EXPECT_EQ(http.requests[1].method, "POST");
+  EXPECT_EQ(http.requests[3].method, "DELETE");
+  EXPECT_EQ(http.requests[3].url, "http://localhost/v1.41/networks/bbb");
+
+  // An existing network is used as it is: no create, nothing removed.
+  http.requests.clear();
+  http.answers.push_back(RecordingHttpClient::Answer(200,
+      "[{\"Name\":\"po-network\",\"Id\":\"aaa\",\"Created\":\"x\",\"Containers\":{\"c1\":{}}}]"));
+  EXPECT_EQ(*c.EnsureNetwork("po-network"), "aaa");
+  EXPECT_EQ(http.requests.size(), 1u);
+
+  // Predefined networks are the engine's: never created.
+  http.requests.clear();
+  for (const char* name : {"host", "bridge", "none"}) EXPECT_EQ(*c.EnsureNetwork(name), name);
+  EXPECT_TRUE(http.requests.empty());
 }
 
 TEST(DockerClientUnitTest, DemuxSplitsStreams) {
@@ -95,24 +126,18 @@ TEST(DockerClientUnitTest, DemuxSplitsStreams) {
 class DockerClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* env = getenv("PORCH_DOCKER_SOCKET");
-    socket_ = env && *env ? env : "/tmp/porch-docker/docker.sock";
+    socket_ = DockerTestSocket();
     client_ = std::make_unique<DockerClient>(&http_, socket_);
-    if (!client_->Ping().ok()) GTEST_SKIP() << "no Docker engine at " << socket_ << " (run scripts/docker-up.sh)";
-    Result<bool> have = client_->ImageExists("porch-busybox:test");
-    ASSERT_TRUE(have.ok());
-    if (!*have) {
-      // A registry-free image: Debian's static busybox as /bin/sh.
-      TempDir dir;
-      std::string root = dir.path() + "/rootfs";
-      MakeDirs(root + "/bin");
-      ASSERT_TRUE(RunProcess({"cp", "/bin/busybox", root + "/bin/busybox"}, dir.path()).ok());
-      for (const char* tool : {"sh", "echo", "head", "tr", "sleep", "cat"}) {
-        symlink("busybox", (root + "/bin/" + tool).c_str());
-      }
-      ASSERT_EQ(RunProcess({"tar", "-C", root, "-cf", dir.path() + "/image.tar", "."}, dir.path())->exit_code, 0);
-      ASSERT_TRUE(client_->ImportImage(*ReadFile(dir.path() + "/image.tar"), "porch-busybox", "test").ok());
-    }
+    if (!client_->Ping().ok()) PORCH_SKIP_OR_FAIL("no Docker engine at " << socket_ << " (run scripts/docker-up.sh)");
+    image_ = std::make_unique<DockerTestImage>(*client_);
+    if (!image_->ok()) PORCH_SKIP_OR_FAIL("no Docker test image: " << image_->error());
+    label_ = UniqueName("t");
+  }
+  void TearDown() override {
+    if (!client_) return;
+    Result<std::vector<ContainerState>> left = client_->List({{"porch.test", label_}});
+    if (left.ok()) for (const ContainerState& c : *left) client_->RemoveContainer(c.id);
+    image_.reset();
   }
   ContainerState WaitExit(const std::string& id) {
     for (int i = 0; i < 300; ++i) {
@@ -126,37 +151,40 @@ class DockerClientTest : public ::testing::Test {
   std::string socket_;
   CurlHttpClient http_;
   std::unique_ptr<DockerClient> client_;
+  std::unique_ptr<DockerTestImage> image_;
+  std::string label_;  // every container this test makes carries porch.test=label_
 };
 
 TEST_F(DockerClientTest, RunsAContainerToItsExitAndReadsItsLogs) {
   ContainerSpec s;
-  s.image = "porch-busybox:test";
+  s.image = image_->name();
   s.cmd = {"/bin/sh", "-c", "echo hi; echo oops >&2; exit 3"};
-  s.labels = {{"porch.test", "logs"}};
+  s.labels = {{"porch.test", label_}};
   Result<std::string> id = client_->CreateContainer(s);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   ASSERT_TRUE(client_->StartContainer(*id).ok());
   ContainerState st = WaitExit(*id);
   EXPECT_EQ(st.exit_code, 3);
   EXPECT_FALSE(st.oom_killed);
-  EXPECT_EQ(st.labels["porch.test"], "logs");
+  EXPECT_EQ(st.labels["porch.test"], label_);
   std::string out, err;
   ASSERT_TRUE(client_->Logs(*id, &out, &err).ok());
   EXPECT_EQ(out, "hi\n");
   EXPECT_EQ(err, "oops\n");
-  Result<std::vector<ContainerState>> listed = client_->List({{"porch.test", "logs"}});
+  Result<std::vector<ContainerState>> listed = client_->List({{"porch.test", label_}});
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->size(), 1u);
   ASSERT_TRUE(client_->RemoveContainer(*id).ok());
-  EXPECT_EQ(client_->List({{"porch.test", "logs"}})->size(), 0u);
+  EXPECT_EQ(client_->List({{"porch.test", label_}})->size(), 0u);
   EXPECT_EQ(client_->Inspect(*id).status().code(), Status::Code::kNotFound);
 }
 
 TEST_F(DockerClientTest, MemoryLimitEndsInOomKilled) {
   ContainerSpec s;
-  s.image = "porch-busybox:test";
+  s.image = image_->name();
   s.cmd = {"/bin/sh", "-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}"};
   s.memory_bytes = 32ull << 20;
+  s.labels = {{"porch.test", label_}};
   Result<std::string> id = client_->CreateContainer(s);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   ASSERT_TRUE(client_->StartContainer(*id).ok());
@@ -164,6 +192,44 @@ TEST_F(DockerClientTest, MemoryLimitEndsInOomKilled) {
   EXPECT_TRUE(st.oom_killed);
   EXPECT_EQ(st.exit_code, 137);
   client_->RemoveContainer(*id);
+}
+
+// Docker 20.10 does not serialise network creation: clients that create the
+// same network at the same moment must still end up on one network.
+TEST_F(DockerClientTest, ConcurrentEnsureNetworkAgreesOnOne) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string name = UniqueName("porch-test-race");
+    constexpr int kClients = 4;
+    std::vector<std::string> ids(kClients);
+    std::vector<std::thread> threads;
+    for (int k = 0; k < kClients; ++k) {
+      threads.emplace_back([&, k] {
+        CurlHttpClient http;
+        DockerClient c(&http, socket_);
+        Result<std::string> id = c.EnsureNetwork(name);
+        ids[k] = id.ok() ? *id : "error: " + id.status().ToString();
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (int k = 1; k < kClients; ++k) EXPECT_EQ(ids[k], ids[0]) << "round " << round;
+    // A container attaches by that id without "ambiguous" errors.
+    ContainerSpec s;
+    s.image = image_->name();
+    s.cmd = {"/bin/sh", "-c", "exit 0"};
+    s.labels = {{"porch.test", label_}};
+    s.network = ids[0];
+    Result<std::string> cid = client_->CreateContainer(s);
+    ASSERT_TRUE(cid.ok()) << cid.status().ToString();
+    EXPECT_TRUE(client_->StartContainer(*cid).ok());
+    WaitExit(*cid);
+    client_->RemoveContainer(*cid);
+    // Once everyone is done, a further EnsureNetwork leaves exactly one.
+    ASSERT_TRUE(client_->EnsureNetwork(name).ok());
+    Result<std::vector<NetworkInfo>> left = client_->NetworksNamed(name);
+    ASSERT_TRUE(left.ok());
+    EXPECT_EQ(left->size(), 1u) << "round " << round;
+    for (const NetworkInfo& n : *left) client_->RemoveNetwork(n.id);
+  }
 }
 
 TEST_F(DockerClientTest, MissingImageIsAClearError) {

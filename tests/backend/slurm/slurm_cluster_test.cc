@@ -35,8 +35,8 @@ class SlurmClusterTest : public ::testing::Test {
   void SetUp() override {
     Result<ProcessResult> ping = RunProcess({"scontrol", "ping"}, "/", {{"SLURM_CONF", SlurmConf()}});
     if (!ping.ok() || ping->output.find("is UP") == std::string::npos) {
-      GTEST_SKIP() << "no SLURM controller answers (SLURM_CONF=" << SlurmConf()
-                   << "; start one with scripts/slurm-up.sh)";
+      PORCH_SKIP_OR_FAIL("no SLURM controller answers (SLURM_CONF=" << SlurmConf()
+                         << "; start one with scripts/slurm-up.sh)");
     }
     bin_ = dir_.path() + "/bin";
     ASSERT_TRUE(MakeDirs(bin_).ok());
@@ -283,12 +283,12 @@ class AwsClusterTest : public SlurmClusterTest {
     SlurmClusterTest::SetUp();
     if (IsSkipped()) return;
     const char* url = getenv("PORCH_S3_SIGV4_ENDPOINT");
-    if (!url || !*url) GTEST_SKIP() << "PORCH_S3_SIGV4_ENDPOINT is not set (run scripts/s3-up.sh)";
+    if (!url || !*url) PORCH_SKIP_OR_FAIL("PORCH_S3_SIGV4_ENDPOINT is not set (run scripts/s3-up.sh)");
     endpoint_ = url;
     nodes_ = dir_.path() + "/nodes";
     bucket_ = "porch-aws-" + std::to_string(getpid());
     PorchRun mb = RunPorch(dir_.path(), {"s3", "mb", "s3://" + bucket_}, AwsEnv());
-    if (mb.exit_code != 0) GTEST_SKIP() << "no S3 server answers at " << endpoint_ << ": " << mb.err;
+    if (mb.exit_code != 0) PORCH_SKIP_OR_FAIL("no S3 server answers at " << endpoint_ << ": " << mb.err);
   }
   std::map<std::string, std::string> AwsEnv() {
     auto env = Env();

@@ -1,0 +1,194 @@
+#include "run/runner.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "fakes/fake_backend.h"
+#include "fakes/fake_clock.h"
+#include "journal/journal.h"
+#include "platform/files.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+// Hands the Runner a backend the test keeps: the Runner destroys what its
+// factory returns at the end of each run, and the test reads the record after.
+class Borrowed : public Backend {
+ public:
+  explicit Borrowed(FakeBackend* b) : b_(b) {}
+  std::string name() const override { return b_->name(); }
+  std::vector<Result<std::string>> Submit(std::span<const Launch> l) override { return b_->Submit(l); }
+  std::vector<BackendEvent> Wait(double deadline) override { return b_->Wait(deadline); }
+  void Cancel(Dag::Index i, int attempt) override { b_->Cancel(i, attempt); }
+  RecoverOutcome Recover(const InFlight& f) override { return b_->Recover(f); }
+
+ private:
+  FakeBackend* b_;
+};
+
+// The Runner over a FakeBackend on a FakeClock, in a real run directory:
+// what it writes, what it refuses, and how it resumes.
+class RunnerTest : public ::testing::Test {
+ protected:
+  RunnerTest() {
+    ConfigLoader loader;
+    EXPECT_TRUE(loader.ApplyFlag("output_dir", dir_.path(), "test").ok());
+    EXPECT_TRUE(loader.ApplyFlag("retry.retry_delay_seconds", "0", "test").ok());
+    config_ = loader.loaded();
+    for (const char* id : {"a", "b", "c"}) {
+      Task t;
+      t.id = id;
+      t.command = "true";
+      if (std::string(id) != "a") t.depends_on = {"a"};
+      plan_.tasks.push_back(t);
+    }
+  }
+
+  BackendFactory Factory() {
+    return [this](const Config&, const RunLayout& layout, Clock*, const Plan&)
+               -> Result<std::unique_ptr<Backend>> {
+      ++factory_calls_;
+      factory_layout_ = layout.dir();
+      if (!factory_error_.ok()) return factory_error_;
+      backends_.push_back(std::make_unique<FakeBackend>(&clock_));
+      backend_ = backends_.back().get();
+      if (script_) script_(*backend_);
+      return std::unique_ptr<Backend>(std::make_unique<Borrowed>(backend_));
+    };
+  }
+
+  Runner MakeRunner(std::function<bool()> stop = nullptr) {
+    return Runner(&clock_, Factory(), nullptr, std::move(stop));
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  LoadedConfig config_;
+  Plan plan_;
+  std::vector<std::unique_ptr<FakeBackend>> backends_;
+  FakeBackend* backend_ = nullptr;  // the latest
+  std::function<void(FakeBackend&)> script_;
+  Status factory_error_;
+  int factory_calls_ = 0;
+  std::string factory_layout_;
+};
+
+TEST_F(RunnerTest, StartWritesTheRunDirectoryAndReport) {
+  Runner runner = MakeRunner();
+  Result<RunOutcome> out = runner.Start(plan_, config_, "r1");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  RunLayout layout(RunLayout::RunDir(dir_.path(), "r1"));
+  EXPECT_EQ(out->run_id, "r1");
+  EXPECT_EQ(out->run_dir, layout.dir());
+  EXPECT_EQ(factory_layout_, layout.dir());
+  EXPECT_EQ(out->summary.counts.succeeded, 3u);
+  EXPECT_TRUE(out->summary.all_succeeded());
+  for (const std::string& f : {layout.plan(), layout.config(), layout.journal(), layout.metrics(),
+                               layout.report()}) {
+    EXPECT_TRUE(PathExists(f)) << f;
+  }
+  EXPECT_TRUE(IsDirectory(layout.output()));
+  // The stored run loads back as it ran.
+  Result<LoadedRun> loaded = LoadRun(layout.dir());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->plan.tasks.size(), 3u);
+  EXPECT_EQ(loaded->state.run_id, "r1");
+  EXPECT_EQ(loaded->state.tasks.at("c").state, TaskState::kSucceeded);
+  EXPECT_EQ(backend_->submits.size(), 3u);
+}
+
+TEST_F(RunnerTest, AnExistingRunIsRefusedAndLeftAlone) {
+  Runner runner = MakeRunner();
+  ASSERT_TRUE(runner.Start(plan_, config_, "same").ok());
+  RunLayout layout(RunLayout::RunDir(dir_.path(), "same"));
+  std::string plan_before = *ReadFile(layout.plan());
+  std::string journal_before = *ReadFile(layout.journal());
+  Plan other = plan_;
+  other.tasks.resize(1);
+  Result<RunOutcome> again = runner.Start(other, config_, "same");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Status::Code::kAlreadyExists);
+  EXPECT_NE(again.status().message().find("porch resume same"), std::string::npos);
+  EXPECT_EQ(*ReadFile(layout.plan()), plan_before);
+  EXPECT_EQ(*ReadFile(layout.journal()), journal_before);
+}
+
+TEST_F(RunnerTest, ALockedRunIsRefused) {
+  Runner runner = MakeRunner();
+  Result<std::string> made = runner.Create(plan_, config_, "locked");
+  ASSERT_TRUE(made.ok());
+  RunLayout layout(*made);
+  int fd = open(layout.lock().c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);  // another porch process works on it
+  Result<RunOutcome> out = runner.RunCreated(*made, plan_, config_);
+  close(fd);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(out.status().message().find("in use by another porch process"), std::string::npos)
+      << out.status().ToString();
+  EXPECT_EQ(factory_calls_, 0);  // nothing ran
+}
+
+TEST_F(RunnerTest, AStoppedRunResumesWithoutRepeatingFinishedWork) {
+  script_ = [](FakeBackend& b) { b.Script("b", {{5.0}}); };
+  int polls = 0;
+  // Stop once a has finished and b, c are running.
+  Runner first = MakeRunner([&] { return ++polls > 3 && backend_->running() == 2; });
+  Result<RunOutcome> out = first.Start(plan_, config_, "r");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->summary.interrupted);
+  EXPECT_EQ(out->summary.counts.succeeded, 1u);
+  EXPECT_EQ(out->summary.counts.cancelled, 2u);
+
+  script_ = nullptr;
+  Runner second = MakeRunner();
+  Result<RunOutcome> resumed = second.Resume(out->run_dir, config_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_TRUE(resumed->summary.all_succeeded());
+  // Only the cancelled tasks ran again; a stayed done.
+  std::vector<std::string> ran;
+  for (const auto& s : backend_->submits) ran.push_back(s.task + "#" + std::to_string(s.attempt));
+  EXPECT_EQ(ran, (std::vector<std::string>{"b#2", "c#2"}));
+  Result<ReplayResult> journal = ReadJournal(RunLayout(out->run_dir).journal());
+  ASSERT_TRUE(journal.ok());
+  int resumed_records = 0;
+  for (const JournalRecord& r : journal->records) resumed_records += r.type == JournalRecord::Type::kResumed;
+  EXPECT_EQ(resumed_records, 1);
+}
+
+TEST_F(RunnerTest, ResumeOfSomethingThatIsNoRunIsNotFound) {
+  Runner runner = MakeRunner();
+  Result<RunOutcome> out = runner.Resume(dir_.path() + "/nothing-here", config_);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(out.status().message().find("is not a porch run directory"), std::string::npos);
+}
+
+TEST_F(RunnerTest, ABackendThatCannotStartLeavesAResumableRun) {
+  factory_error_ = Status::Unavailable("no engine");
+  Runner runner = MakeRunner();
+  Result<RunOutcome> out = runner.Start(plan_, config_, "nobackend");
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("no engine"), std::string::npos);
+  factory_error_ = Status::Ok();
+  // The run was created but never started: resuming it starts it.
+  Result<RunOutcome> again = MakeRunner().Resume(RunLayout::RunDir(dir_.path(), "nobackend"), config_);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->summary.all_succeeded());
+  EXPECT_EQ(again->run_id, "nobackend");
+  EXPECT_EQ(backend_->submits.size(), 3u);
+}
+
+TEST(NewRunIdTest, SortsByTimeAndDiffers) {
+  std::string a = NewRunId(1'700'000'000), b = NewRunId(1'700'000'001);
+  EXPECT_EQ(a.substr(0, 15), "20231114-221320");
+  EXPECT_LT(a, b);
+  EXPECT_EQ(a.size(), 20u);
+}
+
+}  // namespace
+}  // namespace porch
