@@ -90,7 +90,7 @@ int Main(int argc, char** argv) {
   InstantBackend backend(&clock);
   SchedulerOptions options;
   options.max_executors = 10000;
-  Scheduler sched(*plan, dag, &backend, journal->get(), &clock, RetryPolicy(RetryConfig{}),
+  Scheduler sched(*plan, dag, &backend, journal->get(), &clock, RetryPolicy(RetryOptions{}),
                   options, nullptr, nullptr);
   Result<RunSummary> s = sched.Run();
   journal->reset();

@@ -105,7 +105,7 @@ int Main(int argc, char** argv) {
     backend.on_submit = [&](const Launch& l) { probe.Dispatched(l.index); };
     SchedulerOptions options;
     options.max_executors = m;
-    Scheduler sched(plan, dag, &backend, journal->get(), &clock, RetryPolicy(RetryConfig{}),
+    Scheduler sched(plan, dag, &backend, journal->get(), &clock, RetryPolicy(RetryOptions{}),
                     options, &probe, nullptr);
     probe.Start();
     auto t0 = SteadyClock::now();

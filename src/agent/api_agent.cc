@@ -6,8 +6,8 @@
 #include <cmath>
 #include <fstream>
 
-#include "agent/workspace.h"
-#include "exec/spawn.h"
+#include "platform/tree.h"
+#include "platform/spawn.h"
 #include "llm/factory.h"
 #include "platform/files.h"
 #include "platform/http.h"
@@ -183,8 +183,7 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
     out.usage += resp->usage;
     if (price.ok()) out.cost_usd = CostUsd(out.usage, *price);
     Log(job.stdout_path, {{"type", "assistant"}, {"turn", turn}, {"content", resp->content},
-                          {"usage", {{"input_tokens", resp->usage.input_tokens},
-                                     {"output_tokens", resp->usage.output_tokens}}}});
+                          {"usage", resp->usage.ToJson()}});
     std::string last_tool;
     json results = json::array();
     for (const json& block : resp->content) {

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "exec/spawn.h"
+#include "platform/spawn.h"
 #include "platform/files.h"
 
 extern char** environ;

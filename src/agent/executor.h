@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "llm/llm_client.h"
-#include "sched/retry_policy.h"
+#include "core/failure.h"
 
 namespace porch {
 

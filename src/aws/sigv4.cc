@@ -1,8 +1,7 @@
 #include "aws/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include "core/digest.h"
+
 
 #include <algorithm>
 #include <cctype>
@@ -13,25 +12,6 @@
 namespace porch {
 
 namespace {
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 15];
-  }
-  return out;
-}
-
-std::string Hmac(const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
@@ -86,11 +66,6 @@ std::string Trim(const std::string& v) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return Hex(digest, sizeof digest);
-}
 
 std::string UriEncode(std::string_view s, bool keep_slash) {
   static const char* digits = "0123456789ABCDEF";
@@ -105,6 +80,29 @@ std::string UriEncode(std::string_view s, bool keep_slash) {
     }
   }
   return out;
+}
+
+void SignRequest(HttpRequest* req, const std::string& host, const std::string& path,
+                 const std::string& query, const std::string& payload_sha256_hex,
+                 const AwsCredentials& creds, const std::string& region,
+                 const std::string& service, double now) {
+  const std::string amz_date = AmzDate(now);
+  req->headers.emplace_back("host", host);
+  req->headers.emplace_back("x-amz-date", amz_date);
+  const bool s3 = service == "s3";
+  if (s3) req->headers.emplace_back("x-amz-content-sha256", payload_sha256_hex);
+  if (!creds.session_token.empty()) {
+    req->headers.emplace_back("x-amz-security-token", creds.session_token);
+  }
+  SigV4Input sig;
+  sig.method = req->method;
+  sig.path = path;
+  sig.query = query;
+  sig.headers = req->headers;
+  sig.payload_sha256_hex = payload_sha256_hex;
+  sig.s3 = s3;
+  req->headers.emplace_back("authorization",
+                            SignV4(sig, creds, region, service, amz_date).authorization);
 }
 
 std::string AmzDate(double unix_time) {
@@ -170,14 +168,14 @@ SigV4Output SignV4(const SigV4Input& in, const AwsCredentials& creds, const std:
   std::string scope = date + "/" + region + "/" + service + "/aws4_request";
   out.string_to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" +
                        Sha256Hex(out.canonical_request);
-  std::string key = Hmac("AWS4" + creds.secret_access_key, date);
-  key = Hmac(key, region);
-  key = Hmac(key, service);
-  key = Hmac(key, "aws4_request");
-  std::string sig = Hmac(key, out.string_to_sign);
+  std::string key = HmacSha256("AWS4" + creds.secret_access_key, date);
+  key = HmacSha256(key, region);
+  key = HmacSha256(key, service);
+  key = HmacSha256(key, "aws4_request");
+  std::string sig = HmacSha256(key, out.string_to_sign);
   out.authorization = "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + scope +
                       ", SignedHeaders=" + signed_headers + ", Signature=" +
-                      Hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+                      HexEncode(sig);
   return out;
 }
 

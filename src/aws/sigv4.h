@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/digest.h"
 #include "platform/http.h"
 
 namespace porch {
@@ -37,7 +38,17 @@ struct SigV4Output {
 SigV4Output SignV4(const SigV4Input& in, const AwsCredentials& creds, const std::string& region,
                    const std::string& service, const std::string& amz_date);
 
-std::string Sha256Hex(std::string_view data);
+// Signs `req` for `service` in `region`: adds host, x-amz-date (from
+// `now`), x-amz-content-sha256 (S3 only), x-amz-security-token (temporary
+// credentials) and the Authorization header over every header it then has.
+// `host`, `path` (percent-encoded, as sent) and `query` (sorted and encoded,
+// without '?') must match req.url. The one place porch signs requests (S3
+// and Bedrock alike).
+void SignRequest(HttpRequest* req, const std::string& host, const std::string& path,
+                 const std::string& query, const std::string& payload_sha256_hex,
+                 const AwsCredentials& creds, const std::string& region,
+                 const std::string& service, double now);
+
 // RFC 3986 percent-encoding (unreserved characters kept; '/' kept when
 // `keep_slash`).
 std::string UriEncode(std::string_view s, bool keep_slash);

@@ -3,7 +3,6 @@
 #include "backend/aws/aws_backend.h"
 #include "backend/docker/docker_backend.h"
 #include "backend/local/local_backend.h"
-#include "backend/merging_backend.h"
 #include "backend/slurm/slurm_backend.h"
 
 namespace porch {
@@ -17,26 +16,16 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
     options.plan = &plan;
     options.config = config;
     options.porch_env = env;
-    auto local = std::make_unique<LocalBackend>(layout, clock, options);
-    return std::unique_ptr<Backend>(
-        new MergingBackend(std::move(local), &plan, layout, config.merge));
+    return std::unique_ptr<Backend>(std::make_unique<LocalBackend>(layout, clock, options));
   }
   if (config.backend == "docker") {
-    Result<std::unique_ptr<Backend>> docker = CreateDockerBackend(config, layout, clock, env);
-    if (!docker.ok()) return docker.status();
-    return std::unique_ptr<Backend>(
-        new MergingBackend(std::move(*docker), &plan, layout, config.merge));
+    return CreateDockerBackend(config, layout, clock, env);
   }
   if (config.backend == "slurm") {
-    Result<std::unique_ptr<Backend>> slurm = CreateSlurmBackend(config, layout, clock, env);
-    if (!slurm.ok()) return slurm.status();
-    return std::unique_ptr<Backend>(
-        new MergingBackend(std::move(*slurm), &plan, layout, config.merge));
+    return CreateSlurmBackend(config, layout, clock, env);
   }
   if (config.backend == "aws") {
-    Result<std::unique_ptr<Backend>> aws = CreateAwsBackend(config, layout, clock, env);
-    if (!aws.ok()) return aws.status();
-    return std::unique_ptr<Backend>(new MergingBackend(std::move(*aws), &plan, layout, config.merge));
+    return CreateAwsBackend(config, layout, clock, env);
   }
   return Status::InvalidArgument("unknown backend '" + config.backend +
                                  "' (known: threading, docker, slurm, aws)");

@@ -6,16 +6,15 @@
 #include <memory>
 #include <string>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "config/config.h"
 #include "platform/clock.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 
 namespace porch {
 
-// `plan` must outlive the backend. AI tasks' results are merged into the
-// run's output/ (MergingBackend) whatever the backend. `env` is porch's
-// environment (DOCKER_HOST, SLURM_CONF, credentials passed on to jobs).
+// `plan` must outlive the backend. `env` is porch's environment
+// (DOCKER_HOST, SLURM_CONF, credentials passed on to jobs).
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
                                                Clock* clock, const Plan& plan,
                                                const std::map<std::string, std::string>& env);

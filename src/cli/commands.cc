@@ -25,7 +25,7 @@
 #include "platform/files.h"
 #include "platform/signals.h"
 #include "report/metrics.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 #include "run/runner.h"
 #include "web/dashboard.h"
 
@@ -254,11 +254,7 @@ Result<PlanResult> PlanRequirement(const LoadedConfig& config, const std::string
                   {"plan_attempts", result->plan_attempts},
                   {"provider", (*llm)->name()},
                   {"model", (*llm)->model()},
-                  {"usage",
-                   {{"input_tokens", result->usage.input_tokens},
-                    {"output_tokens", result->usage.output_tokens},
-                    {"cache_creation_input_tokens", result->usage.cache_creation_input_tokens},
-                    {"cache_read_input_tokens", result->usage.cache_read_input_tokens}}},
+                  {"usage", result->usage.ToJson()},
                   {"cost_usd", cost}};
   PORCH_RETURN_IF_ERROR(WriteFileAtomic(dir + "/planner/summary.json", summary.dump(2) + "\n"));
   return result;

@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -15,179 +13,21 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "exec/spawn.h"
+#include "agent/executor.h"
+#include "exec/command_line.h"
+#include "platform/clock.h"
 #include "platform/files.h"
-
-extern char** environ;
+#include "platform/spawn.h"
+#include "platform/tree.h"
 
 namespace porch {
 
 using nlohmann::json;
 
-std::string AttemptResultToJson(const AttemptResult& r) {
-  json j = {{"task", r.task_id},
-            {"attempt", r.attempt},
-            {"exit_code", r.exit_code},
-            {"signal", r.term_signal},
-            {"ok", r.ok()},
-            {"reason", FailureReasonName(r.reason)},
-            {"detail", r.detail},
-            {"started_at", r.started_at},
-            {"finished_at", r.finished_at},
-            {"runner_pid", r.runner_pid}};
-  if (r.turns || r.rounds || !r.files.empty() || r.usage.total()) {
-    json files = json::array();
-    for (const FileDigest& f : r.files) {
-      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"size", f.size}});
-    }
-    j["usage"] = {{"input_tokens", r.usage.input_tokens},
-                  {"output_tokens", r.usage.output_tokens},
-                  {"cache_creation_input_tokens", r.usage.cache_creation_input_tokens},
-                  {"cache_read_input_tokens", r.usage.cache_read_input_tokens}};
-    j["cost_usd"] = r.cost_usd;
-    j["turns"] = r.turns;
-    j["rounds"] = r.rounds;
-    j["files"] = files;
-  }
-  return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
-}
-
-Result<AttemptResult> ParseAttemptResult(const std::string& text, const std::string& source) {
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("exit_code") || !j.contains("reason")) {
-    return Status::InvalidArgument("result file '" + source + "' is not a porch result");
-  }
-  AttemptResult r;
-  try {
-    r.task_id = j.value("task", "");
-    r.attempt = j.value("attempt", 0);
-    r.exit_code = j.value("exit_code", 0);
-    r.term_signal = j.value("signal", 0);
-    r.reason = FailureReasonFromName(j.value("reason", "exit_code"));
-    r.detail = j.value("detail", "");
-    r.started_at = j.value("started_at", 0.0);
-    r.finished_at = j.value("finished_at", 0.0);
-    r.runner_pid = j.value("runner_pid", 0);
-    if (j.contains("usage")) r.usage = Usage::FromJson(j["usage"]);
-    r.cost_usd = j.value("cost_usd", 0.0);
-    r.turns = j.value("turns", 0);
-    r.rounds = j.value("rounds", 0);
-    if (j.contains("files") && j["files"].is_array()) {
-      for (const json& f : j["files"]) {
-        r.files.push_back({f.value("path", ""), f.value("sha256", ""), f.value("size", uint64_t{0})});
-      }
-    }
-  } catch (const json::exception& e) {
-    return Status::InvalidArgument("result file '" + source + "': " + e.what());
-  }
-  return r;
-}
-
-Result<AttemptResult> ReadAttemptResult(const std::string& path) {
-  Result<std::string> text = ReadFile(path);
-  if (!text.ok()) {
-    if (!PathExists(path)) return Status::NotFound("no result file '" + path + "'");
-    return text.status();
-  }
-  return ParseAttemptResult(*text, path);
-}
-
-std::string AgentContext(const Plan& plan, const Task& task) {
-  std::string c = "You are one of several agents building one project together";
-  if (!plan.requirements.empty()) c += ". The project's requirement:\n" + plan.requirements + "\n";
-  c += "\nThe plan (task: title [files it owns]):\n";
-  auto owns = [](const Task& t) {
-    std::string o;
-    for (const std::string& f : t.outputs) o += (o.empty() ? "" : ", ") + f;
-    return o;
-  };
-  for (const Task& t : plan.tasks) c += "- " + t.id + ": " + t.title + " [" + owns(t) + "]\n";
-  c += "\nYour task is '" + task.id + "'. Create exactly the files it owns: " + owns(task) + ".";
-  if (!task.depends_on.empty()) {
-    c += " The files of the tasks it depends on are already in the project; use their "
-         "interfaces as they are and do not rewrite them:";
-    for (const std::string& d : task.depends_on) {
-      for (const Task& t : plan.tasks) {
-        if (t.id == d) c += "\n- " + t.id + ": " + owns(t);
-      }
-    }
-  }
-  if (!task.acceptance.empty()) c += "\nYour work is checked with: " + task.acceptance;
-  return c + "\n";
-}
-
-AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Task& task,
-                            int attempt, double time_limit_s, const Config& config,
-                            const std::map<std::string, std::string>& env) {
-  AttemptSpec spec;
-  spec.task_id = task.id;
-  spec.attempt = attempt;
-  spec.command = task.command;
-  spec.workdir = layout.output();
-  spec.attempt_dir = layout.attempt_dir(task.id, attempt);
-  spec.stdout_path = layout.stdout_path(task.id, attempt);
-  spec.stderr_path = layout.stderr_path(task.id, attempt);
-  spec.result_path = layout.result_path(task.id, attempt);
-  spec.time_limit_s = time_limit_s;
-  spec.grace_s = config.kill_grace_seconds;
-  spec.env["PORCH_TASK_ID"] = task.id;
-  spec.env["PORCH_ATTEMPT"] = std::to_string(attempt);
-  spec.env["PORCH_RUN_DIR"] = layout.dir();
-  spec.env["PORCH_ATTEMPT_DIR"] = spec.attempt_dir;
-  spec.env["PORCH_OUTPUT_DIR"] = layout.output();
-  if (!task.prompt.empty()) {
-    spec.prompt = task.prompt;
-    spec.acceptance = task.acceptance;
-    spec.system_context = AgentContext(plan, task);
-    spec.workspace = AbsolutePath(spec.attempt_dir + "/workspace");
-    spec.seed_from = AbsolutePath(layout.output());
-    spec.agent = AgentSettingsFromConfig(config, AbsolutePath(layout.dir()));
-    spec.agent.env = env;
-  }
-  return spec;
-}
-
-std::optional<std::vector<std::string>> SplitSimpleCommand(const std::string& command) {
-  static const char* const kShellWords[] = {
-      ".",      ":",      "[",      "[[",     "]]",    "!",     "{",        "}",
-      "alias",  "bg",     "break",  "case",   "cd",    "command", "continue", "do",
-      "done",   "echo",   "elif",   "else",   "esac",  "eval",  "exec",     "exit",
-      "export", "false",  "fc",     "fg",     "fi",    "for",   "function", "getopts",
-      "hash",   "if",     "in",     "jobs",   "kill",  "local", "printf",   "pwd",
-      "read",   "readonly", "return", "select", "set",  "shift", "source",  "test",
-      "then",   "times",  "trap",   "true",   "type",  "ulimit", "umask",   "unalias",
-      "unset",  "until",  "wait",   "while"};
-  std::vector<std::string> words;
-  std::string word;
-  for (char c : command) {
-    bool plain = std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./=:,+@%-", c);
-    if (c == ' ' || c == '\t') {
-      if (!word.empty()) words.push_back(std::move(word));
-      word.clear();
-    } else if (plain && c != '\0') {
-      word += c;
-    } else {
-      return std::nullopt;  // anything the shell would interpret
-    }
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  if (words.empty() || words[0].find('=') != std::string::npos) return std::nullopt;
-  for (const char* w : kShellWords) {
-    if (words[0] == w) return std::nullopt;
-  }
-  return words;
-}
-
 namespace {
 
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
-}
-
 int Finish(const AttemptSpec& spec, AttemptResult r) {
-  r.finished_at = Now();
+  r.finished_at = WallSeconds();
   r.runner_pid = getpid();
   // No directory fsync: porch journals the outcome as soon as it reads this
   // file, and a result lost with the machine only means the attempt runs
@@ -351,7 +191,7 @@ int RunAttempt(const AttemptSpec& spec) {
   AttemptResult r;
   r.task_id = spec.task_id;
   r.attempt = spec.attempt;
-  r.started_at = Now();
+  r.started_at = WallSeconds();
   sigset_t watch, old;
   sigemptyset(&watch);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);

@@ -39,22 +39,10 @@ TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
   req.url = endpoint + path;
   req.timeout_s = options_.timeout_s;
   req.body = Body(request).dump();
-  std::string amz_date = AmzDate(clock_->Now());
-  req.headers = {{"host", host},
-                 {"content-type", "application/json"},
-                 {"accept", request.stream ? "application/vnd.amazon.eventstream" : "application/json"},
-                 {"x-amz-date", amz_date}};
-  if (!options_.credentials.session_token.empty()) {
-    req.headers.emplace_back("x-amz-security-token", options_.credentials.session_token);
-  }
-  SigV4Input sig;
-  sig.method = "POST";
-  sig.path = path;
-  sig.headers = req.headers;
-  sig.payload_sha256_hex = Sha256Hex(req.body);
-  req.headers.emplace_back("authorization",
-                           SignV4(sig, options_.credentials, options_.region, "bedrock", amz_date)
-                               .authorization);
+  req.headers = {{"content-type", "application/json"},
+                 {"accept", request.stream ? "application/vnd.amazon.eventstream" : "application/json"}};
+  SignRequest(&req, host, path, "", Sha256Hex(req.body), options_.credentials, options_.region,
+              "bedrock", clock_->Now());
 
   MessageAssembler assembler;
   EventStreamDecoder decoder;

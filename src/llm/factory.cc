@@ -8,10 +8,16 @@ namespace porch {
 
 namespace {
 
+// One backoff never waits longer than this; llm.max_retry_seconds bounds
+// the whole.
+constexpr double kMaxLlmBackoffSeconds = 30;
+// Spreads clients that failed together apart.
+constexpr double kLlmJitter = 0.25;
+
 RetryBudget Budget(const LlmConfig& c) {
   RetryBudget b;
   b.max_attempts = c.max_attempts;
-  b.base_delay_s = c.retry_base_seconds;
+  b.backoff = {c.retry_base_seconds, /*multiplier=*/2, kMaxLlmBackoffSeconds, kLlmJitter};
   b.max_total_s = c.max_retry_seconds;
   return b;
 }

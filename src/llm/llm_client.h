@@ -10,21 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "model/usage.h"
 
 namespace porch {
 
-struct Usage {
-  int64_t input_tokens = 0;
-  int64_t output_tokens = 0;
-  int64_t cache_creation_input_tokens = 0;
-  int64_t cache_read_input_tokens = 0;
-
-  Usage& operator+=(const Usage& o);
-  int64_t total() const {
-    return input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens;
-  }
-  static Usage FromJson(const nlohmann::json& j);
-};
 
 struct LlmRequest {
   std::string model;                // empty: the client's configured model

@@ -1,29 +1,19 @@
-// The retry loop shared by the LLM clients: jittered exponential backoff that
-// honours retry-after, bounded in attempts and in total time.
+// How the LLM clients retry: platform/retry.h's loop, with the Messages
+// API's notion of what is worth retrying (429, 529, 5xx, connection errors;
+// retry-after honoured).
 #pragma once
 
-#include <functional>
 #include <random>
 #include <string>
 
 #include "llm/llm_client.h"
 #include "platform/clock.h"
 #include "platform/http.h"
+#include "platform/retry.h"
 
 namespace porch {
 
-struct RetryBudget {
-  int max_attempts = 5;
-  double base_delay_s = 1.0;
-  double max_delay_s = 30.0;
-  double max_total_s = 180.0;  // no new attempt starts after this much time
-};
-
-struct TryOutcome {
-  Result<LlmResponse> result = Status::Unavailable("not tried");
-  bool retryable = false;
-  double retry_after_s = 0;  // from the server, 0 when none
-};
+using TryOutcome = TryResult<LlmResponse>;
 
 // Calls `try_once` until it succeeds, fails for good, or the budget is spent.
 // The final error names `service`, the attempts made and the last cause.

@@ -34,6 +34,8 @@ struct Task {
   int line = 0;                       // where the task starts in its file; 0: unknown
 
   bool is_command() const { return !command.empty(); }
+  // Done by an AI agent: it spends the run's budget and its work is merged.
+  bool is_agent() const { return !prompt.empty(); }
 };
 
 struct Plan {

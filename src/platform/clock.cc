@@ -8,11 +8,20 @@
 
 namespace porch {
 
-double RealClock::Now() {
+namespace {
+
+double Seconds(clockid_t id) {
   timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+  clock_gettime(id, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
+
+}  // namespace
+
+double WallSeconds() { return Seconds(CLOCK_REALTIME); }
+double MonotonicSeconds() { return Seconds(CLOCK_MONOTONIC); }
+
+double RealClock::Now() { return WallSeconds(); }
 
 void RealClock::SleepUntil(double deadline) {
   double wait = deadline - Now();

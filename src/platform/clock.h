@@ -14,6 +14,12 @@ class Clock {
   virtual void SleepUntil(double deadline) = 0;
 };
 
+// Wall-clock seconds since the Unix epoch (what RealClock::Now returns), for
+// code that runs without a Clock: the attempt runner in its own process.
+double WallSeconds();
+// Seconds on a clock that never jumps: for measuring intervals and timeouts.
+double MonotonicSeconds();
+
 // The system clock. SleepUntil unblocks all signals while it sleeps, so a
 // signal blocked elsewhere (see platform/signals.h) wakes it at once.
 class RealClock : public Clock {

@@ -9,19 +9,10 @@
 
 #include <cerrno>
 
-#include "platform/process.h"
+#include "platform/clock.h"
+#include "platform/spawn.h"
 
 namespace porch {
-
-namespace {
-
-double MonotonicNow() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-}  // namespace
 
 Result<CommandOutput> RealCommandRunner::Run(const std::vector<std::string>& argv,
                                              double timeout_s) {
@@ -34,23 +25,27 @@ Result<CommandOutput> RealCommandRunner::Run(const std::vector<std::string>& arg
     close(out_pipe[1]);
     return Status::FromErrno("pipe", e);
   }
-  Result<int> spawned = SpawnPiped(argv, "", nullptr, out_pipe[1], err_pipe[1]);
+  SpawnRequest req;
+  req.argv = argv;
+  req.out.fd = out_pipe[1];
+  req.err.fd = err_pipe[1];
+  pid_t pid = 0;
+  int err = Spawn(req, &pid);
   close(out_pipe[1]);
   close(err_pipe[1]);
-  if (!spawned.ok()) {
+  if (err != 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    return spawned.status();
+    return Status::FromErrno("cannot run '" + argv[0] + "'", err);
   }
-  pid_t pid = *spawned;
   CommandOutput r;
-  double deadline = MonotonicNow() + (timeout_s > 0 ? timeout_s : 1e9);
+  double deadline = MonotonicSeconds() + (timeout_s > 0 ? timeout_s : 1e9);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
   char buf[8192];
   while (open_fds > 0) {
-    double left = deadline - MonotonicNow();
+    double left = deadline - MonotonicSeconds();
     if (left <= 0) {
       kill(pid, SIGKILL);
       r.timed_out = true;

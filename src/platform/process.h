@@ -17,12 +17,6 @@ struct ProcessResult {
   std::string output;
 };
 
-// Starts argv (PATH lookup) with stdin from /dev/null, stdout on `out_fd`
-// and stderr on `err_fd`, in `cwd` (empty: ours), with `envp` (null: ours),
-// every signal unblocked. The caller waits for the returned pid.
-Result<int> SpawnPiped(const std::vector<std::string>& argv, const std::string& cwd,
-                       char* const* envp, int out_fd, int err_fd);
-
 // Fails (IoError) only when the program could not be started.
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv, const std::string& cwd,
                                  const std::vector<std::pair<std::string, std::string>>& env = {});

@@ -1,9 +1,5 @@
 #include "run/runner.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -14,48 +10,23 @@
 #include "plan/dag.h"
 #include "plan/plan_parser.h"
 #include "plan/validate.h"
+#include "platform/file_lock.h"
 #include "platform/files.h"
 #include "report/html_report.h"
+#include "run/merge.h"
 #include "report/metrics.h"
 
 namespace porch {
 
-namespace {
-
-// Holds flock(LOCK_EX) on the run's lock file while alive.
-class RunLock {
- public:
-  static Result<std::unique_ptr<RunLock>> Acquire(const std::string& path) {
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::FromErrno("cannot open lock '" + path + "'", errno);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      int err = errno;
-      std::string holder;
-      Result<std::string> text = ReadFile(path);
-      if (text.ok()) holder = *text;
-      close(fd);
-      if (err == EWOULDBLOCK) {
-        return Status::Unavailable("the run is in use by another porch process" +
-                                   (holder.empty() ? std::string() : " (pid " + holder + ")") +
-                                   "; wait for it to finish or stop it first");
-      }
-      return Status::FromErrno("cannot lock '" + path + "'", err);
-    }
-    std::string pid = std::to_string(getpid());
-    if (ftruncate(fd, 0) == 0) {
-      ssize_t ignored = write(fd, pid.data(), pid.size());
-      (void)ignored;
-    }
-    return std::unique_ptr<RunLock>(new RunLock(fd));
-  }
-  ~RunLock() { close(fd_); }
-
- private:
-  explicit RunLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-}  // namespace
+RetryOptions ToRetryOptions(const RetryConfig& c) {
+  RetryOptions o;
+  o.max_retries = c.max_retries;
+  o.backoff.initial_s = c.retry_delay_seconds;
+  o.backoff.multiplier = c.exponential_backoff ? c.backoff_multiplier : 1.0;
+  o.backoff.max_s = c.max_delay_seconds;
+  o.backoff.jitter = c.jitter;
+  return o;
+}
 
 std::string NewRunId(double now) {
   time_t t = static_cast<time_t>(now);
@@ -160,7 +131,7 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
                                  const LoadedConfig& loaded, bool resume) {
   const Config& config = loaded.config;
   RunLayout layout(run_dir);
-  Result<std::unique_ptr<RunLock>> lock = RunLock::Acquire(layout.lock());
+  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(layout.lock());
   if (!lock.ok()) return lock.status().Annotate("run '" + run_dir + "'");
 
   std::vector<JournalRecord> existing;
@@ -192,8 +163,10 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   options.budget_usd = config.budget.usd;
   options.budget_tokens = config.budget.tokens;
   options.early_dependents = (*backend)->HoldsDependents();
-  Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_, RetryPolicy(config.retry),
-                      options, listener_, stop_requested_);
+  OutputMerger merger(&plan, layout, config.merge);
+  Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_,
+                      RetryPolicy(ToRetryOptions(config.retry)), options, listener_,
+                      stop_requested_, &merger);
   if (resume) scheduler.Restore(previous);
   Result<RunSummary> summary = scheduler.Run();
   (*backend)->Close();

@@ -10,12 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "config/config.h"
 #include "journal/run_state.h"
 #include "plan/task.h"
 #include "platform/clock.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 #include "sched/scheduler.h"
 
 namespace porch {
@@ -45,6 +45,9 @@ Result<LoadedRun> LoadRun(const std::string& run_dir);
 
 // Recomputes metrics.json and report.html from the journal.
 Status WriteRunReport(const LoadedRun& run);
+
+// The scheduler's retry rule from the retry.* configuration.
+RetryOptions ToRetryOptions(const RetryConfig& config);
 
 // A new run id: "<YYYYmmdd-HHMMSS>-<4 hex>" (UTC). Sorts by time.
 std::string NewRunId(double now);

@@ -7,7 +7,7 @@
 
 #include "aws/event_stream.h"
 #include "platform/files.h"
-#include "s3/digest.h"
+#include "core/digest.h"
 
 namespace porch {
 
@@ -32,6 +32,9 @@ std::string XmlDecode(std::string s) {
   }
   return s;
 }
+
+// One backoff never waits longer than this.
+constexpr double kMaxS3BackoffSeconds = 30;
 
 bool Retryable(long status, const std::string& body) {
   return status >= 500 || status == 429 || body.find("<Code>SlowDown</Code>") != std::string::npos;
@@ -121,61 +124,50 @@ Result<HttpResponse> S3Client::Send(const Call& call, const BodySink& sink) {
   for (const auto& [k, v] : q) {
     query += (query.empty() ? "" : "&") + UriEncode(k, false) + "=" + UriEncode(v, false);
   }
-  double delay = options_.retry_base_s;
-  std::string last;
-  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    HttpRequest req;
-    req.method = call.method;
-    req.url = scheme_part + host + path + (query.empty() ? "" : "?" + query);
-    req.body = call.body;
-    req.timeout_s = options_.timeout_s;
-    std::string amz_date = AmzDate(clock_->Now());
-    std::string payload = Sha256Hex(call.body);
-    req.headers = {{"host", host}, {"x-amz-date", amz_date}, {"x-amz-content-sha256", payload}};
-    if (!options_.credentials.session_token.empty()) {
-      req.headers.emplace_back("x-amz-security-token", options_.credentials.session_token);
-    }
-    for (const auto& h : call.headers) req.headers.push_back(h);
-    if ((call.method == "PUT" || call.method == "POST") &&
-        std::none_of(call.headers.begin(), call.headers.end(),
-                     [](const auto& h) { return h.first == "content-type"; })) {
-      req.headers.emplace_back("content-type", "application/octet-stream");
-    }
-    SigV4Input sig;
-    sig.method = call.method;
-    sig.path = path;
-    sig.query = query;
-    sig.headers = req.headers;
-    sig.payload_sha256_hex = payload;
-    sig.s3 = true;
-    req.headers.emplace_back(
-        "authorization",
-        SignV4(sig, options_.credentials, options_.region, "s3", amz_date).authorization);
-    ++requests_;
-    Result<HttpResponse> r = http_->Send(req, sink);
-    if (r.ok() && r->status >= 200 && r->status < 300) {
-      // CompleteMultipartUpload may fail inside a 200 answer.
-      if (call.method == "POST" && r->body.find("<Error>") != std::string::npos) {
-        if (!Retryable(500, r->body) && r->body.find("InternalError") == std::string::npos) {
-          return ErrorFor(call, *r);
+  RetryBudget budget;
+  budget.max_attempts = options_.max_attempts;
+  budget.backoff = {options_.retry_base_s, /*multiplier=*/2, kMaxS3BackoffSeconds, /*jitter=*/0};
+  RetryStats stats;
+  Result<HttpResponse> r = RetryWithBackoff<HttpResponse>(
+      *clock_, nullptr, budget, call.method + " s3://" + call.bucket + "/" + call.key,
+      [&](int) -> TryResult<HttpResponse> {
+        HttpRequest req;
+        req.method = call.method;
+        req.url = scheme_part + host + path + (query.empty() ? "" : "?" + query);
+        req.body = call.body;
+        req.timeout_s = options_.timeout_s;
+        for (const auto& h : call.headers) req.headers.push_back(h);
+        if ((call.method == "PUT" || call.method == "POST") &&
+            std::none_of(call.headers.begin(), call.headers.end(),
+                         [](const auto& h) { return h.first == "content-type"; })) {
+          req.headers.emplace_back("content-type", "application/octet-stream");
         }
-        last = XmlElement(r->body, "Code");
-      } else {
-        return r;
-      }
-    } else if (r.ok() && !Retryable(r->status, r->body)) {
-      return ErrorFor(call, *r);
-    } else {
-      last = r.ok() ? "HTTP " + std::to_string(r->status) + " " + XmlElement(r->body, "Code")
-                    : r.status().message();
+        SignRequest(&req, host, path, query, Sha256Hex(call.body), options_.credentials,
+                    options_.region, "s3", clock_->Now());
+        ++requests_;
+        return Judge(call, http_->Send(req, sink));
+      },
+      &stats);
+  retries_ += stats.retries;
+  return r;
+}
+
+TryResult<HttpResponse> S3Client::Judge(const Call& call, Result<HttpResponse> r) {
+  using Try = TryResult<HttpResponse>;
+  if (!r.ok()) return Try::Again(r.status());  // connection errors, timeouts
+  if (r->status >= 200 && r->status < 300) {
+    // CompleteMultipartUpload may fail inside a 200 answer.
+    if (call.method != "POST" || r->body.find("<Error>") == std::string::npos) {
+      return Try::Done(std::move(*r));
     }
-    if (attempt == options_.max_attempts) break;
-    ++retries_;
-    clock_->SleepUntil(clock_->Now() + delay);
-    delay *= 2;
+    if (!Retryable(500, r->body) && r->body.find("InternalError") == std::string::npos) {
+      return Try::Fail(ErrorFor(call, *r));
+    }
+    return Try::Again(Status::Unavailable("error inside a 200 answer"), XmlElement(r->body, "Code"));
   }
-  return Status::Unavailable(call.method + " s3://" + call.bucket + "/" + call.key + ": no answer after " +
-                             std::to_string(options_.max_attempts) + " tries: " + last);
+  if (!Retryable(r->status, r->body)) return Try::Fail(ErrorFor(call, *r));
+  return Try::Again(Status::Unavailable("HTTP " + std::to_string(r->status)),
+                    "HTTP " + std::to_string(r->status) + " " + XmlElement(r->body, "Code"));
 }
 
 Status S3Client::CreateBucket(const std::string& bucket) {

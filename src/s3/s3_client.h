@@ -22,6 +22,7 @@
 #include "aws/sigv4.h"
 #include "platform/clock.h"
 #include "platform/http.h"
+#include "platform/retry.h"
 #include "s3/object_store.h"
 
 namespace porch {
@@ -68,6 +69,8 @@ class S3Client : public ObjectStore {
   // Signs and sends with retries; a non-2xx answer becomes an error.
   Result<HttpResponse> Send(const Call& call, const BodySink& sink = nullptr);
   Status ErrorFor(const Call& call, const HttpResponse& r) const;
+  // Whether an answer is done, worth another try, or a final refusal.
+  TryResult<HttpResponse> Judge(const Call& call, Result<HttpResponse> r);
   Status PutMultipart(const std::string& bucket, const std::string& key, const std::string& path,
                       uint64_t size, const std::string& sha256);
 

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "platform/files.h"
-#include "s3/digest.h"
+#include "core/digest.h"
 
 namespace porch {
 

@@ -11,7 +11,8 @@ using Type = JournalRecord::Type;
 
 Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal* journal,
                      Clock* clock, RetryPolicy policy, SchedulerOptions options,
-                     SchedulerListener* listener, std::function<bool()> stop_requested)
+                     SchedulerListener* listener, std::function<bool()> stop_requested,
+                     CompletionStage* completion)
     : plan_(plan),
       dag_(dag),
       backend_(backend),
@@ -20,7 +21,8 @@ Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal
       policy_(policy),
       options_(options),
       listener_(listener),
-      stop_requested_(std::move(stop_requested)) {
+      stop_requested_(std::move(stop_requested)),
+      completion_(completion) {
   const size_t n = dag.size();
   state_.assign(n, static_cast<uint8_t>(TaskState::kPending));
   attempt_.assign(n, 0);
@@ -159,7 +161,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   // Takes task i from a queue into this batch, unless the budget holds it.
   auto take = [&](Dag::Index i) {
     const Task& t = plan_.tasks[i];
-    if (!t.prompt.empty() && BudgetSpent()) {
+    if (t.is_agent() && BudgetSpent()) {
       // No new agent work once the budget is spent; the task stays pending
       // (a resume with a larger budget continues it).
       budget_exhausted_ = true;
@@ -245,6 +247,12 @@ Status Scheduler::Handle(const BackendEvent& ev) {
   }
   if (options_.early_dependents && requeue_[i] && ev.reason != FailureReason::kNone) {
     HandleRequeued(i, ev);
+    return journal_error_;
+  }
+  if (ev.reason == FailureReason::kNone && completion_) {
+    BackendEvent passed = ev;
+    completion_->OnSucceeded(t, &passed);
+    Finish(i, passed);
     return journal_error_;
   }
   Finish(i, ev);

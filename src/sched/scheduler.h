@@ -31,7 +31,7 @@
 #include <random>
 #include <vector>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "journal/journal.h"
 #include "journal/run_state.h"
 #include "plan/dag.h"
@@ -78,6 +78,17 @@ class SchedulerListener {
   virtual void OnTick(const RunCounts&, double /*now*/) {}
 };
 
+// A step every succeeded attempt passes before the scheduler counts it: the
+// run's output merge (run/merge.h). Called on the scheduler's thread, after
+// the backend reported success and before the journal records it; it may
+// turn the success into a failure (set ev->reason and ev->detail), which is
+// then handled like any other failure (retried per policy).
+class CompletionStage {
+ public:
+  virtual ~CompletionStage() = default;
+  virtual void OnSucceeded(const Task& task, BackendEvent* ev) = 0;
+};
+
 struct RunSummary {
   RunCounts counts;
   bool interrupted = false;  // a stop request ended the run early
@@ -97,11 +108,11 @@ struct RunSummary {
 
 class Scheduler {
  public:
-  // Nothing is owned; all must outlive the Scheduler. `listener` may be null.
-  // `stop_requested` is polled once per loop turn.
+  // Nothing is owned; all must outlive the Scheduler. `listener` and
+  // `completion` may be null. `stop_requested` is polled once per loop turn.
   Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal* journal, Clock* clock,
             RetryPolicy policy, SchedulerOptions options, SchedulerListener* listener,
-            std::function<bool()> stop_requested);
+            std::function<bool()> stop_requested, CompletionStage* completion = nullptr);
 
   // Continues from a previous process's journal (resume). Call before Run().
   // Succeeded tasks stay done; attempts in flight are offered to the backend
@@ -153,6 +164,7 @@ class Scheduler {
   SchedulerOptions options_;
   SchedulerListener* listener_;
   std::function<bool()> stop_requested_;
+  CompletionStage* completion_;
 
   std::vector<uint8_t> state_;
   std::vector<int32_t> attempt_;

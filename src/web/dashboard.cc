@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "exec/attempt.h"
+#include "model/result_file.h"
 #include "platform/files.h"
 #include "report/metrics.h"
 #include "report/svg.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 #include "run/runner.h"
 #include "web/pages.h"
 

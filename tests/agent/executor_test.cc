@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/workspace.h"
+#include "platform/tree.h"
 #include "exec/attempt.h"
 #include "fakes/fake_llm_server.h"
 #include "llm/anthropic_client.h"

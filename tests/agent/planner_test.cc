@@ -52,8 +52,7 @@ class PlannerTest : public ::testing::Test {
     o.api_key = "sk-test";
     o.timeout_s = timeout;
     o.retry.max_attempts = attempts;
-    o.retry.base_delay_s = 0.05;
-    o.retry.max_delay_s = 0.2;
+    o.retry.backoff = {/*initial_s=*/0.05, /*multiplier=*/2, /*max_s=*/0.2, /*jitter=*/0};
     return std::make_unique<AnthropicClient>(&http_, &clock_, o);
   }
 
@@ -230,7 +229,7 @@ TEST_F(PlannerTest, BedrockEventStream) {
   BedrockOptions o;
   o.endpoint = server_->url();
   o.credentials = {"AKIDTEST", "secret", "token-1", "test"};
-  o.retry.base_delay_s = 0.05;
+  o.retry.backoff.initial_s = 0.05;
   BedrockClient llm(&http_, &clock_, o);
   Result<PlanResult> r = MakePlan(&llm);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -1,4 +1,5 @@
 #include "exec/attempt.h"
+#include "exec/command_line.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

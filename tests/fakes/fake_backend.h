@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "fakes/fake_clock.h"
 
 namespace porch {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "platform/files.h"
-#include "s3/digest.h"
+#include "core/digest.h"
 #include "s3/object_store.h"
 
 namespace porch {

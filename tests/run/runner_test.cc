@@ -183,6 +183,23 @@ TEST_F(RunnerTest, ABackendThatCannotStartLeavesAResumableRun) {
   EXPECT_EQ(backend_->submits.size(), 3u);
 }
 
+TEST(ToRetryOptionsTest, CarriesEveryRetryKey) {
+  RetryConfig c;
+  c.max_retries = 4;
+  c.retry_delay_seconds = 2;
+  c.backoff_multiplier = 3;
+  c.max_delay_seconds = 40;
+  c.jitter = 0.25;
+  RetryOptions o = ToRetryOptions(c);
+  EXPECT_EQ(o.max_retries, 4);
+  EXPECT_DOUBLE_EQ(o.backoff.Delay(1), 2);
+  EXPECT_DOUBLE_EQ(o.backoff.Delay(2), 6);
+  EXPECT_DOUBLE_EQ(o.backoff.Delay(5), 40);
+  EXPECT_DOUBLE_EQ(o.backoff.jitter, 0.25);
+  c.exponential_backoff = false;
+  EXPECT_DOUBLE_EQ(ToRetryOptions(c).backoff.Delay(5), 2);
+}
+
 TEST(NewRunIdTest, SortsByTimeAndDiffers) {
   std::string a = NewRunId(1'700'000'000), b = NewRunId(1'700'000'001);
   EXPECT_EQ(a.substr(0, 15), "20231114-221320");

@@ -15,7 +15,7 @@
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/process.h"
-#include "s3/digest.h"
+#include "core/digest.h"
 #include "s3/sync.h"
 #include "test_util.h"
 

@@ -5,14 +5,11 @@
 namespace porch {
 namespace {
 
-RetryConfig Config(int max_retries, double delay, double mult, double cap, double jitter) {
-  RetryConfig c;
-  c.max_retries = max_retries;
-  c.retry_delay_seconds = delay;
-  c.backoff_multiplier = mult;
-  c.max_delay_seconds = cap;
-  c.jitter = jitter;
-  return c;
+RetryOptions Config(int max_retries, double delay, double mult, double cap, double jitter) {
+  RetryOptions o;
+  o.max_retries = max_retries;
+  o.backoff = {delay, mult, cap, jitter};
+  return o;
 }
 
 TEST(RetryPolicyTest, RetriesUpToTheLimit) {
@@ -45,9 +42,7 @@ TEST(RetryPolicyTest, ExponentialBackoffWithCap) {
 }
 
 TEST(RetryPolicyTest, ConstantDelayWithoutExponential) {
-  RetryConfig c = Config(10, 2, 3, 50, 0);
-  c.exponential_backoff = false;
-  RetryPolicy p(c);
+  RetryPolicy p(Config(10, 2, /*mult=*/1, 50, 0));
   EXPECT_DOUBLE_EQ(p.Delay(1, 0.5), 2);
   EXPECT_DOUBLE_EQ(p.Delay(5, 0.5), 2);
 }
@@ -63,7 +58,9 @@ TEST(RetryPolicyTest, ReasonNamesRoundTrip) {
   for (int i = 0; i <= static_cast<int>(FailureReason::kLast); ++i) {
     auto r = static_cast<FailureReason>(i);
     EXPECT_EQ(FailureReasonFromName(FailureReasonName(r)), r);
+    EXPECT_TRUE(IsFailureReasonName(FailureReasonName(r)));
   }
+  EXPECT_FALSE(IsFailureReasonName("exploded"));
 }
 
 }  // namespace

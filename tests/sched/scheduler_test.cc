@@ -18,10 +18,7 @@ class SchedulerTest : public ::testing::Test {
  protected:
   SchedulerTest() : backend_(&clock_) {
     retry_.max_retries = 2;
-    retry_.retry_delay_seconds = 10;
-    retry_.backoff_multiplier = 3;
-    retry_.max_delay_seconds = 1000;
-    retry_.jitter = 0;
+    retry_.backoff = {/*initial_s=*/10, /*multiplier=*/3, /*max_s=*/1000, /*jitter=*/0};
   }
 
   void AddTask(const std::string& id, std::vector<std::string> deps = {}) {
@@ -74,7 +71,7 @@ class SchedulerTest : public ::testing::Test {
   double start_ = clock_.Now();
   FakeBackend backend_;
   MemoryJournal journal_;
-  RetryConfig retry_;
+  RetryOptions retry_;
   bool fail_fast_ = false;
   double budget_usd_ = 0;
   Plan plan_;

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <map>
 
-#include "agent/workspace.h"
+#include "platform/tree.h"
 #include "aws/credentials.h"
 #include "platform/files.h"
 #include "platform/http.h"

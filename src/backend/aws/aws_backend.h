@@ -21,12 +21,12 @@
 
 #include <memory>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "backend/slurm/slurm_backend.h"
 #include "config/config.h"
 #include "platform/clock.h"
 #include "platform/command_runner.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 #include "s3/object_store.h"
 
 namespace porch {

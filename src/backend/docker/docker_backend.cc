@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "backend/attempt_event.h"
-#include "exec/attempt.h"
+#include "backend/verdict.h"
+#include "model/result_file.h"
 #include "platform/files.h"
 #include "platform/tar.h"
 #include "core/strings.h"

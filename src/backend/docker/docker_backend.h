@@ -22,11 +22,11 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "backend/docker/docker_client.h"
 #include "config/config.h"
 #include "platform/clock.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 
 namespace porch {
 

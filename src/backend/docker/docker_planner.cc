@@ -108,13 +108,7 @@ Result<PlanResult> PlanInContainer(DockerClient& client, const Config& config,
     r.complexity.rationale = s.value("rationale", "");
     r.complexity.recommended_tasks = s.value("recommended_tasks", 0);
     r.plan_attempts = s.value("plan_attempts", 1);
-    if (s.contains("usage") && s["usage"].is_object()) {
-      const json& u = s["usage"];
-      r.usage.input_tokens = u.value("input_tokens", int64_t{0});
-      r.usage.output_tokens = u.value("output_tokens", int64_t{0});
-      r.usage.cache_creation_input_tokens = u.value("cache_creation_input_tokens", int64_t{0});
-      r.usage.cache_read_input_tokens = u.value("cache_read_input_tokens", int64_t{0});
-    }
+    if (s.contains("usage")) r.usage = Usage::FromJson(s["usage"]);
   }
   r.complexity.tasks = static_cast<int>(r.plan.tasks.size());
   return r;

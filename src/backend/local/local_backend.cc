@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "backend/attempt_event.h"
+#include "backend/verdict.h"
 #include "exec/attempt.h"
 #include "platform/files.h"
 

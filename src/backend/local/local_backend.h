@@ -22,10 +22,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "config/config.h"
 #include "platform/clock.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 
 namespace porch {
 

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "backend/attempt_event.h"
+#include "backend/verdict.h"
 #include "backend/slurm/job_script.h"
 #include "core/strings.h"
-#include "exec/attempt.h"
+#include "model/result_file.h"
 #include "platform/files.h"
 
 namespace porch {

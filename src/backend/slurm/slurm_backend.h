@@ -46,12 +46,12 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "model/backend.h"
 #include "backend/slurm/slurm_client.h"
 #include "config/config.h"
-#include "exec/attempt.h"
+#include "model/result_file.h"
 #include "platform/clock.h"
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 
 namespace porch {
 

@@ -32,27 +32,33 @@ std::string SlurmClient::Bin(const char* name) const {
 Result<CommandOutput> SlurmClient::Call(std::vector<std::string> argv, int* counter,
                                         bool (*accept_failure)(const CommandOutput&),
                                         const std::function<bool()>& before_retry) {
-  double delay = options_.retry_base_s;
-  std::string last;
-  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    if (attempt > 1 && before_retry && before_retry()) return CommandOutput{};
-    ++*counter;
-    Result<CommandOutput> out = runner_->Run(argv, options_.timeout_s);
-    if (!out.ok()) {
-      return out.status().Annotate("cannot run the SLURM client (is slurm-client installed and "
-                                   "on PATH, or slurm.bin_dir set?)");
-    }
-    if (out->exit_code == 0 && !out->timed_out) return out;
-    if (accept_failure && !out->timed_out && accept_failure(*out)) return out;
-    last = Describe(argv, *out);
-    if (!Transient(*out)) return Status::Internal(last);
-    if (attempt == options_.max_attempts) break;
-    ++calls_.retries;
-    clock_->SleepUntil(clock_->Now() + delay);
-    delay = std::min(delay * 2, options_.retry_max_s);
-  }
-  return Status::Unavailable("the SLURM controller did not answer after " +
-                             std::to_string(options_.max_attempts) + " tries: " + last);
+  using Try = TryResult<CommandOutput>;
+  RetryBudget budget;
+  budget.max_attempts = options_.max_attempts;
+  budget.backoff = {options_.retry_base_s, /*multiplier=*/2, options_.retry_max_s, /*jitter=*/0};
+  RetryStats stats;
+  Result<CommandOutput> r = RetryWithBackoff<CommandOutput>(
+      *clock_, nullptr, budget, "the SLURM controller did not answer",
+      [&](int attempt) -> Try {
+        if (attempt > 1 && before_retry && before_retry()) return Try::Done(CommandOutput{});
+        ++*counter;
+        Result<CommandOutput> out = runner_->Run(argv, options_.timeout_s);
+        if (!out.ok()) {
+          return Try::Fail(out.status().Annotate(
+              "cannot run the SLURM client (is slurm-client installed and on PATH, or "
+              "slurm.bin_dir set?)"));
+        }
+        if (out->exit_code == 0 && !out->timed_out) return Try::Done(std::move(*out));
+        if (accept_failure && !out->timed_out && accept_failure(*out)) {
+          return Try::Done(std::move(*out));
+        }
+        std::string what = Describe(argv, *out);
+        if (!Transient(*out)) return Try::Fail(Status::Internal(what));
+        return Try::Again(Status::Unavailable(what));
+      },
+      &stats);
+  calls_.retries += stats.retries;
+  return r;
 }
 
 Result<std::string> SlurmClient::Submit(const std::string& script_path,

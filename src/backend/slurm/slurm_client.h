@@ -29,6 +29,7 @@
 #include "core/status.h"
 #include "platform/clock.h"
 #include "platform/command_runner.h"
+#include "platform/retry.h"
 
 namespace porch {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "sched/retry_policy.h"
+#include "core/failure.h"
 
 namespace porch {
 

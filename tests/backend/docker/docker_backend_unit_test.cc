@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/docker/docker_backend.h"
-#include "exec/attempt.h"
+#include "model/result_file.h"
 #include "fakes/fake_clock.h"
 #include "platform/files.h"
 #include "test_util.h"

@@ -7,7 +7,7 @@
 
 #include <regex>
 
-#include "exec/attempt.h"
+#include "model/result_file.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_command_runner.h"
 #include "platform/files.h"

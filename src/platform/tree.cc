@@ -1,4 +1,4 @@
-#include "agent/workspace.h"
+#include "platform/tree.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 
 #include <cerrno>
 
-#include "aws/sigv4.h"
+#include "core/digest.h"
 #include "platform/files.h"
 
 namespace porch {

@@ -1,4 +1,4 @@
-#include "backend/attempt_event.h"
+#include "backend/verdict.h"
 
 namespace porch {
 

@@ -1,4 +1,4 @@
-#include "exec/spawn.h"
+#include "platform/spawn.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,21 +11,12 @@
 #include <cerrno>
 #include <cmath>
 
+#include "platform/clock.h"
 #include "platform/files.h"
 
 extern char** environ;
 
 namespace porch {
-
-namespace {
-
-double Monotonic() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
-}
-
-}  // namespace
 
 std::vector<std::string> EnvironmentWith(
     const std::vector<std::pair<std::string, std::string>>& overrides,
@@ -43,6 +34,57 @@ std::vector<std::string> EnvironmentWith(
   return env;
 }
 
+int Spawn(const SpawnRequest& r, pid_t* pid) {
+  if (r.argv.empty()) return EINVAL;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  int target = 1;
+  for (const ChildOutput* o : {&r.out, &r.err}) {
+    if (o->fd >= 0) {
+      posix_spawn_file_actions_adddup2(&actions, o->fd, target);
+    } else if (!o->path.empty()) {
+      int flags = O_WRONLY | O_CREAT | (o->append ? O_APPEND : O_TRUNC);
+      posix_spawn_file_actions_addopen(&actions, target, o->path.c_str(), flags, 0644);
+    }
+    ++target;
+  }
+  if (!r.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, r.cwd.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  short flags = POSIX_SPAWN_SETSIGMASK;
+  if (r.default_signals) {
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    flags |= POSIX_SPAWN_SETSIGDEF;
+  }
+  if (r.new_process_group) {
+    posix_spawnattr_setpgroup(&attr, 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(&attr, flags);
+  std::vector<std::string> args = r.argv;
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy;
+  std::vector<char*> envp;
+  if (r.env) {
+    env_copy = *r.env;
+    for (std::string& e : env_copy) envp.push_back(e.data());
+    envp.push_back(nullptr);
+  }
+  int err = posix_spawnp(pid, argv[0], &actions, &attr, argv.data(), r.env ? envp.data() : environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return err;
+}
+
 SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
   SpawnOutcome out;
   if (*cancelled) {
@@ -53,52 +95,31 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
   sigemptyset(&watch);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);
 
-  int flags = O_WRONLY | O_CREAT | (spec.append ? O_APPEND : O_TRUNC);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, spec.stdout_path.c_str(), flags, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, spec.stderr_path.c_str(), flags, 0644);
-  posix_spawn_file_actions_addchdir_np(&actions, spec.workdir.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
-  std::vector<std::string> env = spec.env;
-  std::vector<char*> envp;
-  for (std::string& s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = spec.argv;
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
+  SpawnRequest req;
+  req.argv = spec.argv;
+  req.env = &spec.env;
+  req.cwd = spec.workdir;
+  req.out = {-1, spec.stdout_path, spec.append};
+  req.err = {-1, spec.stderr_path, spec.append};
+  req.new_process_group = true;
+  req.default_signals = true;
   pid_t child = 0;
-  int err = args.empty() ? EINVAL : IsDirectory(spec.workdir) ? 0 : ENOTDIR;
-  if (err == 0) err = posix_spawnp(&child, argv[0], &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  int err = req.argv.empty() ? EINVAL : IsDirectory(spec.workdir) ? 0 : ENOTDIR;
+  if (err == 0) err = Spawn(req, &child);
   if (err != 0) {
     out.spawn_errno = err;
     out.exit_code = err == ENOENT ? 127 : err == EACCES ? 126 : -1;
     return out;
   }
 
-  const double start = Monotonic();
+  const double start = MonotonicSeconds();
   double limit_at = spec.time_limit_s > 0 ? start + spec.time_limit_s : 0;
   double kill_at = 0;  // when SIGKILL follows the SIGTERM
   int status = 0;
   while (true) {
     pid_t done = waitpid(child, &status, WNOHANG);
     if (done == child) break;
-    double now = Monotonic();
+    double now = MonotonicSeconds();
     if (limit_at > 0 && now >= limit_at && kill_at == 0) {
       out.timed_out = true;
       kill(-child, SIGTERM);
@@ -122,7 +143,7 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
       out.cancelled = true;
       *cancelled = true;
       kill(-child, SIGTERM);
-      double t = Monotonic();
+      double t = MonotonicSeconds();
       if (kill_at == 0 || kill_at > t + spec.grace_s) kill_at = t + spec.grace_s;
     }
   }

@@ -3,9 +3,9 @@
 // attempt ended, whatever ran it.
 #pragma once
 
-#include "backend/backend.h"
-#include "exec/attempt.h"
-#include "run/run_layout.h"
+#include "model/backend.h"
+#include "model/result_file.h"
+#include "model/run_layout.h"
 
 namespace porch {
 

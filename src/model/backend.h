@@ -34,7 +34,7 @@
 #include "core/status.h"
 #include "plan/dag.h"
 #include "plan/task.h"
-#include "sched/retry_policy.h"
+#include "core/failure.h"
 
 namespace porch {
 

@@ -1,4 +1,4 @@
-#include "run/run_layout.h"
+#include "model/run_layout.h"
 
 namespace porch {
 

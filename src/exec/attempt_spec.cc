@@ -1,0 +1,62 @@
+#include "exec/attempt_spec.h"
+
+#include "platform/files.h"
+
+namespace porch {
+
+std::string AgentContext(const Plan& plan, const Task& task) {
+  std::string c = "You are one of several agents building one project together";
+  if (!plan.requirements.empty()) c += ". The project's requirement:\n" + plan.requirements + "\n";
+  c += "\nThe plan (task: title [files it owns]):\n";
+  auto owns = [](const Task& t) {
+    std::string o;
+    for (const std::string& f : t.outputs) o += (o.empty() ? "" : ", ") + f;
+    return o;
+  };
+  for (const Task& t : plan.tasks) c += "- " + t.id + ": " + t.title + " [" + owns(t) + "]\n";
+  c += "\nYour task is '" + task.id + "'. Create exactly the files it owns: " + owns(task) + ".";
+  if (!task.depends_on.empty()) {
+    c += " The files of the tasks it depends on are already in the project; use their "
+         "interfaces as they are and do not rewrite them:";
+    for (const std::string& d : task.depends_on) {
+      for (const Task& t : plan.tasks) {
+        if (t.id == d) c += "\n- " + t.id + ": " + owns(t);
+      }
+    }
+  }
+  if (!task.acceptance.empty()) c += "\nYour work is checked with: " + task.acceptance;
+  return c + "\n";
+}
+
+AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Task& task,
+                            int attempt, double time_limit_s, const Config& config,
+                            const std::map<std::string, std::string>& env) {
+  AttemptSpec spec;
+  spec.task_id = task.id;
+  spec.attempt = attempt;
+  spec.command = task.command;
+  spec.workdir = layout.output();
+  spec.attempt_dir = layout.attempt_dir(task.id, attempt);
+  spec.stdout_path = layout.stdout_path(task.id, attempt);
+  spec.stderr_path = layout.stderr_path(task.id, attempt);
+  spec.result_path = layout.result_path(task.id, attempt);
+  spec.time_limit_s = time_limit_s;
+  spec.grace_s = config.kill_grace_seconds;
+  spec.env["PORCH_TASK_ID"] = task.id;
+  spec.env["PORCH_ATTEMPT"] = std::to_string(attempt);
+  spec.env["PORCH_RUN_DIR"] = layout.dir();
+  spec.env["PORCH_ATTEMPT_DIR"] = spec.attempt_dir;
+  spec.env["PORCH_OUTPUT_DIR"] = layout.output();
+  if (!task.prompt.empty()) {
+    spec.prompt = task.prompt;
+    spec.acceptance = task.acceptance;
+    spec.system_context = AgentContext(plan, task);
+    spec.workspace = AbsolutePath(spec.attempt_dir + "/workspace");
+    spec.seed_from = AbsolutePath(layout.output());
+    spec.agent = AgentSettingsFromConfig(config, AbsolutePath(layout.dir()));
+    spec.agent.env = env;
+  }
+  return spec;
+}
+
+}  // namespace porch
