@@ -1,5 +1,7 @@
 #include "backend/verdict.h"
 
+#include <csignal>
+
 namespace porch {
 
 BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult& r) {
@@ -17,11 +19,64 @@ BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult&
   return ev;
 }
 
-bool IngestResultFile(const RunLayout& layout, const InFlight& f, std::vector<BackendEvent>* out) {
+namespace {
+
+constexpr const char* kOomDetail =
+    "out of memory: the attempt hit its memory limit (resources.memory)";
+
+BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r, const Ending& e) {
+  BackendEvent ev = EventFromResult(index, attempt, r);
+  const bool failed = ev.reason != FailureReason::kNone;
+  if (e.cancel_requested && failed && ev.reason != FailureReason::kCancelled) {
+    // Stopping an attempt signals all of its processes: the task's own may
+    // die of it before the runner records the cancellation.
+    ev.reason = FailureReason::kCancelled;
+    ev.detail = "cancelled by porch; the attempt saw: " + ev.detail;
+  } else if (!e.cancel_requested && ev.reason == FailureReason::kCancelled && e.backend_says) {
+    // The runner reports any SIGTERM as a cancellation; porch cancelled
+    // nothing, so the backend says what really happened.
+    ev.detail = e.backend_says->detail + "; the attempt said: " + ev.detail;
+    ev.reason = e.backend_says->reason;
+  }
+  if (ev.reason == FailureReason::kCancelled) return ev;
+  if (e.oom_killed) {
+    ev.reason = FailureReason::kOom;
+    ev.detail = kOomDetail;
+  } else if (ev.reason == FailureReason::kSignal && r.term_signal == SIGKILL && e.memory_limited) {
+    // The kernel's OOM killer is flagged reliably only for a container's
+    // first process; a task's child killed under the limit shows up as a
+    // SIGKILL nobody sent.
+    ev.reason = FailureReason::kOom;
+    ev.detail = "killed by SIGKILL under its memory limit (resources.memory): most likely out "
+                "of memory";
+  }
+  return ev;
+}
+
+}  // namespace
+
+BackendEvent ResolveEnding(Dag::Index index, int attempt, double now,
+                           const Result<AttemptResult>& result, const Ending& e) {
+  if (result.ok()) return FromResult(index, attempt, *result, e);
+  if (e.cancel_requested) {
+    return FailedEvent(index, attempt, now, FailureReason::kCancelled,
+                       "cancelled by porch before the attempt wrote a result", e.exit_code);
+  }
+  if (e.backend_says) {
+    return FailedEvent(index, attempt, now, e.backend_says->reason, e.backend_says->detail,
+                       e.exit_code);
+  }
+  if (e.oom_killed) return FailedEvent(index, attempt, now, FailureReason::kOom, kOomDetail, e.exit_code);
+  std::string detail = e.without_result.empty() ? "the attempt ended without a result file"
+                                                 : e.without_result;
+  if (result.status().code() != Status::Code::kNotFound) detail += ": " + result.status().message();
+  return FailedEvent(index, attempt, now, FailureReason::kBackendError, detail, e.exit_code);
+}
+
+std::optional<BackendEvent> EventFromResultFile(const RunLayout& layout, const InFlight& f) {
   Result<AttemptResult> r = ReadAttemptResult(layout.result_path(f.task->id, f.attempt));
-  if (!r.ok()) return false;
-  out->push_back(EventFromResult(f.index, f.attempt, *r));
-  return true;
+  if (!r.ok()) return std::nullopt;
+  return EventFromResult(f.index, f.attempt, *r);
 }
 
 BackendEvent StartedEvent(Dag::Index index, int attempt, double time) {

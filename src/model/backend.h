@@ -14,7 +14,7 @@
 //    with reason kCancelled (or the attempt's real outcome, if it won the
 //    race) arrives through Wait() later. Every submitted attempt produces
 //    exactly one kFinished event.
-//  - A backend that HoldsDependents() (SLURM's afterok) may be handed an
+//  - A backend whose capabilities() hold dependents (SLURM's afterok) may be handed an
 //    attempt whose dependencies are still running: Launch::after names their
 //    job ids, and the backend must not start it before they all succeeded.
 //    When one of them fails instead, the scheduler cancels the attempt and
@@ -23,7 +23,12 @@
 //  - Recover() is called on resume, before any Submit(), for each attempt the
 //    journal shows launched but not finished. The backend re-adopts it (its
 //    events will come through Wait(), including when it finished while porch
-//    was down) or reports it lost (it never ran or left no trace).
+//    was down) or reports it lost (it never ran or left no trace). Recover
+//    can fail (Mesos' failable recover): an engine or controller that does
+//    not answer is not "lost", because the attempt may still be running; the
+//    caller then waits and asks again, and never starts a second copy.
+//  - Close() is called once after the run's last event; a backend that keeps
+//    the run's files elsewhere brings them home there.
 #pragma once
 
 #include <cstdint>
@@ -86,6 +91,21 @@ struct InFlight {
 
 enum class RecoverOutcome { kAdopted, kLost };
 
+// What a backend can do beyond the contract above (Nomad's driver
+// capabilities): the scheduler and the run driver ask, instead of knowing
+// backends by name.
+struct Capabilities {
+  // Submit() accepts attempts whose dependencies still run (Launch::after)
+  // and holds them until those succeed (SLURM's afterok).
+  bool holds_dependents = false;
+  // Attempts see porch's run directory as it is (local, Docker bind mount,
+  // SLURM on a shared filesystem).
+  bool shares_filesystem = true;
+  // Nodes fetch inputs and send results through an object store (the aws
+  // backend's S3); the run's files come home at Close().
+  bool stages_through_object_store = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -99,15 +119,13 @@ class Backend {
 
   virtual void Cancel(Dag::Index index, int attempt) = 0;
 
-  virtual RecoverOutcome Recover(const InFlight& attempt) = 0;
+  // Unavailable when the backend cannot tell now (its daemon does not answer).
+  virtual Result<RecoverOutcome> Recover(const InFlight& attempt) = 0;
 
-  // Whether Submit() accepts attempts whose dependencies are still running
-  // (Launch::after) and holds them until those succeed.
-  virtual bool HoldsDependents() const { return false; }
+  virtual Capabilities capabilities() const { return {}; }
 
-  // Called once after the run's last event, before porch writes its report:
-  // a backend that keeps the run's files elsewhere brings them home here.
-  virtual void Close() {}
+  // Called once after the run's last event, before porch writes its report.
+  [[nodiscard]] virtual Status Close() { return Status::Ok(); }
 };
 
 }  // namespace porch

@@ -162,14 +162,15 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   options.default_time_limit_s = config.default_time_limit_seconds;
   options.budget_usd = config.budget.usd;
   options.budget_tokens = config.budget.tokens;
-  options.early_dependents = (*backend)->HoldsDependents();
+  options.early_dependents = (*backend)->capabilities().holds_dependents;
   OutputMerger merger(&plan, layout, config.merge);
   Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_,
                       RetryPolicy(ToRetryOptions(config.retry)), options, listener_,
                       stop_requested_, &merger);
   if (resume) scheduler.Restore(previous);
   Result<RunSummary> summary = scheduler.Run();
-  (*backend)->Close();
+  Status closed = (*backend)->Close();
+  if (summary.ok() && !closed.ok()) summary = closed;
   if (!summary.ok()) {
     return summary.status().Annotate("run '" + run_id + "' stopped (resume it with `porch resume " +
                                      run_id + "` once the cause is fixed)");

@@ -6,8 +6,13 @@
 namespace porch {
 
 namespace {
+
 using Type = JournalRecord::Type;
-}
+
+// While a backend cannot say what became of an attempt (resume), ask again this often.
+constexpr double kRecoverRetrySeconds = 2;
+
+}  // namespace
 
 Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal* journal,
                      Clock* clock, RetryPolicy policy, SchedulerOptions options,
@@ -31,8 +36,7 @@ Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal
   waiting_on_.resize(n);
   path_len_ = dag.RemainingPathLengths();
   if (options_.early_dependents) {
-    job_id_.resize(n);
-    requeue_.assign(n, 0);
+    held_ = std::make_unique<HeldDependents>(dag, &state_, &waiting_on_, &path_len_);
   }
   counts_.pending = n;
   for (Dag::Index i = 0; i < n; ++i) {
@@ -80,7 +84,7 @@ void Scheduler::Restore(const RunState& run) {
     } else if (rec.state == TaskState::kRunning) {
       SetState(i, TaskState::kRunning);
       to_recover_.push_back({i, &t, rec.attempts.back().number, rec.attempts.back().job_id});
-      if (options_.early_dependents) job_id_[i] = rec.attempts.back().job_id;
+      if (held_) held_->Restore(i, rec.attempts.back().job_id);
     }
   }
   for (Dag::Index i = 0; i < n; ++i) {
@@ -89,7 +93,7 @@ void Scheduler::Restore(const RunState& run) {
     waiting_on_[i] = waiting;
     if (state(i) == TaskState::kPending && waiting == 0) ready_.push(ReadyKey(i));
   }
-  for (Dag::Index i = 0; i < n; ++i) OfferEarly(i);
+  for (Dag::Index i = 0; i < n; ++i) OfferHeld(i);
 }
 
 Status Scheduler::Append(JournalRecord rec) {
@@ -113,41 +117,11 @@ void Scheduler::PromoteDueRetries(double now) {
   }
 }
 
-bool Scheduler::EarlyEligible(Dag::Index i) const {
-  if (!options_.early_dependents || state(i) != TaskState::kPending || waiting_on_[i] == 0) {
-    return false;
-  }
-  for (Dag::Index d : dag_.deps(i)) {
-    TaskState s = state(d);
-    if (s == TaskState::kSucceeded) continue;
-    if (s == TaskState::kRunning && !job_id_[d].empty() && !requeue_[d]) continue;
-    return false;
-  }
-  return true;
-}
-
-void Scheduler::OfferEarly(Dag::Index i) {
-  if (EarlyEligible(i)) early_.push(ReadyKey(i));
-}
-
-void Scheduler::OfferDependentsEarly(Dag::Index i) {
-  for (Dag::Index out : dag_.dependents(i)) OfferEarly(out);
-}
-
-void Scheduler::RequeueDependents(Dag::Index i) {
-  for (Dag::Index out : dag_.dependents(i)) {
-    if (state(out) != TaskState::kRunning || requeue_[out]) continue;
-    requeue_[out] = 1;
-    backend_->Cancel(out, attempt_[out]);
-    RequeueDependents(out);
-  }
-}
-
 Status Scheduler::LaunchReady() {
   size_t launched = 0;
   PORCH_RETURN_IF_ERROR(LaunchBatch(&launched));
   // Submitting a task can make its dependents eligible to be held behind it.
-  while (options_.early_dependents && launched > 0 && !early_.empty() &&
+  while (held_ && launched > 0 && held_->HasCandidates() &&
          counts_.running < static_cast<size_t>(options_.max_executors)) {
     PORCH_RETURN_IF_ERROR(LaunchBatch(&launched));
   }
@@ -171,11 +145,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
     Launch l{i, &t, attempt, limit, {}};
-    if (options_.early_dependents) {  // held launches: dependencies still running
-      for (Dag::Index d : dag_.deps(i)) {
-        if (state(d) == TaskState::kRunning) l.after.push_back(job_id_[d]);
-      }
-    }
+    if (held_) l.after = held_->After(i);  // held launches: dependencies still running
     launches.push_back(std::move(l));
     SetState(i, TaskState::kRunning);
     JournalRecord rec;
@@ -192,10 +162,10 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     if (state(i) == TaskState::kPending) take(i);
   }
   // Held launches: the backend waits for their running dependencies.
-  while (counts_.running < cap && !early_.empty()) {
-    Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(early_.top() & 0xffffffffu);
-    early_.pop();
-    if (EarlyEligible(i)) take(i);
+  while (held_ && counts_.running < cap) {
+    std::optional<Dag::Index> i = held_->Next();
+    if (!i) break;
+    take(*i);
   }
   // Durable before acting: a crash after this point finds the launches in
   // the journal and asks the backend about them on resume.
@@ -223,10 +193,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     Append(std::move(rec));
     ++*launched;
     if (listener_) listener_->OnLaunched(*l.task, l.attempt, *ids[k]);
-    if (options_.early_dependents && state(l.index) == TaskState::kRunning) {
-      job_id_[l.index] = *ids[k];
-      OfferDependentsEarly(l.index);
-    }
+    if (held_ && state(l.index) == TaskState::kRunning) held_->OnSubmitted(l.index, *ids[k]);
   }
   return journal_error_;
 }
@@ -245,7 +212,7 @@ Status Scheduler::Handle(const BackendEvent& ev) {
     rec.attempt = ev.attempt;
     return Append(std::move(rec));
   }
-  if (options_.early_dependents && requeue_[i] && ev.reason != FailureReason::kNone) {
+  if (held_ && held_->IsRequeued(i) && ev.reason != FailureReason::kNone) {
     HandleRequeued(i, ev);
     return journal_error_;
   }
@@ -260,8 +227,7 @@ Status Scheduler::Handle(const BackendEvent& ev) {
 }
 
 void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
-  requeue_[i] = 0;
-  job_id_[i].clear();
+  held_->OnRequeueEnded(i);
   const Task& t = plan_.tasks[i];
   BackendEvent lost = ev;
   lost.reason = FailureReason::kLost;
@@ -280,7 +246,7 @@ void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
   if (waiting_on_[i] == 0) {
     MakeReady(i);
   } else {
-    OfferEarly(i);
+    OfferHeld(i);
   }
 }
 
@@ -325,7 +291,7 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
       if (--waiting_on_[out] == 0 && state(out) == TaskState::kPending) {
         MakeReady(out);
       } else {
-        OfferEarly(out);
+        OfferHeld(out);
       }
     }
   } else if (ev.reason == FailureReason::kCancelled) {
@@ -341,7 +307,7 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
     if (waiting_on_[i] == 0) {
       MakeReady(i);
     } else {
-      OfferEarly(i);  // a held attempt: its dependencies are not done yet
+      OfferHeld(i);  // a held attempt: its dependencies are not done yet
     }
   } else {
     int failures = ++failures_[i];
@@ -366,10 +332,7 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
       if (options_.fail_fast) halted_ = true;
     }
   }
-  if (options_.early_dependents) {
-    job_id_[i].clear();
-    if (next != TaskState::kSucceeded) RequeueDependents(i);
-  }
+  if (held_) held_->OnEnded(i, next == TaskState::kSucceeded, backend_, attempt_);
   if (listener_) listener_->OnFinished(t, ev, next, retry_delay);
   if (next == TaskState::kFailed) SkipDownstream(i);
 }
@@ -405,41 +368,53 @@ bool Scheduler::Done() const {
   return ready_.empty() && retries_.empty();
 }
 
-Result<RunSummary> Scheduler::Run() {
+Status Scheduler::RecoverInFlight() {
+  for (const InFlight& f : to_recover_) {
+    Result<RecoverOutcome> r = backend_->Recover(f);
+    const double give_up = clock_->Now() + options_.recover_wait_s;
+    // A backend that cannot tell (its engine restarts) is asked again:
+    // calling the attempt lost would start a second copy of it.
+    while (!r.ok() && clock_->Now() < give_up && !(stop_requested_ && stop_requested_())) {
+      clock_->SleepUntil(std::min(give_up, clock_->Now() + kRecoverRetrySeconds));
+      r = backend_->Recover(f);
+    }
+    if (!r.ok()) {
+      return r.status().Annotate("re-adopting attempt " + std::to_string(f.attempt) +
+                                 " of task '" + f.task->id + "' (nothing was started again)");
+    }
+    if (*r == RecoverOutcome::kAdopted) continue;
+    PORCH_RETURN_IF_ERROR(Handle(FailedEvent(f.index, f.attempt, clock_->Now(), FailureReason::kLost,
+                                             "the attempt left no trace after porch stopped")));
+  }
+  to_recover_.clear();
+  if (held_) held_->CancelOrphans(backend_, attempt_);
+  return Status::Ok();
+}
+
+RunSummary Scheduler::Summarize(double finished_at) const {
   RunSummary summary;
-  summary.started_at = clock_->Now();
+  summary.finished_at = finished_at;
+  summary.interrupted = stopping_;
+  summary.halted = halted_;
+  summary.budget_exhausted = budget_exhausted_;
+  summary.spent_usd = spent_usd_;
+  summary.spent_tokens = spent_tokens_;
+  summary.counts = counts_;
+  return summary;
+}
+
+Result<RunSummary> Scheduler::Run() {
+  const double started_at = clock_->Now();
   if (resumed_) {
     JournalRecord rec;
     rec.type = Type::kResumed;
-    rec.time = summary.started_at;
+    rec.time = started_at;
     Append(std::move(rec));
-    for (const InFlight& f : to_recover_) {
-      if (backend_->Recover(f) == RecoverOutcome::kAdopted) continue;
-      PORCH_RETURN_IF_ERROR(Handle(FailedEvent(f.index, f.attempt, clock_->Now(),
-                                               FailureReason::kLost,
-                                               "the attempt left no trace after porch stopped")));
-    }
-    to_recover_.clear();
-    if (options_.early_dependents) {
-      // A held attempt whose dependency is no longer running or done (it was
-      // lost while porch was down) waits on a job that will not succeed.
-      for (Dag::Index i = 0; i < dag_.size(); ++i) {
-        if (state(i) != TaskState::kRunning || requeue_[i]) continue;
-        for (Dag::Index d : dag_.deps(i)) {
-          if (state(d) != TaskState::kSucceeded && state(d) != TaskState::kRunning) {
-            requeue_[i] = 1;
-            backend_->Cancel(i, attempt_[i]);
-            RequeueDependents(i);
-            break;
-          }
-        }
-      }
-    }
+    PORCH_RETURN_IF_ERROR(RecoverInFlight());
   }
   while (true) {
     if (!stopping_ && stop_requested_ && stop_requested_()) RequestStop();
-    double now = clock_->Now();
-    PromoteDueRetries(now);
+    PromoteDueRetries(clock_->Now());
     if (!stopping_ && !halted_) {
       PORCH_RETURN_IF_ERROR(LaunchReady());
     } else {
@@ -454,13 +429,8 @@ Result<RunSummary> Scheduler::Run() {
     for (const BackendEvent& ev : backend_->Wait(deadline)) PORCH_RETURN_IF_ERROR(Handle(ev));
     if (listener_) listener_->OnTick(counts_, clock_->Now());
   }
-  summary.finished_at = clock_->Now();
-  summary.interrupted = stopping_;
-  summary.halted = halted_;
-  summary.budget_exhausted = budget_exhausted_;
-  summary.spent_usd = spent_usd_;
-  summary.spent_tokens = spent_tokens_;
-  summary.counts = counts_;
+  RunSummary summary = Summarize(clock_->Now());
+  summary.started_at = started_at;
   JournalRecord rec;
   rec.type = Type::kRunFinished;
   rec.time = summary.finished_at;

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <queue>
 #include <random>
 #include <vector>
@@ -37,6 +38,7 @@
 #include "plan/dag.h"
 #include "plan/task.h"
 #include "platform/clock.h"
+#include "sched/held_dependents.h"
 #include "sched/retry_policy.h"
 
 namespace porch {
@@ -51,6 +53,7 @@ struct SchedulerOptions {
   double budget_usd = 0;            // run-wide; 0: none. AI tasks stop starting once spent
   double budget_tokens = 0;         // run-wide; 0: none
   bool early_dependents = false;    // submit tasks while their dependencies run (see above)
+  double recover_wait_s = 120;      // resume: how long to keep asking a backend that cannot tell
 };
 
 struct RunCounts {
@@ -138,13 +141,16 @@ class Scheduler {
   Status LaunchReady();
   // One round of launches; sets *launched to how many were submitted.
   Status LaunchBatch(size_t* launched);
-  bool EarlyEligible(Dag::Index i) const;
-  void OfferEarly(Dag::Index i);
-  void OfferDependentsEarly(Dag::Index i);
-  // Cancels the early-submitted dependents of `i` (transitively): `i` will
-  // not succeed with the attempt they wait for.
-  void RequeueDependents(Dag::Index i);
+  void OfferHeld(Dag::Index i) {
+    if (held_) held_->Offer(i);
+  }
+  // The ending of an attempt that was held behind a dependency that did not
+  // succeed: it waits for the dependency again (no retry charged).
   void HandleRequeued(Dag::Index i, const BackendEvent& ev);
+  // Resume: asks the backend about every attempt the journal shows in
+  // flight, waiting (up to recover_wait_s) for a backend that cannot tell.
+  Status RecoverInFlight();
+  RunSummary Summarize(double finished_at) const;
   void AppendFinished(const Task& t, const BackendEvent& ev);
   void Skip(Dag::Index i, const std::string& why, double now);
   void PromoteDueRetries(double now);
@@ -173,9 +179,7 @@ class Scheduler {
   std::vector<uint32_t> waiting_on_;  // dependencies not yet succeeded
   std::vector<uint32_t> path_len_;
   std::priority_queue<Key> ready_;
-  std::priority_queue<Key> early_;      // early_dependents: candidates to submit held
-  std::vector<std::string> job_id_;     // early_dependents: running attempt's job id
-  std::vector<uint8_t> requeue_;        // early_dependents: cancelled because a dependency failed
+  std::unique_ptr<HeldDependents> held_;  // only with early_dependents
   using Timer = std::pair<double, Dag::Index>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> retries_;
   std::vector<InFlight> to_recover_;

@@ -107,8 +107,12 @@ void FakeBackend::Cancel(Dag::Index index, int attempt) {
   }
 }
 
-RecoverOutcome FakeBackend::Recover(const InFlight& f) {
+Result<RecoverOutcome> FakeBackend::Recover(const InFlight& f) {
   recovered.push_back(f.task->id);
+  if (recover_failures > 0) {
+    --recover_failures;
+    return Status::Unavailable("the fake engine does not answer");
+  }
   auto it = recover_.find(f.task->id);
   if (it == recover_.end() || it->second.first == RecoverOutcome::kLost) {
     return RecoverOutcome::kLost;

@@ -45,13 +45,19 @@ class FakeBackend : public Backend {
   // attempt with Launch::after starts when all those jobs succeeded, and is
   // cancelled when one of them did not.
   bool hold_dependents = false;
-  bool HoldsDependents() const override { return hold_dependents; }
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.holds_dependents = hold_dependents;
+    return c;
+  }
+  // Recover() fails (Unavailable) this many times before it answers.
+  int recover_failures = 0;
 
   std::string name() const override { return "fake"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
-  RecoverOutcome Recover(const InFlight& attempt) override;
+  Result<RecoverOutcome> Recover(const InFlight& attempt) override;
 
   struct SubmitRecord {
     std::string task;
@@ -92,7 +98,7 @@ class InstantBackend : public Backend {
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index, int) override {}
-  RecoverOutcome Recover(const InFlight&) override { return RecoverOutcome::kLost; }
+  Result<RecoverOutcome> Recover(const InFlight&) override { return RecoverOutcome::kLost; }
   // Called with each submitted launch (for latency measurements).
   std::function<void(const Launch&)> on_submit;
 

@@ -23,7 +23,8 @@ class Borrowed : public Backend {
   std::vector<Result<std::string>> Submit(std::span<const Launch> l) override { return b_->Submit(l); }
   std::vector<BackendEvent> Wait(double deadline) override { return b_->Wait(deadline); }
   void Cancel(Dag::Index i, int attempt) override { b_->Cancel(i, attempt); }
-  RecoverOutcome Recover(const InFlight& f) override { return b_->Recover(f); }
+  Result<RecoverOutcome> Recover(const InFlight& f) override { return b_->Recover(f); }
+  Capabilities capabilities() const override { return b_->capabilities(); }
 
  private:
   FakeBackend* b_;

@@ -373,6 +373,49 @@ TEST_F(SchedulerTest, RestoreSkipsSucceededAndReadoptsRunning) {
   EXPECT_EQ(journal_.Of(Type::kResumed).size(), 1u);
 }
 
+// A backend that cannot tell what became of an attempt (its engine is
+// restarting) is asked again; the attempt is not called lost, so no second
+// copy starts.
+TEST_F(SchedulerTest, ResumeWaitsForABackendThatCannotTellYet) {
+  AddTask("inflight");
+  RunState prev;
+  prev.tasks["inflight"].state = TaskState::kRunning;
+  prev.tasks["inflight"].attempts.push_back({1, "job-7"});
+  restore_ = prev;
+  backend_.recover_failures = 3;
+  backend_.SetRecover("inflight", RecoverOutcome::kAdopted, {2.0, 0, FailureReason::kNone});
+  const double start = clock_.Now();
+  RunSummary s = Run(5);
+  EXPECT_TRUE(s.all_succeeded());
+  EXPECT_EQ(backend_.recovered.size(), 4u);  // three refusals, then the answer
+  EXPECT_TRUE(backend_.submits.empty());     // adopted, never started again
+  EXPECT_GE(clock_.Now() - start, 6.0);      // it waited between asks
+}
+
+TEST_F(SchedulerTest, ResumeStopsWhenTheBackendNeverAnswers) {
+  AddTask("inflight");
+  AddTask("other");
+  RunState prev;
+  prev.tasks["inflight"].state = TaskState::kRunning;
+  prev.tasks["inflight"].attempts.push_back({1, "job-7"});
+  restore_ = prev;
+  backend_.recover_failures = 1000;
+  dag_ = std::make_unique<Dag>(plan_);
+  SchedulerOptions o = Options(5);
+  o.recover_wait_s = 30;
+  Scheduler sched(plan_, *dag_, &backend_, &journal_, &clock_, RetryPolicy(retry_), o, nullptr,
+                  nullptr);
+  sched.Restore(prev);
+  Result<RunSummary> r = sched.Run();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(r.status().message().find("re-adopting attempt 1 of task 'inflight' (nothing was "
+                                      "started again)"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_TRUE(backend_.submits.empty());  // neither the in-flight task nor anything else
+}
+
 TEST_F(SchedulerTest, BudgetStopsNewAgentWorkButNotCommands) {
   for (const char* id : {"ai1", "ai2", "ai3"}) {
     AddTask(id);

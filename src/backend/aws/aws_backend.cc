@@ -1,7 +1,7 @@
 #include "backend/aws/aws_backend.h"
 
-#include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "platform/tree.h"
 #include "aws/credentials.h"
@@ -57,12 +57,10 @@ void S3Stager::Fetch(const std::vector<std::pair<std::string, int>>& active) {
   }
 }
 
-void S3Stager::Close() {
+Status S3Stager::Close() {
   Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/output", {});
-  if (!up.ok()) {
-    std::fprintf(stderr, "porch: aws backend: the final upload of output/ to %s/output failed: %s\n",
-                 StageUrl().c_str(), up.status().message().c_str());
-  }
+  return up.status().Annotate("aws backend: the final upload of output/ to " + StageUrl() +
+                              "/output");
 }
 
 namespace {
@@ -119,12 +117,12 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
   std::vector<std::string> s3_args = {"--set", "aws.region=" + region};
   if (!aws.endpoint.empty()) s3_args.insert(s3_args.end(), {"--set", "aws.endpoint=" + aws.endpoint});
   parts.stager = std::make_unique<S3Stager>(parts.s3.get(), aws.s3_bucket, base, layout, s3_args);
-  char marker[1024];
-  std::snprintf(marker, sizeof marker,
-                "{\"run_id\": \"%s\", \"cluster_name\": \"%s\", \"region\": \"%s\", "
-                "\"started_at\": %.3f}\n",
-                run_id.c_str(), aws.cluster_name.c_str(), region.c_str(), clock->Now());
-  PORCH_RETURN_IF_ERROR(parts.stager->Start(marker).Annotate("aws backend: writing the run marker"));
+  const nlohmann::json marker = {{"run_id", run_id},
+                                 {"cluster_name", aws.cluster_name},
+                                 {"region", region},
+                                 {"started_at", clock->Now()}};
+  PORCH_RETURN_IF_ERROR(
+      parts.stager->Start(marker.dump() + "\n").Annotate("aws backend: writing the run marker"));
 
   // The SLURM side: everything the slurm backend checks, on the cluster's
   // head node.

@@ -42,7 +42,8 @@ class S3Stager : public AttemptStager {
   void Fetch(const std::vector<std::pair<std::string, int>>& active) override;
   std::string StageUrl() const override { return "s3://" + bucket_ + "/" + base_; }
   std::vector<std::string> S3Args() const override { return s3_args_; }
-  void Close() override;
+  // The final upload of output/ (an error names where it was going).
+  Status Close() override;
 
   // Writes the run marker and the plan and configuration (once).
   Status Start(const std::string& run_marker_json);

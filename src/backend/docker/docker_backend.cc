@@ -16,6 +16,9 @@ namespace porch {
 
 namespace {
 
+// A cancelled container gets SIGKILL this long after the kill grace.
+constexpr double kKillSlackSeconds = 2;
+
 std::string ContainerName(const std::string& run, const std::string& task, int attempt) {
   std::string name = "porch-" + run + "-" + task + "-" + std::to_string(attempt);
   for (char& c : name) {
@@ -28,11 +31,12 @@ std::string ContainerName(const std::string& run, const std::string& task, int a
 
 DockerBackend::DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket,
                              RunLayout layout, Clock* clock, DockerBackendOptions options)
-    : http_(std::move(http)),
+    : PollingBackend(clock),
+      http_(std::move(http)),
       client_(http_.get(), socket),
       layout_(AbsolutePath(layout.dir())),
-      clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      escalation_({options_.oom_memory_factor, options_.max_memory_bytes}) {}
 
 ContainerSpec DockerBackend::Spec(const Launch& l) const {
   const Task& t = *l.task;
@@ -50,14 +54,7 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
   s.working_dir = layout_.dir();
   s.network = network_id_.empty() ? options_.network : network_id_;
   s.cpus = t.resources.cpus;
-  s.memory_bytes = t.resources.memory_bytes;
-  auto oom = ooms_.find(l.index);
-  if (s.memory_bytes > 0 && oom != ooms_.end() && options_.oom_memory_factor > 1) {
-    double grown = static_cast<double>(s.memory_bytes);
-    for (int k = 0; k < oom->second; ++k) grown *= options_.oom_memory_factor;
-    double cap = static_cast<double>(std::max(options_.max_memory_bytes, s.memory_bytes));
-    s.memory_bytes = static_cast<uint64_t>(std::min(grown, cap));
-  }
+  s.memory_bytes = escalation_.Memory(l.index, t.resources.memory_bytes);
   s.pids_limit = 4096;
   return s;
 }
@@ -95,7 +92,7 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
       continue;
     }
     jobs_[*id] = {l.index, l.attempt, l.task->id, spec.memory_bytes > 0};
-    pending_.push_back(StartedEvent(l.index, l.attempt, clock_->Now()));
+    Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
     out.push_back(*id);
   }
   return out;
@@ -107,98 +104,65 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   if (client_.Logs(id, &out, &err).ok() && !(out.empty() && err.empty())) {
     WriteFileFast(layout_.attempt_dir(job.task_id, job.attempt) + "/container.log", out + err);
   }
-  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
-  BackendEvent ev;
-  if (r.ok()) {
-    ev = EventFromResult(job.index, job.attempt, *r);
-  } else {
-    int code = st.ok() ? st->exit_code : -1;
-    ev = FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
-                     "the container exited " + std::to_string(code) +
-                         " without a result file (see container.log)",
-                     code);
-  }
-  if (!r.ok() && cancelled_at_.count(id)) {
-    ev.reason = FailureReason::kCancelled;
-    ev.detail = "cancelled by porch (the container was stopped before it wrote a result)";
-  }
-  const bool cancelled = cancelled_at_.count(id) > 0;
-  cancelled_at_.erase(id);
-  if (st.ok() && st->oom_killed && ev.reason != FailureReason::kCancelled) {
-    ev.reason = FailureReason::kOom;
-    ev.exit_code = st->exit_code;
-    ev.detail = "out of memory: the container hit its memory limit (resources.memory)";
-  }
-  // The engine flags OOMKilled reliably only for the container's first
-  // process; a task's child killed by the kernel under the container's
-  // memory limit shows up as a SIGKILL nobody sent.
-  if (ev.reason == FailureReason::kSignal && r.ok() && r->term_signal == SIGKILL &&
-      job.memory_limited && !cancelled) {
-    ev.reason = FailureReason::kOom;
-    ev.detail = "killed by SIGKILL under the container's memory limit (resources.memory): "
-                "most likely out of memory";
-  }
-  if (ev.reason == FailureReason::kOom) ++ooms_[job.index];
+  Ending e;
+  e.cancel_requested = cancelled_at_.erase(id) > 0;
+  e.oom_killed = st.ok() && st->oom_killed;
+  e.memory_limited = job.memory_limited;
+  e.exit_code = st.ok() ? st->exit_code : -1;
+  e.without_result = "the container exited " + std::to_string(e.exit_code) +
+                     " without a result file (see container.log)";
+  BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(),
+                                  ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
+  escalation_.Record(job.index, ev.reason);
   client_.RemoveContainer(id);
   return ev;
 }
 
-std::vector<BackendEvent> DockerBackend::Wait(double deadline) {
-  std::vector<BackendEvent> events = std::move(pending_);
-  pending_.clear();
-  while (true) {
-    // A cancelled container that did not stop in time gets SIGKILL (a
-    // container's PID 1 may miss a SIGTERM sent while it was starting).
-    for (auto& [id, at] : cancelled_at_) {
-      if (at > 0 && clock_->Now() - at > options_.kill_grace_s + 2) {
-        client_.KillContainer(id, "SIGKILL");
-        at = -1;
-      }
+void DockerBackend::KillOverdueCancels() {
+  // A cancelled container that did not stop in time gets SIGKILL (a
+  // container's PID 1 may miss a SIGTERM sent while it was starting).
+  for (auto& [id, at] : cancelled_at_) {
+    if (at > 0 && clock_->Now() - at > options_.kill_grace_s + kKillSlackSeconds) {
+      client_.KillContainer(id, "SIGKILL");
+      at = -1;
     }
-    if (!jobs_.empty()) {
-      Result<std::vector<ContainerState>> listed = client_.List({{"porch.run", options_.run_id}});
-      if (listed.ok()) {
-        for (const ContainerState& c : *listed) {
-          auto it = jobs_.find(c.id);
-          if (it == jobs_.end() || c.running || c.status == "created" || c.status == "restarting") {
-            continue;
-          }
-          events.push_back(Collect(c.id, it->second));
-          jobs_.erase(it);
-        }
-        // A container that vanished (removed behind porch's back): use the result file.
-        for (auto it = jobs_.begin(); it != jobs_.end();) {
-          bool seen = false;
-          for (const ContainerState& c : *listed) seen |= c.id == it->first;
-          if (seen) {
-            ++it;
-            continue;
-          }
-          events.push_back(Collect(it->first, it->second));
-          it = jobs_.erase(it);
-        }
+  }
+}
+
+void DockerBackend::Poll(std::vector<BackendEvent>* events) {
+  KillOverdueCancels();
+  if (jobs_.empty()) return;
+  Result<std::vector<ContainerState>> listed = client_.List({{"porch.run", options_.run_id}});
+  if (!listed.ok()) {
+    if (engine_down_since_ == 0) {
+      engine_down_since_ = clock_->Now();  // restarting? wait for it, for a while
+    } else if (clock_->Now() - engine_down_since_ > options_.engine_down_limit_s) {
+      for (const auto& [id, job] : jobs_) {
+        events->push_back(FailedEvent(
+            job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
+            "the Docker engine did not answer for " +
+                std::to_string(static_cast<int>(options_.engine_down_limit_s)) +
+                "s: " + listed.status().message()));
       }
-      if (listed.ok()) {
-        engine_down_since_ = 0;
-      } else if (engine_down_since_ == 0) {
-        engine_down_since_ = clock_->Now();  // restarting? wait for it, for a while
-      } else if (clock_->Now() - engine_down_since_ > options_.engine_down_limit_s) {
-        for (const auto& [id, job] : jobs_) {
-          events.push_back(FailedEvent(
-              job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
-              "the Docker engine did not answer for " +
-                  std::to_string(static_cast<int>(options_.engine_down_limit_s)) +
-                  "s: " + listed.status().message()));
-        }
-        jobs_.clear();
-        engine_down_since_ = 0;
-      }
+      jobs_.clear();
+      engine_down_since_ = 0;
     }
-    if (!events.empty()) return events;
-    double now = clock_->Now();
-    if (now >= deadline) return events;
-    clock_->SleepUntil(std::min(deadline, now + options_.poll_s));
-    if (clock_->Now() < std::min(deadline, now + options_.poll_s)) return events;  // a signal
+    return;
+  }
+  engine_down_since_ = 0;
+  std::map<std::string, const ContainerState*> by_id;
+  for (const ContainerState& c : *listed) by_id[c.id] = &c;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    auto c = by_id.find(it->first);
+    // Still going; or gone (removed behind porch's back): the result file decides.
+    bool over = c == by_id.end() || !(c->second->running || c->second->status == "created" ||
+                                      c->second->status == "restarting");
+    if (!over) {
+      ++it;
+      continue;
+    }
+    events->push_back(Collect(it->first, it->second));
+    it = jobs_.erase(it);
   }
 }
 
@@ -207,15 +171,18 @@ void DockerBackend::Cancel(Dag::Index index, int attempt) {
     if (job.index == index && job.attempt == attempt) {
       client_.KillContainer(id, "SIGTERM");
       cancelled_at_[id] = clock_->Now();
+      PollSoon(options_.kill_grace_s + kKillSlackSeconds);
     }
   }
 }
 
-RecoverOutcome DockerBackend::Recover(const InFlight& f) {
+Result<RecoverOutcome> DockerBackend::Recover(const InFlight& f) {
   Result<std::vector<ContainerState>> found = client_.List({{"porch.run", options_.run_id},
                                                             {"porch.task", f.task->id},
                                                             {"porch.attempt", std::to_string(f.attempt)}});
-  if (found.ok() && !found->empty()) {
+  // An engine that does not answer cannot say the container is gone.
+  if (!found.ok()) return found.status().Annotate("docker backend: recovering task '" + f.task->id + "'");
+  if (!found->empty()) {
     const ContainerState& c = found->front();
     if (c.status == "created") {
       // porch died between create and start: it never ran. Run it again.
@@ -225,7 +192,11 @@ RecoverOutcome DockerBackend::Recover(const InFlight& f) {
     jobs_[c.id] = {f.index, f.attempt, f.task->id, f.task->resources.memory_bytes > 0};  // Wait collects it
     return RecoverOutcome::kAdopted;
   }
-  return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
+  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+    Emit(std::move(*done));
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
 }
 
 Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,

@@ -22,7 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "model/backend.h"
+#include "backend/escalation.h"
+#include "backend/polling_backend.h"
 #include "backend/docker/docker_client.h"
 #include "config/config.h"
 #include "platform/clock.h"
@@ -43,7 +44,7 @@ struct DockerBackendOptions {
   uint64_t max_memory_bytes = 64ull << 30;  // ... up to this
 };
 
-class DockerBackend : public Backend {
+class DockerBackend : public PollingBackend {
  public:
   // Talks to the engine at `socket` through `http` (owned). `clock` is not owned.
   DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket, RunLayout layout,
@@ -56,9 +57,8 @@ class DockerBackend : public Backend {
 
   std::string name() const override { return "docker"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
-  std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
-  RecoverOutcome Recover(const InFlight& attempt) override;
+  Result<RecoverOutcome> Recover(const InFlight& attempt) override;
 
   // The container for one attempt (exposed for tests).
   ContainerSpec Spec(const Launch& l) const;
@@ -70,19 +70,20 @@ class DockerBackend : public Backend {
     std::string task_id;
     bool memory_limited = false;  // created with a memory limit
   };
+  void Poll(std::vector<BackendEvent>* events) override;
+  double PollInterval() const override { return options_.poll_s; }
   BackendEvent Collect(const std::string& id, const Job& job);
+  void KillOverdueCancels();
 
   std::unique_ptr<HttpClient> http_;
   DockerClient client_;
   RunLayout layout_;
-  Clock* clock_;
   DockerBackendOptions options_;
   std::string network_id_;  // options_.network's id once ensured
   std::map<std::string, Job> jobs_;  // by container id
   double engine_down_since_ = 0;     // 0: the engine answered the last poll
   std::map<std::string, double> cancelled_at_;  // container id -> when SIGTERM was sent
-  std::map<Dag::Index, int> ooms_;              // OOM kills so far, by task
-  std::vector<BackendEvent> pending_;
+  ResourceEscalation escalation_;
 };
 
 // Builds `image` from docker.build_context through the Engine API; the

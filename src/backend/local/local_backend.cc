@@ -32,6 +32,9 @@ unsigned long long ProcessStartTicks(int pid) {
 
 namespace {
 
+// Without re-adopted supervisors, SIGCHLD wakes Wait; this is only a backstop.
+constexpr double kChildPollSeconds = 1.0;
+
 std::string JobId(int pid, unsigned long long ticks) {
   return "local:" + std::to_string(pid) + ":" + std::to_string(ticks);
 }
@@ -43,7 +46,7 @@ bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks) {
 }  // namespace
 
 LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options)
-    : layout_(std::move(layout)), clock_(clock), options_(std::move(options)) {}
+    : PollingBackend(clock), layout_(std::move(layout)), options_(std::move(options)) {}
 
 Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
   const Task& t = *l.task;
@@ -80,7 +83,7 @@ Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
   setpgid(pid, pid);  // both sides set it: no race with an early kill(-pid)
   unsigned long long ticks = ProcessStartTicks(pid);
   jobs_[pid] = {l.index, l.attempt, t.id, pid, ticks, true};
-  pending_.push_back(StartedEvent(l.index, l.attempt, clock_->Now()));
+  Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
   return JobId(pid, ticks);
 }
 
@@ -96,19 +99,15 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
 }
 
 BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_status) {
-  Result<AttemptResult> r = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
-  if (r.ok()) return EventFromResult(job.index, job.attempt, *r);
-  BackendEvent ev = FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
-                                "the attempt's supervisor ended without a result file");
+  Ending e;
+  e.without_result = "the attempt's supervisor ended without a result file";
   if (have_status && WIFSIGNALED(wait_status)) {
-    ev.detail += std::string(" (killed by signal ") + strsignal(WTERMSIG(wait_status)) + ")";
+    e.without_result += std::string(" (killed by signal ") + strsignal(WTERMSIG(wait_status)) + ")";
   } else if (have_status && WIFEXITED(wait_status)) {
-    ev.detail += " (exit " + std::to_string(WEXITSTATUS(wait_status)) + ")";
+    e.without_result += " (exit " + std::to_string(WEXITSTATUS(wait_status)) + ")";
   }
-  if (!r.ok() && r.status().code() != Status::Code::kNotFound) {
-    ev.detail += ": " + r.status().message();
-  }
-  return ev;
+  return ResolveEnding(job.index, job.attempt, clock_->Now(),
+                       ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
 }
 
 void LocalBackend::Reap(std::vector<BackendEvent>* out) {
@@ -134,6 +133,7 @@ void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
     bool alive = ProcessStartTicks(job.pid) == job.start_ticks && job.start_ticks != 0;
     if (PathExists(result) || !alive) {
       out->push_back(Collect(job, 0, false));
+      --adopted_;
       it = jobs_.erase(it);
     } else {
       ++it;
@@ -141,24 +141,15 @@ void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
   }
 }
 
-std::vector<BackendEvent> LocalBackend::Wait(double deadline) {
-  std::vector<BackendEvent> out = std::move(pending_);
-  pending_.clear();
-  bool have_adopted = false;
-  for (const auto& [pid, job] : jobs_) have_adopted |= !job.child;
-  Reap(&out);
-  if (have_adopted) PollAdopted(&out);
-  if (!out.empty()) return out;
-  double now = clock_->Now();
-  if (now >= deadline) return out;
-  double until = deadline;
-  if (have_adopted) until = std::min(until, now + options_.adopted_poll_s);
-  // Returns early on any signal: SIGCHLD (collected below) or a Ctrl-C the
-  // scheduler must see at once.
-  clock_->SleepUntil(until);
-  Reap(&out);
-  if (have_adopted) PollAdopted(&out);
-  return out;
+void LocalBackend::Poll(std::vector<BackendEvent>* events) {
+  Reap(events);
+  if (adopted_ > 0) PollAdopted(events);
+}
+
+double LocalBackend::PollInterval() const {
+  // Our own children wake Wait with SIGCHLD; re-adopted supervisors are not
+  // our children and must be looked at.
+  return adopted_ > 0 ? options_.adopted_poll_s : kChildPollSeconds;
 }
 
 void LocalBackend::Cancel(Dag::Index index, int attempt) {
@@ -169,9 +160,12 @@ void LocalBackend::Cancel(Dag::Index index, int attempt) {
   }
 }
 
-RecoverOutcome LocalBackend::Recover(const InFlight& f) {
+Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
   const std::string& id = f.task->id;
-  if (IngestResultFile(layout_, f, &pending_)) return RecoverOutcome::kAdopted;
+  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+    Emit(std::move(*done));
+    return RecoverOutcome::kAdopted;
+  }
   int pid = 0;
   unsigned long long ticks = 0;
   bool known = ParseJobId(f.job_id, &pid, &ticks);
@@ -181,10 +175,15 @@ RecoverOutcome LocalBackend::Recover(const InFlight& f) {
   }
   if (known && ticks != 0 && ProcessStartTicks(pid) == ticks) {
     jobs_[pid] = {f.index, f.attempt, id, pid, ticks, false};
+    ++adopted_;
     return RecoverOutcome::kAdopted;
   }
   // Not running: it may have finished between the two looks.
-  return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
+  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+    Emit(std::move(*done));
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
 }
 
 }  // namespace porch

@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/backend.h"
+#include "backend/polling_backend.h"
 #include "config/config.h"
 #include "platform/clock.h"
 #include "model/run_layout.h"
@@ -38,16 +38,20 @@ struct LocalBackendOptions {
   std::map<std::string, std::string> porch_env;  // porch's own, for AI tasks' executors
 };
 
-class LocalBackend : public Backend {
+class LocalBackend : public PollingBackend {
  public:
   LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options);
   ~LocalBackend() override = default;
 
   std::string name() const override { return "threading"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
-  std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
-  RecoverOutcome Recover(const InFlight& attempt) override;
+  Result<RecoverOutcome> Recover(const InFlight& attempt) override;
+
+ protected:
+  void Poll(std::vector<BackendEvent>* events) override;
+  double PollInterval() const override;
+  bool PollIsCheap() const override { return true; }
 
  private:
   struct Job {
@@ -65,10 +69,9 @@ class LocalBackend : public Backend {
   BackendEvent Collect(const Job& job, int wait_status, bool have_status);
 
   RunLayout layout_;
-  Clock* clock_;
   LocalBackendOptions options_;
   std::unordered_map<int, Job> jobs_;  // by supervisor pid
-  std::vector<BackendEvent> pending_;
+  size_t adopted_ = 0;                 // jobs_ that are not our children
 };
 
 // Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat

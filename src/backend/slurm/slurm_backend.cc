@@ -14,21 +14,25 @@
 
 namespace porch {
 
+namespace {
+
+// After a submit, the first look comes this soon: short jobs end quickly.
+constexpr double kFirstLookSeconds = 1.0;
+
+}  // namespace
+
 SlurmBackend::SlurmBackend(SlurmClient* client, RunLayout layout, Clock* clock,
                            SlurmBackendOptions options, AttemptStager* stager)
-    : client_(client),
+    : PollingBackend(clock),
+      client_(client),
       stager_(stager),
       layout_(AbsolutePath(layout.dir())),
-      clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      escalation_({/*memory_factor=*/2, options_.max_memory_bytes, /*time_factor=*/2,
+                   options_.max_time_s - options_.grace_s - options_.slurm_time_margin_s}) {}
 
 double SlurmBackend::ExecLimit(const Launch& l) const {
-  double base = l.time_limit_s > 0 ? l.time_limit_s : options_.default_time_s;
-  auto it = time_doublings_.find(l.index);
-  for (int k = 0; it != time_doublings_.end() && k < it->second; ++k) base *= 2;
-  double cap = options_.max_time_s - options_.grace_s - options_.slurm_time_margin_s;
-  if (cap > 0 && base > cap) base = std::max(cap, l.time_limit_s);
-  return base;
+  return escalation_.Time(l.index, l.time_limit_s > 0 ? l.time_limit_s : options_.default_time_s);
 }
 
 SlurmBackend::Shape SlurmBackend::ShapeOf(const Launch& l) const {
@@ -36,13 +40,8 @@ SlurmBackend::Shape SlurmBackend::ShapeOf(const Launch& l) const {
   Shape s;
   s.cpus = r.cpus > 0 ? r.cpus : options_.default_cpus;
   s.gpus = r.gpus > 0 ? r.gpus : options_.default_gpus;
-  uint64_t mem = r.memory_bytes > 0 ? r.memory_bytes : options_.default_memory_bytes;
-  auto it = memory_doublings_.find(l.index);
-  for (int k = 0; it != memory_doublings_.end() && k < it->second; ++k) mem *= 2;
-  if (options_.max_memory_bytes > 0 && mem > options_.max_memory_bytes) {
-    mem = std::max(options_.max_memory_bytes, r.memory_bytes);
-  }
-  s.memory = mem;
+  s.memory = escalation_.Memory(
+      l.index, r.memory_bytes > 0 ? r.memory_bytes : options_.default_memory_bytes);
   s.time = ExecLimit(l);
   return s;
 }
@@ -146,58 +145,31 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
     }
   }
   // Poll soon: a short job may be over before a full interval passes.
-  next_poll_ = std::min(next_poll_, clock_->Now() + std::min(1.0, options_.poll_s));
+  PollSoon(std::min(kFirstLookSeconds, options_.poll_s));
   return out;
-}
-
-void SlurmBackend::Escalate(const BackendEvent& ev) {
-  if (ev.reason == FailureReason::kOom) ++memory_doublings_[ev.index];
-  if (ev.reason == FailureReason::kTimeout) ++time_doublings_[ev.index];
 }
 
 BackendEvent SlurmBackend::Finish(Job& job, const Result<AttemptResult>& r, SlurmState state,
                                   int exit_code) {
-  BackendEvent ev;
-  if (r.ok()) {
-    ev = EventFromResult(job.index, job.attempt, *r);
-    if (job.cancel_requested && ev.reason != FailureReason::kNone &&
-        ev.reason != FailureReason::kCancelled) {
-      // scancel signals every process of the job: the task's own processes
-      // may die of the SIGTERM before exec-task records the cancellation.
-      ev.reason = FailureReason::kCancelled;
-      ev.detail = "cancelled by porch (scancel); the attempt saw: " + ev.detail;
-    }
-    // exec-task reports any SIGTERM as a cancellation; when porch cancelled
-    // nothing, SLURM's state says what really happened (time limit,
-    // preemption, a failed node).
-    if (ev.reason == FailureReason::kCancelled && !job.cancel_requested && IsTerminal(state) &&
-        state != SlurmState::kCancelled && state != SlurmState::kCompleted &&
-        state != SlurmState::kFailed) {
-      SlurmVerdict v = VerdictFromState(state, exit_code, false);
-      ev.reason = v.reason;
-      ev.detail = v.detail + "; exec-task said: " + ev.detail;
-    } else if (ev.reason == FailureReason::kCancelled && !job.cancel_requested &&
-               state == SlurmState::kCancelled) {
-      ev.detail = VerdictFromState(state, exit_code, false).detail;
-    }
-  } else {
-    SlurmVerdict v;
-    if (job.cancel_requested) {
-      v = {FailureReason::kCancelled, "cancelled by porch (scancel) before the attempt wrote a result"};
-    } else if (state == SlurmState::kCancelled &&
-               job.last_reason.find("Dependency") != std::string::npos) {
-      v = {FailureReason::kLost,
-           "SLURM cancelled the held job: a dependency did not succeed (" + job.last_reason + ")"};
-    } else if (state == SlurmState::kUnknown) {
-      v = {FailureReason::kLost,
-           "the job left the queue without a result file, and SLURM keeps no record of how it "
-           "ended (no accounting)"};
-    } else {
-      v = VerdictFromState(state, exit_code, false);
-    }
-    ev = FailedEvent(job.index, job.attempt, clock_->Now(), v.reason, v.detail, exit_code);
+  Ending e;
+  e.cancel_requested = job.cancel_requested;
+  e.exit_code = exit_code;
+  if (state == SlurmState::kCancelled && job.last_reason.find("Dependency") != std::string::npos) {
+    e.backend_says = BackendVerdict{FailureReason::kLost,
+        "SLURM cancelled the held job: a dependency did not succeed (" + job.last_reason + ")"};
+  } else if (state == SlurmState::kUnknown) {
+    e.backend_says = BackendVerdict{FailureReason::kLost,
+        "the job left the queue without a result file, and SLURM keeps no record of how it "
+        "ended (no accounting)"};
+  } else if (!r.ok() || (IsTerminal(state) && state != SlurmState::kCompleted &&
+                          state != SlurmState::kFailed)) {
+    // SLURM's word: the only one without a result, and the better one when
+    // the attempt saw a SIGTERM porch did not send (TIMEOUT, PREEMPTED).
+    SlurmVerdict v = VerdictFromState(state, exit_code, false);
+    e.backend_says = BackendVerdict{v.reason, v.detail};
   }
-  Escalate(ev);
+  BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(), r, e);
+  escalation_.Record(job.index, ev.reason);
   return ev;
 }
 
@@ -313,34 +285,17 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
   }
 }
 
-std::vector<BackendEvent> SlurmBackend::Wait(double deadline) {
-  std::vector<BackendEvent> events = std::move(pending_);
-  pending_.clear();
-  while (true) {
-    double now = clock_->Now();
-    if (now >= next_poll_ || !to_cancel_.empty()) {
-      Poll(&events);
-      next_poll_ = clock_->Now() + options_.poll_s;
-    }
-    if (!events.empty()) return events;
-    now = clock_->Now();
-    if (now >= deadline) return events;
-    double until = std::min(deadline, next_poll_);
-    clock_->SleepUntil(until);
-    if (clock_->Now() < until) return events;  // a signal: let the scheduler look
-  }
-}
-
 void SlurmBackend::Cancel(Dag::Index index, int attempt) {
   for (auto& [id, job] : jobs_) {
     if (job.index == index && job.attempt == attempt && !job.cancel_requested) {
       job.cancel_requested = true;
-      to_cancel_.push_back(id);  // one scancel for all, at the next Wait
+      to_cancel_.push_back(id);  // one scancel for all, at the next look
+      PollSoon();
     }
   }
 }
 
-RecoverOutcome SlurmBackend::Recover(const InFlight& f) {
+Result<RecoverOutcome> SlurmBackend::Recover(const InFlight& f) {
   recovered_ = true;
   Job job;
   job.index = f.index;
@@ -351,7 +306,11 @@ RecoverOutcome SlurmBackend::Recover(const InFlight& f) {
     return RecoverOutcome::kAdopted;
   }
   // porch died before sbatch answered; the result file is the only trace.
-  return IngestResultFile(layout_, f, &pending_) ? RecoverOutcome::kAdopted : RecoverOutcome::kLost;
+  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+    Emit(std::move(*done));
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
 }
 
 namespace {

@@ -46,7 +46,8 @@
 #include <string>
 #include <vector>
 
-#include "model/backend.h"
+#include "backend/escalation.h"
+#include "backend/polling_backend.h"
 #include "backend/slurm/slurm_client.h"
 #include "config/config.h"
 #include "model/result_file.h"
@@ -71,7 +72,7 @@ class AttemptStager {
   virtual std::string StageUrl() const = 0;
   virtual std::vector<std::string> S3Args() const = 0;
   // The run is over: final sync of results and output.
-  virtual void Close() {}
+  virtual Status Close() { return Status::Ok(); }
 };
 
 struct SlurmBackendOptions {
@@ -99,7 +100,7 @@ struct SlurmBackendOptions {
   double slurm_time_margin_s = 60;   // SLURM's --time = exec-task's limit + grace + this
 };
 
-class SlurmBackend : public Backend {
+class SlurmBackend : public PollingBackend {
  public:
   // `client`, `clock` are not owned and must outlive the backend.
   // `stager` (not owned, may be null: the run directory is shared) stages
@@ -108,14 +109,14 @@ class SlurmBackend : public Backend {
                AttemptStager* stager = nullptr);
 
   std::string name() const override { return options_.name; }
-  void Close() override {
-    if (stager_) stager_->Close();
-  }
+  Status Close() override { return stager_ ? stager_->Close() : Status::Ok(); }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
-  std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
-  RecoverOutcome Recover(const InFlight& attempt) override;
-  bool HoldsDependents() const override { return options_.hold_dependents; }
+  Result<RecoverOutcome> Recover(const InFlight& attempt) override;
+  Capabilities capabilities() const override {
+    return {options_.hold_dependents, /*shares_filesystem=*/stager_ == nullptr,
+            /*stages_through_object_store=*/stager_ != nullptr};
+  }
 
   // The script for a batch of launches that share resources (exposed for
   // tests). `name` is the job name.
@@ -146,24 +147,20 @@ class SlurmBackend : public Backend {
   };
   Shape ShapeOf(const Launch& l) const;
   double ExecLimit(const Launch& l) const;
-  void Poll(std::vector<BackendEvent>* events);
+  void Poll(std::vector<BackendEvent>* events) override;
+  double PollInterval() const override { return options_.poll_s; }
   // Ends `job`, from its result (`result`, read by the caller) when there
   // is one, else from SLURM's verdict. Updates escalation factors.
   BackendEvent Finish(Job& job, const Result<AttemptResult>& result, SlurmState state,
                       int exit_code);
-  void Escalate(const BackendEvent& ev);
 
   SlurmClient* client_;
   AttemptStager* stager_;
   RunLayout layout_;
-  Clock* clock_;
   SlurmBackendOptions options_;
   std::map<std::string, Job> jobs_;             // by job id ("12" or "12_3")
-  std::map<Dag::Index, int> memory_doublings_;  // after OUT_OF_MEMORY
-  std::map<Dag::Index, int> time_doublings_;    // after TIMEOUT
+  ResourceEscalation escalation_;               // after OUT_OF_MEMORY, TIMEOUT
   std::vector<std::string> to_cancel_;
-  std::vector<BackendEvent> pending_;
-  double next_poll_ = 0;
   bool recovered_ = false;                      // Recover() ran: look for orphans once
 };
 

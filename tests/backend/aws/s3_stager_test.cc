@@ -63,7 +63,7 @@ TEST_F(S3StagerTest, FetchBringsAFinishedAttemptHomeWithTheResultLast) {
 
 TEST_F(S3StagerTest, CloseUploadsTheOutput) {
   ASSERT_TRUE(WriteFileAtomic(layout_.output() + "/final.txt", "done").ok());
-  stager_.Close();
+  ASSERT_TRUE(stager_.Close().ok());
   EXPECT_EQ(store_.buckets["bkt"]["porch/runs/r1/output/final.txt"], "done");
 }
 

@@ -141,7 +141,7 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
 
   LocalBackend b(layout_, &clock_, {});
   InFlight f{0, &slow, 1, buf};
-  EXPECT_EQ(b.Recover(f), RecoverOutcome::kAdopted);
+  EXPECT_EQ(*b.Recover(f), RecoverOutcome::kAdopted);
   auto events = Collect(b, 1);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].reason, FailureReason::kNone);
@@ -160,9 +160,9 @@ TEST_F(LocalBackendTest, RecoverIngestsAFinishedResultAndReportsLost) {
   ASSERT_TRUE(WriteFileAtomic(layout_.result_path("done", 1), AttemptResultToJson(r)).ok());
   Task gone = Command("gone", "true");
   LocalBackend b(layout_, &clock_, {});
-  EXPECT_EQ(b.Recover({0, &done, 1, "local:1:1"}), RecoverOutcome::kAdopted);
-  EXPECT_EQ(b.Recover({1, &gone, 1, "local:999999:123"}), RecoverOutcome::kLost);
-  EXPECT_EQ(b.Recover({1, &gone, 1, ""}), RecoverOutcome::kLost);
+  EXPECT_EQ(*b.Recover({0, &done, 1, "local:1:1"}), RecoverOutcome::kAdopted);
+  EXPECT_EQ(*b.Recover({1, &gone, 1, "local:999999:123"}), RecoverOutcome::kLost);
+  EXPECT_EQ(*b.Recover({1, &gone, 1, ""}), RecoverOutcome::kLost);
   auto events = b.Wait(clock_.Now());
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].index, 0u);

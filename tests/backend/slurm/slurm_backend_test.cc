@@ -341,10 +341,10 @@ TEST_F(SlurmBackendUnitTest, RecoverAdoptsJobsAndCancelsOrphans) {
   jobs_["51"] = {"porch-r1-t1-1", SlurmState::kPending, ""};  // porch never recorded it
   jobs_["52"] = {"someone-else", SlurmState::kRunning, ""};
   auto b = Make(Options());
-  EXPECT_EQ(b->Recover({0, &plan_.tasks[0], 1, "50"}), RecoverOutcome::kAdopted);
-  EXPECT_EQ(b->Recover({1, &plan_.tasks[1], 1, ""}), RecoverOutcome::kLost);
+  EXPECT_EQ(*b->Recover({0, &plan_.tasks[0], 1, "50"}), RecoverOutcome::kAdopted);
+  EXPECT_EQ(*b->Recover({1, &plan_.tasks[1], 1, ""}), RecoverOutcome::kLost);
   WriteResult(plan_.tasks[2], 1, FailureReason::kNone);
-  EXPECT_EQ(b->Recover({2, &plan_.tasks[2], 1, ""}), RecoverOutcome::kAdopted);
+  EXPECT_EQ(*b->Recover({2, &plan_.tasks[2], 1, ""}), RecoverOutcome::kAdopted);
   std::vector<BackendEvent> evs = b->Wait(clock_.Now() + 2);
   EXPECT_EQ(runner_.Count("sbatch"), 0);
   ASSERT_EQ(runner_.Count("scancel"), 1);
@@ -381,7 +381,7 @@ TEST_F(SlurmBackendUnitTest, HeldDependentsCarryAfterokAndGroupByDependencies) {
   SlurmBackendOptions o = Options();
   o.hold_dependents = true;
   auto b = Make(o);
-  EXPECT_TRUE(b->HoldsDependents());
+  EXPECT_TRUE(b->capabilities().holds_dependents);
   std::vector<Launch> ls = {L(0), L(1), L(2), L(3)};
   ls[0].after = {"7"};
   ls[1].after = {"7"};
@@ -417,7 +417,7 @@ TEST_F(SlurmBackendUnitTest, HeldDependentsCarryAfterokAndGroupByDependencies) {
 
 TEST_F(SlurmBackendUnitTest, WithoutHoldingDependenciesAreIgnored) {
   auto b = Make(Options());
-  EXPECT_FALSE(b->HoldsDependents());
+  EXPECT_FALSE(b->capabilities().holds_dependents);
   std::vector<Launch> ls = {L(0)};
   ls[0].after = {"7"};
   b->Submit(ls);
