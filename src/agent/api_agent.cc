@@ -144,8 +144,8 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
     llm = owned.get();
   }
   if (!job.append_output) {
-    WriteFileFast(job.stdout_path, "");
-    WriteFileFast(job.stderr_path, "");
+    WriteFileFast(job.stdout_path, "").IgnoreError();
+    WriteFileFast(job.stderr_path, "").IgnoreError();
   }
   Result<ModelPrice> price = ConfiguredPrice(s.config);
   LlmRequest req;
@@ -203,7 +203,8 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
     WriteFileFast(DirName(job.stdout_path) + "/progress.json",
                   json({{"turns", out.turns}, {"last_tool", last_tool},
                         {"tokens", out.usage.total()}, {"cost_usd", out.cost_usd}})
-                          .dump() + "\n");
+                          .dump() + "\n")
+        .IgnoreError();  // progress display only
     if (results.empty()) return out;  // the model ended its turn: done
     if (s.max_budget_usd > 0 && out.cost_usd >= s.max_budget_usd) {
       out.reason = FailureReason::kAgentError;

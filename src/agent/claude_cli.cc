@@ -122,7 +122,7 @@ AgentOutcome ClaudeCliExecutor::Run(const AgentJob& job, bool* cancelled) {
   spec.append = job.append_output;
   spec.time_limit_s = job.time_limit_s;
   spec.grace_s = job.grace_s;
-  MakeDirs(job.settings->home);
+  MakeDirs(job.settings->home).IgnoreError();  // the CLI says so if it cannot use it
   // Output of earlier rounds stays in the file; parse only this round's.
   size_t offset = 0;
   if (job.append_output) {
@@ -156,7 +156,8 @@ AgentOutcome ClaudeCliExecutor::Run(const AgentJob& job, bool* cancelled) {
       }
     }
     WriteFileFast(progress_path, json({{"turns", turns}, {"last_tool", last_tool},
-                                       {"tokens", tokens}}).dump() + "\n");
+                                       {"tokens", tokens}}).dump() + "\n")
+        .IgnoreError();  // progress display only
   };
   SpawnOutcome run = SpawnAndWait(spec, cancelled);
   if (spec.on_tick) spec.on_tick();

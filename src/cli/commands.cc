@@ -239,7 +239,7 @@ Result<PlanResult> PlanRequirement(const LoadedConfig& config, const std::string
   std::fprintf(stderr, "porch: planning with %s (%s)...\n", (*llm)->name().c_str(),
                (*llm)->model().c_str());
   Planner planner(llm->get(), options, [&](const std::string& name, const std::string& raw) {
-    WriteFileAtomic(dir + "/planner/" + name + ".txt", raw);
+    WriteFileAtomic(dir + "/planner/" + name + ".txt", raw).IgnoreError();
   });
   Result<PlanResult> result = planner.MakePlan(requirements);
   if (!result.ok()) {

@@ -23,7 +23,7 @@
 
 namespace porch {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
@@ -60,6 +60,10 @@ class Status {
 
   // "invalid argument: ..." style, for logs.
   std::string ToString() const;
+
+  // Drops the status on purpose (Status is [[nodiscard]]): for best-effort
+  // work whose failure changes nothing, such as a log file or a cleanup.
+  void IgnoreError() const {}
   static const char* CodeName(Code code);
 
  private:
@@ -71,7 +75,7 @@ class Status {
 
 // Either a value or a non-OK Status. Accessing value() of an error is a bug.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
@@ -80,6 +84,8 @@ class Result {
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
+  // Drops the result on purpose (see Status::IgnoreError).
+  void IgnoreError() const {}
 
   T& value() & {
     assert(ok());

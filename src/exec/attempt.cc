@@ -72,7 +72,7 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     r->reason = missing ? FailureReason::kCommandNotFound : FailureReason::kNotExecutable;
     r->detail = std::string(missing ? "command not found: '" : "command not executable: '") +
                 s.argv[0] + "'";
-    WriteFileFast(spec.stderr_path, "porch: " + r->detail + "\n");
+    WriteFileFast(spec.stderr_path, "porch: " + r->detail + "\n").IgnoreError();
   } else if (o.spawn_errno != 0) {
     r->exit_code = -1;
     r->reason = FailureReason::kSpawnFailed;
@@ -143,7 +143,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     r->detail = o.detail;
     if (o.reason != FailureReason::kNone || spec.acceptance.empty()) break;
     // The acceptance check, in the workspace, with the task's environment.
-    WriteFileFast(acceptance_log + ".round", "");
+    WriteFileFast(acceptance_log + ".round", "").IgnoreError();
     SpawnSpec check;
     check.argv = {"/bin/sh", "-c", spec.acceptance};
     check.env = CommandEnv(spec);
@@ -182,7 +182,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     json m = json::object();
     for (const auto& [p, d] : *seed) m[p] = d.sha256;
     return m.dump() + "\n";
-  }());
+  }()).IgnoreError();  // the merge treats a missing seed.json as "saw nothing"
 }
 
 }  // namespace

@@ -161,7 +161,7 @@ Result<std::unique_ptr<FileJournal>> FileJournal::Open(const std::string& path,
 }
 
 FileJournal::~FileJournal() {
-  Sync();
+  Sync().IgnoreError();  // a destructor cannot report; Sync() callers saw any error
   close(fd_);
 }
 

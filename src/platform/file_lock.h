@@ -16,6 +16,12 @@ class FileLock {
   // Takes the lock on `path` (created if missing) without waiting:
   // Unavailable, naming the holder's pid, when another process holds it.
   static Result<std::unique_ptr<FileLock>> Acquire(const std::string& path);
+  // Takes the lock on `path`, waiting up to `timeout_s` for another holder
+  // to let go (checked every 50 ms): Unavailable after that. The file is
+  // created readable and writable by everyone (`shared`), for locks that
+  // several users on one host take (engine-wide operations).
+  static Result<std::unique_ptr<FileLock>> AcquireWaiting(const std::string& path, double timeout_s,
+                                                          bool shared = false);
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;

@@ -112,10 +112,11 @@ void OutputMerger::Commit(const Task& task) {
   }
   std::string who;
   for (char c : task.id) who += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '-';
-  RunProcess({"git", "add", "-A"}, out, env);
+  RunProcess({"git", "add", "-A"}, out, env).IgnoreError();
   RunProcess({"git", "commit", "-q", "--allow-empty", "-m", task.id + ": " + task.title,
               "--author", who + " <" + who + "@porch.local>"},
-             out, env);
+             out, env)
+      .IgnoreError();  // git history is a convenience; output/ is merged either way
 }
 
 }  // namespace porch

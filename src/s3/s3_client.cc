@@ -218,7 +218,7 @@ Status S3Client::PutMultipart(const std::string& bucket, const std::string& key,
   std::string upload = XmlElement(r->body, "UploadId");
   if (upload.empty()) return Status::Internal("POST s3://" + bucket + "/" + key + "?uploads: no UploadId");
   auto abort = [&](Status why) {
-    Send({"DELETE", bucket, key, {{"uploadId", upload}}, {}, ""});
+    Send({"DELETE", bucket, key, {{"uploadId", upload}}, {}, ""}).IgnoreError();  // best effort: the upload failed already
     return why.Annotate("multipart upload of " + path + " aborted");
   };
   FILE* f = std::fopen(path.c_str(), "rb");

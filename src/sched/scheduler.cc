@@ -96,10 +96,9 @@ void Scheduler::Restore(const RunState& run) {
   for (Dag::Index i = 0; i < n; ++i) OfferHeld(i);
 }
 
-Status Scheduler::Append(JournalRecord rec) {
+void Scheduler::Append(JournalRecord rec) {
   Status st = journal_->Append(rec);
   if (!st.ok() && journal_error_.ok()) journal_error_ = st;
-  return st;
 }
 
 void Scheduler::MakeReady(Dag::Index i) {
@@ -210,7 +209,8 @@ Status Scheduler::Handle(const BackendEvent& ev) {
     rec.time = ev.time;
     rec.task = t.id;
     rec.attempt = ev.attempt;
-    return Append(std::move(rec));
+    Append(std::move(rec));
+    return journal_error_;
   }
   if (held_ && held_->IsRequeued(i) && ev.reason != FailureReason::kNone) {
     HandleRequeued(i, ev);

@@ -159,7 +159,9 @@ class Scheduler {
   void SkipDownstream(Dag::Index failed);
   void RequestStop();
   bool Done() const;
-  Status Append(JournalRecord rec);
+  // Appends to the journal; the first error is kept in journal_error_ and
+  // stops the run at the next sync.
+  void Append(JournalRecord rec);
 
   const Plan& plan_;
   const Dag& dag_;

@@ -30,8 +30,8 @@ TEST(ClaudeCliTest, CompletesASessionThatWritesFiles) {
   }
   TempDir dir;
   std::string work = dir.path() + "/work", home = dir.path() + "/home";
-  MakeDirs(work);
-  MakeDirs(home);
+  EXPECT_TRUE(MakeDirs(work).ok());
+  EXPECT_TRUE(MakeDirs(home).ok());
   json rules = {
       {{"match", "Wrote notes.md"}, {"responses", {{{"text", "Both files are written."}}}}},
       {{"match", "File created"},
@@ -104,7 +104,7 @@ class ClaudeCliExecutorTest : public ::testing::Test {
   }
   PorchRun Run(const std::string& run, const std::string& plan, std::vector<std::string> extra = {}) {
     std::string path = dir_.path() + "/" + run + ".yaml";
-    WriteFileAtomic(path, plan);
+    EXPECT_TRUE(WriteFileAtomic(path, plan).ok());
     std::vector<std::string> args = {"run", "--plan", path, "--run-id", run, "--set",
                                      "agent.claude_path=" + claude_};
     args.insert(args.end(), extra.begin(), extra.end());

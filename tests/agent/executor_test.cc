@@ -24,7 +24,7 @@ json Write(const std::string& path, const std::string& content) {
 TEST(WorkspaceTest, PathsAreConfined) {
   TempDir dir;
   std::string ws = dir.path() + "/ws";
-  MakeDirs(ws + "/src");
+  EXPECT_TRUE(MakeDirs(ws + "/src").ok());
   ASSERT_EQ(symlink("/etc", (ws + "/etc-link").c_str()), 0);
   ASSERT_EQ(symlink("/nonexistent/target", (ws + "/dangling").c_str()), 0);
   EXPECT_TRUE(ResolveInWorkspace(ws, "src/a.c").ok());
@@ -42,7 +42,7 @@ TEST(WorkspaceTest, PathsAreConfined) {
 TEST(WorkspaceTest, ToolsRefuseEscapesAndReportThemAsErrors) {
   TempDir dir;
   std::string ws = dir.path() + "/ws";
-  MakeDirs(ws);
+  EXPECT_TRUE(MakeDirs(ws).ok());
   ASSERT_EQ(symlink(dir.path().c_str(), (ws + "/up").c_str()), 0);
   bool cancelled = false;
   auto [ok, ok_err] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", "src/a.c"}, {"content", "int x;"}}, false, &cancelled);
@@ -66,15 +66,15 @@ TEST(WorkspaceTest, ToolsRefuseEscapesAndReportThemAsErrors) {
 
 TEST(WorkspaceTest, SeedAndChanges) {
   TempDir dir;
-  MakeDirs(dir.path() + "/out/.git");
-  WriteFileAtomic(dir.path() + "/out/a.txt", "a");
-  WriteFileAtomic(dir.path() + "/out/.git/config", "x");
+  EXPECT_TRUE(MakeDirs(dir.path() + "/out/.git").ok());
+  EXPECT_TRUE(WriteFileAtomic(dir.path() + "/out/a.txt", "a").ok());
+  EXPECT_TRUE(WriteFileAtomic(dir.path() + "/out/.git/config", "x").ok());
   auto seed = SeedWorkspace(dir.path() + "/out", dir.path() + "/ws");
   ASSERT_TRUE(seed.ok());
   EXPECT_EQ(seed->size(), 1u);
   EXPECT_FALSE(PathExists(dir.path() + "/ws/.git"));
-  WriteFileAtomic(dir.path() + "/ws/a.txt", "changed");
-  WriteFileAtomic(dir.path() + "/ws/b.txt", "new");
+  EXPECT_TRUE(WriteFileAtomic(dir.path() + "/ws/a.txt", "changed").ok());
+  EXPECT_TRUE(WriteFileAtomic(dir.path() + "/ws/b.txt", "new").ok());
   auto now = DigestTree(dir.path() + "/ws");
   std::vector<FileDigest> changed = ChangedFiles(*seed, *now);
   ASSERT_EQ(changed.size(), 2u);
@@ -100,8 +100,8 @@ class AgentAttemptTest : public ::testing::Test {
     config.llm.base_url = server_->url();
     config.llm.retry_base_seconds = 0.05;
     RunLayout layout(dir_.path() + "/run");
-    MakeDirs(layout.output());
-    MakeDirs(layout.attempt_dir("t", 1));
+    EXPECT_TRUE(MakeDirs(layout.output()).ok());
+    EXPECT_TRUE(MakeDirs(layout.attempt_dir("t", 1)).ok());
     return MakeAttemptSpec(layout, plan, plan.tasks[0], 1, 60, config, CurrentEnvironment());
   }
   AttemptResult Run(const AttemptSpec& spec) {

@@ -20,12 +20,12 @@ TEST(CredentialsTest, EnvironmentComesFirst) {
 
 TEST(CredentialsTest, ProfilesFromTheSharedFiles) {
   TempDir home;
-  MakeDirs(home.path() + "/.aws");
-  WriteFileAtomic(home.path() + "/.aws/credentials",
+  EXPECT_TRUE(MakeDirs(home.path() + "/.aws").ok());
+  EXPECT_TRUE(WriteFileAtomic(home.path() + "/.aws/credentials",
                   "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = sdef\n\n"
-                  "[work]\naws_access_key_id=AKWORK\naws_secret_access_key=swork\naws_session_token=tw\n");
-  WriteFileAtomic(home.path() + "/.aws/config",
-                  "[profile cfg]\naws_access_key_id = AKCFG\naws_secret_access_key = scfg\nregion = eu-west-1\n");
+                  "[work]\naws_access_key_id=AKWORK\naws_secret_access_key=swork\naws_session_token=tw\n").ok());
+  EXPECT_TRUE(WriteFileAtomic(home.path() + "/.aws/config",
+                  "[profile cfg]\naws_access_key_id = AKCFG\naws_secret_access_key = scfg\nregion = eu-west-1\n").ok());
   Result<AwsCredentials> d = ResolveAwsCredentials({}, home.path());
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->access_key_id, "AKDEF");

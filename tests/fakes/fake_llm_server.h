@@ -25,7 +25,7 @@ class FakeLlmServer {
   FakeLlmServer(const std::string& dir, const nlohmann::json& script,
                 std::vector<std::string> extra_args = {})
       : dir_(dir) {
-    WriteFileAtomic(dir + "/script.json", script.dump());
+    EXPECT_TRUE(WriteFileAtomic(dir + "/script.json", script.dump()).ok());
     unlink((dir + "/port").c_str());
     pid_ = fork();
     if (pid_ == 0) {

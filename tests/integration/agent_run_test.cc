@@ -39,7 +39,7 @@ class AgentRunTest : public ::testing::Test {
   }
   std::string PlanFile(const std::string& yaml) {
     std::string path = dir_.path() + "/plan.yaml";
-    WriteFileAtomic(path, yaml);
+    EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
     return path;
   }
   json Status(const std::string& run) {

@@ -28,12 +28,12 @@ TEST(DashboardBrowserTest, LiveRunInChromium) {
     PORCH_SKIP_OR_FAIL("chromium, node or playwright-core missing (run scripts/install-browser-test.sh)");
   }
   TempDir dir;
-  WriteFileAtomic(dir.path() + "/plan.yaml",
+  EXPECT_TRUE(WriteFileAtomic(dir.path() + "/plan.yaml",
                   "tasks:\n"
                   "  - {id: fetch, command: 'sleep 1'}\n"
                   "  - {id: build, command: 'sleep 2.5', depends_on: [fetch]}\n"
                   "  - {id: docs, command: 'sleep 1.5', depends_on: [fetch]}\n"
-                  "  - {id: package, command: 'sleep 1', depends_on: [build, docs]}\n");
+                  "  - {id: package, command: 'sleep 1', depends_on: [build, docs]}\n").ok());
   PorchProcess run(dir.path(), {"run", "--plan", "plan.yaml", "--run-id", "live", "--dashboard",
                                 "--port", "0", "-j", "2"});
   std::string url;
@@ -45,7 +45,7 @@ TEST(DashboardBrowserTest, LiveRunInChromium) {
   }
   ASSERT_FALSE(url.empty()) << run.ErrSoFar();
   std::string out_dir = std::string(PORCH_BINARY).substr(0, std::string(PORCH_BINARY).rfind('/')) + "/test-output";
-  MakeDirs(out_dir);
+  EXPECT_TRUE(MakeDirs(out_dir).ok());
   std::string shot = out_dir + "/dashboard.png";
   std::string cmd = "PORCH_BROWSER_DEPS='" + deps + "' timeout 90 node '" + PORCH_SOURCE_DIR +
                     "/tests/web/browser_test.mjs' '" + url + "/runs/live' fetch,build,docs,package build '" +

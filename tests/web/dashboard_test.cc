@@ -31,7 +31,7 @@ class DashboardTest : public ::testing::Test {
       plan_.tasks.push_back(t);
     }
     ConfigLoader loader;
-    loader.ApplyFlag("output_dir", dir_.path(), "test");
+    EXPECT_TRUE(loader.ApplyFlag("output_dir", dir_.path(), "test").ok());
     FakeClock clock;
     Runner runner(&clock,
                   [&](const Config&, const RunLayout&, Clock*, const Plan&) -> Result<std::unique_ptr<Backend>> {

@@ -53,7 +53,8 @@ void S3Stager::Fetch(const std::vector<std::pair<std::string, int>>& active) {
     if (PathExists(dir + "/output") && !SeedWorkspace(dir + "/output", layout_.output()).ok()) {
       continue;
     }
-    store_->GetFile(bucket_, it->second, layout_.result_path(task, attempt));
+    // A failed download is tried again at the next poll (no result file yet).
+    store_->GetFile(bucket_, it->second, layout_.result_path(task, attempt)).IgnoreError();
   }
 }
 

@@ -16,6 +16,8 @@ namespace porch {
 
 namespace {
 
+// Another run's build of the same image is waited for this long at most.
+constexpr double kBuildWaitSeconds = 3600;
 // A cancelled container gets SIGKILL this long after the kill grace.
 constexpr double kKillSlackSeconds = 2;
 
@@ -68,7 +70,7 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
       continue;
     }
     ContainerSpec spec = Spec(l);
-    client_.RemoveContainer(spec.name);  // a leftover of this very attempt (never ran: not journaled)
+    client_.RemoveContainer(spec.name).IgnoreError();  // a leftover of this very attempt (never ran: not journaled)
     Result<std::string> id = client_.CreateContainer(spec);
     if (!id.ok() && id.status().code() == Status::Code::kNotFound && !network_id_.empty() &&
         id.status().message().find("network") != std::string::npos) {
@@ -87,7 +89,7 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
     }
     st = client_.StartContainer(*id);
     if (!st.ok()) {
-      client_.RemoveContainer(*id);
+      client_.RemoveContainer(*id).IgnoreError();
       out.push_back(st.Annotate("docker backend"));
       continue;
     }
@@ -102,7 +104,8 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   Result<ContainerState> st = client_.Inspect(id);
   std::string out, err;
   if (client_.Logs(id, &out, &err).ok() && !(out.empty() && err.empty())) {
-    WriteFileFast(layout_.attempt_dir(job.task_id, job.attempt) + "/container.log", out + err);
+    WriteFileFast(layout_.attempt_dir(job.task_id, job.attempt) + "/container.log", out + err)
+        .IgnoreError();
   }
   Ending e;
   e.cancel_requested = cancelled_at_.erase(id) > 0;
@@ -114,7 +117,7 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(),
                                   ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
   escalation_.Record(job.index, ev.reason);
-  client_.RemoveContainer(id);
+  client_.RemoveContainer(id).IgnoreError();  // what is left is found again by its labels
   return ev;
 }
 
@@ -123,7 +126,7 @@ void DockerBackend::KillOverdueCancels() {
   // container's PID 1 may miss a SIGTERM sent while it was starting).
   for (auto& [id, at] : cancelled_at_) {
     if (at > 0 && clock_->Now() - at > options_.kill_grace_s + kKillSlackSeconds) {
-      client_.KillContainer(id, "SIGKILL");
+      client_.KillContainer(id, "SIGKILL").IgnoreError();
       at = -1;
     }
   }
@@ -169,7 +172,7 @@ void DockerBackend::Poll(std::vector<BackendEvent>* events) {
 void DockerBackend::Cancel(Dag::Index index, int attempt) {
   for (const auto& [id, job] : jobs_) {
     if (job.index == index && job.attempt == attempt) {
-      client_.KillContainer(id, "SIGTERM");
+      client_.KillContainer(id, "SIGTERM").IgnoreError();  // not there: it ended; Poll collects it
       cancelled_at_[id] = clock_->Now();
       PollSoon(options_.kill_grace_s + kKillSlackSeconds);
     }
@@ -186,7 +189,7 @@ Result<RecoverOutcome> DockerBackend::Recover(const InFlight& f) {
     const ContainerState& c = found->front();
     if (c.status == "created") {
       // porch died between create and start: it never ran. Run it again.
-      client_.RemoveContainer(c.id);
+      client_.RemoveContainer(c.id).IgnoreError();
       return RecoverOutcome::kLost;
     }
     jobs_[c.id] = {f.index, f.attempt, f.task->id, f.task->resources.memory_bytes > 0};  // Wait collects it
@@ -207,11 +210,30 @@ Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,
   if (!tar.ok()) return tar.status().Annotate("docker backend: docker.build_context");
   std::string log;
   Status st = client.BuildImage(*tar, image, docker.dockerfile, &log);
-  if (!log.empty() && MakeDirs(DirName(log_path)).ok()) WriteFileFast(log_path, log);
+  if (!log.empty() && MakeDirs(DirName(log_path)).ok()) WriteFileFast(log_path, log).IgnoreError();
   if (!st.ok()) {
     return st.Annotate("docker backend (the builder's output is in " + log_path + ")");
   }
   return Status::Ok();
+}
+
+Status EnsureImage(DockerClient& client, const DockerConfig& docker, const std::string& image,
+                   const std::string& log_path) {
+  Result<bool> have = client.ImageExists(image);
+  if (!have.ok()) return have.status().Annotate("docker backend");
+  if (*have) return Status::Ok();
+  if (docker.build_context.empty()) {
+    return Status::NotFound("docker backend: image '" + image +
+                            "' is not in the engine, and porch never pulls; build it with "
+                            "docker/build.sh, set docker.build_context to a directory with a "
+                            "Dockerfile, or set docker.image");
+  }
+  // Runs that miss the same image build it once: the others wait for the
+  // build, then find the image.
+  std::unique_ptr<FileLock> lock = EngineLock(client.socket(), "image " + image, kBuildWaitSeconds);
+  have = client.ImageExists(image);
+  if (have.ok() && *have) return Status::Ok();
+  return BuildImageFromContext(client, docker, image, log_path);
 }
 
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
@@ -253,18 +275,8 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
     if (!net.ok()) return net.status().Annotate("docker backend");
     backend->set_network_id(*net);
   }
-  Result<bool> have = backend->client().ImageExists(o.image);
-  if (!have.ok()) return have.status().Annotate("docker backend");
-  if (!*have) {
-    if (config.docker.build_context.empty()) {
-      return Status::NotFound("docker backend: image '" + o.image +
-                              "' is not in the engine, and porch never pulls; build it with "
-                              "docker/build.sh, set docker.build_context to a directory with a "
-                              "Dockerfile, or set docker.image");
-    }
-    PORCH_RETURN_IF_ERROR(BuildImageFromContext(backend->client(), config.docker, o.image,
-                                                layout.dir() + "/docker-build.log"));
-  }
+  PORCH_RETURN_IF_ERROR(EnsureImage(backend->client(), config.docker, o.image,
+                                    layout.dir() + "/docker-build.log"));
   return std::unique_ptr<Backend>(std::move(backend));
 }
 

@@ -91,6 +91,11 @@ class DockerBackend : public PollingBackend {
 Status BuildImageFromContext(DockerClient& client, const DockerConfig& docker,
                              const std::string& image, const std::string& log_path);
 
+// Makes `image` available: present already, or built from
+// docker.build_context (once per host: concurrent runs wait for one build).
+Status EnsureImage(DockerClient& client, const DockerConfig& docker, const std::string& image,
+                   const std::string& log_path);
+
 // Connects to the configured engine, checks it, creates the network and
 // checks the image (never pulls; builds it from docker.build_context when
 // that is set). Clear errors for each step.

@@ -1,9 +1,13 @@
 #include "backend/docker/docker_client.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <tuple>
+
+#include "core/digest.h"
 
 namespace porch {
 
@@ -12,6 +16,8 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kApi = "/v1.41";
+// How long porch waits for another porch process's engine-wide operation.
+constexpr double kEngineLockWaitSeconds = 60;
 
 std::string UrlEncode(const std::string& s) {
   std::string out;
@@ -121,9 +127,19 @@ Result<std::vector<NetworkInfo>> DockerClient::NetworksNamed(const std::string& 
   return out;
 }
 
+std::unique_ptr<FileLock> EngineLock(const std::string& socket, const std::string& what,
+                                     double timeout_s) {
+  const char* tmp = getenv("TMPDIR");
+  std::string key = Sha256Hex(socket + "\n" + what).substr(0, 24);
+  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/porch-engine-" + key + ".lock";
+  Result<std::unique_ptr<FileLock>> lock = FileLock::AcquireWaiting(path, timeout_s, /*shared=*/true);
+  return lock.ok() ? std::move(*lock) : nullptr;
+}
+
 Result<std::string> DockerClient::EnsureNetwork(const std::string& name) {
   if (IsPredefinedNetwork(name)) return name;  // the engine's own: used, never created
   const std::string what = "network '" + name + "'";
+  std::unique_ptr<FileLock> lock = EngineLock(socket_, "network " + name, kEngineLockWaitSeconds);
   Result<std::vector<NetworkInfo>> have = NetworksNamed(name);
   if (!have.ok()) return have.status().Annotate(what);
   if (have->empty()) {
@@ -142,7 +158,7 @@ Result<std::string> DockerClient::EnsureNetwork(const std::string& name) {
   // With duplicates, everyone uses the oldest; extras nobody uses yet are
   // removed (a failure here is harmless: the next start tries again).
   for (size_t k = 1; k < have->size(); ++k) {
-    if ((*have)[k].containers == 0) RemoveNetwork((*have)[k].id);
+    if ((*have)[k].containers == 0) RemoveNetwork((*have)[k].id).IgnoreError();
   }
   return (*have)[0].id;
 }

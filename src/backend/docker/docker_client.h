@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "platform/file_lock.h"
 #include "platform/http.h"
 
 namespace porch {
@@ -62,11 +63,12 @@ class DockerClient {
   Result<std::string> ApiVersion();
 
   // The id of the bridge network `name`, created if there is none. Safe
-  // against concurrent callers: Docker 20.10 may create duplicates of one
-  // name, so this lists by exact name after creating, picks the oldest
-  // (every caller picks the same one) and removes empty extras. A
-  // predefined network (host, bridge, none) is returned by name, not created.
-  // Containers should attach by the id returned.
+  // against concurrent callers: porch processes on this host take a lock
+  // for it (EngineLock), and since Docker 20.10 may still create duplicates
+  // for other clients, this lists by exact name after creating, picks the
+  // oldest and removes empty extras. A predefined network (host, bridge,
+  // none) is returned by name, not created. Containers should attach by the
+  // id returned.
   Result<std::string> EnsureNetwork(const std::string& name);
   // Networks whose name is exactly `name`, oldest first.
   Result<std::vector<NetworkInfo>> NetworksNamed(const std::string& name);
@@ -110,6 +112,14 @@ class DockerClient {
   HttpClient* http_;
   std::string socket_;
 };
+
+// A lock shared by every porch process on this host that talks to the engine
+// at `socket`, for operations Docker does not serialise itself (network
+// creation, building one image tag). Held for as long as the object lives;
+// null when it could not be had within `timeout_s` (the caller then goes on
+// without it: a stuck holder must not stop a run).
+std::unique_ptr<FileLock> EngineLock(const std::string& socket, const std::string& what,
+                                     double timeout_s);
 
 // The engine's socket: config's docker.host, else DOCKER_HOST, else the
 // standard /var/run/docker.sock.

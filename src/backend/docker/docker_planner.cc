@@ -68,7 +68,7 @@ Result<PlanResult> PlanInContainer(DockerClient& client, const Config& config,
     state = client.Inspect(*id);
     if (!state.ok() || !state->running) break;
     if (clock->Now() > deadline) {
-      client.KillContainer(*id, "SIGKILL");
+      client.KillContainer(*id, "SIGKILL").IgnoreError();
       st = Status::Unavailable(what + ": the planner container ran past " +
                                std::to_string(static_cast<int>(timeout_s)) + "s");
       break;
@@ -76,9 +76,9 @@ Result<PlanResult> PlanInContainer(DockerClient& client, const Config& config,
     clock->SleepUntil(clock->Now() + 0.2);
   }
   std::string out, err;
-  client.Logs(*id, &out, &err);
-  WriteFileFast(abs + "/planner/container.log", out + err);
-  client.RemoveContainer(*id);
+  client.Logs(*id, &out, &err).IgnoreError();
+  WriteFileFast(abs + "/planner/container.log", out + err).IgnoreError();
+  client.RemoveContainer(*id).IgnoreError();
   if (!st.ok()) return st.Annotate(what);
   if (!state.ok()) return state.status().Annotate(what);
   if (state->exit_code != 0) {
@@ -93,7 +93,7 @@ Result<PlanResult> PlanInContainer(DockerClient& client, const Config& config,
   if (raw.ok()) {
     for (const std::string& f : *raw) {
       Result<std::string> text = ReadFile(made + "/planner/" + f);
-      if (text.ok()) WriteFileFast(abs + "/planner/" + f, *text);
+      if (text.ok()) WriteFileFast(abs + "/planner/" + f, *text).IgnoreError();
     }
   }
   Result<Plan> plan = LoadPlanFile(made + "/plan.json");

@@ -77,7 +77,7 @@ Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
     setpgid(0, 0);  // out of porch's group: a terminal's Ctrl-C reaches porch only
     // Say who runs this attempt before anything else, for re-adoption.
     std::string who = std::to_string(getpid()) + " " + std::to_string(ProcessStartTicks(getpid()));
-    WriteFileFast(dir + "/runner.pid", who + "\n");
+    WriteFileFast(dir + "/runner.pid", who + "\n").IgnoreError();
     _exit(RunAttempt(spec));
   }
   setpgid(pid, pid);  // both sides set it: no race with an early kill(-pid)

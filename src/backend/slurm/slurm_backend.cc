@@ -174,10 +174,9 @@ BackendEvent SlurmBackend::Finish(Job& job, const Result<AttemptResult>& r, Slur
 }
 
 void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
-  if (!to_cancel_.empty()) {
-    client_->Cancel(to_cancel_);  // jobs that already ended are not an error
-    to_cancel_.clear();
-  }
+  // Jobs that already ended are not an error; a controller that does not
+  // answer gets the same scancel at the next look.
+  if (!to_cancel_.empty() && client_->Cancel(to_cancel_).ok()) to_cancel_.clear();
   if (jobs_.empty() && !recovered_) return;
   if (stager_) {
     std::vector<std::pair<std::string, int>> active;
@@ -198,7 +197,7 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
       for (const SlurmJob& j : *listed) {
         if (!jobs_.count(j.id) && !IsTerminal(j.state)) orphans.push_back(j.id);
       }
-      if (!orphans.empty()) client_->Cancel(orphans);
+      if (!orphans.empty()) to_cancel_.insert(to_cancel_.end(), orphans.begin(), orphans.end());
       recovered_ = false;
     }
   }

@@ -17,9 +17,9 @@ class S3StagerTest : public ::testing::Test {
       : layout_(tmp_.path() + "/run"),
         stager_(&store_, "bkt", "porch/runs/r1", layout_, {"--set", "aws.region=x"}) {
     store_.buckets["bkt"];
-    MakeDirs(layout_.output());
-    WriteFileAtomic(layout_.plan(), "{\"tasks\": []}");
-    WriteFileAtomic(layout_.config(), "{}");
+    EXPECT_TRUE(MakeDirs(layout_.output()).ok());
+    EXPECT_TRUE(WriteFileAtomic(layout_.plan(), "{\"tasks\": []}").ok());
+    EXPECT_TRUE(WriteFileAtomic(layout_.config(), "{}").ok());
   }
   TempDir tmp_;
   RunLayout layout_;

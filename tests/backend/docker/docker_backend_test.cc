@@ -46,7 +46,7 @@ class DockerBackendTest : public ::testing::Test {
     // them); this test's own goes with it.
     if (client_) {
       Result<std::vector<NetworkInfo>> nets = client_->NetworksNamed(network_);
-      if (nets.ok()) for (const NetworkInfo& n : *nets) client_->RemoveNetwork(n.id);
+      if (nets.ok()) for (const NetworkInfo& n : *nets) client_->RemoveNetwork(n.id).IgnoreError();
     }
   }
   static std::string Image() { return image_->name(); }
@@ -59,7 +59,7 @@ class DockerBackendTest : public ::testing::Test {
   }
   std::string Plan(const std::string& yaml) {
     std::string path = dir_.path() + "/plan.yaml";
-    WriteFileAtomic(path, yaml);
+    EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
     return path;
   }
   std::string Run(const std::string& id) { return dir_.path() + "/porch-runs/runs/" + id; }
@@ -276,7 +276,7 @@ TEST_F(DockerBackendTest, MissingImageIsBuiltFromTheConfiguredContext) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("building image 'porch-broken-"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("returned a non-zero code: 7"), std::string::npos) << bad.err;
-  client_->RemoveImage(image);
+  client_->RemoveImage(image).IgnoreError();
 }
 
 }  // namespace

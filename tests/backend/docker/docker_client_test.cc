@@ -136,7 +136,7 @@ class DockerClientTest : public ::testing::Test {
   void TearDown() override {
     if (!client_) return;
     Result<std::vector<ContainerState>> left = client_->List({{"porch.test", label_}});
-    if (left.ok()) for (const ContainerState& c : *left) client_->RemoveContainer(c.id);
+    if (left.ok()) for (const ContainerState& c : *left) client_->RemoveContainer(c.id).IgnoreError();
     image_.reset();
   }
   ContainerState WaitExit(const std::string& id) {
@@ -191,7 +191,7 @@ TEST_F(DockerClientTest, MemoryLimitEndsInOomKilled) {
   ContainerState st = WaitExit(*id);
   EXPECT_TRUE(st.oom_killed);
   EXPECT_EQ(st.exit_code, 137);
-  client_->RemoveContainer(*id);
+  client_->RemoveContainer(*id).IgnoreError();
 }
 
 // Docker 20.10 does not serialise network creation: clients that create the
@@ -222,13 +222,13 @@ TEST_F(DockerClientTest, ConcurrentEnsureNetworkAgreesOnOne) {
     ASSERT_TRUE(cid.ok()) << cid.status().ToString();
     EXPECT_TRUE(client_->StartContainer(*cid).ok());
     WaitExit(*cid);
-    client_->RemoveContainer(*cid);
+    client_->RemoveContainer(*cid).IgnoreError();
     // Once everyone is done, a further EnsureNetwork leaves exactly one.
     ASSERT_TRUE(client_->EnsureNetwork(name).ok());
     Result<std::vector<NetworkInfo>> left = client_->NetworksNamed(name);
     ASSERT_TRUE(left.ok());
     EXPECT_EQ(left->size(), 1u) << "round " << round;
-    for (const NetworkInfo& n : *left) client_->RemoveNetwork(n.id);
+    for (const NetworkInfo& n : *left) client_->RemoveNetwork(n.id).IgnoreError();
   }
 }
 

@@ -53,7 +53,7 @@ class DockerTestImage {
     owned_ = true;
   }
   ~DockerTestImage() {
-    if (owned_) client_.RemoveImage(name_);
+    if (owned_) client_.RemoveImage(name_).IgnoreError();
   }
   DockerTestImage(const DockerTestImage&) = delete;
   DockerTestImage& operator=(const DockerTestImage&) = delete;

@@ -16,7 +16,7 @@ namespace {
 class LocalBackendTest : public ::testing::Test {
  protected:
   LocalBackendTest() : layout_(dir_.path() + "/run") {
-    MakeDirs(layout_.output());
+    EXPECT_TRUE(MakeDirs(layout_.output()).ok());
   }
 
   Task Command(const std::string& id, const std::string& cmd) {
@@ -114,7 +114,7 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
   // A supervisor that is not our child, as after porch was killed: start it
   // from a grandchild that exits at once.
   Task slow = Command("slow", "sleep 0.6; echo done > slow.txt");
-  MakeDirs(layout_.attempt_dir("slow", 1));
+  EXPECT_TRUE(MakeDirs(layout_.attempt_dir("slow", 1)).ok());
   Plan plan;
   plan.tasks.push_back(slow);
   Config config;
@@ -150,7 +150,7 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
 
 TEST_F(LocalBackendTest, RecoverIngestsAFinishedResultAndReportsLost) {
   Task done = Command("done", "true");
-  MakeDirs(layout_.attempt_dir("done", 1));
+  EXPECT_TRUE(MakeDirs(layout_.attempt_dir("done", 1)).ok());
   AttemptResult r;
   r.task_id = "done";
   r.attempt = 1;
