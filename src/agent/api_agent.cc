@@ -18,6 +18,12 @@ using nlohmann::json;
 
 namespace {
 
+// The run_command tool's limit, and how much of its output the model sees.
+constexpr double kRunCommandSeconds = 120;
+constexpr size_t kToolOutputBytes = 8000;
+// How much of a tool's result the attempt's log keeps.
+constexpr size_t kLoggedResultBytes = 2000;
+
 // Sleeps without unblocking signals (the attempt process keeps them blocked)
 // but notices a termination signal and turns it into a cancellation.
 class AttemptClock : public Clock {
@@ -68,8 +74,9 @@ json ApiAgentExecutor::Tools(bool run_command) {
 
 std::pair<std::string, bool> ApiAgentExecutor::CallTool(const std::string& workspace,
                                                         const std::string& name,
-                                                        const json& input, bool run_command,
+                                                        const json& input, const AgentSettings& settings,
                                                         bool* cancelled) {
+  const bool run_command = settings.run_command_tool;
   auto str = [&](const char* k) {
     auto it = input.find(k);
     return it != input.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -106,48 +113,36 @@ std::pair<std::string, bool> ApiAgentExecutor::CallTool(const std::string& works
     std::string out_path = workspace + "/.porch-command-output";
     SpawnSpec spec;
     spec.argv = {"/bin/sh", "-c", str("command")};
-    spec.env = EnvironmentWith({});
+    // The command gets porch's environment without porch's credentials.
+    spec.env = EnvironmentFrom(settings.env, {}, SecretVariables());
     spec.workdir = workspace;
     spec.stdout_path = out_path;
     spec.stderr_path = out_path;
     spec.append = true;
-    spec.time_limit_s = 120;
+    spec.time_limit_s = kRunCommandSeconds;
     unlink(out_path.c_str());
     SpawnOutcome o = SpawnAndWait(spec, cancelled);
     Result<std::string> text = ReadFile(out_path);
     unlink(out_path.c_str());
     std::string tail = text.ok() ? *text : "";
-    if (tail.size() > 8000) tail = "..." + tail.substr(tail.size() - 8000);
+    if (tail.size() > kToolOutputBytes) tail = "..." + tail.substr(tail.size() - kToolOutputBytes);
     return {"exit " + std::to_string(o.exit_code) + (o.timed_out ? " (timed out)" : "") + "\n" + tail,
             o.exit_code != 0};
   }
   return {"unknown tool '" + name + "'", true};
 }
 
-AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
-  const AgentSettings& s = *job.settings;
+namespace {
+
+AgentOutcome Stopped(FailureReason reason, std::string detail) {
   AgentOutcome out;
-  AttemptClock clock(cancelled);
-  CurlHttpClient http;
-  std::unique_ptr<LlmClient> owned;
-  LlmClient* llm = llm_;
-  if (!llm) {
-    std::map<std::string, std::string> env = CurrentEnvironment();
-    Result<std::unique_ptr<LlmClient>> made =
-        CreateLlmClient(s.config, env, env.count("HOME") ? env["HOME"] : "", &http, &clock);
-    if (!made.ok()) {
-      out.reason = FailureReason::kInvalidTask;
-      out.detail = made.status().message();
-      return out;
-    }
-    owned = std::move(*made);
-    llm = owned.get();
-  }
-  if (!job.append_output) {
-    WriteFileFast(job.stdout_path, "").IgnoreError();
-    WriteFileFast(job.stderr_path, "").IgnoreError();
-  }
-  Result<ModelPrice> price = ConfiguredPrice(s.config);
+  out.reason = reason;
+  out.detail = std::move(detail);
+  return out;
+}
+
+LlmRequest FirstRequest(const AgentJob& job) {
+  const AgentSettings& s = *job.settings;
   LlmRequest req;
   if (!s.model.empty()) req.model = s.model;
   req.system = json::array({{{"type", "text"},
@@ -157,20 +152,68 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
                                       "reply with a short summary and no tool call.\n\n" +
                                           job.system_context},
                              {"cache_control", {{"type", "ephemeral"}}}}});
-  req.tools = Tools(s.run_command_tool);
+  req.tools = ApiAgentExecutor::Tools(s.run_command_tool);
   std::string prompt = job.prompt + (job.feedback.empty() ? "" : "\n\n" + job.feedback);
   req.messages = json::array({{{"role", "user"}, {"content", prompt}}});
+  return req;
+}
+
+void WriteProgress(const AgentJob& job, const AgentOutcome& out, const std::string& last_tool) {
+  WriteFileFast(DirName(job.stdout_path) + "/progress.json",
+                json({{"turns", out.turns}, {"last_tool", last_tool},
+                      {"tokens", out.usage.total()}, {"cost_usd", out.cost_usd}})
+                        .dump() + "\n")
+      .IgnoreError();  // progress display only
+}
+
+}  // namespace
+
+json ApiAgentExecutor::RunTools(const AgentJob& job, const LlmResponse& resp, bool* cancelled,
+                                std::string* last_tool) {
+  json results = json::array();
+  for (const json& block : resp.content) {
+    if (block.value("type", "") != "tool_use") continue;
+    const std::string name = block.value("name", "");
+    const json input = block.value("input", json::object());
+    auto [content, is_error] = CallTool(job.workspace, name, input, *job.settings, cancelled);
+    Log(job.stdout_path, {{"type", "tool"}, {"name", name}, {"input", input},
+                          {"is_error", is_error}, {"result", content.substr(0, kLoggedResultBytes)}});
+    *last_tool = name;
+    results.push_back({{"type", "tool_result"},
+                       {"tool_use_id", block.value("id", "")},
+                       {"content", content},
+                       {"is_error", is_error}});
+  }
+  return results;
+}
+
+AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
+  const AgentSettings& s = *job.settings;
+  AttemptClock clock(cancelled);
+  CurlHttpClient http;
+  std::unique_ptr<LlmClient> owned;
+  LlmClient* llm = llm_;
+  if (!llm) {
+    auto home = s.env.find("HOME");
+    Result<std::unique_ptr<LlmClient>> made =
+        CreateLlmClient(s.config, s.env, home == s.env.end() ? "" : home->second, &http, &clock);
+    if (!made.ok()) return Stopped(FailureReason::kInvalidTask, made.status().message());
+    owned = std::move(*made);
+    llm = owned.get();
+  }
+  if (!job.append_output) {
+    WriteFileFast(job.stdout_path, "").IgnoreError();
+    WriteFileFast(job.stderr_path, "").IgnoreError();
+  }
+  const Result<ModelPrice> price = ConfiguredPrice(s.config);
+  LlmRequest req = FirstRequest(job);
+  AgentOutcome out;
   for (int turn = 1;; ++turn) {
-    if (*cancelled) {
-      out.reason = FailureReason::kCancelled;
-      out.detail = "cancelled by porch";
-      return out;
-    }
+    if (*cancelled) return Stopped(FailureReason::kCancelled, "cancelled by porch");
     if (turn > s.max_turns) {
-      out.reason = FailureReason::kMaxTurns;
-      out.detail = "the agent used all its turns (" + std::to_string(s.max_turns) +
-                   ") without finishing; raise agent.max_turns or split the task";
-      return out;
+      return Stopped(FailureReason::kMaxTurns,
+                     "the agent used all its turns (" + std::to_string(s.max_turns) +
+                         ") without finishing; raise agent.max_turns or split the task");
     }
     Result<LlmResponse> resp = llm->Complete(req);
     if (!resp.ok()) {
@@ -185,31 +228,13 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
     Log(job.stdout_path, {{"type", "assistant"}, {"turn", turn}, {"content", resp->content},
                           {"usage", resp->usage.ToJson()}});
     std::string last_tool;
-    json results = json::array();
-    for (const json& block : resp->content) {
-      if (block.value("type", "") != "tool_use") continue;
-      auto [content, is_error] = CallTool(job.workspace, block.value("name", ""),
-                                          block.value("input", json::object()),
-                                          s.run_command_tool, cancelled);
-      Log(job.stdout_path, {{"type", "tool"}, {"name", block.value("name", "")},
-                            {"input", block.value("input", json::object())}, {"is_error", is_error},
-                            {"result", content.substr(0, 2000)}});
-      last_tool = block.value("name", "");
-      results.push_back({{"type", "tool_result"},
-                         {"tool_use_id", block.value("id", "")},
-                         {"content", content},
-                         {"is_error", is_error}});
-    }
-    WriteFileFast(DirName(job.stdout_path) + "/progress.json",
-                  json({{"turns", out.turns}, {"last_tool", last_tool},
-                        {"tokens", out.usage.total()}, {"cost_usd", out.cost_usd}})
-                          .dump() + "\n")
-        .IgnoreError();  // progress display only
+    json results = RunTools(job, *resp, cancelled, &last_tool);
+    WriteProgress(job, out, last_tool);
     if (results.empty()) return out;  // the model ended its turn: done
     if (s.max_budget_usd > 0 && out.cost_usd >= s.max_budget_usd) {
-      out.reason = FailureReason::kAgentError;
       char spent[64];
       std::snprintf(spent, sizeof spent, "$%.4f of $%.4f", out.cost_usd, s.max_budget_usd);
+      out.reason = FailureReason::kAgentError;
       out.detail = std::string("the attempt's budget is spent (") + spent +
                    ", agent.max_budget_usd) before the agent finished";
       return out;

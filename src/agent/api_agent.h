@@ -23,10 +23,13 @@ class ApiAgentExecutor : public Executor {
   // Carries out one tool call in `workspace`; returns {content, is_error}.
   static std::pair<std::string, bool> CallTool(const std::string& workspace,
                                                const std::string& name,
-                                               const nlohmann::json& input, bool run_command,
-                                               bool* cancelled);
+                                               const nlohmann::json& input,
+                                               const AgentSettings& settings, bool* cancelled);
 
  private:
+  // Carries out the tool calls of one answer; their tool_result blocks.
+  static nlohmann::json RunTools(const AgentJob& job, const LlmResponse& resp, bool* cancelled,
+                                 std::string* last_tool);
   LlmClient* llm_;
 };
 

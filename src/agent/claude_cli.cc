@@ -6,8 +6,6 @@
 #include "platform/spawn.h"
 #include "platform/files.h"
 
-extern char** environ;
-
 namespace porch {
 
 using nlohmann::json;
@@ -39,17 +37,18 @@ std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
   // Only what the CLI needs: no unrelated secrets reach the agent.
   static const char* const kPass[] = {
       "PATH", "LANG", "LC_ALL", "TERM", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
-      "NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN",
-      "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL", "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
-      "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-      "AWS_PROFILE", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX", "HTTPS_PROXY",
-      "HTTP_PROXY", "NO_PROXY"};
+      "NODE_EXTRA_CA_CERTS", "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL",
+      "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX",
+      "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"};
   const std::map<std::string, std::string>& from = job.settings->env;
-  auto has = [&](const char* name) { return from.count(name) > 0; };
+  auto has = [&](const std::string& name) { return from.count(name) > 0; };
   std::vector<std::string> env;
-  for (const char* name : kPass) {
-    if (auto v = from.find(name); v != from.end()) env.push_back(std::string(name) + "=" + v->second);
-  }
+  auto pass = [&](const std::string& name) {
+    if (auto v = from.find(name); v != from.end()) env.push_back(name + "=" + v->second);
+  };
+  for (const char* name : kPass) pass(name);
+  for (const std::string& name : SecretVariables()) pass(name);
+  for (const std::string& name : LlmVariables()) pass(name);
   const Config& c = job.settings->config;
   if (c.llm.provider == "bedrock") {
     env.push_back("CLAUDE_CODE_USE_BEDROCK=1");

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/planner.h"
-#include "backend/docker/docker_planner.h"
 #include "aws/credentials.h"
 #include "s3/s3_client.h"
 #include "s3/sync.h"
@@ -26,6 +25,7 @@
 #include "platform/signals.h"
 #include "report/metrics.h"
 #include "model/run_layout.h"
+#include "run/plan_stage.h"
 #include "run/runner.h"
 #include "web/dashboard.h"
 
@@ -211,55 +211,6 @@ Result<std::string> RequirementText(const LoadedConfig& config, const std::strin
       "'requirements' in the configuration");
 }
 
-// Plans `requirements`, keeping the model's raw answers under `dir/planner/`.
-Result<PlanResult> PlanRequirement(const LoadedConfig& config, const std::string& requirements,
-                                   const std::string& dir) {
-  RealClock clock;
-  CurlHttpClient http;
-  std::map<std::string, std::string> env = CurrentEnvironment();
-  if (config.config.docker.planner_in_docker) {
-    auto host = env.find("DOCKER_HOST");
-    DockerClient docker(&http, DockerSocket(config.config.docker.host,
-                                            host == env.end() ? "" : host->second));
-    PORCH_RETURN_IF_ERROR(docker.Ping().Annotate("planning in a container"));
-    std::fprintf(stderr, "porch: planning in a container of %s (docker.planner_in_docker)...\n",
-                 config.config.docker.image.c_str());
-    return PlanInContainer(docker, config.config, ConfigToStoredJson(config), env, requirements,
-                           dir, &clock);
-  }
-  std::string home = env.count("HOME") ? env["HOME"] : "";
-  Result<std::unique_ptr<LlmClient>> llm = CreateLlmClient(config.config, env, home, &http, &clock);
-  if (!llm.ok()) return llm.status();
-  PORCH_RETURN_IF_ERROR(MakeDirs(dir + "/planner"));
-  PlannerOptions options;
-  options.min_tasks = config.config.planner.min_tasks;
-  options.max_tasks = config.config.planner.max_tasks;
-  options.max_attempts = config.config.planner.max_attempts;
-  options.max_executors = config.config.max_executors;
-  std::fprintf(stderr, "porch: planning with %s (%s)...\n", (*llm)->name().c_str(),
-               (*llm)->model().c_str());
-  Planner planner(llm->get(), options, [&](const std::string& name, const std::string& raw) {
-    WriteFileAtomic(dir + "/planner/" + name + ".txt", raw).IgnoreError();
-  });
-  Result<PlanResult> result = planner.MakePlan(requirements);
-  if (!result.ok()) {
-    return result.status().Annotate("the model's answers are in '" + dir + "/planner/'");
-  }
-  Result<ModelPrice> price = ConfiguredPrice(config.config);
-  double cost = price.ok() ? CostUsd(result->usage, *price) : 0;
-  json summary = {{"score", result->complexity.score},
-                  {"rationale", result->complexity.rationale},
-                  {"recommended_tasks", result->complexity.recommended_tasks},
-                  {"tasks", result->plan.tasks.size()},
-                  {"plan_attempts", result->plan_attempts},
-                  {"provider", (*llm)->name()},
-                  {"model", (*llm)->model()},
-                  {"usage", result->usage.ToJson()},
-                  {"cost_usd", cost}};
-  PORCH_RETURN_IF_ERROR(WriteFileAtomic(dir + "/planner/summary.json", summary.dump(2) + "\n"));
-  return result;
-}
-
 void PrintPlan(const PlanResult& r, const std::string& plan_path, const Config& config) {
   std::printf("complexity %d/10: %s\n", r.complexity.score, r.complexity.rationale.c_str());
   std::printf("%s %s %s %s\n", Pad("TASK", 18).c_str(), Pad("DEPENDS ON", 22).c_str(),
@@ -296,7 +247,7 @@ int CmdPlan(const GlobalOptions& g, const std::string& requirements_arg,
   std::string plan_id = plan_id_flag.empty() ? NewRunId(RealClock().Now()) : plan_id_flag;
   std::string dir = config->config.output_dir + "/plans/" + plan_id;
   if (PathExists(dir)) return Fail(Status::AlreadyExists("plan '" + dir + "' already exists"));
-  Result<PlanResult> result = PlanRequirement(*config, *requirements, dir);
+  Result<PlanResult> result = PlanRequirement(*config, *requirements, dir, CurrentEnvironment());
   if (!result.ok()) return Fail(result.status());
   std::string plan_path = dir + "/plan.json";
   if (Status st = WriteFileAtomic(plan_path, PlanToJsonText(result->plan)); !st.ok()) return Fail(st);
@@ -319,8 +270,8 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
   std::string run_id = run_id_flag;
   if (run_id.empty()) {
     run_id = NewRunId(RealClock().Now());
-  } else if (std::string why = CheckTaskId(run_id); !why.empty()) {
-    return Fail(Status::InvalidArgument("bad --run-id: " + why.replace(0, 7, "run")));
+  } else if (Status st = CheckId(run_id, "run id"); !st.ok()) {
+    return Fail(st.Annotate("bad --run-id"));
   }
   if (plan_path.empty()) {
     // Plan the requirement, then run the plan, in one run directory.
@@ -330,7 +281,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
     if (PathExists(run_dir)) {
       return Fail(Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir + "'"));
     }
-    Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir);
+    Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir, CurrentEnvironment());
     if (!planned.ok()) return Fail(planned.status());
     PrintPlan(*planned, RunLayout(run_dir).plan(), config->config);
     return Drive(g, *config, planned->plan.tasks.size(), [&](Runner& r) -> Result<RunOutcome> {

@@ -431,6 +431,18 @@ std::map<std::string, std::string> CurrentEnvironment() {
   return env;
 }
 
+const std::vector<std::string>& SecretVariables() {
+  static const std::vector<std::string> kSecrets = {
+      "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "PORCH_LLM_API_KEY",
+      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"};
+  return kSecrets;
+}
+
+const std::vector<std::string>& LlmVariables() {
+  static const std::vector<std::string> kLlm = {"ANTHROPIC_BASE_URL", "AWS_REGION", "AWS_PROFILE"};
+  return kLlm;
+}
+
 std::string FormatConfig(const LoadedConfig& loaded) {
   Config copy = loaded.config;
   std::string out;

@@ -174,6 +174,14 @@ class ConfigLoader {
 // The environment as a map, from environ.
 std::map<std::string, std::string> CurrentEnvironment();
 
+// Variables that carry the secrets porch resolves (LLM keys, AWS
+// credentials): handed to the planner and agents wherever they run, never to
+// plain command tasks, never written to disk.
+const std::vector<std::string>& SecretVariables();
+// What the LLM clients read besides secrets (endpoints, regions, profile):
+// handed on with the secrets.
+const std::vector<std::string>& LlmVariables();
+
 // One line per key: "key = value  # source". Secrets print as "<redacted>".
 std::string FormatConfig(const LoadedConfig& loaded);
 // The same as a JSON object {key: {value, source}}.

@@ -11,7 +11,6 @@
 //   kUnavailable      transient; retrying may succeed
 //   kInfeasible       permanent; retrying will not help
 //   kIoError          the OS refused (errno text in the message)
-//   kCancelled        stopped on request (Ctrl-C)
 //   kInternal         a bug or an unexpected state
 #pragma once
 
@@ -46,7 +45,6 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   static Status Infeasible(std::string msg) { return {Code::kInfeasible, std::move(msg)}; }
   static Status IoError(std::string msg) { return {Code::kIoError, std::move(msg)}; }
-  static Status Cancelled(std::string msg) { return {Code::kCancelled, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
   // An I/O error from errno: "<what>: <strerror(err)>".
   static Status FromErrno(const std::string& what, int err);

@@ -7,15 +7,6 @@
 
 namespace porch {
 
-std::string QuoteJoin(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += sep;
-    out += "'" + items[i] + "'";
-  }
-  return out;
-}
-
 namespace {
 
 std::optional<double> ParseNumber(std::string_view text) {

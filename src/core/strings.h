@@ -10,7 +10,6 @@
 namespace porch {
 
 // "a", "b" -> "'a', 'b'"
-std::string QuoteJoin(const std::vector<std::string>& items, std::string_view sep = ", ");
 
 // Parses a duration: plain seconds ("90", "1.5"), with a unit ("30s", "5m",
 // "2h", "1d"), or SLURM's "[D-]HH:MM:SS" / "MM:SS". Returns seconds.

@@ -26,6 +26,11 @@ using nlohmann::json;
 
 namespace {
 
+// An acceptance check of a task without a time limit still ends.
+constexpr double kAcceptanceTimeLimitSeconds = 600;
+// How much of a failed check's output goes back to the agent.
+constexpr size_t kFeedbackTailBytes = 4000;
+
 int Finish(const AttemptSpec& spec, AttemptResult r) {
   r.finished_at = WallSeconds();
   r.runner_pid = getpid();
@@ -151,10 +156,10 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     check.stdout_path = acceptance_log + ".round";
     check.stderr_path = acceptance_log + ".round";
     check.append = true;
-    check.time_limit_s = spec.time_limit_s > 0 ? spec.time_limit_s : 600;
+    check.time_limit_s = spec.time_limit_s > 0 ? spec.time_limit_s : kAcceptanceTimeLimitSeconds;
     check.grace_s = spec.grace_s;
     SpawnOutcome c = SpawnAndWait(check, cancelled);
-    std::string output = Tail(acceptance_log + ".round", 4000);
+    std::string output = Tail(acceptance_log + ".round", kFeedbackTailBytes);
     std::ofstream(acceptance_log, std::ios::app)
         << "== round " << round << ": " << spec.acceptance << " -> exit " << c.exit_code << "\n"
         << output << "\n";

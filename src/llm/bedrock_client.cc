@@ -26,6 +26,36 @@ json BedrockClient::Body(const LlmRequest& r) {
   return body;
 }
 
+namespace {
+
+// One message of Bedrock's event stream: an exception (a failure, transient
+// or not) or a chunk carrying one SSE event of the Messages API in base64.
+Status FeedEvent(const EventMessage& m, MessageAssembler* assembler) {
+  auto type = m.headers.find(":message-type");
+  if (type != m.headers.end() && type->second == "exception") {
+    std::string kind = m.headers.count(":exception-type") ? m.headers.at(":exception-type") : "exception";
+    json body = json::parse(m.payload, nullptr, false);
+    std::string msg = body.is_object() && body.contains("message") && body["message"].is_string()
+                          ? body["message"].get<std::string>()
+                          : m.payload;
+    bool transient = kind == "throttlingException" || kind == "internalServerException" ||
+                     kind == "serviceUnavailableException" || kind == "modelStreamErrorException";
+    return transient ? Status::Unavailable("bedrock " + kind + ": " + msg)
+                     : Status::InvalidArgument("bedrock " + kind + ": " + msg);
+  }
+  json payload = json::parse(m.payload, nullptr, false);
+  if (!payload.is_object() || !payload.contains("bytes")) return Status::Ok();
+  if (!payload["bytes"].is_string()) {
+    return Status::Unavailable("bedrock stream chunk's 'bytes' is not a string");
+  }
+  Result<std::string> event = Base64Decode(payload["bytes"].get<std::string>());
+  if (!event.ok()) return Status::Unavailable("bedrock stream chunk is not base64");
+  assembler->OnEventText(*event);
+  return Status::Ok();
+}
+
+}  // namespace
+
 TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
   std::string model = request.model.empty() ? options_.model : request.model;
   std::string endpoint = Endpoint();
@@ -52,33 +82,11 @@ TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
   if (request.stream) {
     sink = [&](std::string_view chunk) {
       std::vector<EventMessage> messages;
-      Status st = decoder.Feed(chunk, &messages);
-      if (!st.ok()) {
-        stream_error = st;
-        return false;
+      stream_error = decoder.Feed(chunk, &messages);
+      for (size_t k = 0; k < messages.size() && stream_error.ok(); ++k) {
+        stream_error = FeedEvent(messages[k], &assembler);
       }
-      for (const EventMessage& m : messages) {
-        auto type = m.headers.find(":message-type");
-        if (type != m.headers.end() && type->second == "exception") {
-          std::string kind = m.headers.count(":exception-type") ? m.headers.at(":exception-type") : "exception";
-          json body = json::parse(m.payload, nullptr, false);
-          std::string msg = body.is_object() ? body.value("message", m.payload) : m.payload;
-          bool transient = kind == "throttlingException" || kind == "internalServerException" ||
-                           kind == "serviceUnavailableException" || kind == "modelStreamErrorException";
-          stream_error = transient ? Status::Unavailable("bedrock " + kind + ": " + msg)
-                                   : Status::InvalidArgument("bedrock " + kind + ": " + msg);
-          return false;
-        }
-        json payload = json::parse(m.payload, nullptr, false);
-        if (!payload.is_object() || !payload.contains("bytes")) continue;
-        Result<std::string> event = Base64Decode(payload["bytes"].get<std::string>());
-        if (!event.ok()) {
-          stream_error = Status::Unavailable("bedrock stream chunk is not base64");
-          return false;
-        }
-        assembler.OnEventText(*event);
-      }
-      return true;
+      return stream_error.ok();
     };
   }
   Result<HttpResponse> resp = http_->Send(req, sink);

@@ -27,6 +27,9 @@ class RunLayout {
   static std::string RunsDir(const std::string& output_dir);
 
   const std::string& dir() const { return dir_; }
+  // The run's id: the directory's last component (as `porch run --run-id`
+  // named it).
+  std::string run_id() const;
   std::string plan() const { return dir_ + "/plan.json"; }
   std::string config() const { return dir_ + "/config.json"; }
   std::string journal() const { return dir_ + "/journal.log"; }

@@ -7,32 +7,40 @@
 
 namespace porch {
 
-std::string CheckTaskId(const std::string& id) {
-  if (id.empty()) return "task id is empty";
-  if (id.size() > 128) return "task id is longer than 128 characters";
-  if (id == "." || id == "..") return "task id '" + id + "' is not allowed";
+namespace {
+constexpr size_t kMaxIdLength = 128;
+}  // namespace
+
+Status CheckId(const std::string& id, const std::string& kind) {
+  auto bad = [&](const std::string& why) { return Status::InvalidArgument(kind + " " + why); };
+  if (id.empty()) return bad("is empty");
+  if (id.size() > kMaxIdLength) return bad("is longer than " + std::to_string(kMaxIdLength) + " characters");
+  if (id == "." || id == "..") return bad("'" + id + "' is not allowed");
   for (unsigned char c : id) {
-    if (c == '/') return "task id '" + id + "' contains '/'";
-    if (c < 0x20 || c == 0x7f) return "task id '" + id + "' contains a control character";
+    if (c == '/') return bad("'" + id + "' contains '/'");
+    if (c < 0x20 || c == 0x7f) return bad("'" + id + "' contains a control character");
   }
-  return "";
+  return Status::Ok();
 }
 
-std::string CheckOutputPath(const std::string& path) {
-  if (path.empty()) return "an output path is empty";
-  if (path.front() == '/') return "output '" + path + "' is absolute; use a path relative to the project";
+Status CheckOutputPath(const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("an output path is empty");
+  if (path.front() == '/') {
+    return Status::InvalidArgument("output '" + path +
+                                   "' is absolute; use a path relative to the project");
+  }
   size_t start = 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
     std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part == "..") return "output '" + path + "' contains '..'";
+    if (part == "..") return Status::InvalidArgument("output '" + path + "' contains '..'");
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
   for (unsigned char c : path) {
-    if (c < 0x20) return "output '" + path + "' contains a control character";
+    if (c < 0x20) return Status::InvalidArgument("output '" + path + "' contains a control character");
   }
-  return "";
+  return Status::Ok();
 }
 
 std::vector<Diagnostic> CheckPlan(const Plan& plan) {
@@ -46,7 +54,7 @@ std::vector<Diagnostic> CheckPlan(const Plan& plan) {
   std::unordered_map<std::string_view, const Task*> output_owner;
   for (const Task& t : plan.tasks) {
     std::string where = "task '" + t.id + "'";
-    if (std::string why = CheckTaskId(t.id); !why.empty()) diags.push_back({t.line, why});
+    if (Status st = CheckId(t.id); !st.ok()) diags.push_back({t.line, st.message()});
     auto [it, inserted] = seen.emplace(t.id, &t);
     if (!inserted && !t.id.empty()) {
       std::string first = it->second->line ? " (first defined on line " +
@@ -67,8 +75,8 @@ std::vector<Diagnostic> CheckPlan(const Plan& plan) {
     }
     std::unordered_set<std::string_view> outs;
     for (const std::string& o : t.outputs) {
-      if (std::string why = CheckOutputPath(o); !why.empty()) {
-        diags.push_back({t.line, where + ": " + why});
+      if (Status st = CheckOutputPath(o); !st.ok()) {
+        diags.push_back({t.line, where + ": " + st.message()});
         continue;
       }
       if (!outs.insert(o).second) continue;

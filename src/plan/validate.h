@@ -21,10 +21,11 @@ std::vector<Diagnostic> CheckPlan(const Plan& plan);
 // CheckPlan as a Status naming plan.source and lines.
 Status ValidatePlan(const Plan& plan);
 
-// Why `id` cannot be a task id, or "" when it can.
-std::string CheckTaskId(const std::string& id);
+// OK when `id` can name a task (or, with kind "run id", a run): InvalidArgument
+// saying why not otherwise ("<kind> 'x' contains '/'").
+Status CheckId(const std::string& id, const std::string& kind = "task id");
 
-// Why `path` cannot be a declared output, or "" when it can.
-std::string CheckOutputPath(const std::string& path);
+// OK when `path` can be a declared output; InvalidArgument saying why not.
+Status CheckOutputPath(const std::string& path);
 
 }  // namespace porch

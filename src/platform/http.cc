@@ -20,16 +20,27 @@ struct Transfer {
   CURL* curl;
   const BodySink* sink;
   HttpResponse* response;
-  bool aborted = false;
+  bool aborted = false;          // the sink asked to stop
+  std::string sink_exception;    // what the sink threw (the transfer stopped there)
 };
 
-size_t OnBody(char* data, size_t size, size_t n, void* user) {
+// libcurl calls this from C: nothing may propagate out of it. A sink that
+// throws ends the transfer, and Send() reports what it threw.
+size_t OnBody(char* data, size_t size, size_t n, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
   size_t len = size * n;
   long status = 0;
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   if (t->sink && *t->sink && status >= 200 && status < 300) {
-    if (!(*t->sink)(std::string_view(data, len))) {
+    bool go_on = false;
+    try {
+      go_on = (*t->sink)(std::string_view(data, len));
+    } catch (const std::exception& e) {
+      t->sink_exception = e.what();
+    } catch (...) {
+      t->sink_exception = "an unknown exception";
+    }
+    if (!go_on) {
       t->aborted = true;
       return 0;
     }
@@ -39,7 +50,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
-size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+size_t OnHeader(char* data, size_t size, size_t n, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
   size_t len = size * n;
   std::string line(data, len);
@@ -99,6 +110,10 @@ Result<HttpResponse> CurlHttpClient::Send(const HttpRequest& req, const BodySink
   }
   CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);
+  if (!t.sink_exception.empty()) {
+    return Status::Unavailable(req.method + " " + req.url +
+                               ": the answer could not be read: " + t.sink_exception);
+  }
   if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && t.aborted)) {
     std::string what = curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) {

@@ -41,6 +41,5 @@ SignalGuard::~SignalGuard() {
 
 bool SignalGuard::interrupted() { return g_interrupt_signal != 0; }
 int SignalGuard::interrupt_signal() { return g_interrupt_signal; }
-void SignalGuard::Reset() { g_interrupt_signal = 0; }
 
 }  // namespace porch

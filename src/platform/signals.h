@@ -24,8 +24,6 @@ class SignalGuard {
   static bool interrupted();
   // The signal that interrupted (SIGINT...), or 0.
   static int interrupt_signal();
-  // Clears the flag (tests).
-  static void Reset();
 
  private:
   sigset_t old_mask_;

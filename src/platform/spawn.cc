@@ -18,20 +18,34 @@ extern char** environ;
 
 namespace porch {
 
+namespace {
+// A wait with no deadline of its own: a signal (SIGCHLD) ends it.
+constexpr double kNever = 3600;
+}  // namespace
+
+std::vector<std::string> EnvironmentFrom(
+    const std::map<std::string, std::string>& base,
+    const std::vector<std::pair<std::string, std::string>>& overrides,
+    const std::vector<std::string>& drop) {
+  std::map<std::string, std::string> env = base;
+  for (const std::string& name : drop) env.erase(name);
+  for (const auto& [k, v] : overrides) env[k] = v;
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
 std::vector<std::string> EnvironmentWith(
     const std::vector<std::pair<std::string, std::string>>& overrides,
     const std::vector<std::string>& drop) {
-  std::vector<std::string> env;
+  std::map<std::string, std::string> base;
   for (char** e = environ; e && *e; ++e) {
     std::string kv = *e;
-    std::string name = kv.substr(0, kv.find('='));
-    bool replaced = std::any_of(overrides.begin(), overrides.end(),
-                                [&](const auto& o) { return o.first == name; });
-    bool dropped = std::find(drop.begin(), drop.end(), name) != drop.end();
-    if (!replaced && !dropped) env.push_back(kv);
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) base.emplace(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  for (const auto& [k, v] : overrides) env.push_back(k + "=" + v);
-  return env;
+  return EnvironmentFrom(base, overrides, drop);
 }
 
 int Spawn(const SpawnRequest& r, pid_t* pid) {
@@ -127,9 +141,9 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
     }
     if (kill_at > 0 && now >= kill_at) {
       kill(-child, SIGKILL);
-      kill_at = now + 3600;  // sent; just wait for it
+      kill_at = now + kNever;  // sent; just wait for it
     }
-    double next = spec.on_tick ? spec.tick_s : 3600;
+    double next = spec.on_tick ? spec.tick_s : kNever;
     if (spec.on_tick) spec.on_tick();
     if (limit_at > 0 && kill_at == 0) next = std::min(next, limit_at - now);
     if (kill_at > 0) next = std::min(next, kill_at - now);

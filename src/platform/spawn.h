@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,12 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled);
 
 // The current environment with `overrides` applied (and names in `drop`
 // removed), as "NAME=value" strings.
+// `base` with `overrides` applied and names in `drop` removed, as
+// "NAME=value" strings.
+std::vector<std::string> EnvironmentFrom(const std::map<std::string, std::string>& base,
+                                         const std::vector<std::pair<std::string, std::string>>& overrides,
+                                         const std::vector<std::string>& drop = {});
+
 std::vector<std::string> EnvironmentWith(const std::vector<std::pair<std::string, std::string>>& overrides,
                                          const std::vector<std::string>& drop = {});
 

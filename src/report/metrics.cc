@@ -31,14 +31,10 @@ int AssignSlots(std::vector<TaskMetrics>* tasks) {
 
 }  // namespace
 
-RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& state,
-                          int max_executors) {
-  RunMetrics m;
-  m.run_id = state.run_id;
-  m.backend = state.backend;
-  m.max_executors = max_executors;
-  m.outcome = state.outcome.empty() ? "incomplete" : state.outcome;
+namespace {
 
+// When the run's first attempt began and its last one ended.
+std::pair<double, double> RunSpan(const RunState& state) {
   double first = std::numeric_limits<double>::infinity(), last = 0;
   for (const auto& [id, rec] : state.tasks) {
     for (const AttemptRecord& a : rec.attempts) {
@@ -48,42 +44,88 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
     }
   }
   if (!std::isfinite(first)) first = state.started_at;
-  m.started_at = first;
+  return {first, last};
+}
 
-  m.tasks.reserve(plan.tasks.size());
-  for (const Task& t : plan.tasks) {
-    TaskMetrics tm;
-    tm.id = t.id;
-    tm.title = t.title;
-    auto it = state.tasks.find(t.id);
-    if (it != state.tasks.end()) {
-      const TaskRecord& rec = it->second;
-      tm.state = rec.state;
-      tm.skip_reason = rec.skip_reason;
-      for (const AttemptRecord& a : rec.attempts) {
-        AttemptSpan span;
-        span.attempt = a.number;
-        double s = a.started_at > 0 ? a.started_at : a.launched_at;
-        span.start = s - first;
-        span.end = (a.finished ? a.finished_at : std::max(last, s)) - first;
-        span.outcome = !a.finished ? "running"
-                       : a.reason == FailureReason::kNone ? "ok"
-                                                          : FailureReasonName(a.reason);
-        span.job_id = a.job_id;
-        span.exit_code = a.exit_code;
-        span.detail = a.detail;
-        span.cost_usd = a.cost_usd;
-        span.tokens = a.tokens;
-        tm.cost_usd += a.cost_usd;
-        tm.tokens += a.tokens;
-        tm.duration += std::max(0.0, span.end - span.start);
-        tm.attempts.push_back(span);
-      }
-      if (!tm.attempts.empty()) {
-        tm.start = tm.attempts.front().start;
-        tm.end = tm.attempts.back().end;
+// One task's figures; times relative to `first`.
+TaskMetrics TaskFigures(const Task& t, const RunState& state, double first, double last) {
+  TaskMetrics tm;
+  tm.id = t.id;
+  tm.title = t.title;
+  auto it = state.tasks.find(t.id);
+  if (it == state.tasks.end()) return tm;
+  const TaskRecord& rec = it->second;
+  tm.state = rec.state;
+  tm.skip_reason = rec.skip_reason;
+  for (const AttemptRecord& a : rec.attempts) {
+    AttemptSpan span;
+    span.attempt = a.number;
+    double s = a.started_at > 0 ? a.started_at : a.launched_at;
+    span.start = s - first;
+    span.end = (a.finished ? a.finished_at : std::max(last, s)) - first;
+    span.outcome = !a.finished ? "running"
+                   : a.reason == FailureReason::kNone ? "ok"
+                                                      : FailureReasonName(a.reason);
+    span.job_id = a.job_id;
+    span.exit_code = a.exit_code;
+    span.detail = a.detail;
+    span.cost_usd = a.cost_usd;
+    span.tokens = a.tokens;
+    tm.cost_usd += a.cost_usd;
+    tm.tokens += a.tokens;
+    tm.duration += std::max(0.0, span.end - span.start);
+    tm.attempts.push_back(span);
+  }
+  if (!tm.attempts.empty()) {
+    tm.start = tm.attempts.front().start;
+    tm.end = tm.attempts.back().end;
+  }
+  return tm;
+}
+
+// The dependency chain with the most time on it, using each task's final
+// attempt duration.
+void CriticalPath(const Plan& plan, const Dag& dag, RunMetrics* m) {
+  std::vector<Dag::Index> order = dag.TopologicalOrder();
+  std::vector<double> best(dag.size(), 0);
+  std::vector<int64_t> prev(dag.size(), -1);
+  int64_t end_task = -1;
+  double end_value = -1;
+  for (Dag::Index i : order) {
+    const TaskMetrics& tm = m->tasks[i];
+    double own = tm.attempts.empty() ? 0 : tm.attempts.back().end - tm.attempts.back().start;
+    double from = 0;
+    for (Dag::Index d : dag.deps(i)) {
+      if (best[d] > from) {
+        from = best[d];
+        prev[i] = d;
       }
     }
+    best[i] = from + own;
+    if (best[i] > end_value) {
+      end_value = best[i];
+      end_task = i;
+    }
+  }
+  m->critical_path = std::max(0.0, end_value);
+  for (int64_t i = end_task; i >= 0; i = prev[i]) m->critical_path_tasks.push_back(plan.tasks[i].id);
+  std::reverse(m->critical_path_tasks.begin(), m->critical_path_tasks.end());
+}
+
+}  // namespace
+
+RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& state,
+                          int max_executors) {
+  RunMetrics m;
+  m.run_id = state.run_id;
+  m.backend = state.backend;
+  m.max_executors = max_executors;
+  m.outcome = state.outcome.empty() ? "incomplete" : state.outcome;
+  const auto [first, last] = RunSpan(state);
+  m.started_at = first;
+  m.tasks.reserve(plan.tasks.size());
+  for (const Task& t : plan.tasks) {
+    TaskMetrics tm = TaskFigures(t, state, first, last);
     switch (tm.state) {
       case TaskState::kSucceeded: ++m.succeeded; break;
       case TaskState::kFailed: ++m.failed; break;
@@ -100,33 +142,7 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
   m.speedup = m.makespan > 0 ? m.total_task_time / m.makespan : 0;
   m.efficiency = max_executors > 0 ? m.speedup / max_executors : 0;
   m.slots_used = AssignSlots(&m.tasks);
-
-  // Critical path: the dependency chain with the most time on it, using each
-  // task's final attempt duration.
-  std::vector<Dag::Index> order = dag.TopologicalOrder();
-  std::vector<double> best(dag.size(), 0);
-  std::vector<int64_t> prev(dag.size(), -1);
-  int64_t end_task = -1;
-  double end_value = -1;
-  for (Dag::Index i : order) {
-    const TaskMetrics& tm = m.tasks[i];
-    double own = tm.attempts.empty() ? 0 : tm.attempts.back().end - tm.attempts.back().start;
-    double from = 0;
-    for (Dag::Index d : dag.deps(i)) {
-      if (best[d] > from) {
-        from = best[d];
-        prev[i] = d;
-      }
-    }
-    best[i] = from + own;
-    if (best[i] > end_value) {
-      end_value = best[i];
-      end_task = i;
-    }
-  }
-  m.critical_path = std::max(0.0, end_value);
-  for (int64_t i = end_task; i >= 0; i = prev[i]) m.critical_path_tasks.push_back(plan.tasks[i].id);
-  std::reverse(m.critical_path_tasks.begin(), m.critical_path_tasks.end());
+  CriticalPath(plan, dag, &m);
   return m;
 }
 

@@ -141,7 +141,7 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   // porch died before the first record): resuming it starts it.
   if (resume && existing.empty()) resume = false;
   RunState previous = FoldJournal(existing);
-  std::string run_id = resume ? previous.run_id : run_dir.substr(run_dir.find_last_of('/') + 1);
+  std::string run_id = resume ? previous.run_id : layout.run_id();
 
   Result<std::unique_ptr<Backend>> backend = factory_(config, layout, clock_, plan);
   if (!backend.ok()) return backend.status();

@@ -45,21 +45,22 @@ TEST(WorkspaceTest, ToolsRefuseEscapesAndReportThemAsErrors) {
   EXPECT_TRUE(MakeDirs(ws).ok());
   ASSERT_EQ(symlink(dir.path().c_str(), (ws + "/up").c_str()), 0);
   bool cancelled = false;
-  auto [ok, ok_err] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", "src/a.c"}, {"content", "int x;"}}, false, &cancelled);
+  AgentSettings no_command;
+  auto [ok, ok_err] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", "src/a.c"}, {"content", "int x;"}}, no_command, &cancelled);
   EXPECT_FALSE(ok_err) << ok;
   EXPECT_EQ(*ReadFile(ws + "/src/a.c"), "int x;");
   for (const char* bad : {"../escape.txt", "/etc/passwd", "up/escape.txt"}) {
-    auto [msg, is_error] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", bad}, {"content", "x"}}, false, &cancelled);
+    auto [msg, is_error] = ApiAgentExecutor::CallTool(ws, "write_file", {{"path", bad}, {"content", "x"}}, no_command, &cancelled);
     EXPECT_TRUE(is_error) << bad;
     EXPECT_EQ(msg.rfind("refused: ", 0), 0u) << msg;
   }
   EXPECT_FALSE(PathExists(dir.path() + "/escape.txt"));
-  auto [passwd, read_err] = ApiAgentExecutor::CallTool(ws, "read_file", {{"path", "/etc/passwd"}}, false, &cancelled);
+  auto [passwd, read_err] = ApiAgentExecutor::CallTool(ws, "read_file", {{"path", "/etc/passwd"}}, no_command, &cancelled);
   EXPECT_TRUE(read_err);
-  auto [listing, list_err] = ApiAgentExecutor::CallTool(ws, "list_files", json::object(), false, &cancelled);
+  auto [listing, list_err] = ApiAgentExecutor::CallTool(ws, "list_files", json::object(), no_command, &cancelled);
   EXPECT_FALSE(list_err);
   EXPECT_NE(listing.find("src/a.c"), std::string::npos);
-  auto [cmd, cmd_err] = ApiAgentExecutor::CallTool(ws, "run_command", {{"command", "true"}}, false, &cancelled);
+  auto [cmd, cmd_err] = ApiAgentExecutor::CallTool(ws, "run_command", {{"command", "true"}}, no_command, &cancelled);
   EXPECT_TRUE(cmd_err);  // off unless agent.run_command_tool
   EXPECT_NE(cmd.find("unknown tool"), std::string::npos);
 }
@@ -102,14 +103,14 @@ class AgentAttemptTest : public ::testing::Test {
     RunLayout layout(dir_.path() + "/run");
     EXPECT_TRUE(MakeDirs(layout.output()).ok());
     EXPECT_TRUE(MakeDirs(layout.attempt_dir("t", 1)).ok());
-    return MakeAttemptSpec(layout, plan, plan.tasks[0], 1, 60, config, CurrentEnvironment());
+    // The agent gets porch's environment through its settings, not getenv.
+    std::map<std::string, std::string> env = CurrentEnvironment();
+    env["ANTHROPIC_API_KEY"] = "sk-test";
+    return MakeAttemptSpec(layout, plan, plan.tasks[0], 1, 60, config, env);
   }
   AttemptResult Run(const AttemptSpec& spec) {
     pid_t pid = fork();
-    if (pid == 0) {
-      setenv("ANTHROPIC_API_KEY", "sk-test", 1);
-      _exit(RunAttempt(spec));
-    }
+    if (pid == 0) _exit(RunAttempt(spec));
     int status = 0;
     waitpid(pid, &status, 0);
     Result<AttemptResult> r = ReadAttemptResult(spec.result_path);

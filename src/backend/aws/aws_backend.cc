@@ -105,8 +105,7 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
   so.endpoint = aws.endpoint;
   so.credentials = *creds;
   parts.s3 = std::make_unique<S3Client>(parts.http.get(), clock, so);
-  std::string dir = AbsolutePath(layout.dir());
-  std::string run_id = dir.substr(dir.find_last_of('/') + 1);
+  const std::string run_id = layout.run_id();
   std::string prefix = aws.s3_prefix;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);

@@ -57,7 +57,7 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
   s.network = network_id_.empty() ? options_.network : network_id_;
   s.cpus = t.resources.cpus;
   s.memory_bytes = escalation_.Memory(l.index, t.resources.memory_bytes);
-  s.pids_limit = 4096;
+  s.pids_limit = kContainerPidsLimit;
   return s;
 }
 
@@ -243,8 +243,7 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   std::string socket =
       DockerSocket(config.docker.host, docker_host == env.end() ? "" : docker_host->second);
   DockerBackendOptions o;
-  std::string dir = AbsolutePath(layout.dir());
-  o.run_id = dir.substr(dir.find_last_of('/') + 1);
+  o.run_id = RunLayout(AbsolutePath(layout.dir())).run_id();
   o.image = config.docker.image;
   o.network = config.docker.network;
   o.porch_path = config.docker.porch_path;
@@ -257,9 +256,10 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   }
   o.max_memory_bytes = *max_memory;
   // Credentials reach containers through the environment at create time only.
-  for (const char* name : {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AWS_ACCESS_KEY_ID",
-                           "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}) {
-    if (auto v = env.find(name); v != env.end()) o.env.push_back(std::string(name) + "=" + v->second);
+  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables()}) {
+    for (const std::string& name : *names) {
+      if (auto v = env.find(name); v != env.end()) o.env.push_back(name + "=" + v->second);
+    }
   }
   if (config.docker.use_bedrock) {
     o.env.push_back("CLAUDE_CODE_USE_BEDROCK=1");

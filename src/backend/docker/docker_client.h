@@ -19,6 +19,10 @@
 
 namespace porch {
 
+// The process limit porch gives every container it creates (a fork bomb in a
+// task must not take the host down).
+constexpr int64_t kContainerPidsLimit = 4096;
+
 struct ContainerSpec {
   std::string name;                          // optional
   std::string image;

@@ -76,15 +76,17 @@ std::vector<std::string> SplitSbatchArgs(std::string_view text) {
   return out;
 }
 
-std::string GenerateJobScript(const JobScriptSpec& spec) {
-  std::string s = "#!/bin/bash\n";
+namespace {
+
+// The #SBATCH header.
+std::string Header(const JobScriptSpec& spec, bool array) {
+  std::string s;
   Line(&s, "--job-name=" + HeaderValue(spec.job_name));
   if (!spec.partition.empty()) Line(&s, "--partition=" + HeaderValue(spec.partition));
   if (spec.time_limit_s > 0) Line(&s, "--time=" + FormatSlurmTime(spec.time_limit_s));
   if (spec.memory_bytes > 0) Line(&s, "--mem=" + FormatMemory(spec.memory_bytes));
   Line(&s, "--cpus-per-task=" + std::to_string(spec.cpus > 0 ? spec.cpus : 1));
   if (spec.gpus > 0) Line(&s, "--gres=gpu:" + std::to_string(spec.gpus));
-  const bool array = spec.elements.size() > 1;
   if (array) {
     std::string range = "0-" + std::to_string(spec.elements.size() - 1);
     if (spec.array_throttle > 0) range += "%" + std::to_string(spec.array_throttle);
@@ -101,19 +103,12 @@ std::string GenerateJobScript(const JobScriptSpec& spec) {
   if (!spec.export_env.empty()) Line(&s, "--export=" + HeaderValue(spec.export_env));
   if (!spec.comment.empty()) Line(&s, "--comment=" + HeaderValue(spec.comment));
   for (const std::string& a : spec.extra_args) Line(&s, HeaderValue(a));
+  return s;
+}
 
-  s += "# Written by porch: ";
-  s += array ? std::to_string(spec.elements.size()) + " attempts as a job array"
-             : std::string("one task attempt");
-  s += ". Credentials are not in this file: they come\n"
-       "# from the environment exported at submission. See docs/slurm.md.\n"
-       "set -u\n";
-  const std::string run = ShellQuote(spec.run_dir);
-  const bool staged = !spec.stage_url.empty();
-  if (!staged) {
-    s += "cd " + run + " || { echo \"porch: cannot enter the run directory \"" + run +
-         "\" on $(hostname)\" >&2; exit 90; }\n";
-  }
+// Sets $task, $attempt and $limit: from SLURM_ARRAY_TASK_ID in an array.
+std::string SelectElement(const JobScriptSpec& spec, bool array) {
+  std::string s;
   if (array) {
     s += "case \"${SLURM_ARRAY_TASK_ID:-}\" in\n";
     for (size_t k = 0; k < spec.elements.size(); ++k) {
@@ -130,34 +125,60 @@ std::string GenerateJobScript(const JobScriptSpec& spec) {
     s += "task=" + ShellQuote(e.task_id) + " attempt=" + std::to_string(e.attempt) +
          " limit=" + FormatSeconds(e.time_limit_s) + "\n";
   }
-  if (staged) {
-    std::string s3_args;
-    for (const std::string& a : spec.s3_args) s3_args += " " + ShellQuote(a);
-    s += "porch_s3() { " + ShellQuote(spec.porch_path) + " s3 \"$@\"" + s3_args + " >/dev/null; }\n";
-    s += "stage=" + ShellQuote(spec.stage_url) + "\n";
-    s += "node=\"${PORCH_NODE_DIR:-${TMPDIR:-/tmp}}/porch-\"" + ShellQuote(spec.run_id) +
-         "\"/$task-$attempt\"\n";
-    s += "rel=\"tasks/$task/attempt-$attempt\"\n";
-    s += "mkdir -p \"$node/$rel\" && cd \"$node\" || { echo \"porch: cannot make $node on "
-         "$(hostname)\" >&2; exit 90; }\n";
-    s += "exec >>\"$node/$rel/slurm.out\" 2>>\"$node/$rel/slurm.err\"\n";
-    s += "porch_s3 sync \"$stage/input\" \"$node\" || { echo \"porch: cannot fetch the run's "
-         "inputs from $stage/input\" >&2; exit 92; }\n";
-    s += ShellQuote(spec.porch_path) + " exec-task --run-dir \"$node\" --task-id \"$task\" "
-         "--attempt \"$attempt\" --time-limit \"$limit\" --grace " + FormatSeconds(spec.grace_s) +
-         "\nrc=$?\n";
-    s += "# Back to S3, also when the task failed: what it changed in output/, its\n"
-         "# attempt's files, and last its result, which tells porch it is over.\n";
-    s += "porch_s3 sync \"$node/output\" \"$stage/$rel/output\" --unchanged-from "
-         "\"$stage/input/output\"\n";
-    s += "mkdir -p \"$node/.result\" && if [ -f \"$node/$rel/result.json\" ]; then "
-         "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
-    s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\"\n";
-    s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
-    s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || rm -rf \"$node\"\n";
-    s += "exit $rc\n";
-    return s;
+  return s;
+}
+
+// The body for a node without the run directory: fetch the inputs from
+// S3, run, send the attempt's files and (last) its result back.
+std::string StagedBody(const JobScriptSpec& spec) {
+  std::string s3_args;
+  for (const std::string& a : spec.s3_args) s3_args += " " + ShellQuote(a);
+  std::string s = "porch_s3() { " + ShellQuote(spec.porch_path) + " s3 \"$@\"" + s3_args +
+                  " >/dev/null; }\n";
+  s += "stage=" + ShellQuote(spec.stage_url) + "\n";
+  s += "node=\"${PORCH_NODE_DIR:-${TMPDIR:-/tmp}}/porch-\"" + ShellQuote(spec.run_id) +
+       "\"/$task-$attempt\"\n";
+  s += "rel=\"tasks/$task/attempt-$attempt\"\n";
+  s += "mkdir -p \"$node/$rel\" && cd \"$node\" || { echo \"porch: cannot make $node on "
+       "$(hostname)\" >&2; exit 90; }\n";
+  s += "exec >>\"$node/$rel/slurm.out\" 2>>\"$node/$rel/slurm.err\"\n";
+  s += "porch_s3 sync \"$stage/input\" \"$node\" || { echo \"porch: cannot fetch the run's "
+       "inputs from $stage/input\" >&2; exit 92; }\n";
+  s += ShellQuote(spec.porch_path) + " exec-task --run-dir \"$node\" --task-id \"$task\" "
+       "--attempt \"$attempt\" --time-limit \"$limit\" --grace " + FormatSeconds(spec.grace_s) +
+       "\nrc=$?\n";
+  s += "# Back to S3, also when the task failed: what it changed in output/, its\n"
+       "# attempt's files, and last its result, which tells porch it is over.\n";
+  s += "porch_s3 sync \"$node/output\" \"$stage/$rel/output\" --unchanged-from "
+       "\"$stage/input/output\"\n";
+  s += "mkdir -p \"$node/.result\" && if [ -f \"$node/$rel/result.json\" ]; then "
+       "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
+  s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\"\n";
+  s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
+  s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || rm -rf \"$node\"\n";
+  s += "exit $rc\n";
+  return s;
+}
+
+}  // namespace
+
+std::string GenerateJobScript(const JobScriptSpec& spec) {
+  const bool array = spec.elements.size() > 1;
+  std::string s = "#!/bin/bash\n" + Header(spec, array);
+  s += "# Written by porch: ";
+  s += array ? std::to_string(spec.elements.size()) + " attempts as a job array"
+             : std::string("one task attempt");
+  s += ". Credentials are not in this file: they come\n"
+       "# from the environment exported at submission. See docs/slurm.md.\n"
+       "set -u\n";
+  const std::string run = ShellQuote(spec.run_dir);
+  const bool staged = !spec.stage_url.empty();
+  if (!staged) {
+    s += "cd " + run + " || { echo \"porch: cannot enter the run directory \"" + run +
+         "\" on $(hostname)\" >&2; exit 90; }\n";
   }
+  s += SelectElement(spec, array);
+  if (staged) return s + StagedBody(spec);
   if (array) {
     // SLURM's own output for the array goes to one file per element; from
     // here on the job writes into its attempt's directory, like a plain job.

@@ -173,87 +173,67 @@ BackendEvent SlurmBackend::Finish(Job& job, const Result<AttemptResult>& r, Slur
   return ev;
 }
 
-void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
+void SlurmBackend::FlushCancels() {
   // Jobs that already ended are not an error; a controller that does not
   // answer gets the same scancel at the next look.
   if (!to_cancel_.empty() && client_->Cancel(to_cancel_).ok()) to_cancel_.clear();
-  if (jobs_.empty() && !recovered_) return;
-  if (stager_) {
-    std::vector<std::pair<std::string, int>> active;
-    for (const auto& [id, job] : jobs_) active.emplace_back(job.task_id, job.attempt);
-    stager_->Fetch(active);
-  }
-  const double now = clock_->Now();
+}
 
+Result<std::map<std::string, SlurmJob>> SlurmBackend::ListQueue() {
   Result<std::vector<SlurmJob>> listed = client_->Queue(options_.user, "porch-" + options_.run_id + "-");
-  std::map<std::string, const SlurmJob*> by_id;
-  if (listed.ok()) {
-    for (const SlurmJob& j : *listed) by_id[j.id] = &j;
-    if (recovered_) {
-      // Jobs of this run that porch has no record of: submitted just before
-      // porch died, their attempts already reported lost. Never let them run
-      // beside the attempts that replace them.
-      std::vector<std::string> orphans;
-      for (const SlurmJob& j : *listed) {
-        if (!jobs_.count(j.id) && !IsTerminal(j.state)) orphans.push_back(j.id);
-      }
-      if (!orphans.empty()) to_cancel_.insert(to_cancel_.end(), orphans.begin(), orphans.end());
-      recovered_ = false;
+  if (!listed.ok()) return listed.status();
+  std::map<std::string, SlurmJob> by_id;
+  for (SlurmJob& j : *listed) by_id[j.id] = std::move(j);
+  if (recovered_) {
+    // Jobs of this run that porch has no record of: submitted just before
+    // porch died, their attempts already reported lost. Never let them run
+    // beside the attempts that replace them.
+    for (const auto& [id, j] : by_id) {
+      if (!jobs_.count(id) && !IsTerminal(j.state)) to_cancel_.push_back(id);
+    }
+    recovered_ = false;
+  }
+  return by_id;
+}
+
+bool SlurmBackend::LookAt(Job& job, const Result<AttemptResult>& result, const SlurmJob* s,
+                          bool listed, double now, std::vector<BackendEvent>* events) {
+  if (s) {
+    job.seen = true;
+    job.last = s->state;
+    job.last_reason = s->reason;
+    if (HasStarted(s->state) && !job.started) {
+      job.started = true;
+      events->push_back(StartedEvent(job.index, job.attempt, now));
     }
   }
-
-  std::vector<std::string> vanished;
-  for (auto it = jobs_.begin(); it != jobs_.end();) {
-    const std::string& id = it->first;
-    Job& job = it->second;
-    // One read per job per poll: absent until the attempt is over.
-    const Result<AttemptResult> result =
-        ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
-    const SlurmJob* s = nullptr;
-    if (listed.ok()) {
-      auto f = by_id.find(id);
-      if (f != by_id.end()) s = f->second;
-    }
-    if (s) {
-      job.seen = true;
-      job.last = s->state;
-      job.last_reason = s->reason;
-      if (HasStarted(s->state) && !job.started) {
-        job.started = true;
-        events->push_back(StartedEvent(job.index, job.attempt, now));
-      }
-    }
-    bool finish = false;
-    SlurmState state = s ? s->state : job.last;
-    if (result.ok()) {
-      // The result is the authority; wait only when it says "cancelled" and
-      // porch cancelled nothing, until SLURM says why.
-      bool unexplained_cancel = result->reason == FailureReason::kCancelled &&
-                                !job.cancel_requested && s && !IsTerminal(s->state);
-      finish = !unexplained_cancel || (job.ended_at > 0 && now - job.ended_at > options_.result_grace_s);
-      if (!finish && job.ended_at == 0) job.ended_at = now;
-      if (!s && !listed.ok()) state = SlurmState::kUnknown;
-    } else if (s && IsTerminal(s->state)) {
-      // Ended in SLURM's eyes; the result file may lag on shared storage.
-      if (job.ended_at == 0) job.ended_at = now;
-      finish = now - job.ended_at >= options_.result_grace_s ||
-               s->state == SlurmState::kNodeFail || s->state == SlurmState::kBootFail ||
-               s->state == SlurmState::kPreempted;
-    } else if (!s && listed.ok()) {
-      vanished.push_back(id);
-    }
-    if (finish) {
-      if (!job.started && result.ok() && result->started_at > 0) {
-        events->push_back(StartedEvent(job.index, job.attempt, result->started_at));
-      }
-      events->push_back(Finish(job, result, s ? s->state : state, s ? s->exit_code : -1));
-      it = jobs_.erase(it);
-    } else {
-      ++it;
-    }
+  bool finish = false;
+  SlurmState state = s ? s->state : job.last;
+  if (result.ok()) {
+    // The result is the authority; wait only when it says "cancelled" and
+    // porch cancelled nothing, until SLURM says why.
+    bool unexplained_cancel = result->reason == FailureReason::kCancelled &&
+                              !job.cancel_requested && s && !IsTerminal(s->state);
+    finish = !unexplained_cancel || (job.ended_at > 0 && now - job.ended_at > options_.result_grace_s);
+    if (!finish && job.ended_at == 0) job.ended_at = now;
+    if (!s && !listed) state = SlurmState::kUnknown;
+  } else if (s && IsTerminal(s->state)) {
+    // Ended in SLURM's eyes; the result file may lag on shared storage.
+    if (job.ended_at == 0) job.ended_at = now;
+    finish = now - job.ended_at >= options_.result_grace_s ||
+             s->state == SlurmState::kNodeFail || s->state == SlurmState::kBootFail ||
+             s->state == SlurmState::kPreempted;
   }
+  if (!finish) return false;
+  if (!job.started && result.ok() && result->started_at > 0) {
+    events->push_back(StartedEvent(job.index, job.attempt, result->started_at));
+  }
+  events->push_back(Finish(job, result, state, s ? s->exit_code : -1));
+  return true;
+}
 
-  if (vanished.empty()) return;
+void SlurmBackend::ResolveVanished(const std::vector<std::string>& vanished, double now,
+                                   std::vector<BackendEvent>* events) {
   // Gone from squeue (MinJobAge) with no result file yet: ask accounting,
   // then give shared storage result_grace_s to show the result.
   std::map<std::string, SlurmJob> accounted;
@@ -277,11 +257,42 @@ void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
                        : IsTerminal(job.last) ? job.last
                                               : SlurmState::kUnknown;
     int exit_code = a != accounted.end() ? a->second.exit_code : -1;
-    // A result may have arrived since the look above.
+    // A result may have arrived since the first look.
     events->push_back(Finish(job, ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)),
                              state, exit_code));
     jobs_.erase(id);
   }
+}
+
+void SlurmBackend::Poll(std::vector<BackendEvent>* events) {
+  FlushCancels();
+  if (jobs_.empty() && !recovered_) return;
+  if (stager_) {
+    std::vector<std::pair<std::string, int>> active;
+    for (const auto& [id, job] : jobs_) active.emplace_back(job.task_id, job.attempt);
+    stager_->Fetch(active);
+  }
+  const double now = clock_->Now();
+  Result<std::map<std::string, SlurmJob>> queue = ListQueue();
+  FlushCancels();  // orphans found by the listing go at once
+  std::vector<std::string> vanished;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const SlurmJob* s = nullptr;
+    if (queue.ok()) {
+      auto f = queue->find(it->first);
+      if (f != queue->end()) s = &f->second;
+    }
+    // One read per job per poll: absent until the attempt is over.
+    const Result<AttemptResult> result =
+        ReadAttemptResult(layout_.result_path(it->second.task_id, it->second.attempt));
+    if (LookAt(it->second, result, s, queue.ok(), now, events)) {
+      it = jobs_.erase(it);
+      continue;
+    }
+    if (!s && queue.ok() && !result.ok()) vanished.push_back(it->first);
+    ++it;
+  }
+  if (!vanished.empty()) ResolveVanished(vanished, now, events);
 }
 
 void SlurmBackend::Cancel(Dag::Index index, int attempt) {
@@ -340,8 +351,7 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
   const SlurmConfig& c = config.slurm;
   SlurmSetup setup;
   SlurmBackendOptions& o = setup.options;
-  std::string dir = AbsolutePath(layout.dir());
-  o.run_id = dir.substr(dir.find_last_of('/') + 1);
+  o.run_id = RunLayout(AbsolutePath(layout.dir())).run_id();
   if (passwd* pw = getpwuid(geteuid())) o.user = pw->pw_name;
   o.porch_path = c.porch_path.empty() ? SelfPath() : c.porch_path;
   o.partition = c.partition;
@@ -375,7 +385,15 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
     return bad("slurm.dependencies", c.dependencies, "porch or slurm");
   }
   o.array_throttle = config.max_executors;
-  o.poll_s = c.poll_interval_seconds > 0 ? c.poll_interval_seconds : 5;
+  if (!(c.poll_interval_seconds > 0)) {
+    return bad("slurm.poll_interval_seconds", std::to_string(c.poll_interval_seconds),
+               "a number of seconds above 0");
+  }
+  if (!(c.command_timeout_seconds > 0)) {
+    return bad("slurm.command_timeout_seconds", std::to_string(c.command_timeout_seconds),
+               "a number of seconds above 0");
+  }
+  o.poll_s = c.poll_interval_seconds;
   o.result_grace_s = std::max(0.0, c.result_grace_seconds);
   o.grace_s = config.kill_grace_seconds;
   if (o.porch_path.empty() || o.porch_path.front() != '/') {
@@ -392,7 +410,7 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
                             "slurm.conf (or unset it to use /etc/slurm/slurm.conf)");
   }
   SlurmClientOptions co;
-  co.timeout_s = c.command_timeout_seconds > 0 ? c.command_timeout_seconds : 60;
+  co.timeout_s = c.command_timeout_seconds;
   co.bin_dir = c.bin_dir;
   setup.runner = std::make_unique<RealCommandRunner>();
   setup.client = std::make_unique<SlurmClient>(setup.runner.get(), clock, co);

@@ -148,6 +148,18 @@ class SlurmBackend : public PollingBackend {
   Shape ShapeOf(const Launch& l) const;
   double ExecLimit(const Launch& l) const;
   void Poll(std::vector<BackendEvent>* events) override;
+  // One scancel for every cancellation asked for since the last look.
+  void FlushCancels();
+  // squeue for the run's jobs, by id; queues orphans for cancelling after a resume.
+  Result<std::map<std::string, SlurmJob>> ListQueue();
+  // One job at one poll: records what squeue says (`s`, null when not
+  // listed) and ends the job when its result or SLURM says it is over.
+  // Returns true when it ended (its events appended).
+  bool LookAt(Job& job, const Result<AttemptResult>& result, const SlurmJob* s, bool listed,
+              double now, std::vector<BackendEvent>* events);
+  // Jobs squeue no longer lists and that have no result file yet.
+  void ResolveVanished(const std::vector<std::string>& vanished, double now,
+                       std::vector<BackendEvent>* events);
   double PollInterval() const override { return options_.poll_s; }
   // Ends `job`, from its result (`result`, read by the caller) when there
   // is one, else from SLURM's verdict. Updates escalation factors.
