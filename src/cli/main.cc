@@ -137,6 +137,9 @@ int main(int argc, char** argv) {
 
   CLI::App* runs_cmd = app.add_subcommand("runs", "list runs in the output directory");
   runs_cmd->add_flag("--json", g.json, "print JSON");
+  runs_cmd->footer(
+      "\nOne line per run in the output directory: id, outcome, tasks done, backend, start.\n\n"
+      "Example:\n  porch runs --output-dir /scratch/porch-runs");
 
   CLI::App* logs_cmd = app.add_subcommand("logs", "print a task attempt's output");
   logs_cmd->add_option("run", run, "run id or directory")->required();
@@ -162,6 +165,10 @@ int main(int argc, char** argv) {
   show_cmd->footer("\nEach value is followed by where it came from; secrets are redacted.\n\n"
                    "Example:\n  PORCH_MAX_EXECUTORS=8 porch config show --set retry.jitter=0");
   CLI::App* keys_cmd = config_cmd->add_subcommand("keys", "list configuration keys");
+  keys_cmd->footer(
+      "\nEvery key with its type and meaning. A key is set in porch.yaml (nested: retry:\n"
+      "max_retries: 4), as PORCH_<KEY> (dots become underscores) or with --set key=value.\n\n"
+      "Example:\n  porch config keys | grep slurm");
 
   CLI::App* serve_cmd = app.add_subcommand("serve", "serve the live dashboard for every run");
   serve_cmd->add_option("--host", g.host, "address to bind (default 127.0.0.1)");
@@ -175,6 +182,10 @@ int main(int argc, char** argv) {
 
   CLI::App* report_cmd = app.add_subcommand("report", "rewrite metrics.json and report.html");
   report_cmd->add_option("run", run, "run id or directory (default: the latest run)");
+  report_cmd->footer(
+      "\nRecomputes metrics.json and report.html from the run's journal (a run killed\n"
+      "before it wrote them, or one whose report you deleted).\n\n"
+      "Example:\n  porch report latest && xdg-open porch-runs/runs/*/report.html");
 
   CLI::App* s3_cmd = app.add_subcommand(
       "s3", "copy between a directory and S3 with porch's own client (no AWS CLI needed)");
@@ -214,7 +225,9 @@ int main(int argc, char** argv) {
   exec_cmd->footer(
       "\nWrites tasks/<id>/attempt-<n>/{stdout,stderr,result.json}; result.json appears\n"
       "atomically when the attempt is over. Exit codes: 0 the task succeeded, 1 it\n"
-      "failed (result.json says why), 2 bad arguments, 3 no result file could be written.");
+      "failed (result.json says why), 2 bad arguments, 3 no result file could be written.\n\n"
+      "Example (what a SLURM job script runs on a node):\n"
+      "  porch exec-task --run-dir /shared/porch-runs/runs/r1 --task-id build --attempt 2");
 
   try {
     app.parse(argc, argv);

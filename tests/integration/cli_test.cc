@@ -330,6 +330,19 @@ TEST_F(CliTest, ExecTaskWritesResultAndExitCode) {
   EXPECT_EQ(Porch({"exec-task", "--run-dir", Run("ex"), "--task-id", "zz", "--attempt", "1"}).exit_code, 2);
 }
 
+TEST_F(CliTest, EveryCommandsHelpHasAnExample) {
+  std::vector<std::vector<std::string>> commands = {
+      {"run"},  {"plan"},     {"resume"},         {"status"},         {"runs"},
+      {"logs"}, {"validate"}, {"config", "show"}, {"config", "keys"}, {"serve"},
+      {"report"}, {"s3"},     {"exec-task"}};
+  for (std::vector<std::string> args : commands) {
+    args.push_back("--help");
+    PorchRun r = Porch(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.out.find("Example"), std::string::npos) << args[0] << " --help:\n" << r.out;
+  }
+}
+
 TEST_F(CliTest, RunsListsRunsAndHelpTeaches) {
   std::string plan = Write("one.yaml", "tasks:\n  - {id: a, command: 'true'}\n");
   ASSERT_EQ(Porch({"run", "--plan", plan, "--run-id", "r1", "--json"}).exit_code, 0);

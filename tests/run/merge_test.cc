@@ -1,0 +1,157 @@
+#include "run/merge.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/digest.h"
+#include "model/result_file.h"
+#include "platform/files.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+// The output-merge stage on a real run directory: what an AI attempt left in
+// its workspace, listed in its result file, lands in output/ unless another
+// task changed the same file since the attempt's seed.
+class OutputMergerTest : public ::testing::Test {
+ protected:
+  OutputMergerTest() : layout_(dir_.path() + "/run") {
+    EXPECT_TRUE(MakeDirs(layout_.output()).ok());
+    for (const char* id : {"a", "b"}) {
+      Task t;
+      t.id = id;
+      t.title = std::string("task ") + id;
+      t.prompt = "write";
+      plan_.tasks.push_back(t);
+    }
+    Task c;
+    c.id = "cmd";
+    c.command = "true";
+    plan_.tasks.push_back(c);
+  }
+
+  // Attempt `attempt` of `task` wrote `files` in its workspace, having seen
+  // `seed` (path -> content) when it started.
+  void Attempt(const std::string& task, int attempt, std::map<std::string, std::string> files,
+               std::map<std::string, std::string> seed = {}) {
+    std::string dir = layout_.attempt_dir(task, attempt);
+    AttemptResult r;
+    r.task_id = task;
+    r.attempt = attempt;
+    for (const auto& [path, text] : files) {
+      ASSERT_TRUE(MakeDirs(DirName(dir + "/workspace/" + path)).ok());
+      ASSERT_TRUE(WriteFileAtomic(dir + "/workspace/" + path, text).ok());
+      r.files.push_back({path, Sha256Hex(text), text.size()});
+    }
+    json s = json::object();
+    for (const auto& [path, text] : seed) s[path] = Sha256Hex(text);
+    ASSERT_TRUE(WriteFileAtomic(dir + "/seed.json", s.dump()).ok());
+    ASSERT_TRUE(WriteFileAtomic(layout_.result_path(task, attempt), AttemptResultToJson(r)).ok());
+  }
+
+  MergeConfig Config(std::string policy = "fail") {
+    MergeConfig c;
+    c.conflict_policy = std::move(policy);
+    c.git = false;
+    return c;
+  }
+
+  std::string Out(const std::string& path) {
+    Result<std::string> t = ReadFile(layout_.output() + "/" + path);
+    return t.ok() ? *t : "<missing>";
+  }
+
+  TempDir dir_;
+  RunLayout layout_;
+  Plan plan_;
+};
+
+TEST_F(OutputMergerTest, ASucceededAttemptsFilesLandAndOwnersAreRecorded) {
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"src/a.c", "int a;"}, {"README", "hi"}});
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kNone);
+  EXPECT_EQ(Out("src/a.c"), "int a;");
+  EXPECT_EQ(Out("README"), "hi");
+  json owners = json::parse(*ReadFile(layout_.dir() + "/merge.json"));
+  EXPECT_EQ(owners["src/a.c"], "a");
+  // Merging again (porch died after merging, before journaling) is harmless.
+  Result<MergeOutcome> again = merger.Merge(plan_.tasks[0], 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->conflicted);
+}
+
+TEST_F(OutputMergerTest, AChangeSinceTheSeedIsAConflictThatFailsTheAttempt) {
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"shared.txt", "from a"}});
+  BackendEvent ok_a = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ok_a);
+  // b started before a merged: its seed did not have shared.txt.
+  Attempt("b", 1, {{"shared.txt", "from b"}, {"b.txt", "b"}});
+  BackendEvent ev = FailedEvent(1, 1, 2, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[1], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kConflict);
+  EXPECT_EQ(ev.detail, "conflicting files: shared.txt (also written by task 'a')");
+  EXPECT_EQ(Out("shared.txt"), "from a");
+  EXPECT_EQ(Out("b.txt"), "<missing>");  // nothing of a conflicting attempt is merged
+  json conflicts = json::parse(*ReadFile(layout_.dir() + "/conflicts.json"));
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0]["task"], "b");
+  EXPECT_EQ(conflicts[0]["policy"], "fail");
+}
+
+TEST_F(OutputMergerTest, KeepLaterMergesAndRecordsTheConflict) {
+  OutputMerger merger(&plan_, layout_, Config("keep-later"));
+  Attempt("a", 1, {{"shared.txt", "from a"}});
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  Attempt("b", 1, {{"shared.txt", "from b"}});
+  merger.OnSucceeded(plan_.tasks[1], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kNone);
+  EXPECT_EQ(Out("shared.txt"), "from b");
+  EXPECT_TRUE(PathExists(layout_.dir() + "/conflicts.json"));
+}
+
+TEST_F(OutputMergerTest, AnAttemptThatSawTheCurrentFileMergesWithoutConflict) {
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"x.txt", "1"}});
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  Attempt("b", 1, {{"x.txt", "2"}}, /*seed=*/{{"x.txt", "1"}});
+  merger.OnSucceeded(plan_.tasks[1], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kNone);
+  EXPECT_EQ(Out("x.txt"), "2");
+}
+
+TEST_F(OutputMergerTest, OwnersSurviveARestartAndCommandTasksAreLeftAlone) {
+  {
+    OutputMerger merger(&plan_, layout_, Config());
+    Attempt("a", 1, {{"shared.txt", "from a"}});
+    BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+    merger.OnSucceeded(plan_.tasks[0], &ev);
+  }
+  OutputMerger resumed(&plan_, layout_, Config());  // a resumed porch
+  Attempt("b", 1, {{"shared.txt", "from b"}});
+  BackendEvent ev = FailedEvent(1, 1, 2, FailureReason::kNone, "");
+  resumed.OnSucceeded(plan_.tasks[1], &ev);
+  EXPECT_NE(ev.detail.find("task 'a'"), std::string::npos) << ev.detail;
+  BackendEvent cmd = FailedEvent(2, 1, 3, FailureReason::kNone, "");
+  resumed.OnSucceeded(plan_.tasks[2], &cmd);
+  EXPECT_EQ(cmd.reason, FailureReason::kNone);
+}
+
+TEST_F(OutputMergerTest, AnUnreadableResultFailsTheAttemptAsABackendError) {
+  OutputMerger merger(&plan_, layout_, Config());
+  BackendEvent ev = FailedEvent(0, 4, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kBackendError);
+  EXPECT_NE(ev.detail.find("merging its files failed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace porch
