@@ -323,12 +323,18 @@ int CmdResume(const GlobalOptions& g, const std::string& run) {
                [&](Runner& r) { return r.Resume(*dir, *config); });
 }
 
-int CmdStatus(const GlobalOptions& g, const std::string& run) {
+// The run `run` (an id, a directory or "latest") in the configured output
+// directory, loaded.
+Result<LoadedRun> LoadNamedRun(const GlobalOptions& g, const std::string& run) {
   Result<LoadedConfig> config = LoadConfig(g);
-  if (!config.ok()) return Fail(config.status());
+  if (!config.ok()) return config.status();
   Result<std::string> dir = ResolveRun(config->config.output_dir, run);
-  if (!dir.ok()) return Fail(dir.status());
-  Result<LoadedRun> loaded = LoadRun(*dir);
+  if (!dir.ok()) return dir.status();
+  return LoadRun(*dir);
+}
+
+int CmdStatus(const GlobalOptions& g, const std::string& run) {
+  Result<LoadedRun> loaded = LoadNamedRun(g, run);
   if (!loaded.ok()) return Fail(loaded.status());
   Dag dag(loaded->plan);
   RunMetrics m = ComputeMetrics(loaded->plan, dag, loaded->state,
@@ -397,11 +403,7 @@ int CmdRuns(const GlobalOptions& g) {
 
 int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& task, int attempt,
             bool stderr_only, bool both) {
-  Result<LoadedConfig> config = LoadConfig(g);
-  if (!config.ok()) return Fail(config.status());
-  Result<std::string> dir = ResolveRun(config->config.output_dir, run);
-  if (!dir.ok()) return Fail(dir.status());
-  Result<LoadedRun> loaded = LoadRun(*dir);
+  Result<LoadedRun> loaded = LoadNamedRun(g, run);
   if (!loaded.ok()) return Fail(loaded.status());
   auto it = loaded->state.tasks.find(task);
   if (it == loaded->state.tasks.end() || it->second.attempts.empty()) {
@@ -410,7 +412,7 @@ int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& t
                                        : "run has no task '" + task + "'"));
   }
   int n = attempt > 0 ? attempt : it->second.last_attempt();
-  RunLayout layout(*dir);
+  RunLayout layout(loaded->run_dir);
   if (!PathExists(layout.attempt_dir(task, n))) {
     return Fail(Status::NotFound("task '" + task + "' has no attempt " + std::to_string(n) +
                                  " (it has " + std::to_string(it->second.last_attempt()) + ")"));
@@ -465,14 +467,10 @@ int CmdConfigKeys() {
 }
 
 int CmdReport(const GlobalOptions& g, const std::string& run) {
-  Result<LoadedConfig> config = LoadConfig(g);
-  if (!config.ok()) return Fail(config.status());
-  Result<std::string> dir = ResolveRun(config->config.output_dir, run);
-  if (!dir.ok()) return Fail(dir.status());
-  Result<LoadedRun> loaded = LoadRun(*dir);
+  Result<LoadedRun> loaded = LoadNamedRun(g, run);
   if (!loaded.ok()) return Fail(loaded.status());
   if (Status st = WriteRunReport(*loaded); !st.ok()) return Fail(st);
-  std::printf("%s\n", RunLayout(*dir).report().c_str());
+  std::printf("%s\n", RunLayout(loaded->run_dir).report().c_str());
   return kExitOk;
 }
 

@@ -30,19 +30,6 @@ bool TypeFromName(const std::string& name, JournalRecord::Type* type) {
   return false;
 }
 
-Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("cannot write journal '" + path + "'", errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 bool DecodeRecord(std::string_view line, JournalRecord* rec) {
   if (line.size() < 10 || line[8] != ' ') return false;
   uint32_t want = 0;
@@ -172,7 +159,7 @@ Status FileJournal::Append(const JournalRecord& rec) {
 
 Status FileJournal::Sync() {
   if (buffer_.empty()) return Status::Ok();
-  Status st = WriteAll(fd_, buffer_, path_);
+  Status st = WriteAll(fd_, buffer_, path_).Annotate("journal");
   if (!st.ok()) {
     // Leave no partial record behind (a full disk, say): the journal must
     // stay a sequence of whole records, or a later append would land after

@@ -49,7 +49,7 @@ struct Launch {
   int attempt = 0;             // 1-based
   double time_limit_s = 0;     // resolved: task's own or the run default; 0: none
   // Job ids of dependencies still running (only for backends that
-  // HoldsDependents()): start only after all of them succeeded.
+  // hold dependents, see Capabilities): start only after all of them succeeded.
   std::vector<std::string> after;
 };
 

@@ -31,9 +31,7 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
-namespace {
-
-Status WriteAll(int fd, const std::string& data, const std::string& path) {
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
@@ -45,8 +43,6 @@ Status WriteAll(int fd, const std::string& data, const std::string& path) {
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -17,6 +18,10 @@ Result<std::string> ReadFile(const std::string& path);
 // false the directory is not fsynced: after a machine crash the new name may
 // be missing (the old content or no file), never a partial file.
 Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir = true);
+
+// Writes all of `data` to `fd` (retrying short writes and EINTR); errors
+// name `path`.
+Status WriteAll(int fd, std::string_view data, const std::string& path);
 
 // Writes `data` without fsync or rename: for hints that may be lost in a
 // crash (a crash of the machine, not of porch).
