@@ -8,7 +8,8 @@
 namespace porch {
 
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
-                                               Clock* clock, const Plan& plan,
+                                               const RunIdentity& identity, Clock* clock,
+                                               const Plan& plan,
                                                const std::map<std::string, std::string>& env) {
   if (config.backend == "threading" || config.backend == "local") {
     LocalBackendOptions options;
@@ -19,13 +20,13 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
     return std::unique_ptr<Backend>(std::make_unique<LocalBackend>(layout, clock, options));
   }
   if (config.backend == "docker") {
-    return CreateDockerBackend(config, layout, clock, env);
+    return CreateDockerBackend(config, layout, identity, clock, env);
   }
   if (config.backend == "slurm") {
-    return CreateSlurmBackend(config, layout, clock, env);
+    return CreateSlurmBackend(config, layout, identity, clock, env);
   }
   if (config.backend == "aws") {
-    return CreateAwsBackend(config, layout, clock, env);
+    return CreateAwsBackend(config, layout, identity, clock, env);
   }
   return Status::InvalidArgument("unknown backend '" + config.backend +
                                  "' (known: threading, docker, slurm, aws)");

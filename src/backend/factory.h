@@ -9,6 +9,7 @@
 #include "model/backend.h"
 #include "config/config.h"
 #include "platform/clock.h"
+#include "model/run_identity.h"
 #include "model/run_layout.h"
 
 namespace porch {
@@ -16,7 +17,8 @@ namespace porch {
 // `plan` must outlive the backend. `env` is porch's environment
 // (DOCKER_HOST, SLURM_CONF, credentials passed on to jobs).
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
-                                               Clock* clock, const Plan& plan,
+                                               const RunIdentity& identity, Clock* clock,
+                                               const Plan& plan,
                                                const std::map<std::string, std::string>& env);
 
 }  // namespace porch

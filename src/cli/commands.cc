@@ -183,8 +183,9 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
   bool tty = isatty(STDERR_FILENO);
   ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
   BackendFactory factory = [env = CurrentEnvironment()](const Config& c, const RunLayout& l,
-                                                        Clock* clk, const Plan& p) {
-    return CreateBackend(c, l, clk, p, env);
+                                                        const RunIdentity& id, Clock* clk,
+                                                        const Plan& p) {
+    return CreateBackend(c, l, id, clk, p, env);
   };
   Runner runner(&clock, factory, &progress, [] { return SignalGuard::interrupted(); });
   Result<RunOutcome> outcome = go(runner);
@@ -354,6 +355,10 @@ int CmdStatus(const GlobalOptions& g, const std::string& run) {
     std::string exit = t.attempts.empty() ? "-" : std::to_string(t.attempts.back().exit_code);
     std::string detail = t.skip_reason;
     if (detail.empty() && !t.attempts.empty()) detail = t.attempts.back().detail;
+    if (t.state == TaskState::kCancelled) detail = "interrupted; runs again on resume (" + detail + ")";
+    if (t.state == TaskState::kPending && !t.attempts.empty()) {
+      detail = "waits to run again, no retry charged (" + detail + ")";
+    }
     std::printf("%s %s %s %s %s %s\n", Pad(t.id, 24).c_str(), Pad(TaskStateName(t.state), 11).c_str(),
                 Pad(std::to_string(t.attempts.size()), 8).c_str(),
                 Pad(t.attempts.empty() ? "-" : FormatDuration(t.duration), 10).c_str(),

@@ -40,6 +40,7 @@ struct DockerConfig {
   std::string planner_network = "host";   // planner container's network (reaches the LLM)
   double oom_memory_factor = 2;       // OOM-killed: next attempt gets this much more memory
   std::string max_memory = "64G";     // ... up to this
+  double engine_wait_seconds = 120;   // an unreachable engine is waited for this long
 };
 
 struct SlurmConfig {

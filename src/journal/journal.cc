@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/crc32.h"
+#include "plan/validate.h"
 #include "platform/files.h"
 
 namespace porch {
@@ -30,36 +34,129 @@ bool TypeFromName(const std::string& name, JournalRecord::Type* type) {
   return false;
 }
 
-bool DecodeRecord(std::string_view line, JournalRecord* rec) {
-  if (line.size() < 10 || line[8] != ' ') return false;
+bool DecisionFromName(const std::string& name, Decision* d) {
+  for (Decision c : {Decision::kSucceeded, Decision::kRetry, Decision::kRequeue,
+                     Decision::kFailed, Decision::kInterrupted}) {
+    if (name == DecisionName(c)) {
+      *d = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+
+// The JSON body of a journal line whose checksum matches, or nullopt (a torn
+// or damaged line).
+std::optional<std::string_view> CheckedBody(std::string_view line) {
+  if (line.size() < 10 || line[8] != ' ') return std::nullopt;
   uint32_t want = 0;
   for (int i = 0; i < 8; ++i) {
     char c = line[i];
     int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-    if (v < 0) return false;
+    if (v < 0) return std::nullopt;
     want = want << 4 | static_cast<uint32_t>(v);
   }
   std::string_view body = line.substr(9);
-  if (Crc32(body) != want) return false;
+  if (Crc32(body) != want) return std::nullopt;
+  return body;
+}
+
+bool IsTaskRecord(JournalRecord::Type t) {
+  using T = JournalRecord::Type;
+  return t == T::kLaunching || t == T::kSubmitted || t == T::kStarted || t == T::kFinished ||
+         t == T::kRetryScheduled || t == T::kSkipped;
+}
+
+// Reads one field, checking its JSON type; a missing field keeps the default.
+class Fields {
+ public:
+  explicit Fields(const json& j) : j_(j) {}
+  Status Str(const char* key, std::string* out) const {
+    if (!j_.contains(key)) return Status::Ok();
+    if (!j_[key].is_string()) return Bad(key, "a string");
+    *out = j_[key].get<std::string>();
+    return Status::Ok();
+  }
+  Status Int(const char* key, int64_t lo, int64_t hi, int64_t* out) const {
+    if (!j_.contains(key)) return Status::Ok();
+    if (!j_[key].is_number_integer()) return Bad(key, "an integer");
+    int64_t v = j_[key].get<int64_t>();
+    if (v < lo || v > hi) return Bad(key, "from " + std::to_string(lo) + " to " + std::to_string(hi));
+    *out = v;
+    return Status::Ok();
+  }
+  Status Time(const char* key, double* out) const {
+    if (!j_.contains(key)) return Status::Ok();
+    if (!j_[key].is_number()) return Bad(key, "a number");
+    double v = j_[key].get<double>();
+    if (!std::isfinite(v) || v < 0) return Bad(key, "a finite number >= 0");
+    *out = v;
+    return Status::Ok();
+  }
+
+ private:
+  static Status Bad(const char* key, const std::string& want) {
+    return Status::InvalidArgument("field '" + std::string(key) + "' is not " + want);
+  }
+  const json& j_;
+};
+
+constexpr int64_t kMaxAttempt = 1'000'000;
+
+// A record from a line's checked body; InvalidArgument saying which field
+// is wrong (a forged or damaged record with a valid checksum).
+Status ParseRecord(std::string_view body, JournalRecord* rec) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) return false;
-  if (!TypeFromName(j["type"].get<std::string>(), &rec->type)) return false;
-  rec->time = j.value("time", 0.0);
-  rec->task = j.value("task", "");
-  rec->attempt = j.value("attempt", 0);
-  rec->job_id = j.value("job", "");
-  rec->exit_code = j.value("exit", 0);
-  rec->reason = FailureReasonFromName(j.value("reason", "none"));
-  if (!j.contains("reason")) rec->reason = FailureReason::kNone;
-  rec->detail = j.value("detail", "");
-  rec->started_at = j.value("started_at", 0.0);
-  rec->not_before = j.value("not_before", 0.0);
-  rec->cost_usd = j.value("cost", 0.0);
-  rec->tokens = j.value("tokens", int64_t{0});
-  return true;
+  if (!j.is_object()) return Status::InvalidArgument("not a JSON object");
+  Fields f(j);
+  std::string type, reason = "none", decision;
+  PORCH_RETURN_IF_ERROR(f.Str("type", &type));
+  if (!TypeFromName(type, &rec->type)) return Status::InvalidArgument("unknown type '" + type + "'");
+  int64_t attempt = 0, exit_code = 0, tokens = 0;
+  PORCH_RETURN_IF_ERROR(f.Time("time", &rec->time));
+  PORCH_RETURN_IF_ERROR(f.Str("task", &rec->task));
+  PORCH_RETURN_IF_ERROR(f.Int("attempt", 0, kMaxAttempt, &attempt));
+  PORCH_RETURN_IF_ERROR(f.Str("job", &rec->job_id));
+  PORCH_RETURN_IF_ERROR(f.Int("exit", INT32_MIN, INT32_MAX, &exit_code));
+  PORCH_RETURN_IF_ERROR(f.Str("reason", &reason));
+  PORCH_RETURN_IF_ERROR(f.Str("detail", &rec->detail));
+  PORCH_RETURN_IF_ERROR(f.Time("started_at", &rec->started_at));
+  PORCH_RETURN_IF_ERROR(f.Time("not_before", &rec->not_before));
+  PORCH_RETURN_IF_ERROR(f.Time("cost", &rec->cost_usd));
+  PORCH_RETURN_IF_ERROR(f.Int("tokens", 0, INT64_MAX, &tokens));
+  PORCH_RETURN_IF_ERROR(f.Str("decision", &decision));
+  if (!IsFailureReasonName(reason)) return Status::InvalidArgument("unknown reason '" + reason + "'");
+  if (!decision.empty() && !DecisionFromName(decision, &rec->decision)) {
+    return Status::InvalidArgument("unknown decision '" + decision + "'");
+  }
+  if (IsTaskRecord(rec->type)) {
+    if (Status st = CheckId(rec->task); !st.ok()) return st;
+    if (rec->type != JournalRecord::Type::kSkipped && attempt < 1) {
+      return Status::InvalidArgument("field 'attempt' must be 1 or more in a '" + type + "' record");
+    }
+  }
+  rec->attempt = static_cast<int>(attempt);
+  rec->exit_code = static_cast<int>(exit_code);
+  rec->reason = FailureReasonFromName(reason);
+  rec->tokens = tokens;
+  return Status::Ok();
 }
 
 }  // namespace
+
+const char* DecisionName(Decision d) {
+  switch (d) {
+    case Decision::kUnknown: return "";
+    case Decision::kSucceeded: return "succeeded";
+    case Decision::kRetry: return "retry";
+    case Decision::kRequeue: return "requeue";
+    case Decision::kFailed: return "failed";
+    case Decision::kInterrupted: return "interrupted";
+  }
+  return "";
+}
+
 
 const char* JournalTypeName(JournalRecord::Type type) {
   return kTypeNames[static_cast<size_t>(type)];
@@ -76,6 +173,7 @@ std::string EncodeRecord(const JournalRecord& rec) {
     if (rec.started_at > 0) j["started_at"] = rec.started_at;
     if (rec.cost_usd > 0) j["cost"] = rec.cost_usd;
     if (rec.tokens > 0) j["tokens"] = rec.tokens;
+    if (rec.decision != Decision::kUnknown) j["decision"] = DecisionName(rec.decision);
   }
   if (!rec.detail.empty()) j["detail"] = rec.detail;
   if (rec.not_before > 0) j["not_before"] = rec.not_before;
@@ -97,14 +195,20 @@ Result<ReplayResult> ReplayJournal(const std::string& text, const std::string& s
       break;
     }
     JournalRecord rec;
-    if (!DecodeRecord(std::string_view(text).substr(pos, nl - pos), &rec)) {
+    std::optional<std::string_view> body = CheckedBody(std::string_view(text).substr(pos, nl - pos));
+    if (!body) {
       if (nl + 1 >= text.size()) {  // the last record: torn, ignore
         out.torn_tail = true;
         break;
       }
       return Status::InvalidArgument("journal '" + source + "' is damaged at line " +
-                                     std::to_string(line_no) +
-                                     " (bad checksum or format before the last record)");
+                                     std::to_string(line_no) + " (byte " + std::to_string(pos) +
+                                     "): bad checksum or format before the last record");
+    }
+    if (Status st = ParseRecord(*body, &rec); !st.ok()) {
+      return Status::InvalidArgument("journal '" + source + "' has a bad record at line " +
+                                     std::to_string(line_no) + " (byte " + std::to_string(pos) +
+                                     "): " + st.message());
     }
     out.records.push_back(std::move(rec));
     pos = nl + 1;

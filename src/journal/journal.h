@@ -25,6 +25,20 @@
 
 namespace porch {
 
+// What the scheduler decided about a finished attempt (kFinished records),
+// so that replay, `porch status`, metrics and a resumed scheduler agree.
+enum class Decision {
+  kUnknown = 0,  // journals written before decisions were recorded
+  kSucceeded,    // the task is done
+  kRetry,        // it failed; another attempt follows (kRetryScheduled says when)
+  kRequeue,      // the attempt did not count (lost, or held behind a failed
+                 // dependency): the task waits to run again, no retry charged
+  kFailed,       // it failed for good
+  kInterrupted,  // porch was stopping (Ctrl-C): the task runs again on resume
+};
+
+const char* DecisionName(Decision d);
+
 struct JournalRecord {
   enum class Type {
     kRunStarted,      // detail: run id; job_id: backend name
@@ -50,6 +64,7 @@ struct JournalRecord {
   double not_before = 0;   // kRetryScheduled
   double cost_usd = 0;     // kFinished: AI tasks' model cost
   int64_t tokens = 0;      // kFinished: AI tasks' tokens
+  Decision decision = Decision::kUnknown;  // kFinished: what the scheduler made of it
 };
 
 const char* JournalTypeName(JournalRecord::Type type);

@@ -24,6 +24,22 @@ AttemptRecord* FindAttempt(TaskRecord& t, int number) {
   return nullptr;
 }
 
+// The task's state after a kFinished record: the scheduler's recorded
+// decision, or (journals from before decisions) what the reason implies.
+TaskState StateAfter(const JournalRecord& rec) {
+  switch (rec.decision) {
+    case Decision::kSucceeded: return TaskState::kSucceeded;
+    case Decision::kRetry: return TaskState::kFailed;  // kRetryScheduled follows
+    case Decision::kRequeue: return TaskState::kPending;
+    case Decision::kFailed: return TaskState::kFailed;
+    case Decision::kInterrupted: return TaskState::kCancelled;
+    case Decision::kUnknown: break;
+  }
+  if (rec.reason == FailureReason::kNone) return TaskState::kSucceeded;
+  if (rec.reason == FailureReason::kCancelled) return TaskState::kCancelled;
+  return TaskState::kFailed;  // a kRetryScheduled may follow
+}
+
 }  // namespace
 
 void RunState::Apply(const JournalRecord& rec) {
@@ -75,13 +91,7 @@ void RunState::Apply(const JournalRecord& rec) {
       a->detail = rec.detail;
       a->cost_usd = rec.cost_usd;
       a->tokens = rec.tokens;
-      if (rec.reason == FailureReason::kNone) {
-        t.state = TaskState::kSucceeded;
-      } else if (rec.reason == FailureReason::kCancelled) {
-        t.state = TaskState::kCancelled;
-      } else {
-        t.state = TaskState::kFailed;  // a kRetryScheduled may follow
-      }
+      t.state = StateAfter(rec);
       break;
     }
     case T::kRetryScheduled:

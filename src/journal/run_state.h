@@ -19,7 +19,7 @@ enum class TaskState {
   kSucceeded,
   kFailed,      // failed for good
   kSkipped,     // a dependency failed
-  kCancelled,   // stopped by Ctrl-C / SIGTERM
+  kCancelled,   // stopped by Ctrl-C / SIGTERM (or porch stopped): runs again on resume
 };
 
 const char* TaskStateName(TaskState s);

@@ -5,8 +5,11 @@
 // Contract:
 //  - The scheduler calls a Backend from one thread.
 //  - Submit() hands over attempts; the backend answers each with its own job
-//    id (or an error: that attempt then failed with kBackendError) and
-//    reports progress later through Wait().
+//    id, or an error: InvalidArgument means the task cannot run as written
+//    (kInvalidTask); Unavailable or Infeasible mean the backend cannot work
+//    now (its daemon is gone, the engine lacks the image): the attempt does
+//    not count and the run stops, to be resumed; anything else fails the
+//    attempt with kBackendError. It reports progress later through Wait().
 //  - Wait() returns the events that happened, or an empty list at the
 //    deadline. It may return early (a signal arrived); it never blocks past
 //    the deadline by more than the backend's poll granularity.
@@ -123,6 +126,12 @@ class Backend {
   virtual Result<RecoverOutcome> Recover(const InFlight& attempt) = 0;
 
   virtual Capabilities capabilities() const { return {}; }
+
+  // Not OK when the backend can no longer work (its engine or controller has
+  // not answered for longer than it waits): the scheduler then stops the run
+  // with this error, leaving attempts in flight to be re-adopted on resume,
+  // instead of failing them and spending their retries.
+  virtual Status health() const { return Status::Ok(); }
 
   // Called once after the run's last event, before porch writes its report.
   [[nodiscard]] virtual Status Close() { return Status::Ok(); }

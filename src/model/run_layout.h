@@ -1,6 +1,7 @@
 // Where things live in a run directory. Pure path arithmetic.
 //
 //   <output_dir>/runs/<run-id>/
+//     run.json              who the run is: run id and unique uid (model/run_identity.h)
 //     plan.json             the validated plan, as run
 //     config.json           the effective configuration (no secrets)
 //     journal.log           task state transitions (journal/journal.h)
@@ -30,6 +31,7 @@ class RunLayout {
   // The run's id: the directory's last component (as `porch run --run-id`
   // named it).
   std::string run_id() const;
+  std::string identity() const { return dir_ + "/run.json"; }
   std::string plan() const { return dir_ + "/plan.json"; }
   std::string config() const { return dir_ + "/config.json"; }
   std::string journal() const { return dir_ + "/journal.log"; }

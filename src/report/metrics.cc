@@ -176,6 +176,9 @@ std::string MetricsToJson(const RunMetrics& m) {
                {"tokens", t.tokens},
                {"attempt_details", attempts}};
     if (!t.skip_reason.empty()) jt["skip_reason"] = t.skip_reason;
+    // `porch resume` runs every task that has not succeeded (a running
+    // attempt is re-adopted, not started again).
+    jt["runs_on_resume"] = t.state != TaskState::kSucceeded && t.state != TaskState::kRunning;
     tasks.push_back(std::move(jt));
   }
   json run = {{"run_id", m.run_id},

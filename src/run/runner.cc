@@ -54,7 +54,7 @@ std::string ConfigToStoredJson(const LoadedConfig& loaded) {
 
 Result<LoadedRun> LoadRun(const std::string& run_dir) {
   RunLayout layout(run_dir);
-  if (!PathExists(layout.journal())) {
+  if (!PathExists(layout.journal()) && !PathExists(layout.plan())) {
     return Status::NotFound("'" + run_dir + "' is not a porch run directory (no journal.log)");
   }
   LoadedRun run;
@@ -66,9 +66,12 @@ Result<LoadedRun> LoadRun(const std::string& run_dir) {
   ConfigLoader loader;
   if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
   run.config = loader.loaded();
-  Result<ReplayResult> replay = ReadJournal(layout.journal());
-  if (!replay.ok()) return replay.status();
-  run.state = FoldJournal(replay->records);
+  if (PathExists(layout.journal())) {  // a run created but never started has none yet
+    Result<ReplayResult> replay = ReadJournal(layout.journal());
+    if (!replay.ok()) return replay.status();
+    run.state = FoldJournal(replay->records);
+  }
+  if (run.state.run_id.empty()) run.state.run_id = layout.run_id();
   return run;
 }
 
@@ -93,17 +96,21 @@ Runner::Runner(Clock* clock, BackendFactory factory, SchedulerListener* listener
 Result<std::string> Runner::Create(const Plan& plan, const LoadedConfig& config,
                                    const std::string& run_id) {
   std::string run_dir = RunLayout::RunDir(config.config.output_dir, run_id);
+  RunLayout layout(run_dir);
+  PORCH_RETURN_IF_ERROR(MakeDirs(run_dir));
+  PORCH_RETURN_IF_ERROR(Lock(run_dir));
   // The directory may already hold the planner's answers, but never a run.
-  if (PathExists(RunLayout(run_dir).plan()) || PathExists(RunLayout(run_dir).journal())) {
+  if (PathExists(layout.plan()) || PathExists(layout.journal())) {
     return Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir +
                                  "'; use `porch resume " + run_id +
                                  "` to continue it, or pick another --run-id");
   }
-  RunLayout layout(run_dir);
   PORCH_RETURN_IF_ERROR(MakeDirs(run_dir + "/tasks"));
   PORCH_RETURN_IF_ERROR(MakeDirs(layout.output()));
-  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.plan(), PlanToJsonText(plan)));
+  PORCH_RETURN_IF_ERROR(WriteRunIdentity(layout, NewRunIdentity(layout, clock_->Now())));
   PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.config(), ConfigToStoredJson(config)));
+  // plan.json last: a run directory with a plan is one `porch resume` can continue.
+  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.plan(), PlanToJsonText(plan)));
   return run_dir;
 }
 
@@ -119,7 +126,25 @@ Result<RunOutcome> Runner::Start(const Plan& plan, const LoadedConfig& config,
   return Drive(*run_dir, plan, config, /*resume=*/false);
 }
 
+Status Runner::Lock(const std::string& run_dir) {
+  if (lock_ && locked_dir_ == run_dir) return Status::Ok();
+  lock_.reset();
+  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(RunLayout(run_dir).lock());
+  if (!lock.ok() && lock.status().code() == Status::Code::kUnavailable) {
+    // Another porch works on it: a usage error (exit 2), nothing was changed.
+    return Status::AlreadyExists("run '" + run_dir + "': " + lock.status().message());
+  }
+  if (!lock.ok()) return lock.status().Annotate("run '" + run_dir + "'");
+  lock_ = std::move(*lock);
+  locked_dir_ = run_dir;
+  return Status::Ok();
+}
+
 Result<RunOutcome> Runner::Resume(const std::string& run_dir, const LoadedConfig& config) {
+  if (!PathExists(RunLayout(run_dir).journal()) && !PathExists(RunLayout(run_dir).plan())) {
+    return Status::NotFound("'" + run_dir + "' is not a porch run directory (no journal.log)");
+  }
+  PORCH_RETURN_IF_ERROR(Lock(run_dir));
   Result<LoadedRun> run = LoadRun(run_dir);
   if (!run.ok()) return run.status();
   // Record the flags given to resume, so a later resume sees them too.
@@ -129,10 +154,19 @@ Result<RunOutcome> Runner::Resume(const std::string& run_dir, const LoadedConfig
 
 Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
                                  const LoadedConfig& loaded, bool resume) {
+  Result<RunOutcome> out = DriveLocked(run_dir, plan, loaded, resume);
+  lock_.reset();  // the run is over (or stopped): another porch may take it
+  locked_dir_.clear();
+  return out;
+}
+
+Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& plan,
+                                       const LoadedConfig& loaded, bool resume) {
   const Config& config = loaded.config;
   RunLayout layout(run_dir);
-  Result<std::unique_ptr<FileLock>> lock = FileLock::Acquire(layout.lock());
-  if (!lock.ok()) return lock.status().Annotate("run '" + run_dir + "'");
+  PORCH_RETURN_IF_ERROR(Lock(run_dir));
+  Result<RunIdentity> identity = EnsureRunIdentity(layout, clock_->Now());
+  if (!identity.ok()) return identity.status();
 
   std::vector<JournalRecord> existing;
   Result<std::unique_ptr<FileJournal>> journal = FileJournal::Open(layout.journal(), &existing);
@@ -143,7 +177,7 @@ Result<RunOutcome> Runner::Drive(const std::string& run_dir, const Plan& plan,
   RunState previous = FoldJournal(existing);
   std::string run_id = resume ? previous.run_id : layout.run_id();
 
-  Result<std::unique_ptr<Backend>> backend = factory_(config, layout, clock_, plan);
+  Result<std::unique_ptr<Backend>> backend = factory_(config, layout, *identity, clock_, plan);
   if (!backend.ok()) return backend.status();
 
   if (!resume) {

@@ -3,7 +3,9 @@
 // and report.html. The CLI is a thin layer over this.
 //
 // Only one porch process works on a run at a time: the run directory holds
-// a lock (flock on porch.lock) for as long as a Runner works on it.
+// a lock (flock on porch.lock), taken before anything is written into it
+// (creating, resuming), and held for as long as the Runner works on it. A
+// second porch refused by the lock has changed nothing.
 #pragma once
 
 #include <functional>
@@ -15,13 +17,15 @@
 #include "journal/run_state.h"
 #include "plan/task.h"
 #include "platform/clock.h"
+#include "model/run_identity.h"
 #include "model/run_layout.h"
+#include "platform/file_lock.h"
 #include "sched/scheduler.h"
 
 namespace porch {
 
 using BackendFactory = std::function<Result<std::unique_ptr<Backend>>(
-    const Config&, const RunLayout&, Clock*, const Plan&)>;
+    const Config&, const RunLayout&, const RunIdentity&, Clock*, const Plan&)>;
 
 struct RunOutcome {
   std::string run_id;
@@ -77,11 +81,18 @@ class Runner {
  private:
   Result<RunOutcome> Drive(const std::string& run_dir, const Plan& plan, const LoadedConfig& config,
                            bool resume);
+  Result<RunOutcome> DriveLocked(const std::string& run_dir, const Plan& plan,
+                                 const LoadedConfig& config, bool resume);
+  // Takes the run's lock before anything is written into the run directory;
+  // it is kept from Create() through the run, and let go when the run ends.
+  Status Lock(const std::string& run_dir);
 
   Clock* clock_;
   BackendFactory factory_;
   SchedulerListener* listener_;
   std::function<bool()> stop_requested_;
+  std::unique_ptr<FileLock> lock_;
+  std::string locked_dir_;
 };
 
 // The configuration as stored in config.json: flat {"key": "value"}, with

@@ -176,11 +176,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   for (size_t k = 0; k < launches.size(); ++k) {
     const Launch& l = launches[k];
     if (!ids[k].ok()) {
-      FailureReason why = ids[k].status().code() == Status::Code::kInvalidArgument
-                              ? FailureReason::kInvalidTask
-                              : FailureReason::kBackendError;
-      PORCH_RETURN_IF_ERROR(Handle(FailedEvent(l.index, l.attempt, clock_->Now(), why,
-                                               "submit failed: " + ids[k].status().message())));
+      PORCH_RETURN_IF_ERROR(SubmitFailed(l, ids[k].status()));
       continue;
     }
     JournalRecord rec;
@@ -195,6 +191,27 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     if (held_ && state(l.index) == TaskState::kRunning) held_->OnSubmitted(l.index, *ids[k]);
   }
   return journal_error_;
+}
+
+Status Scheduler::SubmitFailed(const Launch& l, const Status& why) {
+  const Status::Code code = why.code();
+  if (code == Status::Code::kUnavailable || code == Status::Code::kInfeasible) {
+    // The backend cannot work now (its daemon is gone, the engine lacks the
+    // image): no task can help that, so no retry is spent. The attempt ends
+    // as interrupted and the run stops, to be resumed once it is fixed.
+    if (backend_error_.ok()) backend_error_ = why;
+    BackendEvent ev = FailedEvent(l.index, l.attempt, clock_->Now(), FailureReason::kBackendError,
+                                  "not submitted: " + why.message());
+    AppendFinished(plan_.tasks[l.index], ev, Decision::kInterrupted);
+    SetState(l.index, TaskState::kCancelled);
+    if (held_) held_->OnEnded(l.index, false, backend_, attempt_);
+    if (listener_) listener_->OnFinished(plan_.tasks[l.index], ev, TaskState::kCancelled, 0);
+    return journal_error_;
+  }
+  FailureReason reason = code == Status::Code::kInvalidArgument ? FailureReason::kInvalidTask
+                                                                : FailureReason::kBackendError;
+  return Handle(FailedEvent(l.index, l.attempt, clock_->Now(), reason,
+                            "submit failed: " + why.message()));
 }
 
 Status Scheduler::Handle(const BackendEvent& ev) {
@@ -234,7 +251,7 @@ void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
   lost.detail = "held for a dependency that did not succeed; it waits for the dependency again";
   lost.cost_usd = 0;
   lost.tokens = 0;
-  AppendFinished(t, lost);
+  AppendFinished(t, lost, Decision::kRequeue);
   SetState(i, TaskState::kPending);
   for (Dag::Index d : dag_.deps(i)) {
     if (state(d) != TaskState::kFailed && state(d) != TaskState::kSkipped) continue;
@@ -250,7 +267,7 @@ void Scheduler::HandleRequeued(Dag::Index i, const BackendEvent& ev) {
   }
 }
 
-void Scheduler::AppendFinished(const Task& t, const BackendEvent& ev) {
+void Scheduler::AppendFinished(const Task& t, const BackendEvent& ev, Decision decision) {
   JournalRecord rec;
   rec.type = Type::kFinished;
   rec.time = ev.time;
@@ -262,6 +279,7 @@ void Scheduler::AppendFinished(const Task& t, const BackendEvent& ev) {
   rec.started_at = ev.started_at;
   rec.cost_usd = ev.cost_usd;
   rec.tokens = ev.tokens;
+  rec.decision = decision;
   Append(std::move(rec));
 }
 
@@ -276,65 +294,91 @@ void Scheduler::Skip(Dag::Index i, const std::string& why, double now) {
   if (listener_) listener_->OnSkipped(plan_.tasks[i], why);
 }
 
+Decision Scheduler::Decide(Dag::Index i, const BackendEvent& ev) const {
+  const Task& t = plan_.tasks[i];
+  if (ev.reason == FailureReason::kNone) return Decision::kSucceeded;
+  if (ev.reason == FailureReason::kCancelled) return Decision::kInterrupted;
+  if (ev.reason == FailureReason::kLost && lost_[i] < options_.max_lost_resubmits) {
+    // The backend lost the attempt (porch died before it started, a node
+    // vanished): it runs again without charging the task's retry budget.
+    return stopping_ ? Decision::kInterrupted : Decision::kRequeue;
+  }
+  int task_retries = t.retries ? *t.retries : -1;
+  if (policy_.ShouldRetry(failures_[i] + 1, ev.reason, task_retries)) {
+    // Porch is stopping: what would have been retried runs on resume instead.
+    return stopping_ ? Decision::kInterrupted : Decision::kRetry;
+  }
+  return Decision::kFailed;
+}
+
 void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
   const Task& t = plan_.tasks[i];
-  AppendFinished(t, ev);
+  const Decision decision = Decide(i, ev);
+  AppendFinished(t, ev, decision);
   spent_usd_ += ev.cost_usd;
   spent_tokens_ += ev.tokens;
-
+  if (ev.reason != FailureReason::kNone && ev.reason != FailureReason::kCancelled &&
+      decision != Decision::kRequeue && !(ev.reason == FailureReason::kLost && stopping_)) {
+    ++failures_[i];
+  }
   double retry_delay = 0;
-  TaskState next;
-  if (ev.reason == FailureReason::kNone) {
-    next = TaskState::kSucceeded;
-    SetState(i, next);
-    for (Dag::Index out : dag_.dependents(i)) {
-      if (--waiting_on_[out] == 0 && state(out) == TaskState::kPending) {
-        MakeReady(out);
-      } else {
-        OfferHeld(out);
-      }
-    }
-  } else if (ev.reason == FailureReason::kCancelled) {
-    next = TaskState::kCancelled;
-    SetState(i, next);
-  } else if (ev.reason == FailureReason::kLost && lost_[i] < options_.max_lost_resubmits &&
-             !stopping_) {
-    // The backend lost the attempt (porch died before it started, a node
-    // vanished): run it again without charging the task's retry budget.
-    ++lost_[i];
-    next = TaskState::kPending;
-    SetState(i, next);
-    if (waiting_on_[i] == 0) {
-      MakeReady(i);
-    } else {
-      OfferHeld(i);  // a held attempt: its dependencies are not done yet
-    }
-  } else {
-    int failures = ++failures_[i];
-    int task_retries = t.retries ? *t.retries : -1;
-    if (!stopping_ && policy_.ShouldRetry(failures, ev.reason, task_retries)) {
-      std::uniform_real_distribution<double> unit(0.0, 1.0);
-      retry_delay = policy_.Delay(failures, unit(rng_));
-      next = TaskState::kRetryWait;
+  TaskState next = TaskState::kFailed;
+  switch (decision) {
+    case Decision::kSucceeded:
+      next = TaskState::kSucceeded;
       SetState(i, next);
-      double when = ev.time + retry_delay;
-      retries_.push({when, i});
-      JournalRecord r;
-      r.type = Type::kRetryScheduled;
-      r.time = ev.time;
-      r.task = t.id;
-      r.attempt = ev.attempt;
-      r.not_before = when;
-      Append(std::move(r));
-    } else {
+      for (Dag::Index out : dag_.dependents(i)) {
+        if (--waiting_on_[out] == 0 && state(out) == TaskState::kPending) {
+          MakeReady(out);
+        } else {
+          OfferHeld(out);
+        }
+      }
+      break;
+    case Decision::kInterrupted:
+      next = TaskState::kCancelled;
+      SetState(i, next);
+      break;
+    case Decision::kRequeue:
+      ++lost_[i];
+      next = TaskState::kPending;
+      SetState(i, next);
+      if (waiting_on_[i] == 0) {
+        MakeReady(i);
+      } else {
+        OfferHeld(i);  // a held attempt: its dependencies are not done yet
+      }
+      break;
+    case Decision::kRetry:
+      retry_delay = ScheduleRetry(i, ev);
+      next = TaskState::kRetryWait;
+      break;
+    case Decision::kFailed:
+    case Decision::kUnknown:
       next = TaskState::kFailed;
       SetState(i, next);
       if (options_.fail_fast) halted_ = true;
-    }
+      break;
   }
   if (held_) held_->OnEnded(i, next == TaskState::kSucceeded, backend_, attempt_);
   if (listener_) listener_->OnFinished(t, ev, next, retry_delay);
   if (next == TaskState::kFailed) SkipDownstream(i);
+}
+
+double Scheduler::ScheduleRetry(Dag::Index i, const BackendEvent& ev) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const double delay = policy_.Delay(failures_[i], unit(rng_));
+  SetState(i, TaskState::kRetryWait);
+  const double when = ev.time + delay;
+  retries_.push({when, i});
+  JournalRecord r;
+  r.type = Type::kRetryScheduled;
+  r.time = ev.time;
+  r.task = plan_.tasks[i].id;
+  r.attempt = ev.attempt;
+  r.not_before = when;
+  Append(std::move(r));
+  return delay;
 }
 
 void Scheduler::SkipDownstream(Dag::Index failed) {
@@ -366,6 +410,21 @@ bool Scheduler::Done() const {
   if (stopping_ || halted_) return true;
   // Held candidates need a running dependency, so none is left here.
   return ready_.empty() && retries_.empty();
+}
+
+Status Scheduler::StopForBackend() {
+  Status why = backend_error_.ok() ? backend_->health() : backend_error_;
+  if (why.ok()) return Status::Ok();
+  // What is in flight stays "running" in the journal: a resumed porch asks
+  // the backend about it again, and nothing is started twice.
+  JournalRecord rec;
+  rec.type = Type::kInterrupted;
+  rec.time = clock_->Now();
+  rec.detail = "the backend stopped working: " + why.message();
+  Append(std::move(rec));
+  PORCH_RETURN_IF_ERROR(journal_error_);
+  PORCH_RETURN_IF_ERROR(journal_->Sync());
+  return why;
 }
 
 Status Scheduler::RecoverInFlight() {
@@ -417,6 +476,7 @@ Result<RunSummary> Scheduler::Run() {
     PromoteDueRetries(clock_->Now());
     if (!stopping_ && !halted_) {
       PORCH_RETURN_IF_ERROR(LaunchReady());
+      if (Status st = StopForBackend(); !st.ok()) return st;
     } else {
       PORCH_RETURN_IF_ERROR(journal_error_);
       PORCH_RETURN_IF_ERROR(journal_->Sync());
@@ -428,6 +488,7 @@ Result<RunSummary> Scheduler::Run() {
     }
     for (const BackendEvent& ev : backend_->Wait(deadline)) PORCH_RETURN_IF_ERROR(Handle(ev));
     if (listener_) listener_->OnTick(counts_, clock_->Now());
+    if (Status st = StopForBackend(); !st.ok()) return st;
   }
   RunSummary summary = Summarize(clock_->Now());
   summary.started_at = started_at;

@@ -151,10 +151,21 @@ class Scheduler {
   // flight, waiting (up to recover_wait_s) for a backend that cannot tell.
   Status RecoverInFlight();
   RunSummary Summarize(double finished_at) const;
-  void AppendFinished(const Task& t, const BackendEvent& ev);
+  void AppendFinished(const Task& t, const BackendEvent& ev, Decision decision);
+  // What becomes of task `i` after its attempt ended with `ev` (pure).
+  Decision Decide(Dag::Index i, const BackendEvent& ev) const;
+  // Puts `i` in retry-wait after its backoff; returns the delay.
+  double ScheduleRetry(Dag::Index i, const BackendEvent& ev);
   void Skip(Dag::Index i, const std::string& why, double now);
   void PromoteDueRetries(double now);
   Status Handle(const BackendEvent& ev);
+  // A launch the backend refused: a task problem fails the attempt; a
+  // backend that cannot work (Unavailable, Infeasible) stops the run.
+  Status SubmitFailed(const Launch& l, const Status& why);
+  // The backend's error, once it has one (a refused submit, health()): the
+  // journal notes it and Run() returns it; in-flight attempts stay running
+  // in the journal, for resume.
+  Status StopForBackend();
   void Finish(Dag::Index i, const BackendEvent& ev);
   void SkipDownstream(Dag::Index failed);
   void RequestStop();
@@ -198,6 +209,7 @@ class Scheduler {
   bool halted_ = false;
   std::mt19937_64 rng_;
   Status journal_error_;
+  Status backend_error_;
 };
 
 }  // namespace porch

@@ -20,7 +20,7 @@ JournalRecord Rec(JournalRecord::Type type, const std::string& task, int attempt
 }
 
 TEST(JournalTest, EncodeReplayRoundTrip) {
-  JournalRecord f = Rec(JournalRecord::Type::kFinished, "t \"odd\" \n id", 2);
+  JournalRecord f = Rec(JournalRecord::Type::kFinished, "t \"odd\" {id} ü", 2);
   f.exit_code = 3;
   f.reason = FailureReason::kTimeout;
   f.detail = "time limit of 5s exceeded";

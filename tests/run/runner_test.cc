@@ -49,10 +49,11 @@ class RunnerTest : public ::testing::Test {
   }
 
   BackendFactory Factory() {
-    return [this](const Config&, const RunLayout& layout, Clock*, const Plan&)
-               -> Result<std::unique_ptr<Backend>> {
+    return [this](const Config&, const RunLayout& layout, const RunIdentity& id, Clock*,
+                  const Plan&) -> Result<std::unique_ptr<Backend>> {
       ++factory_calls_;
       factory_layout_ = layout.dir();
+      factory_uid_ = id.uid;
       if (!factory_error_.ok()) return factory_error_;
       backends_.push_back(std::make_unique<FakeBackend>(&clock_));
       backend_ = backends_.back().get();
@@ -75,6 +76,7 @@ class RunnerTest : public ::testing::Test {
   Status factory_error_;
   int factory_calls_ = 0;
   std::string factory_layout_;
+  std::string factory_uid_;
 };
 
 TEST_F(RunnerTest, StartWritesTheRunDirectoryAndReport) {
@@ -99,6 +101,26 @@ TEST_F(RunnerTest, StartWritesTheRunDirectoryAndReport) {
   EXPECT_EQ(loaded->state.run_id, "r1");
   EXPECT_EQ(loaded->state.tasks.at("c").state, TaskState::kSucceeded);
   EXPECT_EQ(backend_->submits.size(), 3u);
+  // The run's unique id is stored and handed to the backend.
+  Result<RunIdentity> id = ReadRunIdentity(layout);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->run_id, "r1");
+  EXPECT_EQ(id->uid.size(), 16u);
+  EXPECT_EQ(factory_uid_, id->uid);
+}
+
+TEST_F(RunnerTest, TwoRunsWithOneRunIdInTwoDirectoriesHaveDistinctUids) {
+  Runner runner = MakeRunner();
+  ASSERT_TRUE(runner.Start(plan_, config_, "same").ok());
+  std::string first = factory_uid_;
+  LoadedConfig elsewhere = config_;
+  elsewhere.config.output_dir = dir_.path() + "/other";
+  ASSERT_TRUE(MakeRunner().Start(plan_, elsewhere, "same").ok());
+  EXPECT_NE(factory_uid_, first);
+  // A resume keeps the run's uid.
+  Result<RunOutcome> again = MakeRunner().Resume(RunLayout::RunDir(dir_.path(), "same"), config_);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(factory_uid_, first);
 }
 
 TEST_F(RunnerTest, AnExistingRunIsRefusedAndLeftAlone) {
@@ -117,18 +139,29 @@ TEST_F(RunnerTest, AnExistingRunIsRefusedAndLeftAlone) {
   EXPECT_EQ(*ReadFile(layout.journal()), journal_before);
 }
 
-TEST_F(RunnerTest, ALockedRunIsRefused) {
-  Runner runner = MakeRunner();
-  Result<std::string> made = runner.Create(plan_, config_, "locked");
-  ASSERT_TRUE(made.ok());
+TEST_F(RunnerTest, ALockedRunIsRefusedBeforeAnythingIsWritten) {
+  Result<std::string> made = Status::Internal("not made");
+  {
+    Runner creator = MakeRunner();  // holds the lock until it is destroyed
+    made = creator.Create(plan_, config_, "locked");
+    ASSERT_TRUE(made.ok());
+  }
   RunLayout layout(*made);
   int fd = open(layout.lock().c_str(), O_RDWR | O_CREAT, 0644);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);  // another porch process works on it
-  Result<RunOutcome> out = runner.RunCreated(*made, plan_, config_);
+  std::string config_before = *ReadFile(layout.config());
+  LoadedConfig changed = config_;
+  changed.config.max_executors = 17;
+  Runner other = MakeRunner();
+  Result<RunOutcome> out = other.Resume(*made, changed);
+  // A second `porch run` of the same id is refused the same way.
+  Result<RunOutcome> again = MakeRunner().Start(plan_, config_, "locked");
   close(fd);
+  EXPECT_FALSE(again.ok());
+  EXPECT_EQ(*ReadFile(layout.config()), config_before);  // the refused resume changed nothing
   ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(out.status().code(), Status::Code::kAlreadyExists);
   EXPECT_NE(out.status().message().find("in use by another porch process"), std::string::npos)
       << out.status().ToString();
   EXPECT_EQ(factory_calls_, 0);  // nothing ran

@@ -34,7 +34,8 @@ class DashboardTest : public ::testing::Test {
     EXPECT_TRUE(loader.ApplyFlag("output_dir", dir_.path(), "test").ok());
     FakeClock clock;
     Runner runner(&clock,
-                  [&](const Config&, const RunLayout&, Clock*, const Plan&) -> Result<std::unique_ptr<Backend>> {
+                  [&](const Config&, const RunLayout&, const RunIdentity&, Clock*,
+                      const Plan&) -> Result<std::unique_ptr<Backend>> {
                     auto b = std::make_unique<FakeBackend>(&clock);
                     b->Script("bad", {{2.0, 3, FailureReason::kExitCode}});
                     return std::unique_ptr<Backend>(std::move(b));

@@ -84,7 +84,7 @@ class AwsBackend : private AwsParts, public SlurmBackend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const RunLayout& layout,
-                                                  Clock* clock,
+                                                  const RunIdentity& identity, Clock* clock,
                                                   const std::map<std::string, std::string>& env) {
   const AwsConfig& aws = config.aws;
   if (aws.s3_bucket.empty()) {
@@ -105,11 +105,13 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
   so.endpoint = aws.endpoint;
   so.credentials = *creds;
   parts.s3 = std::make_unique<S3Client>(parts.http.get(), clock, so);
-  const std::string run_id = layout.run_id();
+  const std::string& run_id = identity.run_id;
   std::string prefix = aws.s3_prefix;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
-  std::string base = (prefix.empty() ? "" : prefix + "/") + "runs/" + run_id;
+  // Two runs with the same run id (two output directories, two users)
+  // share a bucket without meeting: the uid is part of the path.
+  std::string base = (prefix.empty() ? "" : prefix + "/") + "runs/" + run_id + "." + identity.uid;
   // Access check: a clear error now rather than failed jobs later.
   Result<std::vector<ObjectInfo>> probe = parts.s3->List(aws.s3_bucket, base + "/run.json");
   if (!probe.ok()) return probe.status().Annotate("aws backend: checking bucket access");
@@ -118,6 +120,7 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
   if (!aws.endpoint.empty()) s3_args.insert(s3_args.end(), {"--set", "aws.endpoint=" + aws.endpoint});
   parts.stager = std::make_unique<S3Stager>(parts.s3.get(), aws.s3_bucket, base, layout, s3_args);
   const nlohmann::json marker = {{"run_id", run_id},
+                                 {"uid", identity.uid},
                                  {"cluster_name", aws.cluster_name},
                                  {"region", region},
                                  {"started_at", clock->Now()}};
@@ -126,7 +129,7 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
 
   // The SLURM side: everything the slurm backend checks, on the cluster's
   // head node.
-  Result<SlurmSetup> slurm = ConnectSlurm(config, layout, clock, env);
+  Result<SlurmSetup> slurm = ConnectSlurm(config, identity, clock, env);
   if (!slurm.ok()) return slurm.status().Annotate("aws backend");
   slurm->options.name = "aws";
   parts.runner = std::move(slurm->runner);

@@ -60,7 +60,7 @@ class S3Stager : public AttemptStager {
 // the run marker and the inputs, and returns the staged SLURM backend.
 // `env` is porch's environment (credentials, AWS_REGION, SLURM_CONF).
 Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const RunLayout& layout,
-                                                  Clock* clock,
+                                                  const RunIdentity& identity, Clock* clock,
                                                   const std::map<std::string, std::string>& env);
 
 }  // namespace porch

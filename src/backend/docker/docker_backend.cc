@@ -20,16 +20,29 @@ namespace {
 constexpr double kBuildWaitSeconds = 3600;
 // A cancelled container gets SIGKILL this long after the kill grace.
 constexpr double kKillSlackSeconds = 2;
+// While waiting for the engine, ask it this often.
+constexpr double kEngineProbeSeconds = 0.5;
+// Container names are at most this long (the engine's limit is larger).
+constexpr size_t kMaxTaskNameInContainer = 100;
 
-std::string ContainerName(const std::string& run, const std::string& task, int attempt) {
-  std::string name = "porch-" + run + "-" + task + "-" + std::to_string(attempt);
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-  }
-  return name.substr(0, 200);
+bool EngineUnreachable(const Status& st) {
+  return st.code() == Status::Code::kUnavailable &&
+         st.message().find("cannot reach the Docker engine") != std::string::npos;
+}
+
+// 5xx while the engine starts (libnetwork not ready yet): worth waiting for.
+bool EngineStarting(const Status& st) {
+  return st.code() == Status::Code::kUnavailable &&
+         st.message().find("the engine answered 5") != std::string::npos;
 }
 
 }  // namespace
+
+std::string DockerBackend::ContainerName(const std::string& uid, const std::string& task,
+                                         int attempt) {
+  return "porch-" + uid + "-" + SafeName(task, kMaxTaskNameInContainer) + "-" +
+         std::to_string(attempt);
+}
 
 DockerBackend::DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket,
                              RunLayout layout, Clock* clock, DockerBackendOptions options)
@@ -43,13 +56,14 @@ DockerBackend::DockerBackend(std::unique_ptr<HttpClient> http, const std::string
 ContainerSpec DockerBackend::Spec(const Launch& l) const {
   const Task& t = *l.task;
   ContainerSpec s;
-  s.name = ContainerName(options_.run_id, t.id, l.attempt);
+  s.name = ContainerName(options_.uid, t.id, l.attempt);
   s.image = options_.image;
   s.cmd = {options_.porch_path, "exec-task",  "--run-dir", layout_.dir(),
            "--task-id",         t.id,         "--attempt", std::to_string(l.attempt)};
   s.env = options_.env;
   s.env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
-  s.labels = {{"porch.run", options_.run_id},
+  s.labels = {{"porch.uid", options_.uid},
+              {"porch.run", options_.run_id},
               {"porch.task", t.id},
               {"porch.attempt", std::to_string(l.attempt)}};
   s.binds = {layout_.dir() + ":" + layout_.dir()};
@@ -61,41 +75,88 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
   return s;
 }
 
-std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> launches) {
-  std::vector<Result<std::string>> out;
-  for (const Launch& l : launches) {
-    Status st = MakeDirs(layout_.attempt_dir(l.task->id, l.attempt));
-    if (!st.ok()) {
-      out.push_back(st);
+bool DockerBackend::WaitForEngine(double until) {
+  while (clock_->Now() < until) {
+    const double next = std::min(until, clock_->Now() + kEngineProbeSeconds);
+    clock_->SleepUntil(next);
+    if (clock_->Now() < next) return false;  // a signal (Ctrl-C): stop waiting
+    if (client_.Ping().ok()) return true;
+  }
+  return false;
+}
+
+Status DockerBackend::ClearName(const std::string& name) {
+  Result<ContainerState> old = client_.Inspect(name);
+  if (!old.ok()) return old.status().code() == Status::Code::kNotFound ? Status::Ok() : old.status();
+  if (old->labels["porch.uid"] != options_.uid) {
+    return Status::Infeasible("a container named '" + name +
+                              "' exists and is not this run's (porch.uid differs); porch does "
+                              "not remove what it did not create");
+  }
+  // A leftover of this very attempt: created, never journaled as submitted.
+  return client_.RemoveContainer(old->id);
+}
+
+Result<std::string> DockerBackend::CreateAndStart(ContainerSpec& spec) {
+  const double give_up = clock_->Now() + options_.engine_wait_s;
+  bool cleared = false;
+  while (true) {
+    Result<std::string> id = client_.CreateContainer(spec);
+    if (!id.ok() && id.status().code() == Status::Code::kAlreadyExists && !cleared) {
+      // The name is taken: a leftover of this very attempt, or not ours.
+      PORCH_RETURN_IF_ERROR(ClearName(spec.name));
+      cleared = true;
       continue;
     }
-    ContainerSpec spec = Spec(l);
-    client_.RemoveContainer(spec.name).IgnoreError();  // a leftover of this very attempt (never ran: not journaled)
-    Result<std::string> id = client_.CreateContainer(spec);
     if (!id.ok() && id.status().code() == Status::Code::kNotFound && !network_id_.empty() &&
         id.status().message().find("network") != std::string::npos) {
       // A concurrent run settled on another of two same-named networks and
-      // removed ours while it was still empty: agree again and retry once.
+      // removed ours while it was still empty: agree again.
       Result<std::string> net = client_.EnsureNetwork(options_.network);
       if (net.ok()) {
         network_id_ = *net;
         spec.network = *net;
-        id = client_.CreateContainer(spec);
+        continue;
       }
     }
-    if (!id.ok()) {
-      out.push_back(id.status().Annotate("docker backend"));
-      continue;
+    Status st = id.ok() ? client_.StartContainer(*id) : id.status();
+    if (st.ok()) return id;
+    if (id.ok()) client_.RemoveContainer(*id).IgnoreError();
+    if (!EngineUnreachable(st) && !EngineStarting(st)) return st;
+    if (!WaitForEngine(give_up)) {
+      return Status::Unavailable("the Docker engine at unix://" + client_.socket() +
+                                 " did not answer for " +
+                                 std::to_string(static_cast<int>(options_.engine_wait_s)) +
+                                 "s (docker.engine_wait_seconds): " + st.message());
     }
-    st = client_.StartContainer(*id);
-    if (!st.ok()) {
-      client_.RemoveContainer(*id).IgnoreError();
-      out.push_back(st.Annotate("docker backend"));
-      continue;
+    last_outage_end_ = clock_->Now();
+  }
+}
+
+Result<std::string> DockerBackend::SubmitOne(const Launch& l) {
+  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.attempt_dir(l.task->id, l.attempt)));
+  ContainerSpec spec = Spec(l);
+  Result<std::string> id = CreateAndStart(spec);
+  if (!id.ok()) {
+    // The engine lacks the image now (removed during the run): nothing any
+    // task can do about it.
+    if (id.status().code() == Status::Code::kNotFound &&
+        id.status().message().find("image") != std::string::npos) {
+      return Status::Infeasible(id.status().message());
     }
-    jobs_[*id] = {l.index, l.attempt, l.task->id, spec.memory_bytes > 0};
-    Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
-    out.push_back(*id);
+    return id.status();
+  }
+  jobs_[*id] = {l.index, l.attempt, l.task->id, spec.memory_bytes > 0, clock_->Now()};
+  Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
+  return id;
+}
+
+std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> launches) {
+  std::vector<Result<std::string>> out;
+  out.reserve(launches.size());
+  for (const Launch& l : launches) {
+    Result<std::string> id = SubmitOne(l);
+    out.push_back(id.ok() ? std::move(id) : Result<std::string>(id.status().Annotate("docker backend")));
   }
   return out;
 }
@@ -114,6 +175,12 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   e.exit_code = st.ok() ? st->exit_code : -1;
   e.without_result = "the container exited " + std::to_string(e.exit_code) +
                      " without a result file (see container.log)";
+  if (!e.cancel_requested && last_outage_end_ > job.submitted_at) {
+    // The engine went away while this container ran: what stopped it was
+    // the engine (its restart), not porch and not the task.
+    e.backend_says = BackendVerdict{FailureReason::kLost,
+        "the container was stopped while the Docker engine restarted; it runs again"};
+  }
   BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(),
                                   ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
   escalation_.Record(job.index, ev.reason);
@@ -135,23 +202,19 @@ void DockerBackend::KillOverdueCancels() {
 void DockerBackend::Poll(std::vector<BackendEvent>* events) {
   KillOverdueCancels();
   if (jobs_.empty()) return;
-  Result<std::vector<ContainerState>> listed = client_.List({{"porch.run", options_.run_id}});
+  Result<std::vector<ContainerState>> listed = client_.List({{"porch.uid", options_.uid}});
   if (!listed.ok()) {
-    if (engine_down_since_ == 0) {
-      engine_down_since_ = clock_->Now();  // restarting? wait for it, for a while
-    } else if (clock_->Now() - engine_down_since_ > options_.engine_down_limit_s) {
-      for (const auto& [id, job] : jobs_) {
-        events->push_back(FailedEvent(
-            job.index, job.attempt, clock_->Now(), FailureReason::kBackendError,
-            "the Docker engine did not answer for " +
-                std::to_string(static_cast<int>(options_.engine_down_limit_s)) +
-                "s: " + listed.status().message()));
-      }
-      jobs_.clear();
-      engine_down_since_ = 0;
+    if (engine_down_since_ == 0) engine_down_since_ = clock_->Now();  // restarting? wait for it
+    if (clock_->Now() - engine_down_since_ > options_.engine_wait_s && health_.ok()) {
+      health_ = Status::Unavailable(
+          "the Docker engine at unix://" + client_.socket() + " has not answered for " +
+          std::to_string(static_cast<int>(options_.engine_wait_s)) +
+          "s (docker.engine_wait_seconds); its containers may still run: " +
+          listed.status().message());
     }
     return;
   }
+  if (engine_down_since_ != 0) last_outage_end_ = clock_->Now();
   engine_down_since_ = 0;
   std::map<std::string, const ContainerState*> by_id;
   for (const ContainerState& c : *listed) by_id[c.id] = &c;
@@ -180,7 +243,7 @@ void DockerBackend::Cancel(Dag::Index index, int attempt) {
 }
 
 Result<RecoverOutcome> DockerBackend::Recover(const InFlight& f) {
-  Result<std::vector<ContainerState>> found = client_.List({{"porch.run", options_.run_id},
+  Result<std::vector<ContainerState>> found = client_.List({{"porch.uid", options_.uid},
                                                             {"porch.task", f.task->id},
                                                             {"porch.attempt", std::to_string(f.attempt)}});
   // An engine that does not answer cannot say the container is gone.
@@ -192,7 +255,8 @@ Result<RecoverOutcome> DockerBackend::Recover(const InFlight& f) {
       client_.RemoveContainer(c.id).IgnoreError();
       return RecoverOutcome::kLost;
     }
-    jobs_[c.id] = {f.index, f.attempt, f.task->id, f.task->resources.memory_bytes > 0};  // Wait collects it
+    // Wait collects it.
+    jobs_[c.id] = {f.index, f.attempt, f.task->id, f.task->resources.memory_bytes > 0, clock_->Now()};
     return RecoverOutcome::kAdopted;
   }
   if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
@@ -223,27 +287,29 @@ Status EnsureImage(DockerClient& client, const DockerConfig& docker, const std::
   if (!have.ok()) return have.status().Annotate("docker backend");
   if (*have) return Status::Ok();
   if (docker.build_context.empty()) {
-    return Status::NotFound("docker backend: image '" + image +
+    return Status::Infeasible("docker backend: image '" + image +
                             "' is not in the engine, and porch never pulls; build it with "
                             "docker/build.sh, set docker.build_context to a directory with a "
                             "Dockerfile, or set docker.image");
   }
   // Runs that miss the same image build it once: the others wait for the
   // build, then find the image.
-  std::unique_ptr<FileLock> lock = EngineLock(client.socket(), "image " + image, kBuildWaitSeconds);
+  std::unique_ptr<FileLock> lock = EngineLock(client.socket(), "build", kBuildWaitSeconds);
   have = client.ImageExists(image);
   if (have.ok() && *have) return Status::Ok();
   return BuildImageFromContext(client, docker, image, log_path);
 }
 
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
-                                                     Clock* clock,
+                                                     const RunIdentity& identity, Clock* clock,
                                                      const std::map<std::string, std::string>& env) {
   auto docker_host = env.find("DOCKER_HOST");
   std::string socket =
       DockerSocket(config.docker.host, docker_host == env.end() ? "" : docker_host->second);
   DockerBackendOptions o;
-  o.run_id = RunLayout(AbsolutePath(layout.dir())).run_id();
+  o.run_id = identity.run_id;
+  o.uid = identity.uid;
+  o.engine_wait_s = config.docker.engine_wait_seconds;
   o.image = config.docker.image;
   o.network = config.docker.network;
   o.porch_path = config.docker.porch_path;

@@ -1,10 +1,20 @@
 // The Docker backend (the seed's DockerBackend): each task attempt runs in a
 // container of its own, `porch exec-task` inside, with the run directory
 // bind-mounted at the same absolute path so the attempt's result file lands
-// where porch reads it. Containers carry labels (porch.run, porch.task,
-// porch.attempt), the task's resources as limits (NanoCpus, Memory with no
-// extra swap, PidsLimit), and the executor's environment, passed at create
-// time and never written to disk.
+// where porch reads it. Containers are named porch-<uid>-<task>-<attempt>
+// and labelled porch.uid (the run's unique id, model/run_identity.h),
+// porch.run, porch.task and porch.attempt; porch lists, adopts, stops and
+// removes only containers whose porch.uid is its own, so runs sharing an
+// engine never touch each other. They get the task's resources as limits
+// (NanoCpus, Memory with no extra swap, PidsLimit), and the executor's
+// environment, passed at create time and never written to disk.
+//
+// Outages: a submission that finds the engine unreachable waits for it (up
+// to engine_wait_s); a poll that finds it unreachable keeps waiting, and
+// after engine_wait_s the backend reports itself unhealthy, so the run stops
+// (exit 3) and can be resumed, instead of spending tasks' retries. A
+// container the engine stopped without porch asking (an engine restart) is
+// a lost attempt: it runs again, no retry charged.
 //
 // A task killed for its memory limit (OOMKilled) gets oom_memory_factor
 // times the memory on its next attempt, up to max_memory_bytes.
@@ -27,18 +37,20 @@
 #include "backend/docker/docker_client.h"
 #include "config/config.h"
 #include "platform/clock.h"
+#include "model/run_identity.h"
 #include "model/run_layout.h"
 
 namespace porch {
 
 struct DockerBackendOptions {
-  std::string run_id;
+  std::string run_id;                       // the human run id (label porch.run)
+  std::string uid;                          // the run's unique id: names and the label porch.uid
   std::string image = "parallel-orchestrator:latest";
   std::string network;                      // empty: the engine's default
   std::string porch_path = "/usr/local/bin/porch";
   std::vector<std::string> env;             // "NAME=value" for every container
   double poll_s = 0.2;
-  double engine_down_limit_s = 120;  // an engine unreachable this long fails the attempts
+  double engine_wait_s = 120;        // an unreachable engine is waited for this long
   double kill_grace_s = 5;           // after a cancel's SIGTERM, SIGKILL follows this much later
   double oom_memory_factor = 2;      // an OOM-killed task's next attempt gets this much more memory
   uint64_t max_memory_bytes = 64ull << 30;  // ... up to this
@@ -59,9 +71,13 @@ class DockerBackend : public PollingBackend {
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   void Cancel(Dag::Index index, int attempt) override;
   Result<RecoverOutcome> Recover(const InFlight& attempt) override;
+  Status health() const override { return health_; }
 
   // The container for one attempt (exposed for tests).
   ContainerSpec Spec(const Launch& l) const;
+  // "porch-<uid>-<task>-<attempt>": unique to the run and the attempt, and
+  // different for different task ids (SafeName).
+  static std::string ContainerName(const std::string& uid, const std::string& task, int attempt);
 
  private:
   struct Job {
@@ -69,9 +85,20 @@ class DockerBackend : public PollingBackend {
     int attempt;
     std::string task_id;
     bool memory_limited = false;  // created with a memory limit
+    double submitted_at = 0;
   };
   void Poll(std::vector<BackendEvent>* events) override;
   double PollInterval() const override { return options_.poll_s; }
+  Result<std::string> SubmitOne(const Launch& l);
+  // Creates and starts `spec`'s container, waiting out an engine that does
+  // not answer (up to engine_wait_s; a signal ends the wait early).
+  Result<std::string> CreateAndStart(ContainerSpec& spec);
+  // Removes a leftover container of this very attempt (created, never
+  // journaled); refuses one that is not this run's.
+  Status ClearName(const std::string& name);
+  // Waits until the engine answers again: false when it did not within
+  // `until` (or a signal came).
+  bool WaitForEngine(double until);
   BackendEvent Collect(const std::string& id, const Job& job);
   void KillOverdueCancels();
 
@@ -82,8 +109,10 @@ class DockerBackend : public PollingBackend {
   std::string network_id_;  // options_.network's id once ensured
   std::map<std::string, Job> jobs_;  // by container id
   double engine_down_since_ = 0;     // 0: the engine answered the last poll
+  double last_outage_end_ = 0;       // when the engine answered again after an outage
   std::map<std::string, double> cancelled_at_;  // container id -> when SIGTERM was sent
   ResourceEscalation escalation_;
+  Status health_;                    // not OK: the engine is gone; the run must stop
 };
 
 // Builds `image` from docker.build_context through the Engine API; the
@@ -101,7 +130,7 @@ Status EnsureImage(DockerClient& client, const DockerConfig& docker, const std::
 // that is set). Clear errors for each step.
 // `env`: porch's environment (DOCKER_HOST; the credentials containers get).
 Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const RunLayout& layout,
-                                                     Clock* clock,
+                                                     const RunIdentity& identity, Clock* clock,
                                                      const std::map<std::string, std::string>& env);
 
 }  // namespace porch

@@ -74,6 +74,7 @@ Status DockerClient::Check(const Result<HttpResponse>& r, const std::string& wha
   std::string msg = what + ": the engine answered " + std::to_string(r->status) + " (" +
                     EngineMessage(*r) + ")";
   if (r->status == 404) return Status::NotFound(msg);
+  if (r->status == 409) return Status::AlreadyExists(msg);
   return Status::Unavailable(msg);
 }
 
@@ -139,7 +140,7 @@ std::unique_ptr<FileLock> EngineLock(const std::string& socket, const std::strin
 Result<std::string> DockerClient::EnsureNetwork(const std::string& name) {
   if (IsPredefinedNetwork(name)) return name;  // the engine's own: used, never created
   const std::string what = "network '" + name + "'";
-  std::unique_ptr<FileLock> lock = EngineLock(socket_, "network " + name, kEngineLockWaitSeconds);
+  std::unique_ptr<FileLock> lock = EngineLock(socket_, "network", kEngineLockWaitSeconds);
   Result<std::vector<NetworkInfo>> have = NetworksNamed(name);
   if (!have.ok()) return have.status().Annotate(what);
   if (have->empty()) {

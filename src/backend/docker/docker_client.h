@@ -4,7 +4,8 @@
 //
 // Errors: Unavailable when no engine answers (the message says where porch
 // looked and asks whether dockerd runs); NotFound for a missing image or
-// container; other engine refusals carry the engine's own message. Nothing
+// container; AlreadyExists for a name in use (409); other engine refusals
+// carry the engine's own message. Nothing
 // here pulls images: no registry is assumed reachable.
 #pragma once
 
@@ -118,10 +119,12 @@ class DockerClient {
 };
 
 // A lock shared by every porch process on this host that talks to the engine
-// at `socket`, for operations Docker does not serialise itself (network
-// creation, building one image tag). Held for as long as the object lives;
-// null when it could not be had within `timeout_s` (the caller then goes on
-// without it: a stuck holder must not stop a run).
+// at `socket`, for a kind of operation Docker does not serialise itself
+// ("network": creating networks; "build": building images). One lock file
+// per engine and kind, in $TMPDIR or /tmp, left there (removing a lock file
+// others may wait on would break the lock). Held for as long as the object
+// lives; null when it could not be had within `timeout_s` (the caller then
+// goes on without it: a stuck holder must not stop a run).
 std::unique_ptr<FileLock> EngineLock(const std::string& socket, const std::string& what,
                                      double timeout_s);
 

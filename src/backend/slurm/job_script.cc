@@ -7,6 +7,10 @@
 
 namespace porch {
 
+namespace {
+constexpr size_t kMaxTaskInJobName = 100;
+}  // namespace
+
 std::string ShellQuote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {
@@ -41,15 +45,12 @@ void Line(std::string* out, const std::string& option) { *out += "#SBATCH " + op
 
 }  // namespace
 
-std::string SlurmJobName(std::string_view run_id, std::string_view task_id, int attempt) {
-  std::string name = "porch-" + std::string(run_id) + "-" + std::string(task_id) + "-" +
-                     std::to_string(attempt);
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-  }
-  if (name.size() > 200) name = name.substr(0, 200);
-  return name;
+std::string SlurmJobName(std::string_view uid, std::string_view task_id, int attempt) {
+  return "porch-" + std::string(uid) + "-" + SafeName(std::string(task_id), kMaxTaskInJobName) +
+         "-" + std::to_string(attempt);
 }
+
+std::string SlurmJobComment(std::string_view uid) { return "porch-run-" + std::string(uid); }
 
 std::vector<std::string> SplitSbatchArgs(std::string_view text) {
   std::vector<std::string> out;
@@ -136,8 +137,8 @@ std::string StagedBody(const JobScriptSpec& spec) {
   std::string s = "porch_s3() { " + ShellQuote(spec.porch_path) + " s3 \"$@\"" + s3_args +
                   " >/dev/null; }\n";
   s += "stage=" + ShellQuote(spec.stage_url) + "\n";
-  s += "node=\"${PORCH_NODE_DIR:-${TMPDIR:-/tmp}}/porch-\"" + ShellQuote(spec.run_id) +
-       "\"/$task-$attempt\"\n";
+  s += "top=\"${PORCH_NODE_DIR:-${TMPDIR:-/tmp}}/porch-\"" + ShellQuote(spec.run_id) + "\n";
+  s += "node=\"$top/$task-$attempt\"\n";
   s += "rel=\"tasks/$task/attempt-$attempt\"\n";
   s += "mkdir -p \"$node/$rel\" && cd \"$node\" || { echo \"porch: cannot make $node on "
        "$(hostname)\" >&2; exit 90; }\n";
@@ -155,7 +156,15 @@ std::string StagedBody(const JobScriptSpec& spec) {
        "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
   s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\"\n";
   s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
-  s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || rm -rf \"$node\"\n";
+  // Nothing stays on the node: the attempt's directory, the run's (when it
+  // is empty) and SLURM's own output file for this job go.
+  std::string own_output;
+  if (size_t j = spec.output.find("%j"); j != std::string::npos) {
+    own_output = " " + ShellQuote(spec.output.substr(0, j)) + "\"${SLURM_JOB_ID:-}\"" +
+                 ShellQuote(spec.output.substr(j + 2));
+  }
+  s += "if [ -z \"${PORCH_KEEP_NODE_DIR:-}\" ]; then rm -rf \"$node\"; rmdir \"$top\" 2>/dev/null;" +
+       (own_output.empty() ? std::string() : " rm -f" + own_output + ";") + " fi\n";
   s += "exit $rc\n";
   return s;
 }

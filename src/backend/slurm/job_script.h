@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "model/run_identity.h"
+
 namespace porch {
 
 // One attempt the script runs. An array script has one per element, in
@@ -54,7 +56,7 @@ struct JobScriptSpec {
   // also when the task failed. `s3_args` go to every `porch s3` call
   // (region, endpoint: never secrets).
   std::string stage_url;
-  std::string run_id;
+  std::string run_id;               // names the node-local directory (the run's uid)
   std::vector<std::string> s3_args;
 };
 
@@ -65,7 +67,12 @@ std::string ShellQuote(std::string_view s);
 
 // A job name SLURM and shells take as is: "porch-<run>-<task>-<attempt>",
 // characters outside [A-Za-z0-9._-] replaced by '_', at most 200 long.
-std::string SlurmJobName(std::string_view run_id, std::string_view task_id, int attempt);
+// "porch-<uid>-<task>-<attempt>": unique to the run (its uid) and the
+// attempt, and different for different task ids (SafeName).
+std::string SlurmJobName(std::string_view uid, std::string_view task_id, int attempt);
+// "porch-run-<uid>": the --comment every job of the run carries; porch lists
+// its jobs by this, exactly.
+std::string SlurmJobComment(std::string_view uid);
 
 // Splits a config string of extra sbatch arguments on whitespace, keeping
 // quoted parts ("--comment='a b'") together. Does not expand anything.

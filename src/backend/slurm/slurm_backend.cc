@@ -64,12 +64,14 @@ std::string SlurmBackend::Script(std::span<const Launch> batch, const std::strin
   if (stager_) {
     // Nodes cannot see the run directory: SLURM's own output stays on the
     // node; the script sends its own output home through S3.
-    spec.output = "/tmp/porch-slurm-%j.out";
+    // Nodes cannot see the run directory: SLURM's own output stays on the
+    // node (the script removes it when all went well).
+    spec.output = "/tmp/porch-" + options_.uid + "-%j.out";
     spec.error = spec.output;
     spec.array_throttle = options_.array_throttle;
     spec.stage_url = stager_->StageUrl();
     spec.s3_args = stager_->S3Args();
-    spec.run_id = options_.run_id;
+    spec.run_id = options_.uid;
   } else if (batch.size() == 1) {
     std::string dir = layout_.attempt_dir(first.task->id, first.attempt);
     spec.output = dir + "/slurm.out";
@@ -81,7 +83,7 @@ std::string SlurmBackend::Script(std::span<const Launch> batch, const std::strin
   }
   spec.export_env = options_.export_env;
   spec.extra_args = options_.extra_args;
-  spec.comment = "porch run " + options_.run_id;
+  spec.comment = SlurmJobComment(options_.uid);
   spec.run_dir = layout_.dir();
   spec.porch_path = options_.porch_path;
   spec.grace_s = options_.grace_s;
@@ -123,7 +125,7 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
       for (const Launch& l : batch) {
         if (st.ok()) st = MakeDirs(layout_.attempt_dir(l.task->id, l.attempt));
       }
-      std::string name = SlurmJobName(options_.run_id, batch[0].task->id, batch[0].attempt);
+      std::string name = SlurmJobName(options_.uid, batch[0].task->id, batch[0].attempt);
       if (batch.size() > 1) name += "-array" + std::to_string(batch.size());
       std::string path = ScriptPath(name);
       if (st.ok()) st = WriteFileFast(path, Script(batch, name));
@@ -180,7 +182,7 @@ void SlurmBackend::FlushCancels() {
 }
 
 Result<std::map<std::string, SlurmJob>> SlurmBackend::ListQueue() {
-  Result<std::vector<SlurmJob>> listed = client_->Queue(options_.user, "porch-" + options_.run_id + "-");
+  Result<std::vector<SlurmJob>> listed = client_->Queue(options_.user, SlurmJobComment(options_.uid));
   if (!listed.ok()) return listed.status();
   std::map<std::string, SlurmJob> by_id;
   for (SlurmJob& j : *listed) by_id[j.id] = std::move(j);
@@ -346,12 +348,13 @@ std::string SelfPath() {
 
 }  // namespace
 
-Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock,
+Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identity, Clock* clock,
                                 const std::map<std::string, std::string>& env) {
   const SlurmConfig& c = config.slurm;
   SlurmSetup setup;
   SlurmBackendOptions& o = setup.options;
-  o.run_id = RunLayout(AbsolutePath(layout.dir())).run_id();
+  o.run_id = identity.run_id;
+  o.uid = identity.uid;
   if (passwd* pw = getpwuid(geteuid())) o.user = pw->pw_name;
   o.porch_path = c.porch_path.empty() ? SelfPath() : c.porch_path;
   o.partition = c.partition;
@@ -423,9 +426,9 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, C
 }
 
 Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
-                                                    Clock* clock,
+                                                    const RunIdentity& identity, Clock* clock,
                                                     const std::map<std::string, std::string>& env) {
-  Result<SlurmSetup> setup = ConnectSlurm(config, layout, clock, env);
+  Result<SlurmSetup> setup = ConnectSlurm(config, identity, clock, env);
   if (!setup.ok()) return setup.status();
   SlurmParts parts{std::move(setup->runner), std::move(setup->client)};
   return std::unique_ptr<Backend>(

@@ -52,6 +52,7 @@
 #include "config/config.h"
 #include "model/result_file.h"
 #include "platform/clock.h"
+#include "model/run_identity.h"
 #include "model/run_layout.h"
 
 namespace porch {
@@ -77,7 +78,8 @@ class AttemptStager {
 
 struct SlurmBackendOptions {
   std::string name = "slurm";        // "aws" when staging through S3
-  std::string run_id;
+  std::string run_id;                // the human run id
+  std::string uid;                   // the run's unique id: job names and comments
   std::string user;                  // squeue --user; empty: all users
   std::string porch_path;            // absolute, as seen on the nodes
   std::string partition;             // empty: the cluster's default
@@ -186,12 +188,12 @@ struct SlurmSetup {
 };
 // `env` is porch's environment (SLURM_CONF is checked; the SLURM clients
 // and, through sbatch --export, the jobs inherit it).
-Result<SlurmSetup> ConnectSlurm(const Config& config, const RunLayout& layout, Clock* clock,
+Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identity, Clock* clock,
                                 const std::map<std::string, std::string>& env);
 
 // ConnectSlurm, then a backend that owns its client.
 Result<std::unique_ptr<Backend>> CreateSlurmBackend(const Config& config, const RunLayout& layout,
-                                                    Clock* clock,
+                                                    const RunIdentity& identity, Clock* clock,
                                                     const std::map<std::string, std::string>& env);
 
 }  // namespace porch

@@ -85,15 +85,15 @@ Result<std::string> SlurmClient::Submit(const std::string& script_path,
 }
 
 Result<std::vector<SlurmJob>> SlurmClient::Queue(const std::string& user,
-                                                 const std::string& name_prefix) {
-  std::vector<std::string> argv = {Bin("squeue"), "-h", "-r", "-t", "all", "-o", "%i|%j|%T|%r"};
+                                                 const std::string& comment) {
+  std::vector<std::string> argv = {Bin("squeue"), "-h", "-r", "-t", "all", "-o", "%i|%j|%T|%r|%k"};
   if (!user.empty()) argv.push_back("--user=" + user);
   Result<CommandOutput> out = Call(argv, &calls_.squeue);
   if (!out.ok()) return out.status();
-  std::vector<SlurmJob> all = ParseSqueue(out->out);
+  std::vector<SlurmJob> all = ParseSqueue(out->out, nullptr, /*with_comment=*/true);
   std::vector<SlurmJob> mine;
   for (SlurmJob& j : all) {
-    if (j.name.compare(0, name_prefix.size(), name_prefix) == 0) mine.push_back(std::move(j));
+    if (j.comment == comment) mine.push_back(std::move(j));
   }
   return mine;
 }

@@ -57,8 +57,8 @@ class SlurmClient {
 
   // squeue for `user`, every state still known to the controller (finished
   // jobs stay listed for MinJobAge), array elements one per line, filtered
-  // to names starting with `name_prefix`.
-  Result<std::vector<SlurmJob>> Queue(const std::string& user, const std::string& name_prefix);
+  // to the jobs whose comment is exactly `comment` (one run's jobs).
+  Result<std::vector<SlurmJob>> Queue(const std::string& user, const std::string& comment);
 
   // sacct for the given ids (one call). Infeasible when the cluster keeps
   // no accounting.

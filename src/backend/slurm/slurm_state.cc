@@ -188,11 +188,11 @@ int ParseSlurmExitCode(std::string_view text) {
   return s > 0 ? static_cast<int>(128 + s) : static_cast<int>(c);
 }
 
-std::vector<SlurmJob> ParseSqueue(const std::string& text, int* bad_lines) {
+std::vector<SlurmJob> ParseSqueue(const std::string& text, int* bad_lines, bool with_comment) {
   std::vector<SlurmJob> jobs;
   std::vector<std::string_view> f;
   for (std::string_view line : Lines(text)) {
-    if (!SplitFields(line, 4, &f) || f[0].empty()) {
+    if (!SplitFields(line, with_comment ? 5 : 4, &f) || f[0].empty()) {
       if (bad_lines) ++*bad_lines;
       continue;
     }
@@ -202,6 +202,7 @@ std::vector<SlurmJob> ParseSqueue(const std::string& text, int* bad_lines) {
     j.state_text = std::string(Trim(f[2]));
     j.state = ParseSlurmState(f[2]);
     j.reason = std::string(Trim(f[3]));
+    if (with_comment) j.comment = std::string(Trim(f[4]));
     jobs.push_back(std::move(j));
   }
   return jobs;

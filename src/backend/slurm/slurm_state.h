@@ -70,12 +70,15 @@ struct SlurmJob {
   SlurmState state = SlurmState::kUnknown;
   std::string state_text;
   std::string reason;   // squeue's %r (why pending), sacct's Reason
+  std::string comment;  // squeue's %k (porch puts the run's uid there)
   int exit_code = -1;   // sacct / scontrol "ExitCode=N:S" -> N, or 128+S; -1 unknown
 };
 
-// `squeue -h -r -t all -o '%i|%j|%T|%r'` output. Lines that do not parse are
-// skipped (reported in `bad_lines` when given).
-std::vector<SlurmJob> ParseSqueue(const std::string& text, int* bad_lines = nullptr);
+// `squeue -h -r -t all -o '%i|%j|%T|%r'` output (with `with_comment`,
+// '%i|%j|%T|%r|%k'). Lines that do not parse are skipped (reported in
+// `bad_lines` when given).
+std::vector<SlurmJob> ParseSqueue(const std::string& text, int* bad_lines = nullptr,
+                                  bool with_comment = false);
 // `sacct -n -P -X -o JobID,JobName,State,ExitCode` output.
 std::vector<SlurmJob> ParseSacct(const std::string& text);
 // `scontrol show job -o ID` output (one line of Key=Value words).

@@ -19,15 +19,21 @@ using nlohmann::json;
 // as a stopped dockerd does (connection refused).
 class ScriptedEngine : public HttpClient {
  public:
+  explicit ScriptedEngine(FakeClock* clock) : clock_(clock) {}
   bool down = false;
+  double down_until = 0;      // down until this time on the fake clock
   std::string state = "running";
   int calls_while_down = 0;
+  int creates = 0;
   Result<HttpResponse> Send(const HttpRequest& req, const BodySink&) override {
-    if (down) {
+    if (down || clock_->Now() < down_until) {
       ++calls_while_down;
       return Status::Unavailable("Couldn't connect to server");
     }
     const std::string& u = req.url;
+    if (u.find("/_ping") != std::string::npos) return Answer(200, "OK");
+    if (u.find("/version") != std::string::npos) return Answer(200, R"({"ApiVersion":"1.41"})");
+    if (u.find("/containers/create") != std::string::npos) ++creates;
     if (u.find("/containers/create") != std::string::npos) return Answer(201, R"({"Id":"c1"})");
     if (u.find("/start") != std::string::npos) return Answer(204, "");
     if (u.find("/containers/json") != std::string::npos) {
@@ -40,6 +46,9 @@ class ScriptedEngine : public HttpClient {
     return Answer(204, "");
   }
   static HttpResponse Answer(long status, std::string body) { return {status, {}, std::move(body)}; }
+
+ private:
+  FakeClock* clock_;
 };
 
 class DockerBackendUnitTest : public ::testing::Test {
@@ -47,13 +56,22 @@ class DockerBackendUnitTest : public ::testing::Test {
   DockerBackendUnitTest() : layout_(tmp_.path() + "/run") {
     task_.id = "t";
     task_.command = "true";
-    auto engine = std::make_unique<ScriptedEngine>();
+    auto engine = std::make_unique<ScriptedEngine>(&clock_);
     engine_ = engine.get();
     DockerBackendOptions o;
     o.run_id = "r";
+    o.uid = "0123456789abcdef";
     o.poll_s = 1;
-    o.engine_down_limit_s = 120;
+    o.engine_wait_s = 120;
     backend_ = std::make_unique<DockerBackend>(std::move(engine), "/tmp/none.sock", layout_, &clock_, o);
+  }
+  void WriteResult(FailureReason reason) {
+    AttemptResult r;
+    r.task_id = "t";
+    r.attempt = 1;
+    r.reason = reason;
+    ASSERT_TRUE(MakeDirs(layout_.attempt_dir("t", 1)).ok());
+    ASSERT_TRUE(WriteFileAtomic(layout_.result_path("t", 1), AttemptResultToJson(r)).ok());
   }
   std::vector<BackendEvent> Finished(double seconds) {
     std::vector<BackendEvent> out;
@@ -91,17 +109,75 @@ TEST_F(DockerBackendUnitTest, EngineRestartingIsWaitedForThenTheAttemptIsCollect
   EXPECT_EQ(done[0].reason, FailureReason::kNone);
 }
 
-TEST_F(DockerBackendUnitTest, EngineGoneTooLongFailsTheAttempts) {
+TEST_F(DockerBackendUnitTest, EngineGoneTooLongStopsTheRunWithoutFailingAttempts) {
   std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
   ASSERT_TRUE(backend_->Submit(ls)[0].ok());
   engine_->down = true;
   double t0 = clock_.Now();
-  std::vector<BackendEvent> done = Finished(300);
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0].reason, FailureReason::kBackendError);
-  EXPECT_NE(done[0].detail.find("did not answer for 120s"), std::string::npos) << done[0].detail;
+  EXPECT_TRUE(Finished(100).empty());
+  EXPECT_TRUE(backend_->health().ok());  // still waiting
+  EXPECT_TRUE(Finished(30).empty());     // no attempt fails: its retries are not spent
+  Status h = backend_->health();
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.code(), Status::Code::kUnavailable);
+  EXPECT_NE(h.message().find("has not answered for 120s"), std::string::npos) << h.message();
   EXPECT_GE(clock_.Now() - t0, 120);
-  EXPECT_LE(clock_.Now() - t0, 125);
+}
+
+TEST_F(DockerBackendUnitTest, AContainerTheEngineStoppedIsLostNotCancelled) {
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  ASSERT_TRUE(backend_->Submit(ls)[0].ok());
+  engine_->down = true;  // dockerd restarts; it stops the container (SIGTERM to exec-task)
+  EXPECT_TRUE(Finished(20).empty());
+  engine_->down = false;
+  engine_->state = "exited";
+  WriteResult(FailureReason::kCancelled);  // exec-task took the engine's SIGTERM for a cancel
+  std::vector<BackendEvent> done = Finished(10);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].reason, FailureReason::kLost) << done[0].detail;  // runs again, uncharged
+  EXPECT_NE(done[0].detail.find("engine restarted"), std::string::npos) << done[0].detail;
+}
+
+TEST_F(DockerBackendUnitTest, PorchsOwnCancelStaysACancel) {
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  ASSERT_TRUE(backend_->Submit(ls)[0].ok());
+  backend_->Cancel(0, 1);
+  engine_->state = "exited";
+  WriteResult(FailureReason::kCancelled);
+  std::vector<BackendEvent> done = Finished(10);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].reason, FailureReason::kCancelled);
+}
+
+TEST_F(DockerBackendUnitTest, SubmitWaitsOutAShortOutage) {
+  engine_->down_until = clock_.Now() + 30;  // the engine restarts as the attempt is submitted
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  std::vector<Result<std::string>> ids = backend_->Submit(ls);
+  ASSERT_TRUE(ids[0].ok()) << ids[0].status().ToString();
+  EXPECT_GE(clock_.Now(), engine_->down_until);
+  EXPECT_EQ(engine_->creates, 1);
+}
+
+TEST_F(DockerBackendUnitTest, SubmitDuringALongOutageSaysTheEngineIsGone) {
+  engine_->down_until = clock_.Now() + 1000;
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  std::vector<Result<std::string>> ids = backend_->Submit(ls);
+  ASSERT_FALSE(ids[0].ok());
+  // Unavailable: the scheduler stops the run instead of charging the task.
+  EXPECT_EQ(ids[0].status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(ids[0].status().message().find("did not answer for 120s"), std::string::npos)
+      << ids[0].status().message();
+  EXPECT_EQ(engine_->creates, 0);
+}
+
+TEST(DockerContainerNameTest, DistinctTaskIdsGetDistinctNames) {
+  const std::string uid = "0123456789abcdef";
+  EXPECT_EQ(DockerBackend::ContainerName(uid, "build", 2), "porch-0123456789abcdef-build-2");
+  EXPECT_NE(DockerBackend::ContainerName(uid, "x y", 1), DockerBackend::ContainerName(uid, "x_y", 1));
+  EXPECT_NE(DockerBackend::ContainerName(uid, "x/y", 1), DockerBackend::ContainerName(uid, "x y", 1));
+  EXPECT_NE(DockerBackend::ContainerName(uid, "t", 1),
+            DockerBackend::ContainerName("fedcba9876543210", "t", 1));
+  EXPECT_LE(DockerBackend::ContainerName(uid, std::string(500, 'x'), 1).size(), 140u);
 }
 
 }  // namespace

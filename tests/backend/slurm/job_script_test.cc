@@ -74,7 +74,10 @@ TEST(JobScriptTest, OddTaskIdsAreQuoted) {
 
 TEST(JobScriptTest, NamesAndArgSplitting) {
   EXPECT_EQ(SlurmJobName("r1", "build", 2), "porch-r1-build-2");
-  EXPECT_EQ(SlurmJobName("r1", "a b/c$", 1), "porch-r1-a_b_c_-1");
+  EXPECT_EQ(SlurmJobName("r1", "a b/c$", 1), "porch-r1-a_b_c_-167b4f94-1");
+  // Task ids that sanitise alike still get different names.
+  EXPECT_NE(SlurmJobName("u", "x y", 1), SlurmJobName("u", "x_y", 1));
+  EXPECT_EQ(SlurmJobComment("u"), "porch-run-u");
   EXPECT_LE(SlurmJobName("r", std::string(300, 'x'), 1).size(), 200u);
   EXPECT_EQ(SplitSbatchArgs("  --account=a  --comment='two words' \"--qos=x y\" "),
             (std::vector<std::string>{"--account=a", "--comment=two words", "--qos=x y"}));

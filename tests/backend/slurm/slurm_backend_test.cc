@@ -2,6 +2,7 @@
 // answers sbatch, squeue, sacct and scancel from a table of jobs the test
 // moves through SLURM's states. No time passes but the FakeClock's.
 #include "backend/slurm/slurm_backend.h"
+#include "backend/slurm/job_script.h"
 
 #include <gtest/gtest.h>
 
@@ -21,7 +22,10 @@ struct SimJob {
   SlurmState state = SlurmState::kPending;
   std::string script;
   std::string reason = "None";
+  std::string comment;  // --comment (the run's uid)
 };
+
+constexpr const char* kUid = "0123456789abcdef";
 
 class SlurmBackendUnitTest : public ::testing::Test {
  protected:
@@ -43,6 +47,7 @@ class SlurmBackendUnitTest : public ::testing::Test {
   SlurmBackendOptions Options() {
     SlurmBackendOptions o;
     o.run_id = "r1";
+    o.uid = kUid;
     o.user = "alice";
     o.porch_path = "/usr/bin/porch";
     o.poll_s = 1;
@@ -65,16 +70,20 @@ class SlurmBackendUnitTest : public ::testing::Test {
       Result<std::string> script = ReadFile(argv.back());
       std::smatch m;
       std::string text = script.ok() ? *script : "";
-      std::regex name_re("--job-name=(\\S+)"), array_re("--array=0-(\\d+)");
+      std::regex name_re("--job-name=(\\S+)"), array_re("--array=0-(\\d+)"),
+          comment_re("--comment=\"?([^\"\\n]*)");
       std::regex_search(text, m, name_re);
       std::string name = m[1];
+      std::string comment = std::regex_search(text, m, comment_re) ? std::string(m[1]) : "";
       std::string id = std::to_string(next_id_++);
       scripts_.push_back(text);
       if (std::regex_search(text, m, array_re)) {
         int last = std::stoi(m[1]);
-        for (int k = 0; k <= last; ++k) jobs_[id + "_" + std::to_string(k)] = {name, SlurmState::kPending, text};
+        for (int k = 0; k <= last; ++k) {
+          jobs_[id + "_" + std::to_string(k)] = {name, SlurmState::kPending, text, "None", comment};
+        }
       } else {
-        jobs_[id] = {name, SlurmState::kPending, text};
+        jobs_[id] = {name, SlurmState::kPending, text, "None", comment};
       }
       return FakeCommandRunner::Ok(id + "\n");
     }
@@ -82,7 +91,7 @@ class SlurmBackendUnitTest : public ::testing::Test {
       if (controller_down_) return FakeCommandRunner::Fail(1, "Socket timed out on send/recv operation");
       std::string out;
       for (const auto& [id, j] : jobs_) {
-        out += id + "|" + j.name + "|" + SlurmStateName(j.state) + "|" + j.reason + "\n";
+        out += id + "|" + j.name + "|" + SlurmStateName(j.state) + "|" + j.reason + "|" + j.comment + "\n";
       }
       return FakeCommandRunner::Ok(out);
     }
@@ -155,7 +164,7 @@ TEST_F(SlurmBackendUnitTest, EqualResourcesGoOutAsOneArray) {
   EXPECT_NE(scripts_[0].find("--array=0-2%5"), std::string::npos);
   EXPECT_NE(scripts_[1].find("--gres=gpu:1"), std::string::npos);
   EXPECT_NE(scripts_[1].find("--partition=gpu"), std::string::npos);
-  EXPECT_TRUE(PathExists(b->ScriptPath("porch-r1-t0-1-array3")));
+  EXPECT_TRUE(PathExists(b->ScriptPath("porch-0123456789abcdef-t0-1-array3")));
 }
 
 TEST_F(SlurmBackendUnitTest, ArraysAreSplitAtTheMaximumSize) {
@@ -337,9 +346,13 @@ TEST_F(SlurmBackendUnitTest, ACancelledJobIsCancelledWhateverTheTaskDiedOf) {
 }
 
 TEST_F(SlurmBackendUnitTest, RecoverAdoptsJobsAndCancelsOrphans) {
-  jobs_["50"] = {"porch-r1-t0-1", SlurmState::kRunning, ""};
-  jobs_["51"] = {"porch-r1-t1-1", SlurmState::kPending, ""};  // porch never recorded it
-  jobs_["52"] = {"someone-else", SlurmState::kRunning, ""};
+  const std::string mine = SlurmJobComment(kUid);
+  jobs_["50"] = {"porch-x-t0-1", SlurmState::kRunning, "", "None", mine};
+  jobs_["51"] = {"porch-x-t1-1", SlurmState::kPending, "", "None", mine};  // porch never recorded it
+  jobs_["52"] = {"someone-else", SlurmState::kRunning, "", "None", ""};
+  // Another run with the same run id and the same job names, but its own uid:
+  // not an orphan of this run, never cancelled.
+  jobs_["53"] = {"porch-x-t1-1", SlurmState::kRunning, "", "None", SlurmJobComment("fedcba9876543210")};
   auto b = Make(Options());
   EXPECT_EQ(*b->Recover({0, &plan_.tasks[0], 1, "50"}), RecoverOutcome::kAdopted);
   EXPECT_EQ(*b->Recover({1, &plan_.tasks[1], 1, ""}), RecoverOutcome::kLost);

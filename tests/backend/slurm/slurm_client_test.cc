@@ -73,12 +73,12 @@ TEST_F(SlurmClientUnitTest, SubmitErrorsThatAreNotTransientFailAtOnce) {
   EXPECT_EQ(runner_.calls.size(), 1u);
 }
 
-TEST_F(SlurmClientUnitTest, QueueIsOneCallFilteredByPrefix) {
-  runner_.Push("squeue", FakeCommandRunner::Ok("1|porch-run1-a-1|RUNNING|None\n"
-                                               "2|other-job|RUNNING|None\n"
-                                               "3_0|porch-run1-b-1-array2|PENDING|Priority\n"
-                                               "4|porch-run10-a-1|RUNNING|None\n"));
-  Result<std::vector<SlurmJob>> jobs = client_.Queue("alice", "porch-run1-");
+TEST_F(SlurmClientUnitTest, QueueIsOneCallFilteredByTheExactComment) {
+  runner_.Push("squeue", FakeCommandRunner::Ok("1|porch-u1-a-1|RUNNING|None|porch-run-u1\n"
+                                               "2|other-job|RUNNING|None|\n"
+                                               "3_0|porch-u1-b-1-array2|PENDING|Priority|porch-run-u1\n"
+                                               "4|porch-u1-a-1|RUNNING|None|porch-run-u10\n"));
+  Result<std::vector<SlurmJob>> jobs = client_.Queue("alice", "porch-run-u1");
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->size(), 2u);
   EXPECT_EQ((*jobs)[0].id, "1");
@@ -92,15 +92,15 @@ TEST_F(SlurmClientUnitTest, QueueIsOneCallFilteredByPrefix) {
 
 TEST_F(SlurmClientUnitTest, BusyControllerIsRetriedThenReportedUnavailable) {
   runner_.Push("squeue", FakeCommandRunner::Fail(1, kTimedOut));
-  runner_.Push("squeue", FakeCommandRunner::Ok("1|porch-r-a-1|RUNNING|None\n"));
-  Result<std::vector<SlurmJob>> jobs = client_.Queue("", "porch-r-");
+  runner_.Push("squeue", FakeCommandRunner::Ok("1|porch-r-a-1|RUNNING|None|c\n"));
+  Result<std::vector<SlurmJob>> jobs = client_.Queue("", "c");
   ASSERT_TRUE(jobs.ok());
   EXPECT_EQ(jobs->size(), 1u);
   EXPECT_EQ(runner_.Count("squeue"), 2);
 
   for (int k = 0; k < 4; ++k) runner_.Push("squeue", FakeCommandRunner::Fail(1, kTimedOut));
   double t0 = clock_.Now();
-  Result<std::vector<SlurmJob>> down = client_.Queue("", "porch-r-");
+  Result<std::vector<SlurmJob>> down = client_.Queue("", "c");
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.status().code(), Status::Code::kUnavailable);
   EXPECT_NE(down.status().message().find("Socket timed out"), std::string::npos);

@@ -1,5 +1,5 @@
 #!/bin/bash
-#SBATCH --job-name=porch-r1-it_s_a___task___x_-1
+#SBATCH --job-name=porch-r1-it_s_a___task___x_-980f900d-1
 #SBATCH --time=00:02:05
 #SBATCH --mem=4G
 #SBATCH --cpus-per-task=2
