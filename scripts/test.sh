@@ -47,6 +47,9 @@ fi
 # Fresh daemon state for this run.
 state="$(mktemp -d "${TMPDIR:-/tmp}/porch-test.XXXXXX")"
 export PORCH_DOCKER_DIR="$state/docker" PORCH_SLURM_DIR="$state/slurm" PORCH_S3_DIR="$state/s3"
+# Everything the tests and porch put in a temporary directory (scratch run
+# directories, engine lock files) goes in this run's state, removed with it.
+mkdir -p "$state/tmp" && export TMPDIR="$state/tmp"
 PORCH_SLURM_PORT="$(scripts/free-port.sh 2)" && export PORCH_SLURM_PORT
 PORCH_S3_SIGV4_PORT="$(scripts/free-port.sh)" && export PORCH_S3_SIGV4_PORT
 PORCH_S3_FAUXQS_PORT="$(scripts/free-port.sh)" && export PORCH_S3_FAUXQS_PORT

@@ -9,14 +9,14 @@ namespace porch {
 
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
                                                const RunIdentity& identity, Clock* clock,
-                                               const Plan& plan,
                                                const std::map<std::string, std::string>& env) {
   if (config.backend == "threading" || config.backend == "local") {
     LocalBackendOptions options;
-    options.kill_grace_s = config.kill_grace_seconds;
-    options.plan = &plan;
-    options.config = config;
-    options.porch_env = env;
+    // The spawner reads the run's config.json; what porch resolved beyond it
+    // (a key given with --set or in porch.yaml) reaches it through its
+    // environment, never a file.
+    options.env = env;
+    if (!config.llm.api_key.empty()) options.env["PORCH_LLM_API_KEY"] = config.llm.api_key;
     return std::unique_ptr<Backend>(std::make_unique<LocalBackend>(layout, clock, options));
   }
   if (config.backend == "docker") {

@@ -14,11 +14,10 @@
 
 namespace porch {
 
-// `plan` must outlive the backend. `env` is porch's environment
+// `env` is porch's environment
 // (DOCKER_HOST, SLURM_CONF, credentials passed on to jobs).
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
                                                const RunIdentity& identity, Clock* clock,
-                                               const Plan& plan,
                                                const std::map<std::string, std::string>& env);
 
 }  // namespace porch

@@ -21,7 +21,7 @@ std::vector<BackendEvent> PollingBackend::Wait(double deadline) {
     const double now = clock_->Now();
     if (now >= deadline) break;
     const double until = std::min(deadline, next_poll_);
-    clock_->SleepUntil(until);
+    clock_->SleepUntilReadable(until, WakeFd());
     const bool woken = clock_->Now() < until;  // a signal
     if (clock_->Now() >= next_poll_ || (woken && PollIsCheap())) PollNow(&events);
     if (woken) break;  // let the scheduler look (Ctrl-C)

@@ -34,6 +34,9 @@ class PollingBackend : public Backend {
   // right after a signal woke the sleep (local processes: waitpid; SIGCHLD
   // is the signal). Backends that ask a daemon answer false.
   virtual bool PollIsCheap() const { return false; }
+  // A descriptor that becomes readable when there is something to look at
+  // (the local spawner's socket): the sleep ends at once. -1: none.
+  virtual int WakeFd() const { return -1; }
 
   // Queues an event for the next Wait (e.g. kStarted from Submit).
   void Emit(BackendEvent ev) { pending_.push_back(std::move(ev)); }

@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "core/strings.h"
 #include "exec/attempt.h"
+#include "exec/run_attempts.h"
+#include "exec/spawner.h"
 #include "plan/dag.h"
 #include "plan/plan_parser.h"
 #include "plan/validate.h"
@@ -184,8 +186,8 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
   ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
   BackendFactory factory = [env = CurrentEnvironment()](const Config& c, const RunLayout& l,
                                                         const RunIdentity& id, Clock* clk,
-                                                        const Plan& p) {
-    return CreateBackend(c, l, id, clk, p, env);
+                                                        const Plan&) {
+    return CreateBackend(c, l, id, clk, env);
   };
   Runner runner(&clock, factory, &progress, [] { return SignalGuard::interrupted(); });
   Result<RunOutcome> outcome = go(runner);
@@ -496,43 +498,20 @@ int CmdServe(const GlobalOptions& g) {
 
 int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt,
                 double time_limit_s, double grace_s) {
-  RunLayout layout(run_dir);
-  Result<Plan> plan = LoadPlanFile(layout.plan());
-  if (!plan.ok()) {
-    std::fprintf(stderr, "porch exec-task: %s\n", plan.status().message().c_str());
+  Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
+  if (!run.ok()) {
+    std::fprintf(stderr, "porch exec-task: %s\n", run.status().message().c_str());
     return kExecUsage;
   }
-  Dag dag(*plan);
-  int64_t index = dag.Find(task_id);
-  if (index < 0 || attempt < 1) {
-    std::fprintf(stderr, "porch exec-task: run '%s' has no task '%s' (or attempt %d is invalid)\n",
-                 run_dir.c_str(), task_id.c_str(), attempt);
-    return kExecUsage;
+  Result<AttemptSpec> spec = (*run)->Prepare(task_id, attempt, time_limit_s, grace_s);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "porch exec-task: %s\n", spec.status().message().c_str());
+    return spec.status().code() == Status::Code::kInvalidArgument ? kExecUsage : kExecNoResult;
   }
-  const Task& task = plan->tasks[static_cast<size_t>(index)];
-  ConfigLoader loader;
-  if (PathExists(layout.config())) {
-    if (Status st = loader.ApplyFile(layout.config()); !st.ok()) {
-      std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
-      return kExecUsage;
-    }
-  }
-  const Config& c = loader.loaded().config;
-  double limit = task.resources.time_limit_s > 0 ? task.resources.time_limit_s
-                                                 : c.default_time_limit_seconds;
-  if (time_limit_s >= 0) limit = time_limit_s;  // the backend's (a SLURM retry may double it)
-  if (Status st = MakeDirs(layout.attempt_dir(task_id, attempt)); !st.ok()) {
-    std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
-    return kExecNoResult;
-  }
-  if (Status st = MakeDirs(layout.output()); !st.ok()) {
-    std::fprintf(stderr, "porch exec-task: %s\n", st.message().c_str());
-    return kExecNoResult;
-  }
-  AttemptSpec spec = MakeAttemptSpec(layout, *plan, task, attempt, limit, c, CurrentEnvironment());
-  if (grace_s >= 0) spec.grace_s = grace_s;
-  return RunAttempt(spec);
+  return RunAttempt(*spec);
 }
+
+int CmdSpawner(const std::string& run_dir, int fd) { return ServeSpawner(run_dir, fd); }
 
 int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
           bool delete_extra, const std::string& unchanged_from) {

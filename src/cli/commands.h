@@ -59,6 +59,9 @@ int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<s
           bool delete_extra, const std::string& unchanged_from);
 
 // time_limit_s / grace_s < 0: from the task and the run's config.
+// The local backend's spawner (exec/spawner.h): internal, started by porch.
+int CmdSpawner(const std::string& run_dir, int fd);
+
 int CmdExecTask(const std::string& run_dir, const std::string& task_id, int attempt,
                 double time_limit_s = -1, double grace_s = -1);
 

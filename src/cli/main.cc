@@ -229,6 +229,13 @@ int main(int argc, char** argv) {
       "Example (what a SLURM job script runs on a node):\n"
       "  porch exec-task --run-dir /shared/porch-runs/runs/r1 --task-id build --attempt 2");
 
+  // Internal: the local backend's spawner (exec/spawner.h), started by porch.
+  CLI::App* spawner_cmd = app.add_subcommand("spawner", "");
+  spawner_cmd->group("");  // not listed in --help
+  int spawner_fd = -1;
+  spawner_cmd->add_option("--run-dir", run_dir, "the run directory")->required();
+  spawner_cmd->add_option("--fd", spawner_fd, "the socket to porch")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -251,6 +258,7 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return porch::CmdServe(g);
   if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete, s3_unchanged_from);
   if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt, exec_time_limit, exec_grace);
+  if (spawner_cmd->parsed()) return porch::CmdSpawner(run_dir, spawner_fd);
   std::fprintf(stderr, "porch: no command given; see porch --help\n");
   return porch::kExitInvalid;
 }

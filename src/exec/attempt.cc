@@ -51,9 +51,11 @@ int Finish(const AttemptSpec& spec, AttemptResult r) {
 
 namespace {
 
+// A command's environment: this process's with the task's PORCH_* settings,
+// without porch's credentials (only agents get those).
 std::vector<std::string> CommandEnv(const AttemptSpec& spec) {
   std::vector<std::pair<std::string, std::string>> extra(spec.env.begin(), spec.env.end());
-  return EnvironmentWith(extra);
+  return EnvironmentWith(extra, SecretVariables());
 }
 
 // Fills r from running spec.command.

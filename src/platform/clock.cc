@@ -23,7 +23,9 @@ double MonotonicSeconds() { return Seconds(CLOCK_MONOTONIC); }
 
 double RealClock::Now() { return WallSeconds(); }
 
-void RealClock::SleepUntil(double deadline) {
+void RealClock::SleepUntil(double deadline) { SleepUntilReadable(deadline, -1); }
+
+void RealClock::SleepUntilReadable(double deadline, int fd) {
   double wait = deadline - Now();
   if (wait <= 0) return;
   timespec ts;
@@ -31,7 +33,8 @@ void RealClock::SleepUntil(double deadline) {
   ts.tv_nsec = static_cast<long>((wait - std::floor(wait)) * 1e9);
   sigset_t none;
   sigemptyset(&none);
-  ppoll(nullptr, 0, &ts, &none);  // EINTR on a signal is the point
+  pollfd p{fd, POLLIN, 0};
+  ppoll(fd >= 0 ? &p : nullptr, fd >= 0 ? 1 : 0, &ts, &none);  // EINTR on a signal is the point
 }
 
 }  // namespace porch

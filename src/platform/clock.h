@@ -12,6 +12,12 @@ class Clock {
   // Sleeps until `deadline` (as Now()). May return early when a signal
   // arrives (SIGCHLD, SIGINT...): callers re-check their condition.
   virtual void SleepUntil(double deadline) = 0;
+  // SleepUntil, returning early also when `fd` becomes readable. Clocks
+  // that cannot watch a descriptor (fakes) just sleep.
+  virtual void SleepUntilReadable(double deadline, int fd) {
+    (void)fd;
+    SleepUntil(deadline);
+  }
 };
 
 // Wall-clock seconds since the Unix epoch (what RealClock::Now returns), for
@@ -26,6 +32,7 @@ class RealClock : public Clock {
  public:
   double Now() override;
   void SleepUntil(double deadline) override;
+  void SleepUntilReadable(double deadline, int fd) override;
 };
 
 }  // namespace porch

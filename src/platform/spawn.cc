@@ -63,6 +63,7 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
     }
     ++target;
   }
+  for (const auto& [from, to] : r.pass_fds) posix_spawn_file_actions_adddup2(&actions, from, to);
   if (!r.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, r.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

@@ -1,6 +1,9 @@
 #include "backend/local/local_backend.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,91 +12,157 @@
 #include <cstring>
 
 #include "backend/verdict.h"
-#include "exec/attempt.h"
+#include "exec/spawner.h"
+#include "model/result_file.h"
 #include "platform/files.h"
+#include "platform/spawn.h"
 
 namespace porch {
 
-unsigned long long ProcessStartTicks(int pid) {
-  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat.ok()) return 0;
-  // The command name (field 2) may hold spaces and parentheses: skip past
-  // the last ')'.
-  size_t close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
-  const char* p = stat->c_str() + close + 2;
-  // Fields from 3 on; start time is field 22.
-  for (int field = 3; field < 22 && *p; ++field) {
-    while (*p && *p != ' ') ++p;
-    while (*p == ' ') ++p;
-  }
-  return std::strtoull(p, nullptr, 10);
-}
+using nlohmann::json;
 
 namespace {
 
-// Without re-adopted supervisors, SIGCHLD wakes Wait; this is only a backstop.
+// Spawner children wake Wait through the socket; this is only a backstop.
 constexpr double kChildPollSeconds = 1.0;
-
-std::string JobId(int pid, unsigned long long ticks) {
-  return "local:" + std::to_string(pid) + ":" + std::to_string(ticks);
-}
+// The spawner answers a request at once; a silent one this long is broken.
+constexpr int kReplyTimeoutMs = 60 * 1000;
 
 bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks) {
   return std::sscanf(id.c_str(), "local:%d:%llu", pid, ticks) == 2;
 }
 
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "porch";
+}
+
 }  // namespace
+
+std::string LocalJobId(int pid, unsigned long long ticks) {
+  return "local:" + std::to_string(pid) + ":" + std::to_string(ticks);
+}
 
 LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options)
     : PollingBackend(clock), layout_(std::move(layout)), options_(std::move(options)) {}
 
-Result<std::string> LocalBackend::SubmitOne(const Launch& l) {
-  const Task& t = *l.task;
-  std::string dir = layout_.attempt_dir(t.id, l.attempt);
-  PORCH_RETURN_IF_ERROR(MakeDirs(dir));
-  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));
-
-  Config config = options_.config;
-  config.kill_grace_seconds = options_.kill_grace_s;
-  Plan single;
-  const Plan& plan = options_.plan ? *options_.plan : single;
-  AttemptSpec spec = MakeAttemptSpec(layout_, plan, t, l.attempt, l.time_limit_s, config,
-                                     options_.porch_env);
-  for (const auto& [k, v] : options_.env) spec.env.emplace(k, v);
-
-  pid_t pid = fork();
-  if (pid < 0) return Status::FromErrno("cannot fork a supervisor for task '" + t.id + "'", errno);
-  if (pid == 0) {
-    // Hold termination signals until RunAttempt waits for them: a Cancel()
-    // that arrives this early must still produce a result file.
-    sigset_t hold;
-    sigemptyset(&hold);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
-    sigprocmask(SIG_BLOCK, &hold, nullptr);
-    // Drop porch's descriptors (journal, run lock): the supervisor may
-    // outlive porch and must not keep the run locked.
-    close_range(3, ~0U, 0);
-    setpgid(0, 0);  // out of porch's group: a terminal's Ctrl-C reaches porch only
-    // Say who runs this attempt before anything else, for re-adoption.
-    std::string who = std::to_string(getpid()) + " " + std::to_string(ProcessStartTicks(getpid()));
-    WriteFileFast(dir + "/runner.pid", who + "\n").IgnoreError();
-    _exit(RunAttempt(spec));
+LocalBackend::~LocalBackend() {
+  if (fd_ >= 0) close(fd_);  // the spawner exits at EOF; supervisors run on
+  if (spawner_pid_ > 0) {
+    int status = 0;
+    while (waitpid(spawner_pid_, &status, 0) < 0 && errno == EINTR) {
+    }
   }
-  setpgid(pid, pid);  // both sides set it: no race with an early kill(-pid)
-  unsigned long long ticks = ProcessStartTicks(pid);
-  jobs_[pid] = {l.index, l.attempt, t.id, pid, ticks, true};
-  Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
-  return JobId(pid, ticks);
+}
+
+Status LocalBackend::StartSpawner() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Status::FromErrno("local backend: cannot make the spawner's socket", errno);
+  }
+  SpawnRequest req;
+  const std::string porch = options_.porch_path.empty() ? SelfPath() : options_.porch_path;
+  req.argv = {porch, "spawner", "--run-dir", AbsolutePath(layout_.dir()), "--fd", "3"};
+  std::vector<std::string> env;
+  if (!options_.env.empty()) {
+    env = EnvironmentFrom(options_.env, {});
+    req.env = &env;
+  }
+  req.pass_fds = {{sv[1], 3}};
+  req.new_process_group = true;  // a terminal's Ctrl-C reaches porch only
+  req.default_signals = true;
+  pid_t pid = 0;
+  int err = Spawn(req, &pid);
+  close(sv[1]);
+  if (err != 0) {
+    close(sv[0]);
+    return Status::FromErrno("local backend: cannot start '" + porch + " spawner'", err);
+  }
+  fd_ = sv[0];
+  spawner_pid_ = pid;
+  return Status::Ok();
+}
+
+void LocalBackend::Dispatch(const json& msg) {
+  if (!msg.is_object()) return;
+  if (msg.contains("exited")) {
+    exits_.emplace_back(msg.value("exited", 0), msg.value("status", 0));
+  } else {
+    replies_.push_back(msg);  // spawned, refused, fatal
+  }
+}
+
+Status LocalBackend::ReadMessages(bool block) {
+  if (fd_ < 0) return Status::Unavailable("the spawner is gone");
+  while (true) {
+    pollfd p{fd_, POLLIN, 0};
+    int ready = poll(&p, 1, block ? kReplyTimeoutMs : 0);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      return block ? Status::Unavailable("the spawner did not answer") : Status::Ok();
+    }
+    char buf[1 << 16];
+    ssize_t n = read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      LoseSpawner();
+      return Status::Unavailable("the spawner ended");
+    }
+    inbox_.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = inbox_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Dispatch(json::parse(inbox_.substr(start, nl - start), nullptr, false));
+    }
+    inbox_.erase(0, start);
+    if (!block || start > 0) return Status::Ok();
+  }
+}
+
+void LocalBackend::LoseSpawner() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  for (auto& [pid, job] : jobs_) {
+    if (job.child) {
+      job.child = false;
+      ++adopted_;
+    }
+  }
 }
 
 std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> launches) {
   std::vector<Result<std::string>> out;
   out.reserve(launches.size());
+  Status ready = fd_ >= 0 ? Status::Ok() : StartSpawner();
+  // All requests first, then the answers: one round trip for the batch.
+  std::string requests;
   for (const Launch& l : launches) {
-    Result<std::string> id = SubmitOne(l);
-    out.push_back(id.ok() ? std::move(id)
-                          : Result<std::string>(id.status().Annotate("local backend")));
+    json req = {{"task", l.task->id}, {"attempt", l.attempt}, {"limit", l.time_limit_s}};
+    requests += req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+  if (ready.ok()) ready = WriteAll(fd_, requests, "the spawner's socket");
+  for (const Launch& l : launches) {
+    while (ready.ok() && replies_.empty()) ready = ReadMessages(/*block=*/true);
+    if (!ready.ok()) {
+      out.push_back(ready.Annotate("local backend"));
+      continue;
+    }
+    json r = std::move(replies_.front());
+    replies_.erase(replies_.begin());
+    if (r.contains("fatal")) {  // the spawner could not load the run
+      ready = Status::Unavailable("local backend: the spawner: " + r.value("fatal", std::string()));
+      out.push_back(ready);
+      continue;
+    }
+    if (!r.contains("spawned")) {
+      out.push_back(Status::InvalidArgument("local backend: " + r.value("error", std::string("refused"))));
+      continue;
+    }
+    int pid = r.value("pid", 0);
+    unsigned long long ticks = r.value("ticks", 0ull);
+    jobs_[pid] = {l.index, l.attempt, l.task->id, pid, ticks, true};
+    Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
+    out.push_back(LocalJobId(pid, ticks));
   }
   return out;
 }
@@ -108,18 +177,6 @@ BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_st
   }
   return ResolveEnding(job.index, job.attempt, clock_->Now(),
                        ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
-}
-
-void LocalBackend::Reap(std::vector<BackendEvent>* out) {
-  while (true) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return;
-    auto it = jobs_.find(pid);
-    if (it == jobs_.end()) continue;
-    out->push_back(Collect(it->second, status, true));
-    jobs_.erase(it);
-  }
 }
 
 void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
@@ -142,20 +199,27 @@ void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
 }
 
 void LocalBackend::Poll(std::vector<BackendEvent>* events) {
-  Reap(events);
+  if (fd_ >= 0) ReadMessages(/*block=*/false).IgnoreError();  // a lost spawner turns jobs adopted
+  for (const auto& [pid, status] : exits_) {
+    auto it = jobs_.find(pid);
+    if (it == jobs_.end() || !it->second.child) continue;
+    events->push_back(Collect(it->second, status, true));
+    jobs_.erase(it);
+  }
+  exits_.clear();
   if (adopted_ > 0) PollAdopted(events);
 }
 
 double LocalBackend::PollInterval() const {
-  // Our own children wake Wait with SIGCHLD; re-adopted supervisors are not
-  // our children and must be looked at.
+  // The spawner's children wake Wait through the socket; re-adopted
+  // supervisors are not its children and must be looked at.
   return adopted_ > 0 ? options_.adopted_poll_s : kChildPollSeconds;
 }
 
 void LocalBackend::Cancel(Dag::Index index, int attempt) {
   for (const auto& [pid, job] : jobs_) {
     if (job.index != index || job.attempt != attempt) continue;
-    if (!job.child && ProcessStartTicks(pid) != job.start_ticks) continue;
+    if (ProcessStartTicks(pid) != job.start_ticks) continue;  // gone (and maybe recycled)
     kill(pid, SIGTERM);  // the supervisor stops the command's group and reports
   }
 }
@@ -169,9 +233,19 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
   int pid = 0;
   unsigned long long ticks = 0;
   bool known = ParseJobId(f.job_id, &pid, &ticks);
-  if (!known) {  // porch died between fork and journaling the job id
-    Result<std::string> who = ReadFile(layout_.attempt_dir(id, f.attempt) + "/runner.pid");
-    known = who.ok() && std::sscanf(who->c_str(), "%d %llu", &pid, &ticks) == 2;
+  if (!known) {  // porch died between the spawn and journaling the job id
+    Result<std::string> log = ReadFile(SpawnedLogPath(layout_.dir()));
+    std::string text = log.ok() ? *log : "";
+    for (size_t start = 0, nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      json rec = json::parse(text.substr(start, nl - start), nullptr, false);
+      if (!rec.is_object() || rec.value("task", json()) != json(id) ||
+          rec.value("attempt", json()) != json(f.attempt)) {
+        continue;
+      }
+      pid = rec.value("pid", 0);
+      ticks = rec.value("ticks", 0ull);
+      known = true;
+    }
   }
   if (known && ticks != 0 && ProcessStartTicks(pid) == ticks) {
     jobs_[pid] = {f.index, f.attempt, id, pid, ticks, false};

@@ -1,20 +1,23 @@
 // The local backend (the seed's ThreadingBackend): each attempt runs as a
 // process on this machine.
 //
-// For every attempt porch forks a small supervisor process (a copy of porch
-// running exec/attempt.h's RunAttempt, the same code as `porch exec-task`)
-// in a process group of its own. The supervisor starts the command, enforces
-// its time limit, and writes result.json. Because the supervisor, not porch,
-// owns the outcome, an attempt survives porch being killed (kill -9
-// included): `porch resume` re-adopts it by pid, or ingests its result file
-// if it finished meanwhile. No attempt is started twice.
+// Attempts are started by the run's spawner (exec/spawner.h): a small
+// single-threaded process porch posix_spawns once per run, which forks a
+// supervisor per attempt running exactly what `porch exec-task` runs
+// (RunAttempt: the command in its own process group, the time limit, the
+// result file written atomically). porch itself never forks, so it may have
+// threads (the dashboard); and no attempt pays for an exec of porch or a
+// reload of the plan.
 //
-// Job ids are "local:<pid>:<process start time>", so a recycled pid is never
-// mistaken for the supervisor.
+// Because the supervisor, not porch, owns the outcome, an attempt survives
+// porch being killed (kill -9 included): `porch resume` re-adopts it by pid,
+// or ingests its result file if it finished meanwhile. No attempt is
+// started twice. Job ids are "local:<pid>:<process start time>", so a
+// recycled pid is never mistaken for the supervisor.
 //
-// Requires: porch is single-threaded when Submit() forks; a SignalGuard is
-// installed so SIGCHLD wakes Wait() at once (without one, Wait() still works
-// but notices exits only at its deadline).
+// Events: the spawner reports each supervisor's exit on its socket, which
+// wakes Wait() at once; supervisors re-adopted after a resume (not the
+// spawner's children) are looked at every adopted_poll_s.
 #pragma once
 
 #include <map>
@@ -22,26 +25,30 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "backend/polling_backend.h"
-#include "config/config.h"
 #include "platform/clock.h"
 #include "model/run_layout.h"
 
 namespace porch {
 
 struct LocalBackendOptions {
-  const Plan* plan = nullptr;    // for AI tasks' context; must outlive the backend
-  Config config;                 // agent and LLM settings for AI tasks
-  double kill_grace_s = 5;
+  std::string porch_path;        // the porch binary that serves as spawner; empty: this one
   double adopted_poll_s = 0.05;  // how often to look at re-adopted attempts
-  std::map<std::string, std::string> env;  // extra environment for commands
-  std::map<std::string, std::string> porch_env;  // porch's own, for AI tasks' executors
+  // The spawner's whole environment: porch's own, plus what porch resolved
+  // that attempts need (secrets reach AI tasks this way, never on disk).
+  // Empty: porch's environment as it is.
+  std::map<std::string, std::string> env;
 };
 
 class LocalBackend : public PollingBackend {
  public:
+  // The run directory must hold plan.json (and config.json): the spawner
+  // loads them. `clock` is not owned.
   LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options);
-  ~LocalBackend() override = default;
+  // Closes the spawner's socket; supervisors still running run on.
+  ~LocalBackend() override;
 
   std::string name() const override { return "threading"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
@@ -52,6 +59,7 @@ class LocalBackend : public PollingBackend {
   void Poll(std::vector<BackendEvent>* events) override;
   double PollInterval() const override;
   bool PollIsCheap() const override { return true; }
+  int WakeFd() const override { return fd_; }
 
  private:
   struct Job {
@@ -60,22 +68,30 @@ class LocalBackend : public PollingBackend {
     std::string task_id;
     int pid;
     unsigned long long start_ticks;
-    bool child;  // false: re-adopted from an earlier porch process
+    bool child;  // the spawner's child (it reports the exit); false: re-adopted
   };
 
-  Result<std::string> SubmitOne(const Launch& l);
-  void Reap(std::vector<BackendEvent>* out);
+  Status StartSpawner();
+  // Reads what the spawner sent; `block` waits for at least one line.
+  Status ReadMessages(bool block);
+  void Dispatch(const nlohmann::json& msg);
   void PollAdopted(std::vector<BackendEvent>* out);
   BackendEvent Collect(const Job& job, int wait_status, bool have_status);
+  // The spawner is gone: its children are watched like re-adopted ones.
+  void LoseSpawner();
 
   RunLayout layout_;
   LocalBackendOptions options_;
-  std::unordered_map<int, Job> jobs_;  // by supervisor pid
-  size_t adopted_ = 0;                 // jobs_ that are not our children
+  int fd_ = -1;          // the spawner's socket
+  int spawner_pid_ = 0;
+  std::string inbox_;    // bytes read, not yet a whole line
+  std::vector<nlohmann::json> replies_;      // answers to spawn requests, in order
+  std::vector<std::pair<int, int>> exits_;   // (pid, status) reported, not yet collected
+  std::unordered_map<int, Job> jobs_;        // by supervisor pid
+  size_t adopted_ = 0;                       // jobs_ that are not the spawner's children
 };
 
-// Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat
-// field 22), or 0 if there is no such process.
-unsigned long long ProcessStartTicks(int pid);
+// The job id of a supervisor: "local:<pid>:<start ticks>".
+std::string LocalJobId(int pid, unsigned long long ticks);
 
 }  // namespace porch

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "exec/attempt.h"
+#include "exec/spawner.h"
+#include "plan/plan_parser.h"
 #include "platform/files.h"
 #include "platform/signals.h"
 #include "test_util.h"
@@ -13,6 +15,8 @@
 namespace porch {
 namespace {
 
+// The local backend with its real spawner (this build's porch binary) on a
+// run directory that holds the tasks' plan, as a run's does.
 class LocalBackendTest : public ::testing::Test {
  protected:
   LocalBackendTest() : layout_(dir_.path() + "/run") {
@@ -24,6 +28,20 @@ class LocalBackendTest : public ::testing::Test {
     t.id = id;
     t.command = cmd;
     return t;
+  }
+
+  // Writes plan.json (and config.json with `config_json`) for `tasks`.
+  void Plan(const std::vector<Task>& tasks, const std::string& config_json = "{}") {
+    porch::Plan plan;
+    plan.tasks = tasks;
+    ASSERT_TRUE(WriteFileAtomic(layout_.plan(), PlanToJsonText(plan)).ok());
+    ASSERT_TRUE(WriteFileAtomic(layout_.config(), config_json).ok());
+  }
+
+  LocalBackendOptions Options() {
+    LocalBackendOptions o;
+    o.porch_path = PORCH_BINARY;
+    return o;
   }
 
   // Waits until `n` finished events arrived (or 20 s passed).
@@ -45,9 +63,10 @@ class LocalBackendTest : public ::testing::Test {
 };
 
 TEST_F(LocalBackendTest, RunsCommandsAndReportsOutcomes) {
-  LocalBackend b(layout_, &clock_, {});
   Task ok = Command("ok", "echo hi > ok.txt");
   Task bad = Command("bad", "exit 4");
+  Plan({ok, bad});
+  LocalBackend b(layout_, &clock_, Options());
   std::vector<Launch> launches = {{0, &ok, 1, 0}, {1, &bad, 1, 0}};
   auto ids = b.Submit(launches);
   ASSERT_EQ(ids.size(), 2u);
@@ -69,12 +88,11 @@ TEST_F(LocalBackendTest, RunsCommandsAndReportsOutcomes) {
 }
 
 TEST_F(LocalBackendTest, PromptTaskWithoutTheCliFailsClearly) {
-  LocalBackendOptions options;
-  options.config.agent.claude_path = "/nonexistent/claude";
-  LocalBackend b(layout_, &clock_, options);
   Task ai;
   ai.id = "ai";
   ai.prompt = "write code";
+  Plan({ai}, R"({"agent.claude_path": "/nonexistent/claude"})");
+  LocalBackend b(layout_, &clock_, Options());
   std::vector<Launch> launches = {{0, &ai, 1, 0}};
   ASSERT_TRUE(b.Submit(launches)[0].ok());
   auto events = Collect(b, 1);
@@ -87,11 +105,12 @@ TEST_F(LocalBackendTest, PromptTaskWithoutTheCliFailsClearly) {
 }
 
 TEST_F(LocalBackendTest, CancelStopsTheCommand) {
-  LocalBackend b(layout_, &clock_, {});
-  Task slow = Command("slow", "sleep 30");
+  Task slow = Command("slow", "touch started; sleep 30");
+  Plan({slow});
+  LocalBackend b(layout_, &clock_, Options());
   std::vector<Launch> launches = {{0, &slow, 1, 0}};
   ASSERT_TRUE(b.Submit(launches)[0].ok());
-  b.Wait(clock_.Now() + 0.2);
+  for (int i = 0; i < 2000 && !PathExists(layout_.output() + "/started"); ++i) b.Wait(clock_.Now() + 0.01);
   b.Cancel(0, 1);
   auto events = Collect(b, 1);
   ASSERT_EQ(events.size(), 1u);
@@ -99,10 +118,9 @@ TEST_F(LocalBackendTest, CancelStopsTheCommand) {
 }
 
 TEST_F(LocalBackendTest, TimeLimitIsEnforced) {
-  LocalBackendOptions opt;
-  opt.kill_grace_s = 0.2;
-  LocalBackend b(layout_, &clock_, opt);
   Task slow = Command("slow", "sleep 30");
+  Plan({slow}, R"({"kill_grace_seconds": "0.2"})");
+  LocalBackend b(layout_, &clock_, Options());
   std::vector<Launch> launches = {{0, &slow, 1, 0.3}};
   ASSERT_TRUE(b.Submit(launches)[0].ok());
   auto events = Collect(b, 1);
@@ -115,7 +133,7 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
   // from a grandchild that exits at once.
   Task slow = Command("slow", "sleep 0.6; echo done > slow.txt");
   EXPECT_TRUE(MakeDirs(layout_.attempt_dir("slow", 1)).ok());
-  Plan plan;
+  porch::Plan plan;
   plan.tasks.push_back(slow);
   Config config;
   config.kill_grace_seconds = 1;
@@ -139,13 +157,43 @@ TEST_F(LocalBackendTest, RecoverReadoptsAProcessOfAnEarlierPorch) {
   close(pipefd[0]);
   close(pipefd[1]);
 
-  LocalBackend b(layout_, &clock_, {});
+  LocalBackend b(layout_, &clock_, Options());
   InFlight f{0, &slow, 1, buf};
   EXPECT_EQ(*b.Recover(f), RecoverOutcome::kAdopted);
   auto events = Collect(b, 1);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].reason, FailureReason::kNone);
   EXPECT_EQ(*ReadFile(layout_.output() + "/slow.txt"), "done\n");
+}
+
+// porch died after the spawner started the attempt but before porch
+// journaled its job id: spawned.log still leads to the supervisor.
+TEST_F(LocalBackendTest, RecoverFindsAnAttemptWhoseJobIdWasNeverJournaled) {
+  Task slow = Command("slow", "while [ ! -f go ]; do sleep 0.01; done; echo done > slow.txt");
+  Plan({slow});
+  {
+    LocalBackend first(layout_, &clock_, Options());
+    std::vector<Launch> launches = {{0, &slow, 1, 0}};
+    ASSERT_TRUE(first.Submit(launches)[0].ok());
+  }  // porch goes away; the supervisor runs on
+  LocalBackend b(layout_, &clock_, Options());
+  EXPECT_EQ(*b.Recover({0, &slow, 1, ""}), RecoverOutcome::kAdopted);
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kNone);
+  EXPECT_EQ(*ReadFile(layout_.output() + "/slow.txt"), "done\n");
+}
+
+TEST_F(LocalBackendTest, AnUnknownTaskIsRefusedAsInvalid) {
+  Plan({Command("known", "true")});
+  LocalBackend b(layout_, &clock_, Options());
+  Task stranger = Command("stranger", "true");
+  std::vector<Launch> launches = {{0, &stranger, 1, 0}};
+  Result<std::string> id = b.Submit(launches)[0];
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(id.status().message().find("no task 'stranger'"), std::string::npos);
 }
 
 TEST_F(LocalBackendTest, RecoverIngestsAFinishedResultAndReportsLost) {
@@ -159,7 +207,7 @@ TEST_F(LocalBackendTest, RecoverIngestsAFinishedResultAndReportsLost) {
   r.finished_at = 12;
   ASSERT_TRUE(WriteFileAtomic(layout_.result_path("done", 1), AttemptResultToJson(r)).ok());
   Task gone = Command("gone", "true");
-  LocalBackend b(layout_, &clock_, {});
+  LocalBackend b(layout_, &clock_, Options());
   EXPECT_EQ(*b.Recover({0, &done, 1, "local:1:1"}), RecoverOutcome::kAdopted);
   EXPECT_EQ(*b.Recover({1, &gone, 1, "local:999999:123"}), RecoverOutcome::kLost);
   EXPECT_EQ(*b.Recover({1, &gone, 1, ""}), RecoverOutcome::kLost);

@@ -14,8 +14,12 @@
 #include <sstream>
 #include <thread>
 
+#include "backend/slurm/job_script.h"
 #include "backend/slurm/slurm_state.h"
+#include "model/run_identity.h"
 #include "integration/porch_process.h"
+#include "backend/slurm/job_script.h"
+#include "model/run_identity.h"
 #include "platform/files.h"
 #include "platform/process.h"
 #include "test_util.h"
@@ -65,6 +69,11 @@ class SlurmClusterTest : public ::testing::Test {
     return path;
   }
   std::string Run(const std::string& id) { return dir_.path() + "/porch-runs/runs/" + id; }
+  // The run's unique id (run.json), which its jobs carry.
+  std::string Uid(const std::string& id) {
+    Result<RunIdentity> r = ReadRunIdentity(RunLayout(Run(id)));
+    return r.ok() ? r->uid : "<no uid>";
+  }
   json Status(const std::string& id) {
     return json::parse(RunPorch(dir_.path(), {"status", id, "--json"}).out);
   }
@@ -78,12 +87,13 @@ class SlurmClusterTest : public ::testing::Test {
   }
   // The run's jobs SLURM still has queued or running.
   std::vector<SlurmJob> Active(const std::string& run_id) {
-    Result<ProcessResult> q = RunProcess({"squeue", "-h", "-r", "-o", "%i|%j|%T|%r"}, "/",
+    Result<ProcessResult> q = RunProcess({"squeue", "-h", "-r", "-o", "%i|%j|%T|%r|%k"}, "/",
                                          {{"SLURM_CONF", SlurmConf()}});
     std::vector<SlurmJob> out;
     if (!q.ok()) return out;
-    for (SlurmJob& j : ParseSqueue(q->output)) {
-      if (j.name.rfind("porch-" + run_id + "-", 0) == 0 && !IsTerminal(j.state)) out.push_back(j);
+    const std::string comment = SlurmJobComment(Uid(run_id));
+    for (SlurmJob& j : ParseSqueue(q->output, nullptr, /*with_comment=*/true)) {
+      if (j.comment == comment && !IsTerminal(j.state)) out.push_back(j);
     }
     return out;
   }
@@ -183,7 +193,7 @@ TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
   json s = Status(id);
   ASSERT_EQ(s["tasks"][0]["attempt_details"].size(), 2u) << s.dump();
   for (const json& a : s["tasks"][0]["attempt_details"]) EXPECT_EQ(a["outcome"], "timeout") << a.dump();
-  Result<std::string> second = ReadFile(Run(id) + "/slurm/porch-" + id + "-slow-2.sh");
+  Result<std::string> second = ReadFile(Run(id) + "/slurm/porch-" + Uid(id) + "-slow-2.sh");
   ASSERT_TRUE(second.ok());
   EXPECT_NE(second->find("limit=4\n"), std::string::npos) << *second;
 }
@@ -256,7 +266,7 @@ TEST_F(SlurmClusterTest, SlurmHoldsDependentsWithAfterok) {
   EXPECT_EQ(*ReadFile(Run(id) + "/output/third.txt"), "1\n");
   // second and third were submitted held behind first's failing attempt,
   // cancelled when it failed, and held again behind its retry.
-  Result<std::string> held = ReadFile(Run(id) + "/slurm/porch-" + id + "-second-1.sh");
+  Result<std::string> held = ReadFile(Run(id) + "/slurm/porch-" + Uid(id) + "-second-1.sh");
   ASSERT_TRUE(held.ok());
   EXPECT_NE(held->find("--dependency=afterok:"), std::string::npos) << *held;
   json s = Status(id);
@@ -318,20 +328,22 @@ TEST_F(AwsClusterTest, JobsStageThroughS3IntoNodeLocalDirectories) {
   std::string run = Run(id);
   EXPECT_EQ(*ReadFile(run + "/output/used.txt"), "data\n");  // gen's output reached use via S3
   // The tasks ran in node-local directories, not in the run directory.
-  EXPECT_EQ(*ReadFile(run + "/output/where-gen.txt"), nodes_ + "/porch-" + id + "/gen-1/output\n");
-  EXPECT_EQ(*ReadFile(run + "/output/where-use.txt"), nodes_ + "/porch-" + id + "/use-1/output\n");
-  EXPECT_TRUE(PathExists(nodes_ + "/porch-" + id + "/use-1/plan.json"));  // fetched from S3
+  const std::string node_run = nodes_ + "/porch-" + Uid(id);
+  EXPECT_EQ(*ReadFile(run + "/output/where-gen.txt"), node_run + "/gen-1/output\n");
+  EXPECT_EQ(*ReadFile(run + "/output/where-use.txt"), node_run + "/use-1/output\n");
+  EXPECT_TRUE(PathExists(node_run + "/use-1/plan.json"));  // fetched from S3
   // A failing task's logs still arrive.
   EXPECT_EQ(*ReadFile(run + "/tasks/bad/attempt-1/stderr"), "oops\n");
   json s = Status(id);
   EXPECT_EQ(s["run"]["succeeded"], 2);
   EXPECT_EQ(s["run"]["backend"], "aws");
   // S3 holds the run marker, the results and, at the end, the output.
-  PorchRun ls = RunPorch(dir_.path(), {"s3", "ls", "s3://" + bucket_ + "/porch/runs/" + id + "/"}, AwsEnv());
+  const std::string base = id + "." + Uid(id);  // two runs of one id never share a prefix
+  PorchRun ls = RunPorch(dir_.path(), {"s3", "ls", "s3://" + bucket_ + "/porch/runs/" + base + "/"}, AwsEnv());
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   for (const char* key : {"/run.json", "/results/bad/attempt-1.json", "/output/used.txt",
                           "/tasks/bad/attempt-1/stderr", "/input/plan.json"}) {
-    EXPECT_NE(ls.out.find(id + key), std::string::npos) << key << "\n" << ls.out;
+    EXPECT_NE(ls.out.find(base + key), std::string::npos) << key << "\n" << ls.out;
   }
   json metrics = json::parse(*ReadFile(run + "/metrics.json"));
   EXPECT_EQ(metrics["run"]["aws"]["cluster_name"], "test-cluster");

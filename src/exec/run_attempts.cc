@@ -1,0 +1,38 @@
+#include "exec/run_attempts.h"
+
+#include "plan/plan_parser.h"
+#include "platform/files.h"
+
+namespace porch {
+
+Result<std::unique_ptr<RunAttempts>> RunAttempts::Load(const std::string& run_dir,
+                                                       std::map<std::string, std::string> env) {
+  RunLayout layout(run_dir);
+  Result<Plan> plan = LoadPlanFile(layout.plan());
+  if (!plan.ok()) return plan.status().Annotate("run '" + run_dir + "'");
+  ConfigLoader loader;
+  if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
+  PORCH_RETURN_IF_ERROR(loader.ApplyEnv(env));
+  return std::unique_ptr<RunAttempts>(
+      new RunAttempts(layout, std::move(*plan), loader.loaded().config, std::move(env)));
+}
+
+Result<AttemptSpec> RunAttempts::Prepare(const std::string& task_id, int attempt,
+                                         double time_limit_s, double grace_s) const {
+  int64_t index = dag_.Find(task_id);
+  if (index < 0 || attempt < 1) {
+    return Status::InvalidArgument("run '" + layout_.dir() + "' has no task '" + task_id +
+                                   "' (or attempt " + std::to_string(attempt) + " is invalid)");
+  }
+  const Task& task = plan_.tasks[static_cast<size_t>(index)];
+  double limit = task.resources.time_limit_s > 0 ? task.resources.time_limit_s
+                                                 : config_.default_time_limit_seconds;
+  if (time_limit_s >= 0) limit = time_limit_s;  // the backend's (a SLURM retry may double it)
+  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.attempt_dir(task_id, attempt)));
+  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));
+  AttemptSpec spec = MakeAttemptSpec(layout_, plan_, task, attempt, limit, config_, env_);
+  if (grace_s >= 0) spec.grace_s = grace_s;
+  return spec;
+}
+
+}  // namespace porch

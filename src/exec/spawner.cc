@@ -1,0 +1,162 @@
+#include "exec/spawner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "exec/attempt.h"
+#include "exec/run_attempts.h"
+#include "platform/files.h"
+
+namespace porch {
+
+using nlohmann::json;
+
+unsigned long long ProcessStartTicks(int pid) {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  // The command name (field 2) may hold spaces and parentheses: skip past
+  // the last ')'.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  const char* p = stat->c_str() + close + 2;
+  // Fields from 3 on; start time is field 22.
+  for (int field = 3; field < 22 && *p; ++field) {
+    while (*p && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  return std::strtoull(p, nullptr, 10);
+}
+
+std::string SpawnedLogPath(const std::string& run_dir) { return run_dir + "/spawned.log"; }
+
+namespace {
+
+void OnChild(int) {}  // only to interrupt ppoll
+
+class Spawner {
+ public:
+  Spawner(std::unique_ptr<RunAttempts> run, int fd) : run_(std::move(run)), fd_(fd) {
+    log_fd_ = open(SpawnedLogPath(run_->layout().dir()).c_str(),
+                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
+  ~Spawner() {
+    if (log_fd_ >= 0) close(log_fd_);
+  }
+
+  int Serve() {
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    struct sigaction sa {};
+    sa.sa_handler = OnChild;
+    sigaction(SIGCHLD, &sa, nullptr);
+    sigset_t waiting = old;
+    sigdelset(&waiting, SIGCHLD);
+    while (true) {
+      pollfd p{fd_, POLLIN, 0};
+      int n = ppoll(&p, 1, nullptr, &waiting);  // SIGCHLD interrupts it
+      Reap();
+      if (n > 0 && !ReadRequests()) return 0;  // porch is gone: supervisors run on
+    }
+  }
+
+ private:
+  void Send(const json& j) {
+    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    if (!WriteAll(fd_, line, "the spawner's socket").ok()) _exit(0);  // porch is gone
+  }
+
+  void Reap() {
+    while (true) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return;
+      Send({{"exited", pid}, {"status", status}});
+    }
+  }
+
+  // False at EOF.
+  bool ReadRequests() {
+    char buf[1 << 16];
+    ssize_t n = read(fd_, buf, sizeof buf);
+    if (n < 0) return errno == EINTR || errno == EAGAIN;
+    if (n == 0) return false;
+    pending_.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Handle(json::parse(pending_.substr(start, nl - start), nullptr, false));
+    }
+    pending_.erase(0, start);
+    return true;
+  }
+
+  void Handle(const json& req) {
+    std::string task = req.is_object() && req.contains("task") && req["task"].is_string()
+                           ? req["task"].get<std::string>()
+                           : "";
+    int attempt = req.is_object() && req.value("attempt", json()).is_number_integer()
+                      ? req["attempt"].get<int>()
+                      : 0;
+    auto number = [&](const char* k) {
+      return req.is_object() && req.contains(k) && req[k].is_number() ? req[k].get<double>() : -1.0;
+    };
+    Result<AttemptSpec> spec = run_->Prepare(task, attempt, number("limit"), number("grace"));
+    if (!spec.ok()) {
+      Send({{"refused", task}, {"attempt", attempt}, {"error", spec.status().message()}});
+      return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      Send({{"refused", task}, {"attempt", attempt},
+            {"error", std::string("cannot fork a supervisor: ") + std::strerror(errno)}});
+      return;
+    }
+    if (pid == 0) Supervise(*spec);
+    unsigned long long ticks = ProcessStartTicks(pid);
+    json record = {{"task", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}};
+    if (log_fd_ >= 0) WriteAll(log_fd_, record.dump() + "\n", "spawned.log").IgnoreError();
+    Send({{"spawned", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}});
+  }
+
+  // The supervisor: a forked child of a single-threaded process.
+  [[noreturn]] void Supervise(const AttemptSpec& spec) {
+    // Hold termination signals until RunAttempt waits for them: a cancel
+    // that arrives this early must still produce a result file.
+    sigset_t hold;
+    sigemptyset(&hold);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
+    sigprocmask(SIG_BLOCK, &hold, nullptr);
+    signal(SIGCHLD, SIG_DFL);
+    close_range(3, ~0U, 0);  // the socket, spawned.log: the supervisor outlives both
+    setpgid(0, 0);           // a group of its own: cancels and time limits reach it all
+    _exit(RunAttempt(spec));
+  }
+
+  std::unique_ptr<RunAttempts> run_;
+  int fd_;
+  int log_fd_ = -1;
+  std::string pending_;
+};
+
+}  // namespace
+
+int ServeSpawner(const std::string& run_dir, int fd) {
+  Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
+  if (!run.ok()) {
+    std::string line = json({{"fatal", run.status().message()}}).dump() + "\n";
+    WriteAll(fd, line, "the spawner's socket").IgnoreError();
+    return kExecUsage;
+  }
+  return Spawner(std::move(*run), fd).Serve();
+}
+
+}  // namespace porch
