@@ -15,8 +15,11 @@ scripts/apt-install-missing.sh docker.io busybox-static curl
 ping() { curl -sf --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1; }
 if ping; then echo "$sock"; exit 0; fi
 mkdir -p "$dir"
+# PORCH_DOCKERD_FLAGS: more flags, e.g. "--bridge=none --iptables=false" for
+# a second engine beside the first (a test that restarts an engine of its own).
+# shellcheck disable=SC2086
 $sudo setsid dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
-  -H "unix://$sock" >"$dir/dockerd.log" 2>&1 < /dev/null &
+  -H "unix://$sock" ${PORCH_DOCKERD_FLAGS:-} >>"$dir/dockerd.log" 2>&1 < /dev/null &
 for _ in $(seq 1 100); do
   if ping; then echo "$sock"; exit 0; fi
   sleep 0.1

@@ -20,6 +20,9 @@ namespace {
 constexpr double kBuildWaitSeconds = 3600;
 // A cancelled container gets SIGKILL this long after the kill grace.
 constexpr double kKillSlackSeconds = 2;
+// A container whose name the engine holds a stale endpoint for is renamed
+// at most this often.
+constexpr int kMaxRenames = 3;
 // While waiting for the engine, ask it this often.
 constexpr double kEngineProbeSeconds = 0.5;
 // Container names are at most this long (the engine's limit is larger).
@@ -100,6 +103,8 @@ Status DockerBackend::ClearName(const std::string& name) {
 Result<std::string> DockerBackend::CreateAndStart(ContainerSpec& spec) {
   const double give_up = clock_->Now() + options_.engine_wait_s;
   bool cleared = false;
+  int renames = 0;
+  const std::string base_name = spec.name;
   while (true) {
     Result<std::string> id = client_.CreateContainer(spec);
     if (!id.ok() && id.status().code() == Status::Code::kAlreadyExists && !cleared) {
@@ -122,6 +127,12 @@ Result<std::string> DockerBackend::CreateAndStart(ContainerSpec& spec) {
     Status st = id.ok() ? client_.StartContainer(*id) : id.status();
     if (st.ok()) return id;
     if (id.ok()) client_.RemoveContainer(*id).IgnoreError();
+    if (st.message().find("endpoint with name") != std::string::npos && renames < kMaxRenames) {
+      // A start the engine's restart interrupted can leave a stale network
+      // endpoint under the container's name: start it under another name.
+      spec.name = base_name + "-r" + std::to_string(++renames);
+      continue;
+    }
     if (!EngineUnreachable(st) && !EngineStarting(st)) return st;
     if (!WaitForEngine(give_up)) {
       return Status::Unavailable("the Docker engine at unix://" + client_.socket() +
@@ -175,14 +186,17 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   e.exit_code = st.ok() ? st->exit_code : -1;
   e.without_result = "the container exited " + std::to_string(e.exit_code) +
                      " without a result file (see container.log)";
-  if (!e.cancel_requested && last_outage_end_ > job.submitted_at) {
-    // The engine went away while this container ran: what stopped it was
-    // the engine (its restart), not porch and not the task.
+  Result<AttemptResult> result = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+  const bool stopped_by_others =
+      result.ok() ? result->reason == FailureReason::kCancelled : last_outage_end_ > job.submitted_at;
+  if (!e.cancel_requested && stopped_by_others) {
+    // Stopped, and porch did not ask: the engine stopped it (a restart
+    // sends SIGTERM, which exec-task records as a cancel) or someone ran
+    // `docker stop`. Not the task's failure: it runs again, uncharged.
     e.backend_says = BackendVerdict{FailureReason::kLost,
-        "the container was stopped while the Docker engine restarted; it runs again"};
+        "the container was stopped without porch asking (the engine restarted?); it runs again"};
   }
-  BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(),
-                                  ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
+  BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(), result, e);
   escalation_.Record(job.index, ev.reason);
   client_.RemoveContainer(id).IgnoreError();  // what is left is found again by its labels
   return ev;

@@ -75,6 +75,7 @@ Status DockerClient::Check(const Result<HttpResponse>& r, const std::string& wha
                     EngineMessage(*r) + ")";
   if (r->status == 404) return Status::NotFound(msg);
   if (r->status == 409) return Status::AlreadyExists(msg);
+  if (r->status < 500) return Status::Internal(msg);  // a refusal: asking again will not help
   return Status::Unavailable(msg);
 }
 

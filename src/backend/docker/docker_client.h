@@ -4,8 +4,9 @@
 //
 // Errors: Unavailable when no engine answers (the message says where porch
 // looked and asks whether dockerd runs); NotFound for a missing image or
-// container; AlreadyExists for a name in use (409); other engine refusals
-// carry the engine's own message. Nothing
+// container; AlreadyExists for a name in use (409); Internal for other
+// refusals (4xx); Unavailable for the engine's own failures (5xx). All carry
+// the engine's message. Nothing
 // here pulls images: no registry is assumed reachable.
 #pragma once
 

@@ -188,7 +188,7 @@ TEST_F(DockerBackendTest, MissingImageAndMissingEngineAreClearErrors) {
   auto env = Env();
   env["PORCH_DOCKER_IMAGE"] = "porch-no-such-image:none";
   PorchRun img = RunPorch(dir_.path(), {"run", "--plan", plan}, env);
-  EXPECT_EQ(img.exit_code, 2);
+  EXPECT_EQ(img.exit_code, 3);  // the engine's state, not the plan: porch could not do its job
   EXPECT_NE(img.err.find("image 'porch-no-such-image:none' is not in the engine, and porch never pulls"),
             std::string::npos) << img.err;
   env = Env();
@@ -197,6 +197,57 @@ TEST_F(DockerBackendTest, MissingImageAndMissingEngineAreClearErrors) {
   EXPECT_EQ(eng.exit_code, 3);
   EXPECT_NE(eng.err.find("cannot reach the Docker engine at unix:///nonexistent/docker.sock: is dockerd running?"),
             std::string::npos) << eng.err;
+}
+
+// Two runs started at the same moment on a network neither has created:
+// Docker 20.10 may create it twice; both runs still agree on one and succeed.
+TEST_F(DockerBackendTest, TwoRunsStartedTogetherOnANewNetworkBothSucceed) {
+  std::string plan = Plan("tasks:\n  - {id: a, command: 'true'}\n  - {id: b, command: 'true'}\n");
+  for (int round = 0; round < 5; ++round) {
+    network_ = UniqueName("porch-test-newnet");
+    std::vector<std::unique_ptr<PorchProcess>> runs;
+    for (int k = 0; k < 2; ++k) {
+      runs.push_back(std::make_unique<PorchProcess>(
+          dir_.path(), std::vector<std::string>{"run", "--plan", plan, "--run-id",
+                                                Id("net" + std::to_string(round) + "-" + std::to_string(k))},
+          Env()));
+    }
+    for (auto& r : runs) {
+      PorchRun done = r->Wait();
+      EXPECT_EQ(done.exit_code, 0) << "round " << round << ": " << done.err;
+    }
+    Result<std::vector<NetworkInfo>> nets = client_->NetworksNamed(network_);
+    ASSERT_TRUE(nets.ok());
+    EXPECT_GE(nets->size(), 1u);
+    for (const NetworkInfo& n : *nets) client_->RemoveNetwork(n.id).IgnoreError();
+  }
+}
+
+// Two runs with the same run id, in two output directories, at once: each
+// has its own uid, so neither adopts, stops nor removes the other's
+// containers. Retries are off: any disturbance fails a run.
+TEST_F(DockerBackendTest, TwoRunsWithTheSameRunIdDoNotTouchEachOther) {
+  std::string plan = Plan("tasks:\n  - {id: a, command: 'sleep 2; echo a > a.txt', retries: 0}\n"
+                          "  - {id: b, command: 'sleep 2; echo b > b.txt', retries: 0}\n");
+  TempDir other;
+  PorchProcess first(dir_.path(), {"run", "--plan", plan, "--run-id", Id("same")}, Env());
+  PorchProcess second(other.path(), {"run", "--plan", plan, "--run-id", Id("same")}, Env());
+  PorchRun r1 = first.Wait(), r2 = second.Wait();
+  EXPECT_EQ(r1.exit_code, 0) << r1.err;
+  EXPECT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_EQ(*ReadFile(Run(Id("same")) + "/output/a.txt"), "a\n");
+  EXPECT_EQ(*ReadFile(other.path() + "/porch-runs/runs/" + Id("same") + "/output/b.txt"), "b\n");
+}
+
+// Task ids that a container name cannot hold map to distinct names.
+TEST_F(DockerBackendTest, TasksWhoseIdsSanitiseAlikeRunSideBySide) {
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: 'x y', command: 'sleep 1; echo 1 > one.txt', retries: 0}\n"
+           "  - {id: 'x_y', command: 'sleep 1; echo 2 > two.txt', retries: 0}\n"),
+      "-j", "2", "--run-id", Id("names")}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(Id("names")) + "/output/one.txt"), "1\n");
+  EXPECT_EQ(*ReadFile(Run(Id("names")) + "/output/two.txt"), "2\n");
 }
 
 TEST_F(DockerBackendTest, PlannerInDockerPlansInsideAContainer) {
@@ -277,6 +328,82 @@ TEST_F(DockerBackendTest, MissingImageIsBuiltFromTheConfiguredContext) {
   EXPECT_NE(bad.err.find("building image 'porch-broken-"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("returned a non-zero code: 7"), std::string::npos) << bad.err;
   client_->RemoveImage(image).IgnoreError();
+}
+
+// An engine of the test's own beside the suite's (a bridge of its own with a
+// link-local address, no iptables; its containers use network "none"),
+// stopped for 20 s while a run goes on and started again: the run completes,
+// no task is charged a retry for the outage (retries are off), and no task's
+// command runs twice to its end.
+TEST(DockerEngineRestartTest, AnOutageIsWaitedOutAndChargesNoRetry) {
+  if (system("command -v dockerd >/dev/null") != 0) PORCH_SKIP_OR_FAIL("no dockerd (scripts/docker-up.sh installs it)");
+  TempDir dir;
+  const std::string engine = dir.path() + "/engine";
+  // `--bridge=none` would make dockerd delete the suite engine's docker0.
+  const std::string bridge = "pt" + std::to_string(getpid() % 100000);
+  ASSERT_EQ(system(("ip link add " + bridge + " type bridge && ip addr add 169.254.213.1/24 dev " +
+                    bridge).c_str()),
+            0);
+  const std::map<std::string, std::string> engine_env = {
+      {"PORCH_DOCKER_DIR", engine},
+      {"PORCH_DOCKERD_FLAGS", "--bridge=" + bridge + " --iptables=false --ip-masq=false"}};
+  const std::string scripts = std::string(PORCH_SOURCE_DIR) + "/scripts/";
+  auto up = [&] {
+    Result<ProcessResult> r = RunProcess({scripts + "docker-up.sh"}, dir.path(),
+                                         {engine_env.begin(), engine_env.end()});
+    return r.ok() && r->exit_code == 0;
+  };
+  auto down = [&] {
+    RunProcess({scripts + "docker-down.sh"}, dir.path(), {engine_env.begin(), engine_env.end()})
+        .IgnoreError();
+  };
+  ASSERT_TRUE(up()) << *ReadFile(engine + "/dockerd.log");
+  struct Stop {
+    std::function<void()> f;
+    ~Stop() { f(); }
+  } stop{[&] {
+    down();
+    RunProcess({scripts + "docker-down.sh"}, dir.path(),
+               {{"PORCH_DOCKER_DIR", engine}, {"PORCH_DOCKER_REMOVE", "1"}}).IgnoreError();
+    RunProcess({"ip", "link", "delete", bridge}, "/").IgnoreError();
+  }};
+  CurlHttpClient http;
+  DockerClient client(&http, engine + "/docker.sock");
+  DockerTestImage image(client);
+  ASSERT_TRUE(image.ok()) << image.error();
+
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 6; ++i) {
+    plan << "  - {id: t" << i << ", retries: 0, command: 'touch ../started-t" << i
+         << "; sleep 2; echo run >> ../markers-t" << i << "'"
+         << (i >= 3 ? ", depends_on: [t" + std::to_string(i - 3) + "]" : std::string()) << "}\n";
+  }
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/plan.yaml", plan.str()).ok());
+  std::map<std::string, std::string> env = {
+      {"DOCKER_HOST", "unix://" + engine + "/docker.sock"}, {"PORCH_BACKEND", "docker"},
+      {"PORCH_DOCKER_IMAGE", image.name()}, {"PORCH_DOCKER_NETWORK", "none"},
+      {"PORCH_KILL_GRACE_SECONDS", "1"}};
+  PorchProcess p(dir.path(), {"run", "--plan", "plan.yaml", "-j", "3", "--run-id", "outage"}, env);
+  const std::string run = dir.path() + "/porch-runs/runs/outage";
+  for (int i = 0; i < 3000 && !PathExists(run + "/started-t1"); ++i) usleep(10 * 1000);
+  ASSERT_TRUE(PathExists(run + "/started-t1")) << p.ErrSoFar();
+  down();                         // the engine goes away under running containers
+  sleep(20);
+  ASSERT_TRUE(up());              // and comes back
+  PorchRun r = p.Wait();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json s = json::parse(RunPorch(dir.path(), {"status", "outage", "--json"}).out);
+  EXPECT_EQ(s["run"]["succeeded"], 6);
+  for (const json& t : s["tasks"]) {
+    for (const json& a : t["attempt_details"]) {
+      const std::string outcome = a["outcome"];
+      EXPECT_TRUE(outcome == "ok" || outcome == "lost") << t.dump();  // nothing charged
+    }
+    Result<std::string> markers = ReadFile(run + "/markers-" + t["id"].get<std::string>());
+    ASSERT_TRUE(markers.ok());
+    EXPECT_EQ(*markers, "run\n") << t["id"];  // no command ran twice to its end
+  }
 }
 
 }  // namespace

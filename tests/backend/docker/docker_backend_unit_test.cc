@@ -135,7 +135,7 @@ TEST_F(DockerBackendUnitTest, AContainerTheEngineStoppedIsLostNotCancelled) {
   std::vector<BackendEvent> done = Finished(10);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].reason, FailureReason::kLost) << done[0].detail;  // runs again, uncharged
-  EXPECT_NE(done[0].detail.find("engine restarted"), std::string::npos) << done[0].detail;
+  EXPECT_NE(done[0].detail.find("without porch asking"), std::string::npos) << done[0].detail;
 }
 
 TEST_F(DockerBackendUnitTest, PorchsOwnCancelStaysACancel) {
