@@ -6,6 +6,7 @@
 # `gpu`; the node declares 2 GPUs through gres (stand-in device files), so
 # `--gres=gpu:N` is accepted and jobs see CUDA_VISIBLE_DEVICES. No accounting
 # daemon: sacct is not available on this cluster (porch works without it).
+# Memory is enforced (CR_CPU_Memory, jobacct_gather/linux with OverMemoryKill).
 #
 # Waits until the node is idle, then prints the path of slurm.conf on the
 # last line: export it as SLURM_CONF for sbatch, squeue and porch.
@@ -77,7 +78,14 @@ SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
+# Memory is enforced, as on production clusters: jobacct_gather samples every
+# second and OverMemoryKill ends a job over its --mem ("exceeded memory
+# limit" in its stderr, state FAILED 0:9). DefMemPerCPU keeps jobs without
+# --mem from reserving the whole node.
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherParams=OverMemoryKill
+JobAcctGatherFrequency=task=1
+DefMemPerCPU=256
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
@@ -85,7 +93,7 @@ SwitchType=switch/none
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=1,bf_interval=1
 SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
+SelectTypeParameters=CR_CPU_Memory
 GresTypes=gpu
 ReturnToService=2
 SlurmdParameters=config_overrides

@@ -264,6 +264,48 @@ TEST_F(CliTest, SigintCancelsThenResumeFinishes) {
   }
 }
 
+// After Ctrl-C, `porch status` says which tasks run again on resume, and
+// resume then runs exactly those: interrupted tasks are not shown as failed
+// and their dependents are not shown as skipped.
+TEST_F(CliTest, StatusAfterCtrlCAgreesWithWhatResumeDoes) {
+  std::string plan = Write("agree.yaml",
+      "tasks:\n"
+      "  - {id: quick, command: 'true'}\n"
+      "  - {id: slow1, command: 'touch ../started-slow1; [ -f ../fast ] || sleep 30', depends_on: [quick]}\n"
+      "  - {id: slow2, command: 'touch ../started-slow2; [ -f ../fast ] || sleep 30', depends_on: [quick]}\n"
+      "  - {id: after, command: 'true', depends_on: [slow1]}\n");
+  PorchProcess p(dir_.path(), {"run", "--plan", plan, "-j", "3", "--run-id", "agree"});
+  ASSERT_TRUE(WaitFor([&] {
+    return PathExists(Run("agree") + "/started-slow1") && PathExists(Run("agree") + "/started-slow2");
+  }));
+  p.Signal(SIGINT);
+  ASSERT_EQ(p.Wait().exit_code, 130);
+  json s = Status("agree");
+  std::set<std::string> will_run;
+  for (const json& t : s["tasks"]) {
+    EXPECT_NE(t["state"], "failed") << t.dump();
+    EXPECT_NE(t["state"], "skipped") << t.dump();
+    if (t["runs_on_resume"].get<bool>()) will_run.insert(t["id"]);
+  }
+  EXPECT_EQ(will_run, (std::set<std::string>{"slow1", "slow2", "after"}));
+  PorchRun text = Porch({"status", "agree"});
+  EXPECT_NE(text.out.find("interrupted; runs again on resume"), std::string::npos) << text.out;
+
+  // Resume, the commands now finishing at once: exactly those tasks launch.
+  ASSERT_TRUE(WriteFileAtomic(Run("agree") + "/fast", "").ok());
+  PorchRun resumed = Porch({"resume", "agree"});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  Result<ReplayResult> journal = ReadJournal(Run("agree") + "/journal.log");
+  ASSERT_TRUE(journal.ok());
+  bool after_resume = false;
+  std::set<std::string> launched;
+  for (const JournalRecord& rec : journal->records) {
+    if (rec.type == JournalRecord::Type::kResumed) after_resume = true;
+    if (after_resume && rec.type == JournalRecord::Type::kLaunching) launched.insert(rec.task);
+  }
+  EXPECT_EQ(launched, will_run) << resumed.out << resumed.err;
+}
+
 TEST_F(CliTest, KillNineThenResumeRunsEveryTaskExactlyOnce) {
   std::ostringstream plan;
   plan << "tasks:\n";

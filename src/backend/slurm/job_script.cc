@@ -103,6 +103,9 @@ std::string Header(const JobScriptSpec& spec, bool array) {
   }
   if (!spec.export_env.empty()) Line(&s, "--export=" + HeaderValue(spec.export_env));
   if (!spec.comment.empty()) Line(&s, "--comment=" + HeaderValue(spec.comment));
+  // A job that loses its node is not run again under the same attempt: porch
+  // reruns it as a new attempt (NODE_FAIL is a lost attempt, no retry charged).
+  Line(&s, "--no-requeue");
   for (const std::string& a : spec.extra_args) Line(&s, HeaderValue(a));
   return s;
 }
@@ -163,8 +166,8 @@ std::string StagedBody(const JobScriptSpec& spec) {
     own_output = " " + ShellQuote(spec.output.substr(0, j)) + "\"${SLURM_JOB_ID:-}\"" +
                  ShellQuote(spec.output.substr(j + 2));
   }
-  s += "if [ -z \"${PORCH_KEEP_NODE_DIR:-}\" ]; then rm -rf \"$node\"; rmdir \"$top\" 2>/dev/null;" +
-       (own_output.empty() ? std::string() : " rm -f" + own_output + ";") + " fi\n";
+  s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || { rm -rf \"$node\"; rmdir \"$top\" 2>/dev/null; }\n";
+  if (!own_output.empty()) s += "rm -f" + own_output + "\n";
   s += "exit $rc\n";
   return s;
 }

@@ -141,6 +141,11 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
         job.index = l.index;
         job.attempt = l.attempt;
         job.task_id = l.task->id;
+        if (!stager_) {
+          job.stderr_path = batch.size() > 1 ? layout_.dir() + "/slurm/" + name + "-" +
+                                                   std::to_string(j) + ".out"
+                                             : layout_.attempt_dir(l.task->id, l.attempt) + "/slurm.err";
+        }
         jobs_[job_id] = job;
         out[b[j]] = job_id;
       }
@@ -151,12 +156,35 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
   return out;
 }
 
+bool SlurmBackend::KilledForMemory(const Job& job, SlurmState state) const {
+  if (state == SlurmState::kOutOfMemory) return true;
+  if (job.stderr_path.empty() || (state != SlurmState::kFailed && state != SlurmState::kUnknown &&
+                                  state != SlurmState::kCancelled)) {
+    return false;
+  }
+  Result<std::string> err = ReadFile(job.stderr_path);
+  return err.ok() && err->find("exceeded memory limit") != std::string::npos;
+}
+
+bool SlurmBackend::EndIsKnown(const Job& job, SlurmState state) const {
+  // Porch cancelled it, SLURM's state says what happened, or SLURM killed it
+  // for memory: no result file is coming.
+  return job.cancel_requested || state == SlurmState::kNodeFail ||
+         state == SlurmState::kBootFail || state == SlurmState::kPreempted ||
+         KilledForMemory(job, state);
+}
+
 BackendEvent SlurmBackend::Finish(Job& job, const Result<AttemptResult>& r, SlurmState state,
                                   int exit_code) {
   Ending e;
   e.cancel_requested = job.cancel_requested;
   e.exit_code = exit_code;
-  if (state == SlurmState::kCancelled && job.last_reason.find("Dependency") != std::string::npos) {
+  e.memory_limited = true;  // every job asks for --mem: a SIGKILL nobody sent is the limit
+  if (!r.ok() && !job.cancel_requested && KilledForMemory(job, state)) {
+    e.backend_says = BackendVerdict{FailureReason::kOom,
+        "SLURM killed the job at its memory limit (its stderr: exceeded memory limit); the next "
+        "attempt asks for more"};
+  } else if (state == SlurmState::kCancelled && job.last_reason.find("Dependency") != std::string::npos) {
     e.backend_says = BackendVerdict{FailureReason::kLost,
         "SLURM cancelled the held job: a dependency did not succeed (" + job.last_reason + ")"};
   } else if (state == SlurmState::kUnknown) {
@@ -222,9 +250,7 @@ bool SlurmBackend::LookAt(Job& job, const Result<AttemptResult>& result, const S
   } else if (s && IsTerminal(s->state)) {
     // Ended in SLURM's eyes; the result file may lag on shared storage.
     if (job.ended_at == 0) job.ended_at = now;
-    finish = now - job.ended_at >= options_.result_grace_s ||
-             s->state == SlurmState::kNodeFail || s->state == SlurmState::kBootFail ||
-             s->state == SlurmState::kPreempted;
+    finish = now - job.ended_at >= options_.result_grace_s || EndIsKnown(job, s->state);
   }
   if (!finish) return false;
   if (!job.started && result.ok() && result->started_at > 0) {
@@ -253,11 +279,11 @@ void SlurmBackend::ResolveVanished(const std::vector<std::string>& vanished, dou
       job.ended_at = 0;  // accounting says it is still going: keep watching
       continue;
     }
-    if (now - job.ended_at < options_.result_grace_s) continue;
     // Accounting's word, else the last state squeue showed before it forgot the job.
     SlurmState state = a != accounted.end() ? a->second.state
                        : IsTerminal(job.last) ? job.last
                                               : SlurmState::kUnknown;
+    if (now - job.ended_at < options_.result_grace_s && !EndIsKnown(job, state)) continue;
     int exit_code = a != accounted.end() ? a->second.exit_code : -1;
     // A result may have arrived since the first look.
     events->push_back(Finish(job, ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)),

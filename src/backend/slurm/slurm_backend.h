@@ -137,7 +137,14 @@ class SlurmBackend : public PollingBackend {
     SlurmState last = SlurmState::kPending;
     std::string last_reason;  // squeue's %r
     bool seen = false;        // squeue has listed it at least once
+    std::string stderr_path;  // where SLURM writes the job's stderr (empty: on the node)
   };
+  // SLURM killed the job for its memory (jobacct_gather's OverMemoryKill
+  // says so in the job's stderr; the cgroup plugin ends it OUT_OF_MEMORY).
+  bool KilledForMemory(const Job& job, SlurmState state) const;
+  // Whether an ended job with no result file can be settled now, without
+  // waiting result_grace_s for the file to show on shared storage.
+  bool EndIsKnown(const Job& job, SlurmState state) const;
   struct Shape {              // what must be equal for launches to share an array
     int cpus;
     uint64_t memory;

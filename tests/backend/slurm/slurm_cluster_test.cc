@@ -252,6 +252,121 @@ TEST_F(SlurmClusterTest, KillNineThenResumeAdoptsJobsWithoutResubmitting) {
   for (const json& t : s["tasks"]) EXPECT_EQ(t["attempt_details"].size(), 1u) << t.dump();
 }
 
+// Two runs on one cluster: `exp` is killed (-9) and resumed while `exp-2`
+// (its run id starts with exp's) goes on. The resumed run must not take the
+// other's jobs for orphans of its own; both finish, every task once. Then
+// the same for run ids with a space.
+TEST_F(SlurmClusterTest, AResumedRunNeverTouchesAnotherRunsJobs) {
+  for (const std::string& base : {std::string("exp"), std::string("my exp")}) {
+    SCOPED_TRACE(base);
+    const std::string a = RunId(base), b = RunId(base) + "-2";
+    std::string plan = Plan("tasks:\n"
+        "  - {id: k0, retries: 0, command: 'touch ../started-k0; sleep 6; echo k0 >> ../ran-k0'}\n"
+        "  - {id: k1, retries: 0, command: 'touch ../started-k1; sleep 6; echo k1 >> ../ran-k1'}\n"
+        "  - {id: after, retries: 0, command: 'echo after >> ../ran-after', depends_on: [k0, k1]}\n");
+    PorchProcess first(dir_.path(), {"run", "--plan", plan, "-j", "2", "--run-id", a}, Env());
+    PorchProcess second(dir_.path(), {"run", "--plan", plan, "-j", "2", "--run-id", b}, Env());
+    ASSERT_TRUE(WaitFor([&] {
+      return PathExists(Run(a) + "/started-k1") && PathExists(Run(b) + "/started-k1") &&
+             PathExists(Run(a) + "/started-k0") && PathExists(Run(b) + "/started-k0");
+    })) << first.ErrSoFar() << second.ErrSoFar();
+    first.Signal(SIGKILL);
+    first.Wait();
+    PorchRun resumed = RunPorch(dir_.path(), {"resume", a}, Env());
+    PorchRun other = second.Wait();
+    EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+    EXPECT_EQ(other.exit_code, 0) << other.out << other.err;
+    for (const std::string& id : {a, b}) {
+      for (const char* t : {"k0", "k1", "after"}) {
+        Result<std::string> ran = ReadFile(Run(id) + "/ran-" + t);
+        ASSERT_TRUE(ran.ok()) << id << " " << t;
+        EXPECT_EQ(*ran, std::string(t) + "\n") << id << ": " << t << " ran more or less than once";
+      }
+      json st = Status(id);
+      EXPECT_EQ(st["run"]["succeeded"], 3) << st.dump();
+    }
+  }
+}
+
+// With the test cluster enforcing memory, a task over its limit is killed
+// by SLURM, classified oom, and its retry asks for twice the memory.
+TEST_F(SlurmClusterTest, OutOfMemoryIsClassifiedAndRetriedWithMoreMemory) {
+  std::string id = RunId("oom");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - id: hog\n    retries: 2\n    resources: {memory: 64M}\n"
+           "    command: python3 -c \"import time; b = bytearray(90 << 20); b[::4096] = b'x' * len(b[::4096]);"
+           " time.sleep(3); open('hog.txt', 'w').write('ok')\"\n"),
+      "--run-id", id}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json t = Status(id)["tasks"][0];
+  ASSERT_GE(t["attempt_details"].size(), 2u) << t.dump();
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "oom") << t.dump();
+  EXPECT_EQ(t["attempt_details"].back()["outcome"], "ok") << t.dump();
+  Result<std::string> second = ReadFile(Run(id) + "/slurm/porch-" + Uid(id) + "-hog-2.sh");
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->find("--mem=128M"), std::string::npos) << *second;
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/hog.txt"), "ok");
+}
+
+// Ctrl-C while jobs are still pending: porch's own cancellations need no
+// result grace, so porch exits within a poll interval and a few seconds.
+TEST_F(SlurmClusterTest, CtrlCWithPendingJobsExitsPromptly) {
+  std::string id = RunId("pending");
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 6; ++i) {  // 8 CPUs each on a 16-CPU node: two run, four wait
+    plan << "  - {id: p" << i << ", command: 'sleep 120', resources: {cpus: 8}}\n";
+  }
+  auto env = Env();
+  env["PORCH_SLURM_RESULT_GRACE_SECONDS"] = "30";
+  PorchProcess p(dir_.path(), {"run", "--plan", Plan(plan.str()), "-j", "6", "--run-id", id}, env);
+  ASSERT_TRUE(WaitForRunning(id, 2)) << p.ErrSoFar();
+  const auto start = std::chrono::steady_clock::now();
+  p.Signal(SIGINT);
+  PorchRun r = p.Wait();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_LT(took, 0.5 + 5 + 2) << "porch waited for results of jobs it cancelled itself";
+  EXPECT_TRUE(WaitFor([&] { return Active(id).empty(); }, 30));
+}
+
+// The node goes down under a running job (as a failed or preempted node
+// does): the job ends NODE_FAIL, and the task runs again as a new attempt
+// without charging a retry (retries are off). Takes the cluster's only node
+// down, so ctest runs it alone (RUN_SERIAL, CMakeLists.txt).
+using SlurmSerialTest = SlurmClusterTest;
+TEST_F(SlurmSerialTest, ANodeThatFailsUnderAJobMeansALostAttempt) {
+  std::string id = RunId("nodefail");
+  PorchProcess p(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: n, retries: 0, command: 'touch ../started; sleep 6; echo run >> ../ran'}\n"),
+      "--run-id", id}, Env());
+  ASSERT_TRUE(WaitFor([&] { return PathExists(Run(id) + "/started"); })) << p.ErrSoFar();
+  auto node = [&](const char* state) {
+    Result<ProcessResult> r = RunProcess(
+        {"scontrol", "update", "nodename=localhost", std::string("state=") + state, "reason=porch-test"},
+        "/", {{"SLURM_CONF", SlurmConf()}});
+    return r.ok() && r->exit_code == 0;
+  };
+  ASSERT_TRUE(node("down"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // Back in service (slurmd may have re-registered it already: ReturnToService=2).
+  if (!node("resume")) {
+    ASSERT_TRUE(WaitFor([&] {
+      Result<ProcessResult> st = RunProcess({"sinfo", "-h", "-N", "-o", "%T"}, "/",
+                                            {{"SLURM_CONF", SlurmConf()}});
+      return st.ok() && st->output.find("down") == std::string::npos;
+    }));
+  }
+  PorchRun r = p.Wait();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json t = Status(id)["tasks"][0];
+  ASSERT_EQ(t["attempt_details"].size(), 2u) << t.dump();
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "lost") << t.dump();
+  EXPECT_EQ(t["attempt_details"][1]["outcome"], "ok") << t.dump();
+  EXPECT_EQ(*ReadFile(Run(id) + "/ran"), "run\n");  // the killed attempt never finished its command
+}
+
 TEST_F(SlurmClusterTest, SlurmHoldsDependentsWithAfterok) {
   auto env = Env();
   env["PORCH_SLURM_DEPENDENCIES"] = "slurm";
@@ -296,7 +411,7 @@ class AwsClusterTest : public SlurmClusterTest {
     if (!url || !*url) PORCH_SKIP_OR_FAIL("PORCH_S3_SIGV4_ENDPOINT is not set (run scripts/s3-up.sh)");
     endpoint_ = url;
     nodes_ = dir_.path() + "/nodes";
-    bucket_ = "porch-aws-" + std::to_string(getpid());
+    bucket_ = UniqueName("porch-aws");
     PorchRun mb = RunPorch(dir_.path(), {"s3", "mb", "s3://" + bucket_}, AwsEnv());
     if (mb.exit_code != 0) PORCH_SKIP_OR_FAIL("no S3 server answers at " << endpoint_ << ": " << mb.err);
   }
@@ -348,6 +463,25 @@ TEST_F(AwsClusterTest, JobsStageThroughS3IntoNodeLocalDirectories) {
   json metrics = json::parse(*ReadFile(run + "/metrics.json"));
   EXPECT_EQ(metrics["run"]["aws"]["cluster_name"], "test-cluster");
   EXPECT_EQ(metrics["run"]["aws"]["region"], "us-east-1");
+}
+
+// Nodes keep nothing of a run: not the attempts' directories, not the run's,
+// not SLURM's own output file for the job.
+TEST_F(AwsClusterTest, NodesAreLeftClean) {
+  std::string id = RunId("clean");
+  auto env = AwsEnv();
+  env.erase("PORCH_KEEP_NODE_DIR");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: a, command: 'echo a > a.txt'}\n  - {id: b, command: 'echo b > b.txt'}\n"),
+      "--run-id", id}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  Result<std::vector<std::string>> left = ListDir(nodes_);
+  EXPECT_TRUE(!left.ok() || left->empty()) << "left on the node: " << (left.ok() ? left->front() : "");
+  Result<std::vector<std::string>> tmp = ListDir("/tmp");
+  ASSERT_TRUE(tmp.ok());
+  for (const std::string& name : *tmp) {
+    EXPECT_NE(name.rfind("porch-" + Uid(id), 0), 0u) << "SLURM output left in /tmp: " << name;
+  }
 }
 
 TEST_F(AwsClusterTest, KillNineThenResumeFindsResultsInS3) {

@@ -8,6 +8,7 @@
 #SBATCH --error=/shared/runs/r1/slurm/porch-r1-a-1-array3-%a.out
 #SBATCH --export=ALL
 #SBATCH --comment="porch run r1"
+#SBATCH --no-requeue
 # Written by porch: 3 attempts as a job array. Credentials are not in this file: they come
 # from the environment exported at submission. See docs/slurm.md.
 set -u

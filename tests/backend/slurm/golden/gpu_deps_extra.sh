@@ -11,6 +11,7 @@
 #SBATCH --kill-on-invalid-dep=yes
 #SBATCH --export=ALL
 #SBATCH --comment="porch run r1"
+#SBATCH --no-requeue
 #SBATCH --account=proj42
 #SBATCH --qos=high
 #SBATCH --constraint=a100&ib

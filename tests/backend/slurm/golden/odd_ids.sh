@@ -8,6 +8,7 @@
 #SBATCH --error="/shared/run dir/slurm/x-%a.out"
 #SBATCH --export=ALL
 #SBATCH --comment="porch run r1"
+#SBATCH --no-requeue
 # Written by porch: 2 attempts as a job array. Credentials are not in this file: they come
 # from the environment exported at submission. See docs/slurm.md.
 set -u

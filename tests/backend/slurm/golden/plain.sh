@@ -7,6 +7,7 @@
 #SBATCH --error=/shared/runs/r1/tasks/build/attempt-1/slurm.err
 #SBATCH --export=ALL
 #SBATCH --comment="porch run r1"
+#SBATCH --no-requeue
 # Written by porch: one task attempt. Credentials are not in this file: they come
 # from the environment exported at submission. See docs/slurm.md.
 set -u
