@@ -2,6 +2,8 @@
 
 #include <csignal>
 
+#include "exec/attempt.h"
+
 namespace porch {
 
 BackendEvent EventFromResult(Dag::Index index, int attempt, const AttemptResult& r) {
@@ -67,6 +69,12 @@ BackendEvent ResolveEnding(Dag::Index index, int attempt, double now,
                        e.exit_code);
   }
   if (e.oom_killed) return FailedEvent(index, attempt, now, FailureReason::kOom, kOomDetail, e.exit_code);
+  if (e.exit_code == kExecNotStarted) {  // nothing ran: it runs again, uncharged
+    return FailedEvent(index, attempt, now, FailureReason::kLost,
+                       "the attempt found no room on disk for its result file, so it did not "
+                       "start the task (is the disk full?)",
+                       e.exit_code);
+  }
   std::string detail = e.without_result.empty() ? "the attempt ended without a result file"
                                                  : e.without_result;
   if (result.status().code() != Status::Code::kNotFound) detail += ": " + result.status().message();

@@ -51,6 +51,10 @@ int Fail(const Status& st) {
   }
 }
 
+uint64_t MaxPlanBytes(const Config& c) {
+  return ParseMemory(c.limits.max_plan_bytes).value_or(kDefaultMaxPlanBytes);
+}
+
 // Defaults < config file < environment < flags.
 Result<LoadedConfig> LoadConfig(const GlobalOptions& g) {
   ConfigLoader loader;
@@ -293,7 +297,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
       return r.RunCreated(*dir, planned->plan, *config);
     });
   }
-  Result<Plan> plan = LoadPlanFile(plan_path);
+  Result<Plan> plan = LoadPlanFile(plan_path, MaxPlanBytes(config->config));
   if (!plan.ok()) return Fail(plan.status());
   if (Status st = ValidatePlan(*plan); !st.ok()) return Fail(st);
   if (!requirements.empty()) plan->requirements = requirements;
@@ -381,8 +385,22 @@ int CmdRuns(const GlobalOptions& g) {
   }
   if (names.ok()) {
     for (const std::string& name : *names) {
-      Result<LoadedRun> run = LoadRun(RunLayout::RunDir(config->config.output_dir, name));
-      if (!run.ok()) continue;
+      const std::string dir = RunLayout::RunDir(config->config.output_dir, name);
+      if (!IsDirectory(dir)) continue;
+      Result<LoadedRun> run = LoadRun(dir);
+      if (!run.ok() && run.status().code() == Status::Code::kNotFound) continue;  // not a run
+      if (!run.ok()) {
+        // One damaged run must not hide the others: listed, marked, explained.
+        if (g.json) {
+          list.push_back({{"run_id", name}, {"outcome", "damaged"},
+                          {"error", run.status().message()}});
+        } else {
+          std::printf("%s %s\n", Pad(name, 26).c_str(), Pad("damaged", 12).c_str());
+          std::fprintf(stderr, "porch: run %s is damaged: %s\n", name.c_str(),
+                       run.status().message().c_str());
+        }
+        continue;
+      }
       Dag dag(run->plan);
       RunMetrics m = ComputeMetrics(run->plan, dag, run->state, run->config.config.max_executors);
       if (g.json) {
@@ -409,7 +427,7 @@ int CmdRuns(const GlobalOptions& g) {
 }
 
 int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& task, int attempt,
-            bool stderr_only, bool both) {
+            bool stderr_only, bool both, int64_t tail_lines) {
   Result<LoadedRun> loaded = LoadNamedRun(g, run);
   if (!loaded.ok()) return Fail(loaded.status());
   auto it = loaded->state.tasks.find(task);
@@ -425,9 +443,9 @@ int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& t
                                  " (it has " + std::to_string(it->second.last_attempt()) + ")"));
   }
   auto dump = [&](const std::string& path, const char* label) {
-    Result<std::string> text = ReadFile(path);
     if (both) std::printf("==> %s (%s) <==\n", label, path.c_str());
-    if (text.ok()) std::fwrite(text->data(), 1, text->size(), stdout);
+    std::fflush(stdout);
+    if (PathExists(path)) StreamFile(path, 1, tail_lines).IgnoreError();  // a closed pipe (| head) is fine
   };
   if (both || !stderr_only) dump(layout.stdout_path(task, n), "stdout");
   if (both || stderr_only) dump(layout.stderr_path(task, n), "stderr");
@@ -435,7 +453,9 @@ int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& t
 }
 
 int CmdValidate(const GlobalOptions& g, const std::string& plan_path) {
-  Result<Plan> plan = LoadPlanFile(plan_path);
+  Result<LoadedConfig> config = LoadConfig(g);
+  if (!config.ok()) return Fail(config.status());
+  Result<Plan> plan = LoadPlanFile(plan_path, MaxPlanBytes(config->config));
   Status st = plan.ok() ? ValidatePlan(*plan) : plan.status();
   if (g.json) {
     json j = {{"file", plan_path}, {"valid", st.ok()}};

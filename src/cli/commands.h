@@ -47,7 +47,7 @@ int CmdResume(const GlobalOptions& g, const std::string& run);
 int CmdStatus(const GlobalOptions& g, const std::string& run);
 int CmdRuns(const GlobalOptions& g);
 int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& task, int attempt,
-            bool stderr_only, bool both);
+            bool stderr_only, bool both, int64_t tail_lines);
 int CmdValidate(const GlobalOptions& g, const std::string& plan_path);
 int CmdConfigShow(const GlobalOptions& g);
 int CmdConfigKeys();

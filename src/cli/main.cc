@@ -40,7 +40,8 @@ void AddGlobal(CLI::App* app, porch::GlobalOptions* g) {
 
 void AddRunFlags(CLI::App* app, porch::GlobalOptions* g) {
   app->add_option("-j,--max-executors", g->max_executors, "M: tasks running at once (default 5)")
-      ->type_name("M");
+      ->type_name("M")
+      ->check(CLI::Range(1, 100000));
   app->add_option("--backend", g->backend, "threading (default) | docker | slurm | aws");
   app->add_flag("--fail-fast", g->fail_fast, "start nothing new after the first permanent failure");
   app->add_flag("-q,--quiet", g->quiet, "print only failures and the summary");
@@ -48,7 +49,8 @@ void AddRunFlags(CLI::App* app, porch::GlobalOptions* g) {
       ->type_name("USD");
   app->add_option("--budget-tokens", g->budget_tokens, "... or this many tokens")->type_name("N");
   app->add_flag("--dashboard", g->dashboard, "serve the live dashboard while the run goes on");
-  app->add_option("--port", g->port, "dashboard port (default 8470; 0: any free port)");
+  app->add_option("--port", g->port, "dashboard port (default 8470; 0: any free port)")
+      ->check(CLI::Range(0, 65535));
   app->add_flag("--json", g->json, "print the summary as JSON on stdout");
 }
 
@@ -110,7 +112,8 @@ int main(int argc, char** argv) {
   std::string plan_id;
   plan_cmd->add_option("--plan-id", plan_id, "name the plan (default: timestamp + suffix)");
   plan_cmd->add_flag("--use-bedrock", g.use_bedrock, "use Claude on AWS Bedrock");
-  plan_cmd->add_option("-j,--max-executors", g.max_executors, "M: executors the plan is sized for");
+  plan_cmd->add_option("-j,--max-executors", g.max_executors, "M: executors the plan is sized for")
+      ->check(CLI::Range(1, 100000));
   plan_cmd->add_flag("--json", g.json, "print the plan and its cost as JSON");
   plan_cmd->footer(
       "\nAsks the model how complex the requirement is and how many tasks it needs, then\n"
@@ -147,7 +150,11 @@ int main(int argc, char** argv) {
   logs_cmd->add_option("--attempt", attempt, "attempt number (default: the latest)");
   logs_cmd->add_flag("--stderr", stderr_only, "print stderr instead of stdout");
   logs_cmd->add_flag("--both", both, "print stdout and stderr with headers");
-  logs_cmd->footer("\nExample:\n  porch logs latest build --stderr");
+  int64_t tail_lines = 0;
+  logs_cmd->add_option("--tail", tail_lines, "print only the last N lines")->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+  logs_cmd->footer("\nStreams the file: any size prints in constant memory.\n\n"
+                   "Example:\n  porch logs latest build --stderr --tail 50");
 
   CLI::App* validate_cmd = app.add_subcommand("validate", "check a plan file without running it");
   validate_cmd->add_option("plan", file, "plan file")->required();
@@ -172,7 +179,8 @@ int main(int argc, char** argv) {
 
   CLI::App* serve_cmd = app.add_subcommand("serve", "serve the live dashboard for every run");
   serve_cmd->add_option("--host", g.host, "address to bind (default 127.0.0.1)");
-  serve_cmd->add_option("--port", g.port, "port (default 8470; 0: any free port)");
+  serve_cmd->add_option("--port", g.port, "port (default 8470; 0: any free port)")
+      ->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--token", g.token, "required to bind anything but loopback");
   serve_cmd->footer(
       "\nPages: / (runs), /runs/<id> (DAG, timeline, tasks; live). JSON API: /api/runs,\n"
@@ -250,7 +258,7 @@ int main(int argc, char** argv) {
   if (resume_cmd->parsed()) return porch::CmdResume(g, run);
   if (status_cmd->parsed()) return porch::CmdStatus(g, run);
   if (runs_cmd->parsed()) return porch::CmdRuns(g);
-  if (logs_cmd->parsed()) return porch::CmdLogs(g, run, task, attempt, stderr_only, both);
+  if (logs_cmd->parsed()) return porch::CmdLogs(g, run, task, attempt, stderr_only, both, tail_lines);
   if (validate_cmd->parsed()) return porch::CmdValidate(g, file);
   if (show_cmd->parsed()) return porch::CmdConfigShow(g);
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();

@@ -9,11 +9,17 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/strings.h"
 #include "platform/files.h"
 
 extern char** environ;
 
 namespace porch {
+
+namespace {
+// A configuration file is small; anything larger is a mistake.
+constexpr uint64_t kMaxConfigBytes = 1 << 20;
+}  // namespace
 namespace {
 
 enum class Kind { kString, kInt, kDouble, kBool };
@@ -196,6 +202,12 @@ const std::vector<Field>& Fields() {
       {"merge.conflict_policy", Kind::kString,
        "fail (default) | keep-later: two tasks writing one file differently", false,
        Member(&Config::merge, &MergeConfig::conflict_policy)},
+      {"limits.max_plan_bytes", Kind::kString,
+       "largest plan file porch reads (a size like 256M)", false,
+       Member(&Config::limits, &LimitsConfig::max_plan_bytes)},
+      {"limits.max_output_bytes", Kind::kString,
+       "stdout and stderr of one attempt are each cut at this size (a marker says so)", false,
+       Member(&Config::limits, &LimitsConfig::max_output_bytes)},
       {"merge.git", Kind::kBool, "make output/ a git repository, one commit per merged task",
        false, Member(&Config::merge, &MergeConfig::git)},
       {"planner.min_tasks", Kind::kInt, "fewest tasks a plan may have", false,
@@ -299,8 +311,8 @@ Status ConfigLoader::Set(const std::string& key, const std::string& value, Confi
 }
 
 Status ConfigLoader::ApplyFile(const std::string& path) {
-  Result<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status().Annotate("cannot read config");
+  Result<std::string> text = ReadUserFile(path, kMaxConfigBytes, "config file");
+  if (!text.ok()) return text.status();
   return ApplyText(*text, path);
 }
 
@@ -404,6 +416,15 @@ Status ConfigLoader::Check() const {
     return Status::InvalidArgument("retry.jitter must be from 0 to 1");
   }
   if (c.output_dir.empty()) return Status::InvalidArgument("output_dir must not be empty");
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{
+                                       "limits.max_plan_bytes", &c.limits.max_plan_bytes},
+                                   {"limits.max_output_bytes", &c.limits.max_output_bytes}}) {
+    std::optional<uint64_t> bytes = ParseMemory(*value);
+    if (!bytes || *bytes == 0) {
+      return Status::InvalidArgument(std::string(key) + " must be a size like 256M or 1G, found '" +
+                                     *value + "' (from " + where(key) + ")");
+    }
+  }
   if (c.llm.provider != "anthropic" && c.llm.provider != "bedrock") {
     return Status::InvalidArgument("llm.provider must be anthropic or bedrock, found '" +
                                    c.llm.provider + "'");

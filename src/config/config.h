@@ -115,6 +115,11 @@ struct MergeConfig {
   bool git = true;                       // commit each merged task in output/
 };
 
+struct LimitsConfig {
+  std::string max_plan_bytes = "256M";   // larger plan files are refused
+  std::string max_output_bytes = "1G";   // each of an attempt's stdout and stderr
+};
+
 struct Config {
   std::string requirements;
   std::string output_dir = "porch-runs";
@@ -132,6 +137,7 @@ struct Config {
   AgentConfig agent;
   BudgetConfig budget;
   MergeConfig merge;
+  LimitsConfig limits;
 };
 
 // Where a value came from.

@@ -8,6 +8,18 @@ Status Status::FromErrno(const std::string& what, int err) {
   return IoError(what + ": " + std::strerror(err));
 }
 
+Status Status::Redact(const std::vector<std::string>& secrets) const {
+  constexpr size_t kShortestSecret = 8;  // shorter ones would redact ordinary words
+  Status out = *this;
+  for (const std::string& secret : secrets) {
+    if (secret.size() < kShortestSecret) continue;
+    for (size_t at; (at = out.message_.find(secret)) != std::string::npos;) {
+      out.message_.replace(at, secret.size(), "<redacted>");
+    }
+  }
+  return out;
+}
+
 Status Status::Annotate(const std::string& context) const {
   if (ok()) return *this;
   return Status(code_, context + ": " + message_);

@@ -19,6 +19,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace porch {
 
@@ -55,6 +56,10 @@ class [[nodiscard]] Status {
 
   // Returns a copy whose message is "<context>: <message>". OK stays OK.
   Status Annotate(const std::string& context) const;
+  // A copy with every occurrence of each of `secrets` (8 characters or
+  // longer) in the message replaced by "<redacted>": for errors that quote
+  // what a remote service said, which may echo a credential.
+  Status Redact(const std::vector<std::string>& secrets) const;
 
   // "invalid argument: ..." style, for logs.
   std::string ToString() const;

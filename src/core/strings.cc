@@ -57,13 +57,23 @@ std::optional<double> ParseDuration(std::string_view text) {
       text = text.substr(colon + 1);
     }
     double secs = 0;
+    // Minutes and seconds below 60, hours below 24 when days are given
+    // (SLURM's own rules): "99-99:99:99" is not a duration.
+    for (long p : parts) {
+      if (p < 0) return std::nullopt;
+    }
     if (parts.size() == 2) {
+      if (parts[1] >= 60) return std::nullopt;
       secs = parts[0] * 60.0 + parts[1];
     } else if (parts.size() == 3) {
+      if (parts[1] >= 60 || parts[2] >= 60 || (dash != std::string_view::npos && parts[0] >= 24)) {
+        return std::nullopt;
+      }
       secs = parts[0] * 3600.0 + parts[1] * 60.0 + parts[2];
     } else {
       return std::nullopt;
     }
+    if (days < 0) return std::nullopt;
     return days * 86400.0 + secs;
   }
   double mult = 1;
@@ -75,7 +85,7 @@ std::optional<double> ParseDuration(std::string_view text) {
     default: break;
   }
   auto value = ParseNumber(text);
-  if (!value || *value < 0) return std::nullopt;
+  if (!value || *value < 0 || !std::isfinite(*value * mult)) return std::nullopt;
   return *value * mult;
 }
 
@@ -159,6 +169,38 @@ std::string HtmlEscape(std::string_view text) {
     }
   }
   return out;
+}
+
+size_t FindInvalidUtf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace porch

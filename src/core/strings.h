@@ -9,8 +9,6 @@
 
 namespace porch {
 
-// "a", "b" -> "'a', 'b'"
-
 // Parses a duration: plain seconds ("90", "1.5"), with a unit ("30s", "5m",
 // "2h", "1d"), or SLURM's "[D-]HH:MM:SS" / "MM:SS". Returns seconds.
 std::optional<double> ParseDuration(std::string_view text);
@@ -28,6 +26,10 @@ std::string FormatSlurmTime(double seconds);
 
 // Bytes -> "4G" / "512M" (exact when possible, else MiB rounded up).
 std::string FormatMemory(uint64_t bytes);
+
+// The offset of the first byte of `text` that is not part of well-formed
+// UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF), or npos.
+size_t FindInvalidUtf8(std::string_view text);
 
 // Escapes for HTML text and attribute values.
 std::string HtmlEscape(std::string_view text);

@@ -31,17 +31,37 @@ constexpr double kAcceptanceTimeLimitSeconds = 600;
 // How much of a failed check's output goes back to the agent.
 constexpr size_t kFeedbackTailBytes = 4000;
 
-int Finish(const AttemptSpec& spec, AttemptResult r) {
+// Room for the result file, taken before the task runs: a task that ran to
+// its end while the disk filled must still leave its result, or resume would
+// run it a second time.
+constexpr uint64_t kResultReserveBytes = 16 * 1024;
+
+void Complain(const std::string& what) {
+  std::string msg = "porch exec-task: " + what + "\n";
+  ssize_t ignored = write(2, msg.data(), msg.size());
+  (void)ignored;
+}
+
+int Finish(const AttemptSpec& spec, AttemptResult r, ReservedFile* slot) {
   r.finished_at = WallSeconds();
   r.runner_pid = getpid();
   // No directory fsync: porch journals the outcome as soon as it reads this
   // file, and a result lost with the machine only means the attempt runs
   // again on resume.
-  Status st = WriteFileAtomic(spec.result_path, AttemptResultToJson(r), /*sync_dir=*/false);
+  std::string text = AttemptResultToJson(r);
+  Status st = text.size() <= slot->bytes()
+                  ? slot->Commit(text)
+                  : WriteFileAtomic(spec.result_path, text, /*sync_dir=*/false);
+  if (!st.ok() && text.size() > slot->bytes()) {
+    // Too long for the room kept (an agent's long file list): the outcome
+    // without the list still fits.
+    Complain(st.message() + "; writing the result without its file list");
+    r.files.clear();
+    r.detail = r.detail.substr(0, 4096);
+    st = slot->Commit(AttemptResultToJson(r));
+  }
   if (!st.ok()) {
-    std::string msg = "porch exec-task: " + st.message() + "\n";
-    ssize_t ignored = write(2, msg.data(), msg.size());
-    (void)ignored;
+    Complain(st.message());
     return kExecNoResult;
   }
   return r.ok() ? kExecOk : kExecTaskFailed;
@@ -70,6 +90,7 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
   s.stderr_path = spec.stderr_path;
   s.time_limit_s = spec.time_limit_s;
   s.grace_s = spec.grace_s;
+  s.max_output_bytes = spec.max_output_bytes;
   SpawnOutcome o = SpawnAndWait(s, cancelled);
   r->exit_code = o.exit_code;
   r->term_signal = o.term_signal;
@@ -195,6 +216,11 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
 }  // namespace
 
 int RunAttempt(const AttemptSpec& spec) {
+  Result<ReservedFile> slot = ReservedFile::Reserve(spec.result_path, kResultReserveBytes);
+  if (!slot.ok()) {
+    Complain(slot.status().message() + " (the task was not started)");
+    return kExecNotStarted;
+  }
   AttemptResult r;
   r.task_id = spec.task_id;
   r.attempt = spec.attempt;
@@ -204,13 +230,14 @@ int RunAttempt(const AttemptSpec& spec) {
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);
   sigprocmask(SIG_BLOCK, &watch, &old);
   bool cancelled = false;
+  BecomeSubreaper();  // what the task starts, even in a session of its own, ends with it
   if (spec.prompt.empty()) {
     RunCommand(spec, &r, &cancelled);
   } else {
     RunAgent(spec, &r, &cancelled);
   }
   sigprocmask(SIG_SETMASK, &old, nullptr);
-  return Finish(spec, r);
+  return Finish(spec, r, &*slot);
 }
 
 }  // namespace porch

@@ -20,6 +20,7 @@ constexpr int kExecOk = 0;           // the task succeeded
 constexpr int kExecTaskFailed = 1;   // the task failed; result.json says why
 constexpr int kExecUsage = 2;        // bad arguments or unreadable spec
 constexpr int kExecNoResult = 3;     // could not write result.json
+constexpr int kExecNotStarted = 4;   // could not prepare (no room for the result): nothing ran
 
 // Runs the attempt to its end and writes the result file. Blocks. Changes the
 // calling thread's signal mask; meant for a process of its own.

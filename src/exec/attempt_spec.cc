@@ -1,5 +1,6 @@
 #include "exec/attempt_spec.h"
 
+#include "core/strings.h"
 #include "platform/files.h"
 
 namespace porch {
@@ -42,6 +43,7 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
   spec.result_path = layout.result_path(task.id, attempt);
   spec.time_limit_s = time_limit_s;
   spec.grace_s = config.kill_grace_seconds;
+  spec.max_output_bytes = ParseMemory(config.limits.max_output_bytes).value_or(0);
   spec.env["PORCH_TASK_ID"] = task.id;
   spec.env["PORCH_ATTEMPT"] = std::to_string(attempt);
   spec.env["PORCH_RUN_DIR"] = layout.dir();

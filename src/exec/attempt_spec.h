@@ -32,6 +32,7 @@ struct AttemptSpec {
   std::string result_path;
   double time_limit_s = 0;   // 0: none
   double grace_s = 5;
+  uint64_t max_output_bytes = 0;  // command tasks: stdout and stderr each cut there; 0: no cap
   std::map<std::string, std::string> env;  // added to the inherited environment
 };
 

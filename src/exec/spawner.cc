@@ -114,16 +114,42 @@ class Spawner {
       Send({{"refused", task}, {"attempt", attempt}, {"error", spec.status().message()}});
       return;
     }
+    // The supervisor waits for a go-ahead until its pid is in spawned.log:
+    // an attempt porch could not find again after a crash must not run.
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) != 0) {
+      Send({{"refused", task}, {"attempt", attempt}, {"stop", true},
+            {"error", std::string("cannot make a pipe: ") + std::strerror(errno)}});
+      return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
+      close(go[0]);
+      close(go[1]);
       Send({{"refused", task}, {"attempt", attempt},
             {"error", std::string("cannot fork a supervisor: ") + std::strerror(errno)}});
       return;
     }
-    if (pid == 0) Supervise(*spec);
+    if (pid == 0) {
+      close(go[1]);
+      char c = 0;
+      ssize_t n;
+      do n = read(go[0], &c, 1); while (n < 0 && errno == EINTR);
+      if (n != 1) _exit(kExecNotStarted);
+      Supervise(*spec);
+    }
+    close(go[0]);
     unsigned long long ticks = ProcessStartTicks(pid);
     json record = {{"task", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}};
-    if (log_fd_ >= 0) WriteAll(log_fd_, record.dump() + "\n", "spawned.log").IgnoreError();
+    Status logged = log_fd_ >= 0 ? WriteAll(log_fd_, record.dump() + "\n", "spawned.log")
+                                 : Status::IoError("spawned.log could not be opened");
+    if (logged.ok() && write(go[1], "g", 1) != 1) logged = Status::FromErrno("go-ahead", errno);
+    close(go[1]);  // without the byte, the supervisor exits at once
+    if (!logged.ok()) {
+      Send({{"refused", task}, {"attempt", attempt}, {"stop", true},
+            {"error", "cannot record the attempt (" + logged.message() + "); nothing ran"}});
+      return;
+    }
     Send({{"spawned", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}});
   }
 
@@ -136,7 +162,7 @@ class Spawner {
     for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
     sigprocmask(SIG_BLOCK, &hold, nullptr);
     signal(SIGCHLD, SIG_DFL);
-    close_range(3, ~0U, 0);  // the socket, spawned.log: the supervisor outlives both
+    close_range(3, ~0U, 0);  // the socket, spawned.log, the pipe: it outlives them all
     setpgid(0, 0);           // a group of its own: cancels and time limits reach it all
     _exit(RunAttempt(spec));
   }

@@ -15,12 +15,16 @@
 //   porch -> spawner  {"task": ID, "attempt": N, "limit": S, "grace": S}
 //   spawner -> porch  {"spawned": ID, "attempt": N, "pid": P, "ticks": T}
 //                     or {"refused": ID, "attempt": N, "error": "..."}
+//                     (with "stop": true when no attempt can start now,
+//                     e.g. the disk is full: porch stops the run),
 //                     (one per request, in request order), and
 //                     {"exited": P, "status": W} when a supervisor ends
 //                     (W as waitpid reports it).
 // Before answering "spawned", the spawner appends the attempt's pid and
 // start time to <run>/spawned.log, so a porch killed before it journaled the
-// job id still finds the supervisor on resume.
+// job id still finds the supervisor on resume; the supervisor starts the
+// task only once that record is written (a pipe holds it back), so an
+// attempt that could not be recorded never runs.
 //
 // Supervisors are in process groups of their own (a terminal's Ctrl-C
 // reaches porch only) and outlive the spawner: when porch goes away (EOF on

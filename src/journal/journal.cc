@@ -102,8 +102,6 @@ class Fields {
   const json& j_;
 };
 
-constexpr int64_t kMaxAttempt = 1'000'000;
-
 // A record from a line's checked body; InvalidArgument saying which field
 // is wrong (a forged or damaged record with a valid checksum).
 Status ParseRecord(std::string_view body, JournalRecord* rec) {
@@ -116,7 +114,7 @@ Status ParseRecord(std::string_view body, JournalRecord* rec) {
   int64_t attempt = 0, exit_code = 0, tokens = 0;
   PORCH_RETURN_IF_ERROR(f.Time("time", &rec->time));
   PORCH_RETURN_IF_ERROR(f.Str("task", &rec->task));
-  PORCH_RETURN_IF_ERROR(f.Int("attempt", 0, kMaxAttempt, &attempt));
+  PORCH_RETURN_IF_ERROR(f.Int("attempt", 0, kMaxAttemptNumber, &attempt));
   PORCH_RETURN_IF_ERROR(f.Str("job", &rec->job_id));
   PORCH_RETURN_IF_ERROR(f.Int("exit", INT32_MIN, INT32_MAX, &exit_code));
   PORCH_RETURN_IF_ERROR(f.Str("reason", &reason));

@@ -39,6 +39,9 @@ enum class Decision {
 
 const char* DecisionName(Decision d);
 
+// Attempt numbers run from 1 to this; replay refuses any other.
+constexpr int kMaxAttemptNumber = 1'000'000;
+
 struct JournalRecord {
   enum class Type {
     kRunStarted,      // detail: run id; job_id: backend name

@@ -4,6 +4,7 @@
 // and the metrics/report writers.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,8 +44,14 @@ struct TaskRecord {
   std::vector<AttemptRecord> attempts;  // in order
   std::string skip_reason;
   double not_before = 0;
+  // The highest attempt directory found on disk (Runner fills it in on
+  // resume): a journal cut short must never make an attempt number, and so
+  // its directory, be used twice.
+  int attempts_on_disk = 0;
 
-  int last_attempt() const { return attempts.empty() ? 0 : attempts.back().number; }
+  int last_attempt() const {
+    return std::max(attempts_on_disk, attempts.empty() ? 0 : attempts.back().number);
+  }
 };
 
 struct RunState {

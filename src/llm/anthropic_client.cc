@@ -68,8 +68,11 @@ Result<LlmResponse> AnthropicClient::Complete(const LlmRequest& request) {
         "no Anthropic API key: set ANTHROPIC_API_KEY (or llm.api_key / PORCH_LLM_API_KEY), "
         "or use Bedrock with --use-bedrock");
   }
-  return RetryLoop(*clock_, rng_, options_.retry, "anthropic API",
-                   [&] { return TryOnce(request); });
+  Result<LlmResponse> r = RetryLoop(*clock_, rng_, options_.retry, "anthropic API",
+                                    [&] { return TryOnce(request); });
+  // An endpoint may echo the request's headers in its error text.
+  if (!r.ok()) return r.status().Redact({options_.api_key});
+  return r;
 }
 
 }  // namespace porch

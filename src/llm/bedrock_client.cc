@@ -115,8 +115,14 @@ Result<LlmResponse> BedrockClient::Complete(const LlmRequest& request) {
   if (options_.credentials.access_key_id.empty()) {
     return Status::NotFound("no AWS credentials for Bedrock");
   }
-  return RetryLoop(*clock_, rng_, options_.retry, "bedrock (" + options_.region + ")",
-                   [&] { return TryOnce(request); });
+  Result<LlmResponse> r = RetryLoop(*clock_, rng_, options_.retry,
+                                    "bedrock (" + options_.region + ")",
+                                    [&] { return TryOnce(request); });
+  if (!r.ok()) {
+    return r.status().Redact({options_.credentials.secret_access_key,
+                              options_.credentials.session_token});
+  }
+  return r;
 }
 
 }  // namespace porch

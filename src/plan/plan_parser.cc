@@ -1,9 +1,12 @@
 #include "plan/plan_parser.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <iterator>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -16,6 +19,17 @@ namespace porch {
 using nlohmann::json;
 
 namespace {
+
+// MAX_ARG_STRLEN on Linux: the longest single argument execve takes (a
+// command goes to `sh -c` as one, a prompt to the agent as one).
+constexpr size_t kMaxFieldBytes = 128 * 1024 - 1;
+constexpr double kMaxTimeLimitSeconds = 366 * 86400.0;
+// YAML aliases expand into copies: a plan may grow by this factor over its
+// text (plus a little) before porch calls it an alias bomb.
+constexpr size_t kYamlExpansionFactor = 4;
+constexpr size_t kYamlExpansionSlack = 1 << 16;
+constexpr int kYamlMaxDepth = 64;
+constexpr size_t kMaxYamlBytes = 4u << 20;
 
 const std::set<std::string>& TopLevelKeys() {
   static const std::set<std::string> keys = {"name", "requirements", "tasks", "version"};
@@ -58,7 +72,7 @@ class TaskReader {
       Error(std::string("a task must be a mapping, found ") + TypeName(j));
       return t;
     }
-    t.id = String(j, "id");
+    t.id = String(j, "id", /*numbers=*/true);
     where_ = t.id.empty() ? "task" : "task '" + t.id + "'";
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (!TaskKeys().count(it.key())) {
@@ -90,13 +104,30 @@ class TaskReader {
     diags_->push_back({line_, where_.empty() ? msg : where_ + ": " + msg});
   }
 
-  std::string String(const json& j, const char* key) {
+  // A string field. `numbers`: an integer is taken as its digits (ids like
+  // 1, 2). Text is checked: no NUL byte (the OS would cut the command
+  // there), and no longer than one argument may be (the OS refuses more).
+  std::string String(const json& j, const char* key, bool numbers = false) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return "";
-    if (it->is_string()) return it->get<std::string>();
-    if (it->is_number()) return it->dump();  // ids like 1, 2 are fine
-    Error(std::string("'") + key + "' must be a string, found " + TypeName(*it));
-    return "";
+    if (numbers && it->is_number_integer()) return it->dump();
+    if (!it->is_string()) {
+      Error(std::string("'") + key + "' must be a string, found " + TypeName(*it) +
+            " (quote it)");
+      return "";
+    }
+    std::string s = it->get<std::string>();
+    if (s.find('\0') != std::string::npos) {
+      Error(std::string("'") + key + "' contains a NUL byte");
+      return "";
+    }
+    if (s.size() > kMaxFieldBytes) {
+      Error(std::string("'") + key + "' is " + std::to_string(s.size()) +
+            " bytes; the OS takes at most " + std::to_string(kMaxFieldBytes) +
+            " in one argument (put long scripts in a file and run that)");
+      return "";
+    }
+    return s;
   }
 
   std::vector<std::string> StringList(const json& j, const char* key) {
@@ -109,7 +140,9 @@ class TaskReader {
       return out;
     }
     for (const json& item : *it) {
-      if (item.is_string()) {
+      if (item.is_string() && item.get<std::string>().find('\0') != std::string::npos) {
+        Error(std::string("'") + key + "' holds a string with a NUL byte");
+      } else if (item.is_string()) {
         out.push_back(item.get<std::string>());
       } else if (item.is_number_integer()) {
         out.push_back(item.dump());
@@ -153,9 +186,9 @@ class TaskReader {
       } else if (it->is_string()) {
         secs = ParseDuration(it->get<std::string>());
       }
-      if (!secs || *secs <= 0) {
-        Error("'resources.time_limit' must be a positive duration like 90, 30s, 10m or "
-              "01:00:00, found " + it->dump());
+      if (!secs || !(*secs > 0) || *secs > kMaxTimeLimitSeconds) {
+        Error("'resources.time_limit' must be a positive duration up to a year, like 90, 30s, "
+              "10m, 01:00:00 or 2-00:00:00, found " + it->dump());
       } else {
         res->time_limit_s = *secs;
       }
@@ -186,6 +219,7 @@ int LineAt(std::string_view text, size_t offset) {
 
 void ReadTopLevel(const json& top, Plan* plan, std::vector<Diagnostic>* diags) {
   for (auto it = top.begin(); it != top.end(); ++it) {
+    if (it.key() == "tasks") continue;
     if (!TopLevelKeys().count(it.key())) {
       diags->push_back({0, "unknown top-level field '" + it.key() +
                                "' (known: name, requirements, tasks, version)"});
@@ -278,6 +312,13 @@ class PlanSax : public nlohmann::json_sax<json> {
   bool tasks_seen() const { return tasks_seen_; }
 
  private:
+  // JSON allows a key twice and parsers keep the last; a plan must not.
+  void CheckDuplicate(const json& object) {
+    if (!object.contains(key_)) return;
+    diags_->push_back({LineAt(text_, static_cast<size_t>(*cursor_ - text_.data())),
+                       "duplicate key '" + key_ + "' (the first one would be ignored)"});
+  }
+
   // True when the next value is an element of root["tasks"].
   bool InTasksArray() const { return stack_.size() == 2 && stack_[1] == tasks_; }
 
@@ -290,6 +331,7 @@ class PlanSax : public nlohmann::json_sax<json> {
     json* parent = stack_.back();
     json* child;
     if (parent->is_object()) {
+      CheckDuplicate(*parent);
       child = &(*parent)[key_];
       *child = std::move(value);
       if (stack_.size() == 1 && key_ == "tasks") {
@@ -310,6 +352,7 @@ class PlanSax : public nlohmann::json_sax<json> {
     }
     json* parent = stack_.back();
     if (parent->is_object()) {
+      CheckDuplicate(*parent);
       if (stack_.size() == 1 && key_ == "tasks") tasks_seen_ = true;
       (*parent)[key_] = std::move(value);
     } else if (parent == tasks_) {
@@ -372,64 +415,149 @@ void ParseJson(std::string_view text, Plan* plan, std::vector<Diagnostic>* diags
 
 // ---- YAML ----
 
-json YamlToJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
-    case YAML::NodeType::Sequence: {
-      json arr = json::array();
-      for (const auto& item : node) arr.push_back(YamlToJson(item));
-      return arr;
+// yaml-cpp resolves aliases to shared nodes: converting the graph to a tree
+// copies them. A budget (nodes and scalar bytes, proportional to the text)
+// stops alias bombs, and the path of nodes being converted stops an alias
+// that contains itself.
+class YamlConverter {
+ public:
+  YamlConverter(size_t text_size, std::vector<Diagnostic>* diags)
+      : budget_(text_size * kYamlExpansionFactor + kYamlExpansionSlack), diags_(diags) {}
+
+  // Null after an error (reported once).
+  std::optional<json> Convert(const YAML::Node& node) {
+    if (failed_) return std::nullopt;
+    if (path_.size() >= static_cast<size_t>(kYamlMaxDepth)) {
+      return Fail(node, "the YAML nests deeper than " + std::to_string(kYamlMaxDepth) + " levels");
     }
-    case YAML::NodeType::Map: {
-      json obj = json::object();
-      for (const auto& kv : node) obj[kv.first.Scalar()] = YamlToJson(kv.second);
-      return obj;
+    for (const YAML::Node& up : path_) {
+      if (up.is(node)) return Fail(node, "a YAML alias contains itself (a cycle)");
     }
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (node.Tag() == "!") return s;  // quoted: always a string
-      if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-      if (s == "true" || s == "True" || s == "TRUE") return true;
-      if (s == "false" || s == "False" || s == "FALSE") return false;
-      if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-')) {
-        json number = json::parse(s, nullptr, /*allow_exceptions=*/false);
-        if (number.is_number()) return number;
-      }
-      return s;
-    }
+    if (++spent_ > budget_) return Fail(node, AliasBomb());
+    path_.push_back(node);
+    std::optional<json> out = ConvertHere(node);
+    path_.pop_back();
+    return out;
   }
-  return nullptr;
-}
+
+ private:
+  std::optional<json> ConvertHere(const YAML::Node& node) {
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined: return json(nullptr);
+      case YAML::NodeType::Sequence: {
+        json arr = json::array();
+        for (const auto& item : node) {
+          std::optional<json> v = Convert(item);
+          if (!v) return std::nullopt;
+          arr.push_back(std::move(*v));
+        }
+        return arr;
+      }
+      case YAML::NodeType::Map: {
+        json obj = json::object();
+        for (const auto& kv : node) {
+          const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+          if (obj.contains(key)) {
+            return Fail(kv.first, "duplicate key '" + key + "' (the first one would be ignored)");
+          }
+          std::optional<json> v = Convert(kv.second);
+          if (!v) return std::nullopt;
+          obj[key] = std::move(*v);
+        }
+        return obj;
+      }
+      case YAML::NodeType::Scalar: return Scalar(node);
+    }
+    return json(nullptr);
+  }
+
+  std::optional<json> Scalar(const YAML::Node& node) {
+    const std::string& s = node.Scalar();
+    spent_ += s.size() / 16;  // long strings count against the budget too
+    if (spent_ > budget_) return Fail(node, AliasBomb());
+    if (node.Tag() == "!") return json(s);  // quoted: always a string
+    if (s == "~" || s == "null" || s == "Null" || s == "NULL") return json(nullptr);
+    if (s == "true" || s == "True" || s == "TRUE") return json(true);
+    if (s == "false" || s == "False" || s == "FALSE") return json(false);
+    if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-')) {
+      json number = json::parse(s, nullptr, /*allow_exceptions=*/false);
+      if (number.is_number()) return number;
+    }
+    return json(s);
+  }
+
+  std::string AliasBomb() const {
+    return "the YAML expands to far more than its text (aliases that repeat aliases?); "
+           "porch stops at " + std::to_string(budget_) + " nodes";
+  }
+
+  std::optional<json> Fail(const YAML::Node& at, const std::string& why) {
+    if (!failed_) diags_->push_back({at.Mark().is_null() ? 0 : at.Mark().line + 1, why});
+    failed_ = true;
+    return std::nullopt;
+  }
+
+  size_t budget_;
+  size_t spent_ = 0;
+  bool failed_ = false;
+  std::vector<YAML::Node> path_;
+  std::vector<Diagnostic>* diags_;
+};
 
 void ParseYaml(std::string_view text, Plan* plan, std::vector<Diagnostic>* diags) {
-  YAML::Node root;
+  if (text.size() > kMaxYamlBytes) {
+    // yaml-cpp reads a few MB a second; a plan this large is read as JSON
+    // (streamed, one pass) instead.
+    diags->push_back({0, "a YAML plan may be at most " + std::to_string(kMaxYamlBytes >> 20) +
+                             " MiB (this one is " + std::to_string(text.size()) +
+                             " bytes); write large plans as JSON"});
+    return;
+  }
+  if (size_t bad = FindInvalidUtf8(text); bad != std::string_view::npos) {
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+    diags->push_back({line, "byte " + std::to_string(bad) + " is not UTF-8 (plans are UTF-8 text)"});
+    return;
+  }
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(std::string(text));
+    docs = YAML::LoadAll(std::string(text));
+  } catch (const YAML::DeepRecursion& e) {
+    diags->push_back({e.mark.is_null() ? 0 : e.mark.line + 1,
+                      "the YAML nests too deeply (" + std::to_string(e.depth()) +
+                          " levels and more)"});
+    return;
   } catch (const YAML::Exception& e) {
     diags->push_back({e.mark.is_null() ? 0 : e.mark.line + 1, "invalid YAML: " + e.msg});
     return;
   }
+  if (docs.size() > 1) {
+    diags->push_back({docs[1].Mark().is_null() ? 0 : docs[1].Mark().line + 1,
+                      "the file holds " + std::to_string(docs.size()) +
+                          " YAML documents; a plan is one ('---' starts another)"});
+    return;
+  }
+  YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
   if (!root.IsMap()) {
     diags->push_back({1, "a plan must be a mapping with a 'tasks' list"});
     return;
   }
-  json top = json::object();
-  for (const auto& kv : root) {
-    if (kv.first.Scalar() != "tasks") top[kv.first.Scalar()] = YamlToJson(kv.second);
-  }
-  ReadTopLevel(top, plan, diags);
-  YAML::Node tasks = root["tasks"];
-  if (!tasks) {
+  YamlConverter convert(text.size(), diags);
+  std::optional<json> top = convert.Convert(root);
+  if (!top) return;
+  ReadTopLevel(*top, plan, diags);
+  if (!top->contains("tasks")) {
     diags->push_back({0, "the plan has no 'tasks' list"});
     return;
   }
+  YAML::Node tasks = root["tasks"];
   if (!tasks.IsSequence()) {
     diags->push_back({tasks.Mark().line + 1, "'tasks' must be a list"});
     return;
   }
+  size_t k = 0;
   for (const auto& node : tasks) {
-    plan->tasks.push_back(TaskReader(node.Mark().line + 1, diags).Read(YamlToJson(node)));
+    plan->tasks.push_back(TaskReader(node.Mark().line + 1, diags).Read((*top)["tasks"][k++]));
   }
 }
 
@@ -453,9 +581,9 @@ Result<Plan> ParsePlan(std::string_view text, const std::string& source, PlanFor
   return plan;
 }
 
-Result<Plan> LoadPlanFile(const std::string& path) {
-  Result<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status().Annotate("cannot read plan");
+Result<Plan> LoadPlanFile(const std::string& path, uint64_t max_bytes) {
+  Result<std::string> text = ReadUserFile(path, max_bytes, "plan", "raise limits.max_plan_bytes");
+  if (!text.ok()) return text.status();
   PlanFormat format = PlanFormat::kAuto;
   if (path.size() >= 5 && path.substr(path.size() - 5) == ".json") format = PlanFormat::kJson;
   if ((path.size() >= 5 && path.substr(path.size() - 5) == ".yaml") ||

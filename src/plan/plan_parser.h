@@ -24,8 +24,12 @@ enum class PlanFormat { kAuto, kJson, kYaml };
 Result<Plan> ParsePlan(std::string_view text, const std::string& source,
                        PlanFormat format = PlanFormat::kAuto);
 
-// Reads and parses the file at `path`.
-Result<Plan> LoadPlanFile(const std::string& path);
+// The largest plan file read unless configured otherwise (limits.max_plan_bytes).
+constexpr uint64_t kDefaultMaxPlanBytes = 256ull << 20;
+
+// Reads and parses the plan at `path`: a regular file of at most
+// `max_bytes`, or "-" for standard input.
+Result<Plan> LoadPlanFile(const std::string& path, uint64_t max_bytes = kDefaultMaxPlanBytes);
 
 // The plan as canonical JSON (the form porch stores in a run directory).
 nlohmann::json PlanToJson(const Plan& plan);

@@ -31,6 +31,94 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
+Result<std::string> ReadUserFile(const std::string& path, uint64_t max_bytes,
+                                 const std::string& what, const std::string& limit_hint) {
+  const std::string hint = limit_hint.empty() ? "" : " (" + limit_hint + ")";
+  const std::string name = path == "-" ? std::string("standard input") : "'" + path + "'";
+  int fd = 0;
+  if (path != "-") {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return Status::FromErrno("cannot open " + what + " " + name, errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      return Status::InvalidArgument(what + " " + name +
+                                     " is not a regular file (give a file, or - for stdin)");
+    }
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+      close(fd);
+      return Status::InvalidArgument(what + " " + name + " is " + std::to_string(st.st_size) +
+                                     " bytes; the limit is " + std::to_string(max_bytes) + hint);
+    }
+  }
+  std::string out;
+  char buf[1 << 16];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      if (fd != 0) close(fd);
+      return Status::FromErrno("cannot read " + what + " " + name, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      if (fd != 0) close(fd);
+      return Status::InvalidArgument(what + " " + name + " is over the limit of " +
+                                     std::to_string(max_bytes) + " bytes" + hint);
+    }
+  }
+  if (fd != 0) close(fd);
+  return out;
+}
+
+Status StreamFile(const std::string& path, int out_fd, int64_t tail_lines) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("cannot open '" + path + "'", errno);
+  constexpr size_t kChunk = 1 << 16;
+  off_t from = 0;
+  if (tail_lines > 0) {
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t pos = end;
+    int64_t newlines = 0;
+    char buf[kChunk];
+    // A final newline ends the last line; it does not start another.
+    bool skip_last = false;
+    if (end > 0 && pread(fd, buf, 1, end - 1) == 1 && buf[0] == '\n') skip_last = true;
+    while (pos > 0 && from == 0) {
+      off_t len = std::min<off_t>(pos, kChunk);
+      pos -= len;
+      ssize_t n = pread(fd, buf, static_cast<size_t>(len), pos);
+      if (n <= 0) break;
+      for (ssize_t i = n - 1; i >= 0; --i) {
+        if (buf[i] != '\n' || (skip_last && pos + i == end - 1)) continue;
+        if (++newlines == tail_lines) {
+          from = pos + i + 1;
+          break;
+        }
+      }
+    }
+  }
+  char buf[kChunk];
+  Status st;
+  for (off_t off = from;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      st = Status::FromErrno("cannot read '" + path + "'", errno);
+      break;
+    }
+    if (n == 0) break;
+    st = WriteAll(out_fd, std::string_view(buf, static_cast<size_t>(n)), "the output");
+    if (!st.ok()) break;
+    off += n;
+  }
+  close(fd);
+  return st;
+}
+
 Status WriteAll(int fd, std::string_view data, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
@@ -59,6 +147,56 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, bool sy
     return st;
   }
   return sync_dir ? SyncDir(DirName(path)) : Status::Ok();
+}
+
+Result<ReservedFile> ReservedFile::Reserve(const std::string& path, uint64_t bytes) {
+  std::string tmp = path + ".reserve";
+  int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("cannot create '" + tmp + "'", errno);
+  // posix_fallocate writes zeros itself where the file system cannot allocate.
+  int err = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  if (err != 0) {
+    close(fd);
+    unlink(tmp.c_str());
+    return Status::FromErrno("cannot reserve " + std::to_string(bytes) + " bytes in '" + tmp + "'",
+                             err);
+  }
+  return ReservedFile(path, fd, bytes);
+}
+
+ReservedFile::ReservedFile(ReservedFile&& other) noexcept
+    : path_(std::move(other.path_)), fd_(other.fd_), bytes_(other.bytes_) {
+  other.fd_ = -1;
+}
+
+ReservedFile::~ReservedFile() {
+  if (fd_ < 0) return;
+  close(fd_);
+  unlink((path_ + ".reserve").c_str());
+}
+
+Status ReservedFile::Commit(std::string_view data) {
+  if (fd_ < 0) return Status::Internal("'" + path_ + "' was committed already");
+  const std::string tmp = path_ + ".reserve";
+  Status st;
+  size_t done = 0;
+  while (st.ok() && done < data.size()) {
+    ssize_t n = pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) st = Status::FromErrno("cannot write '" + tmp + "'", errno);
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  if (st.ok() && ftruncate(fd_, static_cast<off_t>(data.size())) != 0) {
+    st = Status::FromErrno("cannot trim '" + tmp + "'", errno);
+  }
+  if (st.ok() && fsync(fd_) != 0) st = Status::FromErrno("cannot fsync '" + tmp + "'", errno);
+  close(fd_);
+  fd_ = -1;
+  if (st.ok() && rename(tmp.c_str(), path_.c_str()) != 0) {
+    st = Status::FromErrno("cannot rename '" + tmp + "' to '" + path_ + "'", errno);
+  }
+  if (!st.ok()) unlink(tmp.c_str());
+  return st;
 }
 
 Status WriteFileFast(const std::string& path, const std::string& data) {

@@ -2,6 +2,7 @@
 // path and the OS's reason; nothing here throws.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,12 +13,51 @@ namespace porch {
 
 Result<std::string> ReadFile(const std::string& path);
 
+// Reads an input a user named: a regular file, or "-" for standard input,
+// of at most `max_bytes`. Anything else (a directory, a FIFO, /dev/zero) is
+// refused at once, never read (so it cannot hang or exhaust memory);
+// `what` names the input in messages ("plan", "config file"), `limit_hint`
+// says how to raise the limit ("" when it cannot be).
+Result<std::string> ReadUserFile(const std::string& path, uint64_t max_bytes,
+                                 const std::string& what, const std::string& limit_hint = "");
+
 // Writes `data` durably: a temp file beside `path`, fsync, rename over
 // `path`, fsync of the directory. Readers see the old or the new content,
 // never a mix; after a crash the file is whole or absent. With sync_dir
 // false the directory is not fsynced: after a machine crash the new name may
 // be missing (the old content or no file), never a partial file.
 Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir = true);
+
+// Room on disk, taken early, for a small file written at the end of some
+// work: the work's outcome must still be recordable when the disk has
+// filled meanwhile. Reserve() allocates `bytes` in `path`.reserve;
+// Commit() writes `data` over it, trims it, fsyncs and renames it to `path`
+// (no directory fsync), so the file appears whole or not at all. Data longer
+// than the reservation may still fail for want of space. Destroying an
+// uncommitted reservation removes it. Movable, not copyable; one thread.
+class ReservedFile {
+ public:
+  static Result<ReservedFile> Reserve(const std::string& path, uint64_t bytes);
+  ReservedFile(ReservedFile&& other) noexcept;
+  ReservedFile& operator=(ReservedFile&& other) = delete;
+  ReservedFile(const ReservedFile&) = delete;
+  ~ReservedFile();
+
+  Status Commit(std::string_view data);
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  ReservedFile(std::string path, int fd, uint64_t bytes)
+      : path_(std::move(path)), fd_(fd), bytes_(bytes) {}
+  std::string path_;
+  int fd_ = -1;
+  uint64_t bytes_ = 0;
+};
+
+// Copies the file at `path` to `out_fd` in 64 KiB pieces (memory stays
+// small whatever the size); with `tail_lines` > 0, only its last that many
+// lines, found by reading backwards from the end.
+Status StreamFile(const std::string& path, int out_fd, int64_t tail_lines = 0);
 
 // Writes all of `data` to `fd` (retrying short writes and EINTR); errors
 // name `path`.

@@ -1,7 +1,10 @@
 #include "platform/spawn.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -9,7 +12,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 
 #include "platform/clock.h"
 #include "platform/files.h"
@@ -19,9 +24,73 @@ extern char** environ;
 namespace porch {
 
 namespace {
+
 // A wait with no deadline of its own: a signal (SIGCHLD) ends it.
 constexpr double kNever = 3600;
+// How often a capped output's size is looked at.
+constexpr double kOutputCheckSeconds = 1.0;
+// Orphans are killed in rounds (killing one reparents its children to us).
+constexpr int kOrphanRounds = 50;
+constexpr useconds_t kOrphanWaitMicros = 10 * 1000;
+
+// Cuts `path` back to `cap` bytes when it grew past it; true if it did.
+bool CapOutput(const std::string& path, uint64_t cap) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= cap) return false;
+  return truncate(path.c_str(), static_cast<off_t>(cap)) == 0;
+}
+
+// Leaves `path` at its cap with a line saying it was cut there.
+void MarkCut(const std::string& path, uint64_t cap) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) < cap) return;
+  if (truncate(path.c_str(), static_cast<off_t>(cap)) != 0) return;
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return;
+  std::string marker = "\n[porch: output cut at " + std::to_string(cap) +
+                       " bytes (limits.max_output_bytes)]\n";
+  WriteAll(fd, marker, path).IgnoreError();
+  close(fd);
+}
+
+// The pids whose parent is this process, from /proc.
+std::vector<pid_t> Children() {
+  std::vector<pid_t> out;
+  const pid_t self = getpid();
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    Result<std::string> stat = ReadFile(std::string("/proc/") + e->d_name + "/stat");
+    if (!stat.ok()) continue;
+    size_t close = stat->rfind(')');
+    if (close == std::string::npos || close + 4 >= stat->size()) continue;
+    // After ") S ": the state, then the parent's pid.
+    pid_t ppid = static_cast<pid_t>(std::strtol(stat->c_str() + close + 4, nullptr, 10));
+    if (ppid == self) out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+  }
+  closedir(d);
+  return out;
+}
+
 }  // namespace
+
+void BecomeSubreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+void KillOrphans() {
+  for (int round = 0; round < kOrphanRounds; ++round) {
+    int status = 0;
+    while (waitpid(-1, &status, WNOHANG) > 0) {
+    }
+    // One syscall tells whether anything is left: ECHILD, nothing.
+    if (waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD) return;
+    for (pid_t pid : Children()) {
+      kill(-pid, SIGKILL);  // its group, if it leads one
+      kill(pid, SIGKILL);
+    }
+    usleep(kOrphanWaitMicros);
+  }
+}
 
 std::vector<std::string> EnvironmentFrom(
     const std::map<std::string, std::string>& base,
@@ -58,7 +127,9 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
     if (o->fd >= 0) {
       posix_spawn_file_actions_adddup2(&actions, o->fd, target);
     } else if (!o->path.empty()) {
-      int flags = O_WRONLY | O_CREAT | (o->append ? O_APPEND : O_TRUNC);
+      // Always O_APPEND: an output cut at its cap (ftruncate) keeps being
+      // written at its end, never past a hole.
+      int flags = O_WRONLY | O_CREAT | O_APPEND | (o->append ? 0 : O_TRUNC);
       posix_spawn_file_actions_addopen(&actions, target, o->path.c_str(), flags, 0644);
     }
     ++target;
@@ -100,16 +171,65 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
   return err;
 }
 
+namespace {
+
+// Waits for `child` to end, enforcing the time limit (SIGTERM to its group,
+// SIGKILL after the grace), turning SIGTERM/SIGINT/SIGHUP into a
+// cancellation, and cutting its output at the cap. Returns the wait status.
+int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* cut,
+                   bool* cancelled) {
+  sigset_t watch;
+  sigemptyset(&watch);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);
+  const double start = MonotonicSeconds();
+  double limit_at = spec.time_limit_s > 0 ? start + spec.time_limit_s : 0;
+  double kill_at = 0;  // when SIGKILL follows the SIGTERM
+  int status = 0;
+  while (waitpid(child, &status, WNOHANG) != child) {
+    double now = MonotonicSeconds();
+    if (limit_at > 0 && now >= limit_at && kill_at == 0) {
+      out->timed_out = true;
+      kill(-child, SIGTERM);
+      kill_at = now + spec.grace_s;
+    }
+    if (kill_at > 0 && now >= kill_at) {
+      kill(-child, SIGKILL);
+      kill_at = now + kNever;  // sent; just wait for it
+    }
+    double next = spec.on_tick ? spec.tick_s : kNever;
+    if (spec.on_tick) spec.on_tick();
+    if (spec.max_output_bytes > 0) {
+      cut[0] |= CapOutput(spec.stdout_path, spec.max_output_bytes);
+      cut[1] |= CapOutput(spec.stderr_path, spec.max_output_bytes);
+      next = std::min(next, kOutputCheckSeconds);
+    }
+    if (limit_at > 0 && kill_at == 0) next = std::min(next, limit_at - now);
+    if (kill_at > 0) next = std::min(next, kill_at - now);
+    next = std::max(next, 0.001);
+    timespec ts;
+    ts.tv_sec = static_cast<time_t>(next);
+    ts.tv_nsec = static_cast<long>((next - std::floor(next)) * 1e9);
+    siginfo_t info;
+    int sig = sigtimedwait(&watch, &info, &ts);
+    if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && !out->cancelled) {
+      out->cancelled = true;
+      *cancelled = true;
+      kill(-child, SIGTERM);
+      double t = MonotonicSeconds();
+      if (kill_at == 0 || kill_at > t + spec.grace_s) kill_at = t + spec.grace_s;
+    }
+  }
+  return status;
+}
+
+}  // namespace
+
 SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
   SpawnOutcome out;
   if (*cancelled) {
     out.cancelled = true;
     return out;
   }
-  sigset_t watch;
-  sigemptyset(&watch);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);
-
   SpawnRequest req;
   req.argv = spec.argv;
   req.env = &spec.env;
@@ -126,44 +246,21 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
     out.exit_code = err == ENOENT ? 127 : err == EACCES ? 126 : -1;
     return out;
   }
-
-  const double start = MonotonicSeconds();
-  double limit_at = spec.time_limit_s > 0 ? start + spec.time_limit_s : 0;
-  double kill_at = 0;  // when SIGKILL follows the SIGTERM
-  int status = 0;
-  while (true) {
-    pid_t done = waitpid(child, &status, WNOHANG);
-    if (done == child) break;
-    double now = MonotonicSeconds();
-    if (limit_at > 0 && now >= limit_at && kill_at == 0) {
-      out.timed_out = true;
-      kill(-child, SIGTERM);
-      kill_at = now + spec.grace_s;
-    }
-    if (kill_at > 0 && now >= kill_at) {
-      kill(-child, SIGKILL);
-      kill_at = now + kNever;  // sent; just wait for it
-    }
-    double next = spec.on_tick ? spec.tick_s : kNever;
-    if (spec.on_tick) spec.on_tick();
-    if (limit_at > 0 && kill_at == 0) next = std::min(next, limit_at - now);
-    if (kill_at > 0) next = std::min(next, kill_at - now);
-    next = std::max(next, 0.001);
-    timespec ts;
-    ts.tv_sec = static_cast<time_t>(next);
-    ts.tv_nsec = static_cast<long>((next - std::floor(next)) * 1e9);
-    siginfo_t info;
-    int sig = sigtimedwait(&watch, &info, &ts);
-    if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && !out.cancelled) {
-      out.cancelled = true;
-      *cancelled = true;
-      kill(-child, SIGTERM);
-      double t = MonotonicSeconds();
-      if (kill_at == 0 || kill_at > t + spec.grace_s) kill_at = t + spec.grace_s;
+  bool cut[2] = {false, false};
+  const int status = WaitWithLimits(child, spec, &out, cut, cancelled);
+  // Whatever the command left in its group does not outlive it, nor what it
+  // started in sessions of their own (the caller is a subreaper).
+  kill(-child, SIGKILL);
+  KillOrphans();
+  if (spec.max_output_bytes > 0) {
+    const std::string* paths[2] = {&spec.stdout_path, &spec.stderr_path};
+    for (int i = 0; i < 2; ++i) {
+      if (CapOutput(*paths[i], spec.max_output_bytes) || cut[i]) {
+        out.output_cut = true;
+        MarkCut(*paths[i], spec.max_output_bytes);
+      }
     }
   }
-  // Whatever the command left in its group does not outlive it.
-  kill(-child, SIGKILL);
   if (WIFEXITED(status)) {
     out.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -56,6 +57,9 @@ struct SpawnSpec {
   // to follow its output. Must not block.
   std::function<void()> on_tick;
   double tick_s = 0.5;
+  // Each of stdout and stderr is cut back to this size while the command
+  // runs (looked at every second) and ends with a line saying so; 0: no cap.
+  uint64_t max_output_bytes = 0;
 };
 
 struct SpawnOutcome {
@@ -64,7 +68,16 @@ struct SpawnOutcome {
   int term_signal = 0;
   bool timed_out = false;
   bool cancelled = false;  // SIGTERM/SIGINT/SIGHUP arrived (also before the call, see below)
+  bool output_cut = false; // stdout or stderr reached max_output_bytes
 };
+
+// Makes this process the subreaper of everything it starts (Linux): a
+// descendant that escapes into a session of its own (`setsid cmd &`) is
+// reparented here when its parent exits, instead of to init.
+void BecomeSubreaper();
+// Kills and reaps every child this process still has (after the command
+// ended): with BecomeSubreaper, nothing a task started outlives the task.
+void KillOrphans();
 
 // `cancelled` carries a cancellation across calls: when *cancelled is true
 // nothing is started; a cancellation during the call sets it.

@@ -1,10 +1,12 @@
 #include "run/runner.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <unistd.h>
 
 #include "journal/journal.h"
 #include "plan/dag.h"
@@ -75,6 +77,59 @@ Result<LoadedRun> LoadRun(const std::string& run_dir) {
   return run;
 }
 
+int HighestAttemptOnDisk(const RunLayout& layout, const std::string& task_id) {
+  Result<std::vector<std::string>> names = ListDir(layout.task_dir(task_id));
+  if (!names.ok()) return 0;
+  int highest = 0;
+  for (const std::string& name : *names) {
+    if (name.rfind("attempt-", 0) != 0) continue;
+    int n = 0;
+    const char* first = name.data() + 8;
+    const char* last = name.data() + name.size();
+    auto [end, ec] = std::from_chars(first, last, n);
+    if (ec == std::errc() && end == last && n > highest && n <= kMaxAttemptNumber) highest = n;
+  }
+  return highest;
+}
+
+std::vector<JournalRecord> ReconcileWithDisk(const Plan& plan, RunState* state,
+                                             const std::function<int(const std::string&)>& on_disk,
+                                             double now) {
+  std::vector<JournalRecord> added;
+  for (const Task& t : plan.tasks) {
+    const int highest = on_disk(t.id);
+    TaskRecord& rec = state->tasks[t.id];
+    const int journaled = rec.attempts.empty() ? 0 : rec.attempts.back().number;
+    if (highest <= journaled) continue;
+    rec.attempts_on_disk = highest;
+    const bool settled = rec.state == TaskState::kSucceeded || rec.state == TaskState::kFailed ||
+                         rec.state == TaskState::kSkipped;
+    if (settled) continue;  // only the numbering moves on
+    // The journal lost the launches of these attempts (cut short, or its
+    // last writes never reached the disk): journal them again, the last as
+    // in flight so that resume re-adopts it (its result file, its process)
+    // instead of running the task a second time.
+    for (int a = journaled + 1; a <= highest; ++a) {
+      JournalRecord launch;
+      launch.type = JournalRecord::Type::kLaunching;
+      launch.time = now;
+      launch.task = t.id;
+      launch.attempt = a;
+      launch.detail = "attempt directory found on disk; the journal had lost its launch";
+      added.push_back(launch);
+      if (a == highest) break;
+      JournalRecord lost = launch;
+      lost.type = JournalRecord::Type::kFinished;
+      lost.reason = FailureReason::kLost;
+      lost.decision = Decision::kRequeue;
+      lost.detail = "an earlier attempt the journal had lost";
+      added.push_back(lost);
+    }
+  }
+  for (const JournalRecord& r : added) state->Apply(r);
+  return added;
+}
+
 Status WriteRunReport(const LoadedRun& run) {
   RunLayout layout(run.run_dir);
   Dag dag(run.plan);
@@ -105,12 +160,22 @@ Result<std::string> Runner::Create(const Plan& plan, const LoadedConfig& config,
                                  "'; use `porch resume " + run_id +
                                  "` to continue it, or pick another --run-id");
   }
-  PORCH_RETURN_IF_ERROR(MakeDirs(run_dir + "/tasks"));
-  PORCH_RETURN_IF_ERROR(MakeDirs(layout.output()));
-  PORCH_RETURN_IF_ERROR(WriteRunIdentity(layout, NewRunIdentity(layout, clock_->Now())));
-  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.config(), ConfigToStoredJson(config)));
+  Status made = MakeDirs(run_dir + "/tasks");
+  if (made.ok()) made = MakeDirs(layout.output());
+  if (made.ok()) made = WriteRunIdentity(layout, NewRunIdentity(layout, clock_->Now()));
+  if (made.ok()) made = WriteFileAtomic(layout.config(), ConfigToStoredJson(config));
   // plan.json last: a run directory with a plan is one `porch resume` can continue.
-  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.plan(), PlanToJsonText(plan)));
+  if (made.ok()) made = WriteFileAtomic(layout.plan(), PlanToJsonText(plan));
+  if (!made.ok()) {
+    // Not a run (no plan.json): take back what was made, and say so, since
+    // there is nothing to resume.
+    for (const std::string& f : {layout.identity(), layout.config()}) unlink(f.c_str());
+    for (const std::string& d : {layout.output(), run_dir + "/tasks"}) rmdir(d.c_str());
+    return Status::IoError("cannot create run '" + run_id + "' in '" + run_dir + "': " +
+                                   made.message() +
+                                   " (nothing ran and there is nothing to resume; run it again "
+                                   "once the cause is fixed)");
+  }
   return run_dir;
 }
 
@@ -175,7 +240,17 @@ Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& p
   // porch died before the first record): resuming it starts it.
   if (resume && existing.empty()) resume = false;
   RunState previous = FoldJournal(existing);
-  std::string run_id = resume ? previous.run_id : layout.run_id();
+  if (resume) {
+    for (const JournalRecord& rec :
+         ReconcileWithDisk(plan, &previous,
+                           [&](const std::string& id) { return HighestAttemptOnDisk(layout, id); },
+                           clock_->Now())) {
+      PORCH_RETURN_IF_ERROR((*journal)->Append(rec));
+    }
+  }
+  // The directory names the run (a journal that lost its first record still
+  // belongs to it).
+  std::string run_id = resume && !previous.run_id.empty() ? previous.run_id : layout.run_id();
 
   Result<std::unique_ptr<Backend>> backend = factory_(config, layout, *identity, clock_, plan);
   if (!backend.ok()) return backend.status();

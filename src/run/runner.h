@@ -47,6 +47,19 @@ struct LoadedRun {
 // Reads plan.json, config.json and the journal of `run_dir` (no lock).
 Result<LoadedRun> LoadRun(const std::string& run_dir);
 
+// The highest N of <run>/tasks/<task_id>/attempt-N (0: none).
+int HighestAttemptOnDisk(const RunLayout& layout, const std::string& task_id);
+
+// Makes `state` agree with the attempt directories on disk (`on_disk`: the
+// highest attempt number of a task): no attempt number is used twice, and an
+// attempt the journal lost (it was cut short) of a task that is not settled
+// is in flight again, so resume re-adopts it rather than running the task
+// once more. Returns the records that say so, already applied to `state`;
+// the caller journals them. Pure.
+std::vector<JournalRecord> ReconcileWithDisk(const Plan& plan, RunState* state,
+                                             const std::function<int(const std::string&)>& on_disk,
+                                             double now);
+
 // Recomputes metrics.json and report.html from the journal.
 Status WriteRunReport(const LoadedRun& run);
 

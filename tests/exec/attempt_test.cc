@@ -139,11 +139,12 @@ TEST_F(AttemptTest, NoResultFileWhileRunningAndNoTempLeftAfter) {
   }
 }
 
-// A runner that dies in the middle of writing its result leaves no result
-// file, never a partial one. RLIMIT_FSIZE makes the death happen exactly
-// there: the kernel stops the write after a few bytes (SIGXFSZ kills the
-// runner; with the signal ignored, the write fails with EFBIG). A writer that
-// wrote result.json in place would leave those bytes behind.
+// A runner that cannot write its result leaves no result file, never a
+// partial one. RLIMIT_FSIZE makes the write fail (SIGXFSZ kills the
+// runner; with the signal ignored, the write fails with EFBIG). The room for
+// the result is taken before the task starts, so here that is where it
+// fails: the task never runs (exit kExecNotStarted), and porch runs the
+// attempt again, uncharged.
 TEST_F(AttemptTest, RunnerDyingMidResultWriteLeavesNoPartialResult) {
   for (bool ignore_signal : {false, true}) {
     SCOPED_TRACE(ignore_signal ? "SIGXFSZ ignored" : "SIGXFSZ kills");
@@ -160,7 +161,7 @@ TEST_F(AttemptTest, RunnerDyingMidResultWriteLeavesNoPartialResult) {
     waitpid(pid, &status, 0);
     if (ignore_signal) {
       ASSERT_TRUE(WIFEXITED(status));
-      EXPECT_EQ(WEXITSTATUS(status), kExecNoResult);
+      EXPECT_EQ(WEXITSTATUS(status), kExecNotStarted);
     } else {
       ASSERT_TRUE(WIFSIGNALED(status));
       EXPECT_EQ(WTERMSIG(status), SIGXFSZ);

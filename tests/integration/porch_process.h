@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <map>
@@ -18,6 +20,9 @@ struct PorchRun {
   int exit_code = -1;
   std::string out;
   std::string err;
+  long max_rss_kb = 0;   // the process's peak resident memory
+  double wall_s = 0;     // from start to exit
+  bool timed_out = false;
 };
 
 // A porch process started in `cwd` with `args`; stdout/stderr go to files.
@@ -27,6 +32,7 @@ class PorchProcess {
                std::map<std::string, std::string> env = {})
       : out_path_(cwd + "/.porch-out-" + std::to_string(counter_++)),
         err_path_(out_path_ + ".err") {
+    clock_gettime(CLOCK_MONOTONIC, &start_);
     pid_ = fork();
     if (pid_ == 0) {
       if (chdir(cwd.c_str()) != 0) _exit(120);
@@ -65,11 +71,33 @@ class PorchProcess {
   }
   void Signal(int sig) { kill(pid_, sig); }
 
-  PorchRun Wait() {
+  // Waits for the exit; with `timeout_s` > 0, kills the process (SIGKILL)
+  // once that has passed (`timed_out` says so).
+  PorchRun Wait(double timeout_s = 0) {
     int status = 0;
-    waitpid(pid_, &status, 0);
+    struct rusage usage {};
+    bool timed_out = false;
+    if (timeout_s > 0) {
+      for (int ms = 0; wait4(pid_, &status, WNOHANG, &usage) == 0; ms += 10) {
+        if (ms >= timeout_s * 1000) {
+          kill(pid_, SIGKILL);
+          timed_out = true;
+          wait4(pid_, &status, 0, &usage);
+          break;
+        }
+        usleep(10 * 1000);
+      }
+    } else {
+      wait4(pid_, &status, 0, &usage);
+    }
     waited_ = true;
     PorchRun r;
+    timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    r.wall_s = static_cast<double>(end.tv_sec - start_.tv_sec) +
+               static_cast<double>(end.tv_nsec - start_.tv_nsec) / 1e9;
+    r.max_rss_kb = usage.ru_maxrss;
+    r.timed_out = timed_out;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     r.out = ReadFile(out_path_).ok() ? *ReadFile(out_path_) : "";
     r.err = ReadFile(err_path_).ok() ? *ReadFile(err_path_) : "";
@@ -82,6 +110,7 @@ class PorchProcess {
   static inline int counter_ = 0;
   pid_t pid_ = -1;
   bool waited_ = false;
+  timespec start_{};
   std::string out_path_, err_path_;
 };
 

@@ -145,7 +145,7 @@ TEST(PlanParserTest, QuotedYamlScalarsStayStrings) {
 TEST(PlanParserTest, LoadPlanFileReportsMissingFile) {
   Result<Plan> plan = LoadPlanFile("/nonexistent/plan.yaml");
   ASSERT_FALSE(plan.ok());
-  EXPECT_NE(plan.status().message().find("cannot read plan"), std::string::npos);
+  EXPECT_NE(plan.status().message().find("cannot open plan"), std::string::npos);
   EXPECT_NE(plan.status().message().find("/nonexistent/plan.yaml"), std::string::npos);
 }
 

@@ -217,6 +217,107 @@ TEST_F(RunnerTest, ABackendThatCannotStartLeavesAResumableRun) {
   EXPECT_EQ(backend_->submits.size(), 3u);
 }
 
+// A journal cut at a record boundary (its last writes never reached the
+// disk) lost the launches of attempts whose directories exist: resume
+// re-adopts them instead of running the tasks again, and never hands out an
+// attempt number, and so a directory, twice.
+TEST_F(RunnerTest, AJournalCutShortNeverReusesAnAttemptDirectory) {
+  Result<RunOutcome> out = MakeRunner().Start(plan_, config_, "cut");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  RunLayout layout(out->run_dir);
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(MakeDirs(layout.attempt_dir(id, 1)).ok());
+  ASSERT_TRUE(MakeDirs(layout.attempt_dir("b", 2)).ok());  // b's first attempt was lost
+  std::string journal = *ReadFile(layout.journal());
+  ASSERT_TRUE(WriteFileAtomic(layout.journal(), journal.substr(0, journal.find('\n') + 1)).ok());
+
+  script_ = [](FakeBackend& b) {
+    b.SetRecover("a", RecoverOutcome::kAdopted);  // its result file is there
+    b.SetRecover("b", RecoverOutcome::kAdopted);
+    // c left no trace: lost, and it runs again as attempt 2
+  };
+  Result<RunOutcome> resumed = MakeRunner().Resume(out->run_dir, config_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_TRUE(resumed->summary.all_succeeded());
+  std::vector<std::string> ran;
+  for (const auto& s : backend_->submits) ran.push_back(s.task + "#" + std::to_string(s.attempt));
+  EXPECT_EQ(ran, (std::vector<std::string>{"c#2"}));
+  EXPECT_EQ(backend_->recovered, (std::vector<std::string>{"a", "b", "c"}));
+  // The journal now says what happened, and replays to the same state.
+  Result<LoadedRun> loaded = LoadRun(out->run_dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const TaskRecord& b = loaded->state.tasks.at("b");
+  ASSERT_EQ(b.attempts.size(), 2u);
+  EXPECT_EQ(b.attempts[0].reason, FailureReason::kLost);
+  EXPECT_EQ(b.state, TaskState::kSucceeded);
+  EXPECT_EQ(loaded->state.tasks.at("c").last_attempt(), 2);
+}
+
+TEST(ReconcileWithDiskTest, SettledTasksOnlyMoveTheirNumbering) {
+  Plan plan;
+  for (const char* id : {"done", "pending", "known"}) {
+    Task t;
+    t.id = id;
+    t.command = "true";
+    plan.tasks.push_back(t);
+  }
+  RunState state;
+  JournalRecord launch;
+  launch.type = JournalRecord::Type::kLaunching;
+  launch.task = "done";
+  launch.attempt = 1;
+  state.Apply(launch);
+  JournalRecord finished = launch;
+  finished.type = JournalRecord::Type::kFinished;
+  finished.decision = Decision::kSucceeded;
+  state.Apply(finished);
+  launch.task = "known";
+  state.Apply(launch);
+  std::map<std::string, int> disk = {{"done", 3}, {"pending", 2}, {"known", 1}};
+  std::vector<JournalRecord> added =
+      ReconcileWithDisk(plan, &state, [&](const std::string& id) { return disk[id]; }, 50);
+  // "done" stays succeeded but never reuses 2 or 3; "pending" gets attempt 1
+  // lost and attempt 2 in flight; "known" is as the journal says.
+  EXPECT_EQ(state.tasks["done"].state, TaskState::kSucceeded);
+  EXPECT_EQ(state.tasks["done"].last_attempt(), 3);
+  ASSERT_EQ(added.size(), 3u);
+  EXPECT_EQ(added[0].type, JournalRecord::Type::kLaunching);
+  EXPECT_EQ(added[0].task, "pending");
+  EXPECT_EQ(added[1].type, JournalRecord::Type::kFinished);
+  EXPECT_EQ(added[1].reason, FailureReason::kLost);
+  EXPECT_EQ(added[1].decision, Decision::kRequeue);
+  EXPECT_EQ(added[2].attempt, 2);
+  EXPECT_EQ(state.tasks["pending"].state, TaskState::kRunning);
+  EXPECT_EQ(state.tasks["known"].attempts.size(), 1u);
+}
+
+TEST(HighestAttemptOnDiskTest, ReadsOnlyAttemptDirectories) {
+  TempDir dir;
+  RunLayout layout(dir.path());
+  EXPECT_EQ(HighestAttemptOnDisk(layout, "t"), 0);
+  for (const char* name : {"attempt-2", "attempt-10", "attempt-x", "attempt-", "attempt-99999999999",
+                           "notes"}) {
+    ASSERT_TRUE(MakeDirs(layout.task_dir("t") + "/" + name).ok());
+  }
+  EXPECT_EQ(HighestAttemptOnDisk(layout, "t"), 10);
+}
+
+// A run directory that could not be made whole (the disk filled while its
+// files were written) is no run: porch says there is nothing to resume, and
+// leaves nothing that looks like one.
+TEST_F(RunnerTest, ARunThatCouldNotBeCreatedSaysThereIsNothingToResume) {
+  const std::string run_dir = RunLayout::RunDir(dir_.path(), "nospace");
+  RunLayout layout(run_dir);
+  ASSERT_TRUE(MakeDirs(layout.config() + "/x").ok());  // config.json cannot be written
+  Result<RunOutcome> out = MakeRunner().Start(plan_, config_, "nospace");
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("nothing to resume"), std::string::npos)
+      << out.status().ToString();
+  EXPECT_FALSE(PathExists(layout.identity()));
+  EXPECT_FALSE(PathExists(layout.plan()));
+  EXPECT_FALSE(PathExists(layout.output()));
+  EXPECT_EQ(factory_calls_, 0);
+}
+
 TEST(ToRetryOptionsTest, CarriesEveryRetryKey) {
   RetryConfig c;
   c.max_retries = 4;

@@ -155,7 +155,10 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
       continue;
     }
     if (!r.contains("spawned")) {
-      out.push_back(Status::InvalidArgument("local backend: " + r.value("error", std::string("refused"))));
+      std::string why = "local backend: " + r.value("error", std::string("refused"));
+      // "stop": this machine cannot start attempts now (a full disk); the
+      // run stops, to be resumed, without charging the task.
+      out.push_back(r.value("stop", false) ? Status::Unavailable(why) : Status::InvalidArgument(why));
       continue;
     }
     int pid = r.value("pid", 0);
@@ -174,6 +177,7 @@ BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_st
     e.without_result += std::string(" (killed by signal ") + strsignal(WTERMSIG(wait_status)) + ")";
   } else if (have_status && WIFEXITED(wait_status)) {
     e.without_result += " (exit " + std::to_string(WEXITSTATUS(wait_status)) + ")";
+    e.exit_code = WEXITSTATUS(wait_status);
   }
   return ResolveEnding(job.index, job.attempt, clock_->Now(),
                        ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);

@@ -369,7 +369,7 @@ TEST(DockerEngineRestartTest, AnOutageIsWaitedOutAndChargesNoRetry) {
   }};
   CurlHttpClient http;
   DockerClient client(&http, engine + "/docker.sock");
-  DockerTestImage image(client);
+  DockerTestImage image(client, /*use_shared=*/false);
   ASSERT_TRUE(image.ok()) << image.error();
 
   std::ostringstream plan;

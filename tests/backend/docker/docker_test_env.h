@@ -25,9 +25,10 @@ inline std::string DockerTestSocket() {
 
 class DockerTestImage {
  public:
-  // Makes the image available; `error()` says why not.
-  explicit DockerTestImage(DockerClient& client) : client_(client) {
-    const char* shared = getenv("PORCH_TEST_IMAGE");
+  // Makes the image available; `error()` says why not. An engine of a test's
+  // own (use_shared false) never has the suite's image, so it imports one.
+  explicit DockerTestImage(DockerClient& client, bool use_shared = true) : client_(client) {
+    const char* shared = use_shared ? getenv("PORCH_TEST_IMAGE") : nullptr;
     if (shared && *shared) {
       name_ = shared;
       Result<bool> have = client.ImageExists(name_);

@@ -58,7 +58,9 @@ class SlurmClusterTest : public ::testing::Test {
             {"PORCH_SLURM_BIN_DIR", bin_},
             {"PORCH_SLURM_POLL_INTERVAL_SECONDS", "0.5"},
             {"PORCH_SLURM_RESULT_GRACE_SECONDS", "5"},
-            {"PORCH_SLURM_MEMORY", "64M"},
+            // The cluster enforces memory; a sanitized porch exec-task alone
+            // takes some 150 MB.
+            {"PORCH_SLURM_MEMORY", PORCH_SANITIZED ? "512M" : "64M"},
             {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0.1"},
             {"PORCH_KILL_GRACE_SECONDS", "1"}};
   }
@@ -292,9 +294,12 @@ TEST_F(SlurmClusterTest, AResumedRunNeverTouchesAnotherRunsJobs) {
 // by SLURM, classified oom, and its retry asks for twice the memory.
 TEST_F(SlurmClusterTest, OutOfMemoryIsClassifiedAndRetriedWithMoreMemory) {
   std::string id = RunId("oom");
+  // A sanitized porch exec-task takes some 150 MB of the job's memory itself.
+  const int limit_mb = PORCH_SANITIZED ? 256 : 64, hog_mb = PORCH_SANITIZED ? 200 : 90;
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
-      Plan("tasks:\n  - id: hog\n    retries: 2\n    resources: {memory: 64M}\n"
-           "    command: python3 -c \"import time; b = bytearray(90 << 20); b[::4096] = b'x' * len(b[::4096]);"
+      Plan("tasks:\n  - id: hog\n    retries: 2\n    resources: {memory: " + std::to_string(limit_mb) +
+           "M}\n    command: python3 -c \"import time; b = bytearray(" + std::to_string(hog_mb) +
+           " << 20); b[::4096] = b'x' * len(b[::4096]);"
            " time.sleep(3); open('hog.txt', 'w').write('ok')\"\n"),
       "--run-id", id}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -304,7 +309,7 @@ TEST_F(SlurmClusterTest, OutOfMemoryIsClassifiedAndRetriedWithMoreMemory) {
   EXPECT_EQ(t["attempt_details"].back()["outcome"], "ok") << t.dump();
   Result<std::string> second = ReadFile(Run(id) + "/slurm/porch-" + Uid(id) + "-hog-2.sh");
   ASSERT_TRUE(second.ok());
-  EXPECT_NE(second->find("--mem=128M"), std::string::npos) << *second;
+  EXPECT_NE(second->find("--mem=" + std::to_string(2 * limit_mb) + "M"), std::string::npos) << *second;
   EXPECT_EQ(*ReadFile(Run(id) + "/output/hog.txt"), "ok");
 }
 
