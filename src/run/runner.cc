@@ -55,6 +55,19 @@ std::string ConfigToStoredJson(const LoadedConfig& loaded) {
 }
 
 Result<LoadedRun> LoadRun(const std::string& run_dir) {
+  Result<LoadedRun> run = LoadRunPlan(run_dir);
+  if (!run.ok()) return run.status();
+  RunLayout layout(run_dir);
+  if (PathExists(layout.journal())) {  // a run created but never started has none yet
+    Result<ReplayResult> replay = ReadJournal(layout.journal());
+    if (!replay.ok()) return replay.status();
+    run->state = FoldJournal(replay->records);
+  }
+  if (run->state.run_id.empty()) run->state.run_id = layout.run_id();
+  return run;
+}
+
+Result<LoadedRun> LoadRunPlan(const std::string& run_dir) {
   RunLayout layout(run_dir);
   if (!PathExists(layout.journal()) && !PathExists(layout.plan())) {
     return Status::NotFound("'" + run_dir + "' is not a porch run directory (no journal.log)");
@@ -68,12 +81,6 @@ Result<LoadedRun> LoadRun(const std::string& run_dir) {
   ConfigLoader loader;
   if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
   run.config = loader.loaded();
-  if (PathExists(layout.journal())) {  // a run created but never started has none yet
-    Result<ReplayResult> replay = ReadJournal(layout.journal());
-    if (!replay.ok()) return replay.status();
-    run.state = FoldJournal(replay->records);
-  }
-  if (run.state.run_id.empty()) run.state.run_id = layout.run_id();
   return run;
 }
 

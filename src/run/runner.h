@@ -46,6 +46,8 @@ struct LoadedRun {
 
 // Reads plan.json, config.json and the journal of `run_dir` (no lock).
 Result<LoadedRun> LoadRun(const std::string& run_dir);
+// LoadRun() without the journal (`state` is empty).
+Result<LoadedRun> LoadRunPlan(const std::string& run_dir);
 
 // The highest N of <run>/tasks/<task_id>/attempt-N (0: none).
 int HighestAttemptOnDisk(const RunLayout& layout, const std::string& task_id);

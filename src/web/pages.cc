@@ -17,15 +17,115 @@ a{color:#2f5fd0;text-decoration:none} a:hover{text-decoration:underline}
 // Shared helpers: fetch with the page's token, state colours.
 const char* kCommonJs = R"(
 const token = new URLSearchParams(location.search).get('token');
-function api(path) {
-  const url = path + (token ? (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : '');
-  return fetch(url, {cache: 'no-store'});
+function withToken(path) {
+  return path + (token ? (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : '');
 }
+function api(path) { return fetch(withToken(path), {cache: 'no-store'}); }
 const colours = {succeeded:'#2e9e5b', ok:'#2e9e5b', running:'#3b82f6', pending:'#c9ced6',
   'retry-wait':'#c9ced6', skipped:'#e0b84c', cancelled:'#8a8f98', timeout:'#e8772e'};
 function colour(s) { return colours[s] || '#d64545'; }
 function esc(s) { return String(s).replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c])); }
 function dur(s) { return s < 60 ? s.toFixed(2) + 's' : Math.floor(s / 60) + 'm' + String(Math.round(s % 60)).padStart(2, '0') + 's'; }
+)";
+
+const char* kRunBody = R"(<p><a id="home" href="/">&larr; all runs</a></p>
+<h1>porch run <code id="runid"></code></h1>
+<div class="sub"><span class="live"></span><span id="status">loading...</span></div>
+<div class="cards" id="cards"></div>
+<h2>Task graph</h2><div class="panel" id="dag"></div>
+<h2>Timeline (one row per executor slot)</h2><div class="panel" id="gantt"></div>
+<h2>Task</h2><div class="panel" id="detail">Click a task in the graph or the table.</div>
+<h2>Tasks <small id="pager"></small></h2><table id="tasks"></table>
+)";
+
+// The run page's script (runId, withToken and the helpers come before it).
+const char* kRunJs = R"(
+// Live updates come as Server-Sent Events (/api/runs/<id>/events): the first
+// carries the summary and the first page of tasks, later ones the tasks that
+// changed. Large runs are shown a page at a time.
+document.getElementById('runid').textContent = runId;
+document.getElementById('home').href = withToken('/');
+const base = '/api/runs/' + encodeURIComponent(runId);
+const pageSize = 500, drawLimit = 5000;
+let offset = 0, total = 0, rows = new Map(), selected = null, drawn = false, drawing = false;
+function card(label, value) { return `<div class="card"><b>${esc(value)}</b><span>${esc(label)}</span></div>`; }
+async function showTask(id) {
+  selected = id;
+  const r = await api(base + '/tasks/' + encodeURIComponent(id));
+  if (!r.ok) return;
+  const t = await r.json();
+  const attempts = t.attempts.map(a => `<h3>attempt ${a.attempt}: ${esc(a.outcome)} (exit ${a.exit_code}, ${dur(a.duration_s)})</h3>
+    ${a.progress && a.progress.turns ? `<p>agent: ${a.progress.turns} turns${a.progress.last_tool ? ', last tool ' + esc(a.progress.last_tool) : ''}, ${a.progress.tokens} tokens</p>` : ''}
+    <p>job <code>${esc(a.job_id)}</code>${a.detail ? ' &middot; ' + esc(a.detail) : ''}${a.tokens ? ' &middot; ' + a.tokens + ' tokens, $' + a.cost_usd.toFixed(4) : ''}</p>
+    ${a.files.length ? '<p>files: ' + a.files.map(f => '<code>' + esc(f.path) + '</code>').join(', ') + '</p>' : ''}
+    <pre>${esc(a.stdout_tail || '(no stdout)')}</pre>${a.stderr_tail ? '<pre>' + esc(a.stderr_tail) + '</pre>' : ''}`).join('');
+  document.getElementById('detail').innerHTML = `<p><b><code>${esc(t.id)}</code></b> ${esc(t.title)}
+    <span class="pill" style="background:${colour(t.state)}">${esc(t.state)}</span>
+    ${t.skip_reason ? ' &middot; ' + esc(t.skip_reason) : ''}</p>
+    <p>${t.kind === 'ai' ? 'prompt: ' + esc(t.prompt) : 'command: <code>' + esc(t.command) + '</code>'}</p>` + attempts;
+}
+function showSummary(s) {
+  document.getElementById('status').textContent = `${s.running ? 'running' : s.outcome} · backend ${s.backend} · M = ${s.max_executors} · ${s.running} running`;
+  document.getElementById('cards').innerHTML = card('tasks', s.tasks_total) + card('succeeded', s.succeeded) +
+    card('failed', s.failed) + card('skipped', s.skipped) + card('running', s.running) +
+    card('makespan', dur(s.makespan_s)) + card('speedup', s.speedup.toFixed(2) + 'x') +
+    (s.tokens ? card('AI cost', '$' + s.cost_usd.toFixed(4)) : '');
+}
+function onPage(t) { return t.index >= offset && t.index < offset + pageSize; }
+function showRows() {
+  const sorted = [...rows.values()].sort((a, b) => a.index - b.index);
+  document.getElementById('tasks').innerHTML = '<tr><th>task</th><th>state</th><th>attempts</th><th>duration</th><th>exit</th><th>job</th><th>detail</th></tr>' +
+    sorted.map(t => `<tr class="task" data-task="${esc(t.id)}"><td><code>${esc(t.id)}</code></td>
+      <td><span class="pill" style="background:${colour(t.state)}">${esc(t.state)}</span></td><td>${t.attempts}</td>
+      <td>${t.attempts ? dur(t.duration) : ''}</td><td>${t.state === 'running' ? '' : (t.exit_code ?? '')}</td><td><code>${esc(t.job_id)}</code></td>
+      <td>${esc(t.detail || '')}</td></tr>`).join('');
+  document.querySelectorAll('tr.task').forEach(row => row.addEventListener('click', () => showTask(row.dataset.task)));
+  const pager = document.getElementById('pager');
+  if (total <= pageSize) { pager.textContent = ''; return; }
+  pager.innerHTML = `${offset + 1}&ndash;${Math.min(total, offset + pageSize)} of ${total}
+    <button id="prev" ${offset ? '' : 'disabled'}>&larr;</button> <button id="next" ${offset + pageSize < total ? '' : 'disabled'}>&rarr;</button>`;
+  document.getElementById('prev').onclick = () => { offset = Math.max(0, offset - pageSize); loadPage(); };
+  document.getElementById('next').onclick = () => { offset += pageSize; loadPage(); };
+}
+async function loadPage() {
+  const r = await api(base + `?offset=${offset}&limit=${pageSize}`);
+  if (!r.ok) return;
+  const page = await r.json();
+  total = page.total;
+  rows = new Map(page.tasks.map(t => [t.index, t]));
+  showRows();
+}
+async function drawings() {
+  if (drawing || (drawn && total > drawLimit)) return;  // a large run is drawn (as a note) once
+  drawing = true;
+  try {
+    const [dag, gantt] = await Promise.all([api(base + '/svg/dag'), api(base + '/svg/gantt')]);
+    document.getElementById('dag').innerHTML = await dag.text();
+    document.getElementById('gantt').innerHTML = await gantt.text();
+    document.querySelectorAll('.dag g.node').forEach(n => n.addEventListener('click', () => showTask(n.dataset.task)));
+    drawn = true;
+  } finally { drawing = false; }
+}
+const events = new EventSource(withToken(base + '/events'));
+events.addEventListener('update', e => {
+  const u = JSON.parse(e.data);
+  showSummary(u.summary);
+  if (u.reset) {
+    total = u.total;
+    if (offset === 0) rows = new Map(u.tasks.map(t => [t.index, t])); else loadPage();
+  } else if (u.overflow) {
+    loadPage();
+  } else {
+    for (const t of u.tasks) if (onPage(t)) rows.set(t.index, t);
+  }
+  showRows();
+  if (u.reset || u.tasks.length) drawings();
+  if (selected && (u.reset || u.tasks.some(t => t.id === selected))) showTask(selected);
+});
+events.addEventListener('failure', e => {
+  document.getElementById('status').textContent = 'the run cannot be read: ' + JSON.parse(e.data).error;
+});
+events.onerror = () => { document.getElementById('status').textContent = 'reconnecting...'; };
 )";
 
 std::string Head(const std::string& title) {
@@ -44,7 +144,7 @@ std::string RunsPage() {
 <script>)" + kCommonJs + R"(
 async function refresh() {
   const runs = await (await api('/api/runs')).json();
-  const rows = runs.map(r => `<tr><td><a href="/runs/${encodeURIComponent(r.run_id)}${token ? '?token=' + encodeURIComponent(token) : ''}"><code>${esc(r.run_id)}</code></a></td>
+  const rows = runs.map(r => `<tr><td><a href="${withToken('/runs/' + encodeURIComponent(r.run_id))}"><code>${esc(r.run_id)}</code></a></td>
     <td><span class="pill" style="background:${colour(r.outcome === 'incomplete' ? 'running' : r.outcome)}">${esc(r.outcome)}</span></td>
     <td>${esc(r.backend)}</td><td>${r.tasks}</td><td>${r.succeeded}</td><td>${r.failed}</td><td>${r.running}</td>
     <td>${dur(r.makespan_s)}</td><td>${r.cost_usd ? '$' + r.cost_usd.toFixed(4) : ''}</td></tr>`);
@@ -66,61 +166,8 @@ std::string RunPage(const std::string& run_id) {
       id_json += c;
     }
   }
-  return Head("porch run " + run_id) + R"(<p><a href="/">&larr; all runs</a></p>
-<h1>porch run <code id="runid"></code></h1>
-<div class="sub"><span class="live"></span><span id="status">loading...</span></div>
-<div class="cards" id="cards"></div>
-<h2>Task graph</h2><div class="panel" id="dag"></div>
-<h2>Timeline (one row per executor slot)</h2><div class="panel" id="gantt"></div>
-<h2>Task</h2><div class="panel" id="detail">Click a task in the graph or the table.</div>
-<h2>Tasks</h2><table id="tasks"></table>
-<script>)" + kCommonJs + "const runId = \"" + id_json + "\";\n" + R"(
-document.getElementById('runid').textContent = runId;
-const base = '/api/runs/' + encodeURIComponent(runId);
-let selected = null;
-function card(label, value) { return `<div class="card"><b>${esc(value)}</b><span>${esc(label)}</span></div>`; }
-async function showTask(id) {
-  selected = id;
-  const r = await api(base + '/tasks/' + encodeURIComponent(id));
-  if (!r.ok) return;
-  const t = await r.json();
-  const attempts = t.attempts.map(a => `<h3>attempt ${a.attempt}: ${esc(a.outcome)} (exit ${a.exit_code}, ${dur(a.duration_s)})</h3>
-    ${a.progress && a.progress.turns ? `<p>agent: ${a.progress.turns} turns${a.progress.last_tool ? ', last tool ' + esc(a.progress.last_tool) : ''}, ${a.progress.tokens} tokens</p>` : ''}
-    <p>job <code>${esc(a.job_id)}</code>${a.detail ? ' &middot; ' + esc(a.detail) : ''}${a.tokens ? ' &middot; ' + a.tokens + ' tokens, $' + a.cost_usd.toFixed(4) : ''}</p>
-    ${a.files.length ? '<p>files: ' + a.files.map(f => '<code>' + esc(f.path) + '</code>').join(', ') + '</p>' : ''}
-    <pre>${esc(a.stdout_tail || '(no stdout)')}</pre>${a.stderr_tail ? '<pre>' + esc(a.stderr_tail) + '</pre>' : ''}`).join('');
-  document.getElementById('detail').innerHTML = `<p><b><code>${esc(t.id)}</code></b> ${esc(t.title)}
-    <span class="pill" style="background:${colour(t.state)}">${esc(t.state)}</span>
-    ${t.skip_reason ? ' &middot; ' + esc(t.skip_reason) : ''}</p>
-    <p>${t.kind === 'ai' ? 'prompt: ' + esc(t.prompt) : 'command: <code>' + esc(t.command) + '</code>'}</p>` + attempts;
-}
-async function refresh() {
-  const r = await api(base);
-  if (!r.ok) { document.getElementById('status').textContent = 'run not found'; return; }
-  const m = await r.json();
-  const run = m.run;
-  const running = m.tasks.filter(t => t.state === 'running').length;
-  document.getElementById('status').textContent = `${running ? 'running' : run.outcome} · backend ${run.backend} · M = ${run.max_executors} · ${running} running`;
-  document.getElementById('cards').innerHTML = card('tasks', run.tasks_total) + card('succeeded', run.succeeded) +
-    card('failed', run.failed) + card('skipped', run.skipped) + card('running', running) +
-    card('makespan', dur(run.makespan_s)) + card('speedup', run.speedup.toFixed(2) + 'x') +
-    (run.tokens ? card('AI cost', '$' + run.cost_usd.toFixed(4)) : '');
-  const [dag, gantt] = await Promise.all([api(base + '/svg/dag'), api(base + '/svg/gantt')]);
-  document.getElementById('dag').innerHTML = await dag.text();
-  document.getElementById('gantt').innerHTML = await gantt.text();
-  document.querySelectorAll('.dag g.node').forEach(n => n.addEventListener('click', () => showTask(n.dataset.task)));
-  document.getElementById('tasks').innerHTML = '<tr><th>task</th><th>state</th><th>attempts</th><th>duration</th><th>exit</th><th>job</th><th>detail</th></tr>' +
-    m.tasks.map(t => { const last = t.attempt_details[t.attempt_details.length - 1] || {};
-      return `<tr class="task" data-task="${esc(t.id)}"><td><code>${esc(t.id)}</code></td>
-      <td><span class="pill" style="background:${colour(t.state)}">${esc(t.state)}</span></td><td>${t.attempts}</td>
-      <td>${t.attempts ? dur(t.duration) : ''}</td><td>${t.state === 'running' ? '' : (t.exit_code ?? '')}</td><td><code>${esc(t.job_id)}</code></td>
-      <td>${esc(t.skip_reason || last.detail || '')}</td></tr>`; }).join('');
-  document.querySelectorAll('tr.task').forEach(row => row.addEventListener('click', () => showTask(row.dataset.task)));
-  if (selected) showTask(selected);
-}
-refresh(); setInterval(refresh, 1000);
-</script></body></html>
-)";
+  return Head("porch run " + run_id) + kRunBody + "<script>" + kCommonJs + "const runId = \"" +
+         id_json + "\";\n" + kRunJs + "</script></body></html>\n";
 }
 
 }  // namespace porch

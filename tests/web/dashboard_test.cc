@@ -11,6 +11,7 @@
 #include "platform/http.h"
 #include "run/runner.h"
 #include "test_util.h"
+#include "web/raw_client.h"
 
 namespace porch {
 namespace {
@@ -113,6 +114,87 @@ TEST_F(DashboardTest, TokenIsEnforcedAndRequiredOffLoopback) {
   EXPECT_EQ(Get(d.url() + "/api/runs")->status, 401);
   EXPECT_EQ(Get(d.url() + "/api/runs?token=s3cret")->status, 200);
   EXPECT_EQ(Get(d.url() + "/api/runs", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  EXPECT_EQ(Get(d.url() + "/api/runs", {{"Authorization", "bearer s3cret"}})->status, 200);
+  EXPECT_EQ(Get(d.url() + "/api/runs", {{"Authorization", "Bearer s3cre"}})->status, 401);
+  EXPECT_EQ(Get(d.url() + "/api/runs", {{"Authorization", "Basic s3cret"}})->status, 401);
+  EXPECT_EQ(Get(d.url() + "/api/runs?token=s3cret%00")->status, 400);
+  // Pages keep the token in every link they make.
+  std::string runs_page = Get(d.url() + "/?token=s3cret")->body;
+  EXPECT_NE(runs_page.find("withToken("), std::string::npos);
+  std::string run_page = Get(d.url() + "/runs/r1?token=s3cret")->body;
+  EXPECT_NE(run_page.find("withToken('/')"), std::string::npos);
+  // A stream needs the token too.
+  RawClient c(d.port());
+  c.Send(RawGet("/api/runs/r1/events"));
+  EXPECT_EQ(c.ReadUntil("\r\n\r\n").rfind("HTTP/1.1 401", 0), 0u);
+}
+
+// Ids are checked after decoding: a NUL or a path never reaches the disk.
+TEST_F(DashboardTest, EncodedIdsCannotReachOtherFiles) {
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/runs/canary.txt", "secret").ok());
+  Dashboard d({dir_.path(), "127.0.0.1", 0, ""});
+  ASSERT_TRUE(d.Start().ok());
+  EXPECT_EQ(Get(d.url() + "/api/runs/canary.txt%00")->status, 400);
+  EXPECT_EQ(Get(d.url() + "/api/runs/canary.txt")->status, 404);
+  EXPECT_EQ(Get(d.url() + "/api/runs/%ff")->status, 404);
+  EXPECT_EQ(Get(d.url() + "/api/runs/%2E%2E")->status, 400);
+  EXPECT_EQ(Get(d.url() + "/api/runs/r1%2F..%2F..")->status, 400);
+  EXPECT_EQ(Get(d.url() + "/api/runs/r1/tasks/a%2F..")->status, 404);
+  EXPECT_EQ(Get(d.url() + "/api/runs/r1")->status, 200);
+}
+
+TEST_F(DashboardTest, RunsArePagedOnRequest) {
+  Dashboard d({dir_.path(), "127.0.0.1", 0, ""});
+  ASSERT_TRUE(d.Start().ok());
+  json whole = json::parse(Get(d.url() + "/api/runs/r1")->body);
+  EXPECT_EQ(whole["summary"]["tasks_total"], 5);
+  EXPECT_EQ(whole["summary"]["succeeded"], 3);
+  EXPECT_EQ(whole["summary"]["skipped"], 1);
+  EXPECT_FALSE(whole.contains("paged"));
+  json page = json::parse(Get(d.url() + "/api/runs/r1?offset=1&limit=2")->body);
+  EXPECT_EQ(page["paged"], true);
+  EXPECT_EQ(page["total"], 5);
+  EXPECT_EQ(page["offset"], 1);
+  ASSERT_EQ(page["tasks"].size(), 2u);
+  EXPECT_EQ(page["tasks"][0]["id"], "b");
+  EXPECT_EQ(page["tasks"][1]["id"], "c");
+  EXPECT_EQ(page["summary"]["failed"], 1);
+  EXPECT_TRUE(json::parse(Get(d.url() + "/api/runs/r1?offset=99")->body)["tasks"].empty());
+}
+
+// The live page's stream: a first event with everything to draw, then only
+// the tasks that changed.
+TEST_F(DashboardTest, EventsStreamTheRunAndThenItsChanges) {
+  Dashboard d({dir_.path(), "127.0.0.1", 0, ""});
+  ASSERT_TRUE(d.Start().ok());
+  RawClient c(d.port());
+  c.Send(RawGet("/api/runs/r1/events"));
+  std::string got = c.ReadUntil("\n\n", 5);
+  got = c.ReadUntil("}\n\n", 5);
+  EXPECT_NE(got.find("Content-Type: text/event-stream"), std::string::npos) << got;
+  size_t data = got.find("event: update\ndata: ");
+  ASSERT_NE(data, std::string::npos) << got;
+  std::string first = got.substr(data + 20);
+  json event = json::parse(first.substr(0, first.find("\n\n")));
+  EXPECT_EQ(event["reset"], true);
+  EXPECT_EQ(event["total"], 5);
+  EXPECT_EQ(event["tasks"].size(), 5u);
+  EXPECT_EQ(event["summary"]["failed"], 1);
+  // The run is resumed by hand: a journal record arrives, and the stream
+  // carries that task alone.
+  c.Clear();
+  const std::string journal = RunLayout(RunLayout::RunDir(dir_.path(), "r1")).journal();
+  std::string text = *ReadFile(journal);
+  ASSERT_TRUE(WriteFileAtomic(journal, text).ok());  // same bytes, new inode: read again
+  got = c.ReadUntil("}\n\n", 5);
+  data = got.find("event: update\ndata: ");
+  ASSERT_NE(data, std::string::npos) << got;
+  std::string second = got.substr(data + 20);
+  json update = json::parse(second.substr(0, second.find("\n\n")));
+  EXPECT_FALSE(update.contains("reset"));
+  EXPECT_EQ(update["overflow"], false);
+  EXPECT_EQ(update["tasks"].size(), 5u);
+  EXPECT_EQ(update["summary"]["succeeded"], 3);
 }
 
 }  // namespace
