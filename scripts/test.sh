@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs porch's whole test suite, in three phases:
+# Runs porch's whole test suite, in four phases:
 #   plain  the normal build (warnings are errors), every test
 #   asan   AddressSanitizer + UndefinedBehaviorSanitizer build, every test
 #   tsan   ThreadSanitizer build, the tests that exercise threads
+#   fuzz   each libFuzzer target (fuzz/) for PORCH_FUZZ_SECONDS (60) with
+#          clang, from its seed corpus (scripts/fuzz.sh)
 # Every phase runs even when an earlier one failed; the script ends with one
 # line per phase and a total, and exits non-zero if anything failed.
 #
@@ -13,7 +15,7 @@
 # daemon that cannot be started fails the run (and every test that needs it
 # fails instead of skipping); otherwise those tests skip with the reason.
 #
-#   scripts/test.sh                  # all three phases
+#   scripts/test.sh                  # all four phases
 #   scripts/test.sh plain            # one phase (or several: plain tsan)
 #   PORCH_TEST_FILTER='Docker' scripts/test.sh plain   # a ctest -R filter
 #   PORCH_KEEP_TEST_STATE=1 scripts/test.sh            # keep daemon state and logs
@@ -21,9 +23,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 phases=("$@")
-((${#phases[@]})) || phases=(plain asan tsan)
+((${#phases[@]})) || phases=(plain asan tsan fuzz)
 for p in "${phases[@]}"; do
-  case "$p" in plain|asan|tsan) ;; *) echo "test: unknown phase '$p' (plain, asan, tsan)" >&2; exit 2 ;; esac
+  case "$p" in plain|asan|tsan|fuzz) ;; *) echo "test: unknown phase '$p' (plain, asan, tsan, fuzz)" >&2; exit 2 ;; esac
 done
 ci=false
 case "${CI:-}" in true|1) ci=true ;; esac
@@ -162,6 +164,15 @@ for phase in "${phases[@]}"; do
             -DPORCH_BENCH=OFF ;;
     tsan) run_phase tsan build-tsan 600 "$tsan_filter" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DPORCH_TSAN=ON -DPORCH_BENCH=OFF ;;
+    fuzz)
+      echo "== phase fuzz: ${PORCH_FUZZ_SECONDS:-60}s per target"
+      fuzz_log="$state/fuzz.log"
+      scripts/fuzz.sh "${PORCH_FUZZ_SECONDS:-60}" 2>&1 | tee "$fuzz_log"
+      if [ "${PIPESTATUS[0]}" = 0 ]; then
+        result[fuzz]="passed: $(grep -c '^fuzz .*: passed' "$fuzz_log") targets without a crash"
+      else
+        result[fuzz]="FAILED: $(grep -c '^fuzz .*: FAILED' "$fuzz_log") targets crashed or failed to build (inputs in build-fuzz/crashes)"
+      fi ;;
   esac
 done
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "model/json_fields.h"
 #include "platform/tree.h"
 #include "platform/spawn.h"
 #include "llm/factory.h"
@@ -172,15 +173,15 @@ json ApiAgentExecutor::RunTools(const AgentJob& job, const LlmResponse& resp, bo
                                 std::string* last_tool) {
   json results = json::array();
   for (const json& block : resp.content) {
-    if (block.value("type", "") != "tool_use") continue;
-    const std::string name = block.value("name", "");
-    const json input = block.value("input", json::object());
+    if (JsonString(block, "type") != "tool_use") continue;
+    const std::string name = JsonString(block, "name");
+    const json input = JsonObject(block, "input");
     auto [content, is_error] = CallTool(job.workspace, name, input, *job.settings, cancelled);
     Log(job.stdout_path, {{"type", "tool"}, {"name", name}, {"input", input},
                           {"is_error", is_error}, {"result", content.substr(0, kLoggedResultBytes)}});
     *last_tool = name;
     results.push_back({{"type", "tool_result"},
-                       {"tool_use_id", block.value("id", "")},
+                       {"tool_use_id", JsonString(block, "id")},
                        {"content", content},
                        {"is_error", is_error}});
   }

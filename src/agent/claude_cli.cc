@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "model/json_fields.h"
 #include "platform/spawn.h"
 #include "platform/files.h"
 
@@ -75,34 +76,34 @@ AgentOutcome ParseClaudeResult(const std::string& stream) {
       continue;
     }
     json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("type", "") == "result") result = j;
+    if (JsonString(j, "type") == "result") result = j;
   }
   if (!result.is_object()) {
     out.reason = FailureReason::kAgentError;
     out.detail = "the Claude Code CLI ended without a result event (see stderr)";
     return out;
   }
-  out.usage = Usage::FromJson(result.value("usage", json::object()));
-  out.cost_usd = result.value("total_cost_usd", 0.0);
-  out.turns = result.value("num_turns", 0);
-  std::string subtype = result.value("subtype", "");
+  out.usage = Usage::FromJson(JsonField(result, "usage"));
+  out.cost_usd = JsonNumber(result, "total_cost_usd");
+  out.turns = static_cast<int>(JsonInt(result, "num_turns"));
+  std::string subtype = JsonString(result, "subtype");
   const json& denials = result.contains("permission_denials") ? result["permission_denials"] : json();
   if (subtype == "error_max_turns") {
     out.reason = FailureReason::kMaxTurns;
     out.detail = "the agent used all its turns (" + std::to_string(out.turns) +
                  ") without finishing; raise agent.max_turns or split the task";
-  } else if (result.value("is_error", false)) {
+  } else if (JsonBool(result, "is_error")) {
     out.reason = FailureReason::kAgentError;
     std::string status = result.contains("api_error_status") && !result["api_error_status"].is_null()
                              ? " (API status " + result["api_error_status"].dump() + ")"
                              : "";
     out.detail = "the agent reported an error" + status + ": " +
-                 result.value("result", subtype).substr(0, 500);
+                 JsonString(result, "result", subtype).substr(0, 500);
   } else if (denials.is_array() && !denials.empty()) {
     out.reason = FailureReason::kPermissionDenied;
     std::string tools;
     for (const json& d : denials) {
-      std::string name = d.is_object() ? d.value("tool_name", "?") : d.dump();
+      std::string name = d.is_object() ? JsonString(d, "tool_name", "?") : d.dump();
       tools += (tools.empty() ? "" : ", ") + name;
     }
     out.detail = "the agent was denied tools it asked for: " + tools +
@@ -146,12 +147,12 @@ AgentOutcome ClaudeCliExecutor::Run(const AgentJob& job, bool* cancelled) {
     std::string line;
     while (std::getline(in, line)) {
       json e = json::parse(line, nullptr, false);
-      if (!e.is_object() || e.value("type", "") != "assistant") continue;
+      if (JsonString(e, "type") != "assistant") continue;
       ++turns;
-      const json& msg = e.value("message", json::object());
-      tokens += Usage::FromJson(msg.value("usage", json::object())).total();
-      for (const json& b : msg.value("content", json::array())) {
-        if (b.value("type", "") == "tool_use") last_tool = b.value("name", "");
+      const json& msg = JsonObject(e, "message");
+      tokens += Usage::FromJson(JsonField(msg, "usage")).total();
+      for (const json& b : JsonArray(msg, "content")) {
+        if (JsonString(b, "type") == "tool_use") last_tool = JsonString(b, "name");
       }
     }
     WriteFileFast(progress_path, json({{"turns", turns}, {"last_tool", last_tool},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "model/json_fields.h"
 #include "plan/plan_parser.h"
 #include "plan/validate.h"
 
@@ -123,8 +124,8 @@ Result<Complexity> Planner::Analyze(const std::string& requirements, Usage* usag
   if (!in.contains("recommended_tasks") || !in["recommended_tasks"].is_number_integer()) {
     return Status::Unavailable("complexity analysis: recommended_tasks is missing or not an integer");
   }
-  c.score = in.value("score", 0);
-  c.rationale = in.value("rationale", "");
+  c.score = static_cast<int>(JsonInt(in, "score", 0));
+  c.rationale = JsonString(in, "rationale");
   c.recommended_tasks = in["recommended_tasks"].get<int>();
   c.tasks = c.recommended_tasks;
   // More than a few tasks per executor only lengthens the queue.
@@ -228,7 +229,7 @@ Result<PlanResult> Planner::MakePlan(const std::string& requirements) {
     // Ask again with the exact problems: answer the tool call (or the text).
     json said = json::array();
     for (const json& b : resp->content) {
-      if (b.value("type", "") == "text" && b.value("text", "").empty()) continue;
+      if (JsonString(b, "type") == "text" && JsonString(b, "text").empty()) continue;
       said.push_back(b);
     }
     if (said.empty()) said.push_back({{"type", "text"}, {"text", "(no answer)"}});

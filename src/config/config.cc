@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -305,6 +306,9 @@ Status ConfigLoader::Set(const std::string& key, const std::string& value, Confi
     return Status::InvalidArgument("unknown configuration key '" + key +
                                    "' (see `porch config keys`)");
   }
+  if (FindInvalidUtf8(value) != std::string::npos) {
+    return Status::InvalidArgument("the value of '" + key + "' is not UTF-8 text");
+  }
   PORCH_RETURN_IF_ERROR(ParseValue(*f, value, f->ptr(loaded_.config)));
   loaded_.sources[key] = std::move(source);
   return Status::Ok();
@@ -317,6 +321,11 @@ Status ConfigLoader::ApplyFile(const std::string& path) {
 }
 
 Status ConfigLoader::ApplyText(const std::string& text, const std::string& source) {
+  if (size_t bad = FindInvalidUtf8(text); bad != std::string::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
+    return Status::InvalidArgument(source + ":" + std::to_string(line) + ": byte " + std::to_string(bad) +
+                                   " is not UTF-8 (config files are UTF-8 text)");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -490,7 +499,7 @@ std::string FormatConfigJson(const LoadedConfig& loaded) {
     const ConfigSource& s = loaded.sources.at(f.key);
     out[f.key] = {{"value", value}, {"source", s.kind}, {"detail", s.detail}};
   }
-  return out.dump(2) + "\n";
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::vector<std::pair<std::string, std::string>> ConfigKeys() {

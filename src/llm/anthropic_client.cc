@@ -1,6 +1,7 @@
 #include "llm/anthropic_client.h"
 
 #include "llm/stream.h"
+#include "model/json_fields.h"
 
 namespace porch {
 
@@ -22,14 +23,14 @@ json AnthropicClient::Body(const LlmRequest& r, const std::string& model) {
 
 Result<LlmResponse> ParseMessage(const std::string& body) {
   json j = json::parse(body, nullptr, false);
-  if (!j.is_object() || j.value("type", "") != "message" || !j.contains("content") ||
+  if (JsonString(j, "type") != "message" || !j.contains("content") ||
       !j["content"].is_array()) {
     return Status::Unavailable("the answer is not a Messages API message: " + body.substr(0, 200));
   }
   LlmResponse r;
-  r.id = j.value("id", "");
-  r.model = j.value("model", "");
-  r.stop_reason = j.value("stop_reason", "");
+  r.id = JsonString(j, "id");
+  r.model = JsonString(j, "model");
+  r.stop_reason = JsonString(j, "stop_reason");
   r.content = j["content"];
   if (j.contains("usage")) r.usage = Usage::FromJson(j["usage"]);
   r.raw = body;

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "model/json_fields.h"
+
 namespace porch {
 
 using nlohmann::json;
@@ -10,14 +12,14 @@ using nlohmann::json;
 std::string LlmResponse::Text() const {
   std::string out;
   for (const json& b : content) {
-    if (b.is_object() && b.value("type", "") == "text") out += b.value("text", "");
+    if (JsonString(b, "type") == "text") out += JsonString(b, "text");
   }
   return out;
 }
 
 const json* LlmResponse::ToolUse(const std::string& name) const {
   for (const json& b : content) {
-    if (b.is_object() && b.value("type", "") == "tool_use" && b.value("name", "") == name) return &b;
+    if (JsonString(b, "type") == "tool_use" && JsonString(b, "name") == name) return &b;
   }
   return nullptr;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "model/json_fields.h"
+
 namespace porch {
 
 using nlohmann::json;
@@ -12,9 +14,9 @@ TryOutcome FailureFromHttp(const HttpResponse& r, const std::string& service) {
   std::string detail;
   json body = json::parse(r.body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    detail = body["error"].value("type", "") + ": " + body["error"].value("message", "");
+    detail = JsonString(body["error"], "type") + ": " + JsonString(body["error"], "message");
   } else if (body.is_object() && body.contains("message")) {  // Bedrock's shape
-    detail = body.value("message", "");
+    detail = JsonString(body, "message");
   } else {
     detail = r.body.substr(0, 300);
   }

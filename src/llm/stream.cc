@@ -47,11 +47,29 @@ void MessageAssembler::OnEventText(const std::string& data) {
   OnEvent(event);
 }
 
+namespace {
+
+// A stream names content blocks by index; more than this is not a message.
+constexpr size_t kMaxContentBlocks = 4096;
+
+size_t BlockIndex(const json& event) {
+  const json& value = event.at("index");
+  if (!value.is_number_unsigned()) throw std::out_of_range("content block index is not a count");
+  const size_t index = value.get<size_t>();
+  if (index >= kMaxContentBlocks) throw std::out_of_range("content block index " + std::to_string(index));
+  return index;
+}
+
+}  // namespace
+
 void MessageAssembler::OnEvent(const json& event) {
   if (!error_.ok() || !event.is_object()) return;
-  std::string type = event.value("type", "");
-  response_.raw += event.dump() + "\n";
+  std::string type;
   try {
+    // Everything in the event comes from the network: any field may have
+    // any type, and a wrong one is a malformed stream, never a crash.
+    type = event.value("type", "");
+    response_.raw += event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     if (type == "message_start") {
       const json& m = event.at("message");
       response_.id = m.value("id", "");
@@ -59,12 +77,12 @@ void MessageAssembler::OnEvent(const json& event) {
       if (m.contains("usage")) response_.usage = Usage::FromJson(m["usage"]);
       started_ = true;
     } else if (type == "content_block_start") {
-      size_t index = event.at("index").get<size_t>();
+      const size_t index = BlockIndex(event);
       if (response_.content.size() <= index) response_.content.get_ref<json::array_t&>().resize(index + 1);
       if (partial_json_.size() <= index) partial_json_.resize(index + 1);
       response_.content[index] = event.at("content_block");
     } else if (type == "content_block_delta") {
-      size_t index = event.at("index").get<size_t>();
+      const size_t index = BlockIndex(event);
       const json& d = event.at("delta");
       std::string dtype = d.value("type", "");
       if (index >= response_.content.size()) throw std::out_of_range("delta for unknown block");
@@ -77,7 +95,7 @@ void MessageAssembler::OnEvent(const json& event) {
         block["thinking"] = block.value("thinking", "") + d.value("thinking", "");
       }
     } else if (type == "content_block_stop") {
-      size_t index = event.at("index").get<size_t>();
+      const size_t index = BlockIndex(event);
       if (index < response_.content.size() && response_.content[index].value("type", "") == "tool_use") {
         const std::string& text = partial_json_[index];
         json input = text.empty() ? json::object() : json::parse(text, nullptr, false);

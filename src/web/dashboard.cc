@@ -68,6 +68,14 @@ bool CarriesToken(const ServerRequest& req, const std::string& token) {
   return scheme == "bearer " && SameSecret(h->second.substr(7), token);
 }
 
+// The name in a Host header: "[::1]:8470" -> "::1", "127.0.0.1:80" -> "127.0.0.1".
+std::string HostName(const std::string& host) {
+  if (!host.empty() && host[0] == '[') return host.substr(1, host.find(']') - 1);
+  const size_t colon = host.find(':');
+  return colon != std::string::npos && host.find(':', colon + 1) == std::string::npos ? host.substr(0, colon)
+                                                                                      : host;
+}
+
 ServerResponse Reply(const Result<std::string>& body, const char* type) {
   if (!body.ok()) {
     const Status::Code code = body.status().code();
@@ -105,11 +113,13 @@ Result<std::shared_ptr<RunView>> Dashboard::View(const std::string& run_id) {
   RunLayout layout(dir);
   struct stat plan {};
   if (stat(layout.plan().c_str(), &plan) != 0) return Status::NotFound("no run '" + run_id + "'");
+  const std::string identity = std::to_string(plan.st_dev) + ":" + std::to_string(plan.st_ino) + ":" +
+                               std::to_string(plan.st_ctim.tv_sec) + "." + std::to_string(plan.st_ctim.tv_nsec);
   std::shared_ptr<RunView> view;
   {
     std::lock_guard<std::mutex> l(views_mu_);
     auto it = views_.find(run_id);
-    if (it != views_.end() && it->second->plan_inode() == plan.st_ino) view = it->second;
+    if (it != views_.end() && it->second->plan_identity() == identity) view = it->second;
   }
   if (view) {
     PORCH_RETURN_IF_ERROR(view->Refresh());
@@ -120,7 +130,7 @@ Result<std::shared_ptr<RunView>> Dashboard::View(const std::string& run_id) {
   Result<std::unique_ptr<RunView>> opened = RunView::Open(dir);
   if (!opened.ok()) return opened.status();
   view = std::shared_ptr<RunView>(std::move(*opened));
-  view->set_plan_inode(plan.st_ino);
+  view->set_plan_identity(identity);
   std::lock_guard<std::mutex> l(views_mu_);
   views_[run_id] = view;
   return view;
@@ -317,7 +327,15 @@ Status Dashboard::Start() {
   o.port = options_.port;
   const std::string token = options_.token;
   ServerGate gate = [token](const ServerRequest& req) -> std::optional<ServerResponse> {
-    if (token.empty() || CarriesToken(req, token)) return std::nullopt;
+    if (token.empty()) {
+      // Loopback without a token: a page on another site that rebinds its
+      // name to 127.0.0.1 still sends its own name as Host.
+      auto host = req.headers.find("host");
+      if (host == req.headers.end() || IsLoopback(HostName(host->second))) return std::nullopt;
+      return ServerResponse::Error(403, "Host '" + host->second + "' is not this machine's loopback "
+                                        "(use http://127.0.0.1:PORT, or --token)");
+    }
+    if (CarriesToken(req, token)) return std::nullopt;
     ServerResponse r = ServerResponse::Error(401, "a token is required");
     r.headers.push_back({"WWW-Authenticate", "Bearer"});
     return r;

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +60,7 @@ const char* Reason(int status) {
     case 200: return "OK";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -103,7 +105,10 @@ int ParseRequestHead(std::string_view head, ServerRequest* req, bool* keep_alive
     size_t colon = h.find(':');
     if (colon == std::string_view::npos || colon == 0) return 400;
     if (req->headers.size() >= kMaxHeaders) return 431;
-    req->headers[Lower(std::string(h.substr(0, colon)))] = Trim(h.substr(colon + 1));
+    std::string name = Lower(std::string(h.substr(0, colon)));
+    // A repeated framing header is how requests are smuggled past proxies.
+    if ((name == "content-length" || name == "transfer-encoding") && req->headers.count(name)) return 400;
+    req->headers[std::move(name)] = Trim(h.substr(colon + 1));
   }
   auto header = [&](const char* name) {
     auto it = req->headers.find(name);
@@ -210,6 +215,7 @@ class HttpServer::Impl {
     bool keep_alive = true;
     bool close_after_write = false;
     bool want_write = false;
+    bool peer_closed = false;  // the client sent FIN: answer what it asked, then close
     std::function<std::optional<std::string>()> next;
     double interval_s = 1;
     double next_at = 0;
@@ -234,6 +240,7 @@ class HttpServer::Impl {
   void Flush(uint64_t id, Conn& c);
   void Close(uint64_t id);
   void Watch(uint64_t id, Conn& c, bool write);
+  void Rearm(uint64_t id, Conn& c);  // applies the epoll mask the connection wants
   void DrainDone();
   void Tick(double now);
   void Post(Job job);
@@ -326,11 +333,18 @@ void HttpServer::Impl::Work() {
       jobs_.pop_front();
     }
     Done d{job.id, std::nullopt, std::nullopt, false};
-    if (job.request) {
-      d.response = handler_(*job.request);
-    } else {
-      d.was_stream = true;
-      d.piece = job.produce();
+    d.was_stream = !job.request;
+    // Nothing a handler throws (out of memory on a huge file, say) may end
+    // porch: a request gets 500, a stream ends.
+    try {
+      if (job.request) {
+        d.response = handler_(*job.request);
+      } else {
+        d.piece = job.produce();
+      }
+    } catch (const std::exception& e) {
+      if (job.request) d.response = ServerResponse::Error(500, std::string("internal error: ") + e.what());
+      d.piece = std::nullopt;
     }
     {
       std::lock_guard<std::mutex> l(done_mu_);
@@ -345,8 +359,15 @@ void HttpServer::Impl::Work() {
 void HttpServer::Impl::Watch(uint64_t id, Conn& c, bool write) {
   if (c.want_write == write) return;
   c.want_write = write;
+  Rearm(id, c);
+}
+
+void HttpServer::Impl::Rearm(uint64_t id, Conn& c) {
+  const bool write = c.want_write;
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | (write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  // After the client's FIN, reading would report it again and again.
+  ev.events = (c.peer_closed ? 0u : static_cast<uint32_t>(EPOLLIN | EPOLLRDHUP)) |
+              (write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   ev.data.u64 = id;
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
 }
@@ -395,6 +416,10 @@ void HttpServer::Impl::Close(uint64_t id) {
 }
 
 void HttpServer::Impl::OnReadable(uint64_t id, Conn& c) {
+  if (c.peer_closed) {  // not watched for reading: this is EPOLLHUP/ERR, the client is gone
+    Close(id);
+    return;
+  }
   char buf[kReadChunk];
   while (true) {
     ssize_t n = recv(c.fd, buf, sizeof buf, 0);
@@ -415,9 +440,20 @@ void HttpServer::Impl::OnReadable(uint64_t id, Conn& c) {
       if (c.in.size() > o_.max_header_bytes + 4) break;
       continue;
     }
-    if (n == 0) {  // the client is gone (or half-closed: it will read no more from us)
-      Close(id);
-      return;
+    if (n == 0) {
+      // FIN: the client sends nothing more, but may still read. A request it
+      // finished sending is answered, then the connection is closed.
+      const bool asked = c.phase == Phase::kHandling || c.phase == Phase::kWriting ||
+                         (c.phase == Phase::kHead && c.in.find("\r\n\r\n") != std::string::npos);
+      if (!asked) {
+        Close(id);
+        return;
+      }
+      c.peer_closed = true;
+      c.keep_alive = false;
+      c.close_after_write = true;
+      Rearm(id, c);
+      break;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -474,7 +510,8 @@ void HttpServer::Impl::Respond(uint64_t id, Conn& c, const ServerResponse& r) {
   c.out_sent = 0;
   c.next = r.next;
   c.interval_s = r.interval_s;
-  c.close_after_write = !c.keep_alive && !r.next;
+  if (c.peer_closed) c.next = nullptr;  // no stream to a client that has left
+  c.close_after_write = (!c.keep_alive && !c.next) || c.peer_closed;
   c.phase = Phase::kWriting;
   c.deadline = MonotonicSeconds() + o_.write_timeout_s;
   Flush(id, c);
@@ -612,6 +649,9 @@ void HttpServer::Impl::Stop() {
     (void)ignored;
   }
   if (loop_.joinable()) loop_.join();
+  {
+    std::lock_guard<std::mutex> l(jobs_mu_);  // no worker between its check and its wait
+  }
   jobs_cv_.notify_all();
   for (std::thread& w : workers_) {
     if (w.joinable()) w.join();
@@ -630,6 +670,13 @@ HttpServer::HttpServer(HttpServerOptions options, ServerGate gate, ServerHandler
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start() {
+  // Clients may hold at most half the descriptors this process may open:
+  // the rest are the run's (porch run --dashboard shares the process).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const size_t share = files.rlim_cur > 160 ? static_cast<size_t>(files.rlim_cur - 64) / 2 : 16;
+    options_.max_connections = std::min(options_.max_connections, share);
+  }
   impl_ = std::make_unique<Impl>(options_, gate_, handler_);
   PORCH_RETURN_IF_ERROR(impl_->Bind(&port_));
   Impl* impl = impl_.get();

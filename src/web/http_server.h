@@ -17,8 +17,11 @@
 //   - a client must take its answer within `write_timeout_s`;
 //   - heads are at most `max_header_bytes`; request bodies are refused
 //     (the dashboard only serves GET);
-//   - at most `max_connections` are open; beyond that a connection gets 503
-//     and is closed at once.
+//   - at most `max_connections` are open, and at most half the descriptors
+//     the process may open (RLIMIT_NOFILE), so clients never take the run's;
+//     beyond that a connection gets 503 and is closed at once;
+//   - a client that half-closes (FIN) still gets the answer to a request it
+//     finished sending; repeated Content-Length / Transfer-Encoding is 400.
 // The gate runs on the loop thread as soon as a head is parsed, before any
 // handler: a request without the token costs nothing else.
 //

@@ -150,7 +150,9 @@ async function refresh() {
     <td>${dur(r.makespan_s)}</td><td>${r.cost_usd ? '$' + r.cost_usd.toFixed(4) : ''}</td></tr>`);
   document.getElementById('runs').innerHTML = document.getElementById('runs').rows[0].outerHTML + rows.join('');
 }
-refresh(); setInterval(refresh, 2000);
+// The next poll is asked for only after this one is answered.
+async function poll() { try { await refresh(); } finally { setTimeout(poll, 2000); } }
+poll();
 </script></body></html>
 )";
 }
@@ -158,7 +160,7 @@ refresh(); setInterval(refresh, 2000);
 std::string RunPage(const std::string& run_id) {
   std::string id_json;
   for (char c : run_id) {
-    if (c == '"' || c == '\\' || c == '<' || c == '>') {
+    if (c == '"' || c == '\\' || c == '<' || c == '>' || static_cast<unsigned char>(c) < 0x20) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
       id_json += buf;

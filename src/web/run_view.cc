@@ -113,16 +113,29 @@ void RunView::Count(const TaskRecord& t, int sign) {
   const size_t state = static_cast<size_t>(t.state);
   a.states[state] = static_cast<size_t>(static_cast<int64_t>(a.states[state]) + sign);
   a.tasks = static_cast<size_t>(static_cast<int64_t>(a.tasks) + sign);
+  double first = 0, last = 0;
   for (const AttemptRecord& at : t.attempts) {
-    if (sign > 0) {
-      const double start = at.started_at > 0 ? at.started_at : at.launched_at;
-      if (start > 0 && (a.first_start == 0 || start < a.first_start)) a.first_start = start;
-      if (at.finished) a.last_finish = std::max(a.last_finish, at.finished_at);
+    const double start = at.started_at > 0 ? at.started_at : at.launched_at;
+    if (start > 0 && (first == 0 || start < first)) first = start;
+    if (at.finished) {
+      last = std::max(last, at.finished_at);
+      a.finished_time += sign * AttemptSeconds(at, 0);
     }
-    if (at.finished) a.finished_time += sign * AttemptSeconds(at, 0);
     a.cost_usd += sign * at.cost_usd;
     a.tokens += sign * at.tokens;
   }
+  // The run's span is over the tasks' current values (as metrics computes
+  // it), so a task's old values leave with it.
+  auto move = [sign](std::multiset<double>& set, double v) {
+    if (v <= 0) return;
+    if (sign > 0) {
+      set.insert(v);
+    } else if (auto it = set.find(v); it != set.end()) {
+      set.erase(it);
+    }
+  };
+  move(a.starts, first);
+  move(a.finishes, last);
 }
 
 json RunView::Summary() const {
@@ -138,8 +151,9 @@ json RunView::Summary() const {
     }
   }
   auto count = [&](TaskState s) { return a.states[static_cast<size_t>(s)]; };
-  const double last = unfinished_.empty() ? a.last_finish : now;
-  const double makespan = a.first_start > 0 && last > a.first_start ? last - a.first_start : 0;
+  const double first = a.starts.empty() ? 0 : *a.starts.begin();
+  const double last = !unfinished_.empty() ? now : a.finishes.empty() ? 0 : *a.finishes.rbegin();
+  const double makespan = first > 0 && last > first ? last - first : 0;
   const bool running = count(TaskState::kRunning) > 0;
   return {{"run_id", run_.state.run_id},
           {"backend", run_.state.backend},
@@ -154,7 +168,7 @@ json RunView::Summary() const {
           {"running", count(TaskState::kRunning)},
           {"pending", count(TaskState::kPending) + count(TaskState::kRetryWait) +
                           (run_.plan.tasks.size() - a.tasks)},
-          {"started_at", a.first_start},
+          {"started_at", first},
           {"makespan_s", makespan},
           {"total_task_time_s", task_time},
           {"speedup", makespan > 0 ? task_time / makespan : 0.0},

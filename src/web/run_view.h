@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -62,10 +63,11 @@ class RunView {
   LoadedRun TaskSnapshot(size_t index) const;
   std::vector<std::string> DependsOn(size_t index) const;
 
-  // The inode of the plan.json the view was opened from: another one means
-  // the run was removed and made again under the same id.
-  ino_t plan_inode() const { return plan_inode_; }
-  void set_plan_inode(ino_t inode) { plan_inode_ = inode; }
+  // The plan.json the view was opened from (inode and change time): another
+  // means the run was removed and made again under the same id (an inode
+  // number alone may be reused).
+  std::string plan_identity() const { return plan_identity_; }
+  void set_plan_identity(std::string identity) { plan_identity_ = std::move(identity); }
 
  private:
   explicit RunView(LoadedRun run);
@@ -81,13 +83,13 @@ class RunView {
   uint64_t seq_ = 0;
   uint64_t offset_ = 0;  // journal bytes folded in
   ino_t inode_ = 0;
-  ino_t plan_inode_ = 0;
+  std::string plan_identity_;
   // The summary's sums over the tasks with journal records.
   struct Totals {
     size_t states[8] = {};    // tasks per TaskState
     size_t tasks = 0;
-    double first_start = 0;   // the earliest attempt start seen
-    double last_finish = 0;   // the latest attempt end seen
+    std::multiset<double> starts;    // per task: its first attempt's start
+    std::multiset<double> finishes;  // per task: its last attempt's end
     double finished_time = 0; // the time of finished attempts
     double cost_usd = 0;
     int64_t tokens = 0;

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fakes/fake_backend.h"
+#include "fakes/fake_run.h"
 #include "platform/files.h"
 #include "platform/http.h"
 #include "run/runner.h"
@@ -31,18 +31,9 @@ class DashboardTest : public ::testing::Test {
       t.retries = 0;
       plan_.tasks.push_back(t);
     }
-    ConfigLoader loader;
-    EXPECT_TRUE(loader.ApplyFlag("output_dir", dir_.path(), "test").ok());
-    FakeClock clock;
-    Runner runner(&clock,
-                  [&](const Config&, const RunLayout&, const RunIdentity&, Clock*,
-                      const Plan&) -> Result<std::unique_ptr<Backend>> {
-                    auto b = std::make_unique<FakeBackend>(&clock);
-                    b->Script("bad", {{2.0, 3, FailureReason::kExitCode}});
-                    return std::unique_ptr<Backend>(std::move(b));
-                  },
-                  nullptr, nullptr);
-    Result<RunOutcome> out = runner.Start(plan_, loader.loaded(), "r1");
+    Result<RunOutcome> out = RunOnFakeBackend(plan_, dir_.path(), "r1", [](FakeBackend& b) {
+      b.Script("bad", {{2.0, 3, FailureReason::kExitCode}});
+    });
     ASSERT_TRUE(out.ok()) << out.status().ToString();
   }
 
@@ -129,6 +120,23 @@ TEST_F(DashboardTest, TokenIsEnforcedAndRequiredOffLoopback) {
   EXPECT_EQ(c.ReadUntil("\r\n\r\n").rfind("HTTP/1.1 401", 0), 0u);
 }
 
+// Without a token, only requests that name this machine's loopback are
+// served: a page whose name was rebound to 127.0.0.1 sends its own name.
+TEST_F(DashboardTest, OtherHostNamesAreRefusedWithoutAToken) {
+  Dashboard d({dir_.path(), "127.0.0.1", 0, ""});
+  ASSERT_TRUE(d.Start().ok());
+  for (const char* host : {"evil.example", "evil.example:8470", "127.0.0.1.evil.example"}) {
+    RawClient c(d.port());
+    c.Send("GET /api/runs HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n");
+    EXPECT_EQ(c.ReadResponse().rfind("HTTP/1.1 403", 0), 0u) << host;
+  }
+  for (const char* host : {"127.0.0.1", "localhost:8470", "[::1]:8470", "127.0.0.1:1"}) {
+    RawClient c(d.port());
+    c.Send("GET /api/runs HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n");
+    EXPECT_EQ(c.ReadResponse().rfind("HTTP/1.1 200", 0), 0u) << host;
+  }
+}
+
 // Ids are checked after decoding: a NUL or a path never reaches the disk.
 TEST_F(DashboardTest, EncodedIdsCannotReachOtherFiles) {
   ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/runs/canary.txt", "secret").ok());
@@ -151,6 +159,9 @@ TEST_F(DashboardTest, RunsArePagedOnRequest) {
   EXPECT_EQ(whole["summary"]["succeeded"], 3);
   EXPECT_EQ(whole["summary"]["skipped"], 1);
   EXPECT_FALSE(whole.contains("paged"));
+  // The summary kept as records arrive agrees with the metrics read whole.
+  EXPECT_DOUBLE_EQ(whole["summary"]["started_at"].get<double>(), whole["run"]["started_at"].get<double>());
+  EXPECT_NEAR(whole["summary"]["makespan_s"].get<double>(), whole["run"]["makespan_s"].get<double>(), 1e-6);
   json page = json::parse(Get(d.url() + "/api/runs/r1?offset=1&limit=2")->body);
   EXPECT_EQ(page["paged"], true);
   EXPECT_EQ(page["total"], 5);

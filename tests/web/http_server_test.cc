@@ -113,6 +113,26 @@ TEST_F(HttpServerTest, MalformedRequestsAreRefusedWithoutReachingTheHandler) {
   EXPECT_EQ(handled_, 0);
 }
 
+// A client that sends its request and then FIN (shutdown(SHUT_WR), `nc -N`)
+// still reads the answer.
+TEST_F(HttpServerTest, AHalfClosedClientStillGetsItsAnswer) {
+  Serve();
+  RawClient c(server_->port());
+  c.Send(RawGet("/half"));
+  c.ShutdownWrite();
+  std::string got = c.ReadUntil("", 5);
+  EXPECT_NE(got.find("[half]"), std::string::npos) << got;
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(HttpServerTest, RepeatedFramingHeadersAreRefused) {
+  Serve();
+  RawClient c(server_->port());
+  c.Send("GET /a HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(c.ReadUntil("\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(handled_, 0);
+}
+
 TEST_F(HttpServerTest, TheGateRunsFirstAndRefusalsCloseTheConnection) {
   std::atomic<int> gated{0};
   Serve({}, [&](const ServerRequest& req) -> std::optional<ServerResponse> {

@@ -56,6 +56,8 @@ class RawClient {
     got_.erase(0, want);
     return r;
   }
+  // Sends FIN: nothing more will be sent, answers may still be read.
+  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
   bool closed() const { return closed_; }
   void Clear() { got_.clear(); }
 
@@ -82,7 +84,7 @@ class RawClient {
 };
 
 inline std::string RawGet(const std::string& target, const std::string& extra = "") {
-  return "GET " + target + " HTTP/1.1\r\nHost: x\r\n" + extra + "\r\n";
+  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n";
 }
 
 }  // namespace porch

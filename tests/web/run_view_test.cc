@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "fakes/fake_backend.h"
+#include "fakes/fake_run.h"
 #include "model/run_layout.h"
 #include "platform/files.h"
 #include "test_util.h"
@@ -25,18 +25,9 @@ class RunViewTest : public ::testing::Test {
       if (i > 0) t.depends_on = {"t" + std::to_string(i - 1)};
       plan.tasks.push_back(t);
     }
-    ConfigLoader loader;
-    EXPECT_TRUE(loader.ApplyFlag("output_dir", dir_.path(), "test").ok());
-    FakeClock clock;
-    Runner runner(&clock,
-                  [&](const Config&, const RunLayout&, const RunIdentity&, Clock*,
-                      const Plan&) -> Result<std::unique_ptr<Backend>> {
-                    auto b = std::make_unique<FakeBackend>(&clock);
-                    b->Script("t19", {{1.0, 7, FailureReason::kExitCode}});
-                    return std::unique_ptr<Backend>(std::move(b));
-                  },
-                  nullptr, nullptr);
-    ASSERT_TRUE(runner.Start(plan, loader.loaded(), "v").ok());
+    ASSERT_TRUE(RunOnFakeBackend(plan, dir_.path(), "v", [](FakeBackend& b) {
+      b.Script("t19", {{1.0, 7, FailureReason::kExitCode}});
+    }).ok());
     run_dir_ = RunLayout::RunDir(dir_.path(), "v");
     journal_ = *ReadFile(RunLayout(run_dir_).journal());
   }
