@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "core/digest.h"
 #include "platform/files.h"
@@ -38,7 +39,128 @@ Status Walk(const std::string& root, const std::string& rel,
   return Status::Ok();
 }
 
+// The components of a relative path; InvalidArgument for an absolute one,
+// an empty one, or "." / ".." anywhere.
+Result<std::vector<std::string>> Components(const std::string& rel) {
+  if (rel.empty() || rel.front() == '/') {
+    return Status::InvalidArgument("'" + rel + "' is not a relative path");
+  }
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= rel.size();) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string part = rel.substr(start, slash - start);
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("'" + rel + "' has an empty, '.' or '..' component");
+    }
+    parts.push_back(std::move(part));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// Opens the directory holding the last component, one component at a time,
+// never through a link; creates missing ones when `create`. The caller
+// closes the descriptor.
+Result<int> OpenParentBeneath(const std::string& root, const std::vector<std::string>& parts,
+                              const std::string& rel, bool create) {
+  int dir = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Status::FromErrno("cannot open '" + root + "'", errno);
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    int next = openat(dir, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT && create) {
+      if (mkdirat(dir, parts[i].c_str(), 0755) != 0 && errno != EEXIST) {
+        const int err = errno;
+        close(dir);
+        return Status::FromErrno("cannot create a directory for '" + rel + "' in '" + root + "'", err);
+      }
+      next = openat(dir, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    const int err = errno;
+    close(dir);
+    if (next < 0) {
+      if (err == ENOENT) return Status::NotFound("'" + rel + "' does not exist in '" + root + "'");
+      if (err == ELOOP || err == ENOTDIR) {
+        return Status::InvalidArgument("'" + rel + "' in '" + root + "': '" + parts[i] +
+                                       "' is a symbolic link or not a directory; porch does not "
+                                       "follow links in a merge");
+      }
+      return Status::FromErrno("cannot open '" + rel + "' in '" + root + "'", err);
+    }
+    dir = next;
+  }
+  return dir;
+}
+
 }  // namespace
+
+Result<FileBeneath> ReadFileBeneath(const std::string& root, const std::string& rel) {
+  Result<std::vector<std::string>> parts = Components(rel);
+  if (!parts.ok()) return parts.status();
+  Result<int> dir = OpenParentBeneath(root, *parts, rel, /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  int fd = openat(*dir, parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  const int err = errno;
+  close(*dir);
+  if (fd < 0) {
+    if (err == ENOENT) return Status::NotFound("'" + rel + "' does not exist in '" + root + "'");
+    if (err == ELOOP) {
+      return Status::InvalidArgument("'" + rel + "' in '" + root +
+                                     "' is a symbolic link; porch does not follow links in a merge");
+    }
+    return Status::FromErrno("cannot open '" + rel + "' in '" + root + "'", err);
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Status::InvalidArgument("'" + rel + "' in '" + root + "' is not a regular file");
+  }
+  FileBeneath out;
+  out.mode = st.st_mode & 07777;
+  out.data.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < out.data.size()) {
+    ssize_t n = read(fd, out.data.data() + got, out.data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.data.resize(got);
+  return out;
+}
+
+Status WriteFileBeneath(const std::string& root, const std::string& rel, const std::string& data,
+                        unsigned mode) {
+  Result<std::vector<std::string>> parts = Components(rel);
+  if (!parts.ok()) return parts.status();
+  Result<int> dir = OpenParentBeneath(root, *parts, rel, /*create=*/true);
+  if (!dir.ok()) return dir.status();
+  const std::string& name = parts->back();
+  struct stat st {};
+  if (fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+    close(*dir);
+    return Status::InvalidArgument("'" + rel + "' in '" + root + "' is " +
+                                   (S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file") +
+                                   "; porch does not write through it");
+  }
+  const std::string tmp = "." + name + ".porch-" + std::to_string(getpid());
+  int fd = openat(*dir, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+  if (fd < 0) {
+    const int err = errno;
+    close(*dir);
+    return Status::FromErrno("cannot write '" + rel + "' in '" + root + "'", err);
+  }
+  Status written = WriteAll(fd, data, root + "/" + rel);
+  if (written.ok() && fchmod(fd, mode & 07777) != 0) written = Status::FromErrno("chmod '" + rel + "'", errno);
+  close(fd);
+  if (written.ok() && renameat(*dir, tmp.c_str(), *dir, name.c_str()) != 0) {
+    written = Status::FromErrno("cannot replace '" + rel + "' in '" + root + "'", errno);
+  }
+  if (!written.ok()) unlinkat(*dir, tmp.c_str(), 0);
+  close(*dir);
+  return written;
+}
 
 Result<std::map<std::string, FileDigest>> DigestTree(const std::string& dir) {
   std::map<std::string, FileDigest> out;

@@ -35,4 +35,27 @@ Result<std::string> ResolveInWorkspace(const std::string& workspace, const std::
 
 Status CopyFile(const std::string& from, const std::string& to);
 
+// Reading and writing a file beneath a root directory without ever following
+// a symbolic link: every component of `rel` is opened relative to the one
+// before (openat with O_NOFOLLOW), so a link anywhere in the path, planted
+// by a task or an agent, is refused rather than followed out of the tree.
+// `rel` must be relative, without "." or ".." components. These are what
+// the output merge uses; they do not protect against a root that is itself
+// a link (the caller's own directory).
+//
+// The file's bytes and permission bits. NotFound when it (or a directory on
+// the way) does not exist; InvalidArgument for a link, a bad path, or
+// something that is not a regular file.
+struct FileBeneath {
+  std::string data;
+  unsigned mode = 0644;
+};
+Result<FileBeneath> ReadFileBeneath(const std::string& root, const std::string& rel);
+
+// Replaces (write to a temporary name, then rename) `rel` beneath `root`,
+// creating missing directories. An existing link or directory at `rel`, or
+// a link on the way, is refused and nothing is written.
+Status WriteFileBeneath(const std::string& root, const std::string& rel, const std::string& data,
+                        unsigned mode);
+
 }  // namespace porch

@@ -60,8 +60,12 @@ Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt) {
   MergeOutcome outcome;
   std::vector<const FileDigest*> to_copy;
   for (const FileDigest& f : result->files) {
-    Result<std::string> current = ReadFile(layout_.output() + "/" + f.path);
-    std::string cur_sha = current.ok() ? Sha256Hex(*current) : "";
+    // Never through a link: output/ may hold links a command task made.
+    Result<FileBeneath> current = ReadFileBeneath(layout_.output(), f.path);
+    if (!current.ok() && current.status().code() != Status::Code::kNotFound) {
+      return current.status().Annotate("merging task '" + task.id + "'");
+    }
+    std::string cur_sha = current.ok() ? Sha256Hex(current->data) : "";
     if (cur_sha == f.sha256) continue;  // already there (or merged before a crash)
     auto s = seed.find(f.path);
     std::string seen = s == seed.end() ? "" : s->second;
@@ -78,9 +82,18 @@ Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt) {
     PORCH_RETURN_IF_ERROR(RecordConflict(task, attempt, outcome.conflicts));
     if (config_.conflict_policy != "keep-later") return outcome;
   }
+  // Every file is read before any is written: a link in the workspace (the
+  // agent's own) fails the merge before output/ changes.
+  std::vector<FileBeneath> data;
   for (const FileDigest* f : to_copy) {
-    PORCH_RETURN_IF_ERROR(CopyFile(workspace + "/" + f->path, layout_.output() + "/" + f->path));
-    owners_[f->path] = task.id;
+    Result<FileBeneath> file = ReadFileBeneath(workspace, f->path);
+    if (!file.ok()) return file.status().Annotate("merging task '" + task.id + "'");
+    data.push_back(std::move(*file));
+  }
+  for (size_t i = 0; i < to_copy.size(); ++i) {
+    PORCH_RETURN_IF_ERROR(WriteFileBeneath(layout_.output(), to_copy[i]->path, data[i].data, data[i].mode)
+                              .Annotate("merging task '" + task.id + "'"));
+    owners_[to_copy[i]->path] = task.id;
   }
   json owners = json::object();
   for (const auto& [p, t] : owners_) owners[p] = t;

@@ -1,12 +1,14 @@
 #include "run/merge.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/digest.h"
 #include "model/result_file.h"
 #include "platform/files.h"
+#include "platform/tree.h"
 #include "test_util.h"
 
 namespace porch {
@@ -151,6 +153,72 @@ TEST_F(OutputMergerTest, AnUnreadableResultFailsTheAttemptAsABackendError) {
   merger.OnSucceeded(plan_.tasks[0], &ev);
   EXPECT_EQ(ev.reason, FailureReason::kBackendError);
   EXPECT_NE(ev.detail.find("merging its files failed"), std::string::npos);
+}
+
+// Links in output/ (a command task's `ln -s /some/dir dlink`) or in the
+// workspace (the agent's own) are never followed: the merge fails, naming
+// the link, and nothing outside the run directory changes.
+class MergeLinkTest : public OutputMergerTest {
+ protected:
+  MergeLinkTest() {
+    EXPECT_TRUE(MakeDirs(outside_).ok());
+    EXPECT_TRUE(WriteFileAtomic(outside_ + "/victim.txt", "original").ok());
+  }
+  void ExpectRefused(const BackendEvent& ev, const std::string& link) {
+    EXPECT_EQ(ev.reason, FailureReason::kBackendError);
+    EXPECT_NE(ev.detail.find("symbolic link"), std::string::npos) << ev.detail;
+    EXPECT_NE(ev.detail.find(link), std::string::npos) << ev.detail;
+    EXPECT_EQ(*ReadFile(outside_ + "/victim.txt"), "original");
+    Result<std::vector<std::string>> names = ListDir(outside_);
+    ASSERT_TRUE(names.ok());
+    EXPECT_EQ(*names, std::vector<std::string>{"victim.txt"}) << "something was written outside";
+  }
+  std::string outside_ = dir_.path() + "/outside";
+};
+
+TEST_F(MergeLinkTest, ADirectoryLinkInOutputIsNotWrittenThrough) {
+  ASSERT_EQ(symlink(outside_.c_str(), (layout_.output() + "/dlink").c_str()), 0);
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"dlink/pwned.txt", "pwned"}});
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  ExpectRefused(ev, "dlink");
+}
+
+TEST_F(MergeLinkTest, AFileLinkInOutputIsNotOverwrittenEvenWithKeepLater) {
+  ASSERT_EQ(symlink((outside_ + "/victim.txt").c_str(), (layout_.output() + "/flink").c_str()), 0);
+  OutputMerger merger(&plan_, layout_, Config("keep-later"));
+  Attempt("a", 1, {{"flink", "overwritten"}}, /*seed=*/{{"flink", "original"}});
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  ExpectRefused(ev, "flink");
+}
+
+TEST_F(MergeLinkTest, ALinkTheAgentMadeInItsWorkspaceIsNotRead) {
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"leak.txt", "placeholder"}, {"fine.txt", "fine"}});
+  const std::string ws = layout_.attempt_dir("a", 1) + "/workspace";
+  ASSERT_EQ(unlink((ws + "/leak.txt").c_str()), 0);
+  ASSERT_EQ(symlink((outside_ + "/victim.txt").c_str(), (ws + "/leak.txt").c_str()), 0);
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  ExpectRefused(ev, "leak.txt");
+  EXPECT_EQ(Out("leak.txt"), "<missing>");
+  EXPECT_EQ(Out("fine.txt"), "<missing>");  // nothing of the attempt was merged
+}
+
+TEST(FileBeneathTest, PathsMustStayBeneathTheRoot) {
+  TempDir dir;
+  for (const char* bad : {"../x", "a/../../x", "/etc/passwd", "", "a//b", "./a", "a/."}) {
+    EXPECT_EQ(WriteFileBeneath(dir.path(), bad, "x", 0644).code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_FALSE(ReadFileBeneath(dir.path(), bad).ok()) << bad;
+  }
+  ASSERT_TRUE(WriteFileBeneath(dir.path(), "a/b/c.txt", "deep", 0600).ok());
+  Result<FileBeneath> back = ReadFileBeneath(dir.path(), "a/b/c.txt");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->data, "deep");
+  EXPECT_EQ(back->mode, 0600u);
+  EXPECT_EQ(ReadFileBeneath(dir.path(), "a/nope").status().code(), Status::Code::kNotFound);
 }
 
 }  // namespace

@@ -28,9 +28,12 @@ TEST(DashboardBrowserTest, LiveRunInChromium) {
     PORCH_SKIP_OR_FAIL("chromium, node or playwright-core missing (run scripts/install-browser-test.sh)");
   }
   TempDir dir;
+  // fetch waits (at most 2 minutes) until the browser shows the page.
+  const std::string go = dir.path() + "/go";
   EXPECT_TRUE(WriteFileAtomic(dir.path() + "/plan.yaml",
                   "tasks:\n"
-                  "  - {id: fetch, command: 'sleep 1'}\n"
+                  "  - {id: fetch, command: 'for i in $(seq 1200); do [ -e " + go +
+                      " ] && break; sleep 0.1; done'}\n"
                   "  - {id: build, command: 'sleep 2.5', depends_on: [fetch]}\n"
                   "  - {id: docs, command: 'sleep 1.5', depends_on: [fetch]}\n"
                   "  - {id: package, command: 'sleep 1', depends_on: [build, docs]}\n").ok());
@@ -49,7 +52,7 @@ TEST(DashboardBrowserTest, LiveRunInChromium) {
   std::string shot = out_dir + "/dashboard.png";
   std::string cmd = "PORCH_BROWSER_DEPS='" + deps + "' timeout 90 node '" + PORCH_SOURCE_DIR +
                     "/tests/web/browser_test.mjs' '" + url + "/runs/live' fetch,build,docs,package build '" +
-                    shot + "' > '" + dir.path() + "/node.txt' 2>&1";
+                    shot + "' '" + go + "' > '" + dir.path() + "/node.txt' 2>&1";
   int rc = system(cmd.c_str());
   std::string node_out = ReadFile(dir.path() + "/node.txt").ok() ? *ReadFile(dir.path() + "/node.txt") : "";
   PorchRun result = run.Wait();

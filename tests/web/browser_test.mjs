@@ -3,12 +3,16 @@
 // DAG shows every task, watches one task's node go from running to succeeded
 // without a reload, and saves a screenshot.
 //
-//   node browser_test.mjs URL TASK_IDS(comma) WATCH_TASK SCREENSHOT
+//   node browser_test.mjs URL TASK_IDS(comma) WATCH_TASK SCREENSHOT [GO_FILE]
+//
+// GO_FILE is created once the page shows the DAG: the run's first task
+// waits for it, so however slowly the browser starts, the run is still going.
 import { createRequire } from 'module';
+import { writeFileSync } from 'fs';
 const require = createRequire(process.env.PORCH_BROWSER_DEPS + '/node_modules/');
 const { chromium } = require('playwright-core');
 
-const [url, ids, watch, screenshot] = process.argv.slice(2);
+const [url, ids, watch, screenshot, go] = process.argv.slice(2);
 const expected = ids.split(',');
 const fail = (msg) => { console.error('FAIL: ' + msg); process.exit(1); };
 
@@ -25,6 +29,7 @@ try {
   await page.waitForSelector('.dag g.node', { timeout: 15000 });
   const shown = await page.$$eval('.dag g.node', ns => ns.map(n => n.dataset.task));
   for (const id of expected) if (!shown.includes(id)) fail(`task ${id} is not in the DAG (${shown})`);
+  if (go) writeFileSync(go, 'go\n');
   const node = `.dag g.node[data-task="${watch}"]`;
   const states = [];
   const deadline = Date.now() + 30000;
