@@ -188,6 +188,76 @@ json ApiAgentExecutor::RunTools(const AgentJob& job, const LlmResponse& resp, bo
   return results;
 }
 
+namespace {
+
+// Adds an answer to the conversation. An answer that continues a paused or
+// cut-off one joins its message: turns must alternate user / assistant.
+void AppendAnswer(LlmRequest* req, const json& content) {
+  json& messages = req->messages;
+  if (!messages.empty() && JsonString(messages.back(), "role") == "assistant" &&
+      messages.back()["content"].is_array()) {
+    for (const json& block : content) messages.back()["content"].push_back(block);
+    return;
+  }
+  messages.push_back({{"role", "assistant"}, {"content", content}});
+}
+
+// What the loop does with an answer, by its stop reason.
+enum class Step { kRunTools, kResend, kFail };
+
+// Decides on `resp`; may change `req` (a larger max_tokens, the answer and a
+// nudge appended) and fills `out` for kFail.
+Step OnStopReason(const AgentSettings& s, const LlmResponse& resp, LlmRequest* req,
+                  AgentOutcome* out) {
+  const std::string& why = resp.stop_reason;
+  if (why == "refusal") {
+    std::string said = resp.Text().substr(0, 300);
+    out->reason = FailureReason::kRefused;
+    out->detail = "the model refused the task (stop_reason refusal)" +
+                  (said.empty() ? std::string() : ": " + said);
+    return Step::kFail;
+  }
+  if (why == "max_tokens" && resp.truncated_tool_use) {
+    // A tool call (typically write_file with a whole file) did not fit:
+    // ask the same again with room for it, up to the configured ceiling.
+    if (req->max_tokens >= s.max_tokens_limit) {
+      out->reason = FailureReason::kInvalidTask;
+      out->detail = "a tool call did not fit in the model's answer even at max_tokens " +
+                    std::to_string(req->max_tokens) +
+                    " (agent.max_tokens_limit); ask for smaller files or raise the limit";
+      return Step::kFail;
+    }
+    req->max_tokens = std::min(s.max_tokens_limit, req->max_tokens * 2);
+    return Step::kResend;
+  }
+  bool calls_tools = false;
+  for (const json& block : resp.content) calls_tools |= JsonString(block, "type") == "tool_use";
+  if ((why == "max_tokens" && !calls_tools) || why == "pause_turn") {
+    // A text answer cut off, or a turn the service paused: hand the answer
+    // back so the model goes on from where it stopped.
+    AppendAnswer(req, resp.content);
+    if (why == "max_tokens") {
+      req->messages.push_back({{"role", "user"},
+                               {"content", "Your answer was cut off at the output limit. "
+                                           "Continue where it stopped."}});
+    }
+    return Step::kResend;
+  }
+  // end_turn, tool_use, stop_sequence, max_tokens after whole tool calls
+  // (they are carried out; the model goes on after their results), or a
+  // reason not known yet.
+  return Step::kRunTools;
+}
+
+std::string BudgetSpent(const AgentSettings& s, const AgentOutcome& out) {
+  char spent[64];
+  std::snprintf(spent, sizeof spent, "$%.4f of $%.4f", out.cost_usd, s.max_budget_usd);
+  return std::string("the attempt's budget is spent (") + spent +
+         ", agent.max_budget_usd) before the agent finished";
+}
+
+}  // namespace
+
 AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
   const AgentSettings& s = *job.settings;
   AttemptClock clock(cancelled);
@@ -208,15 +278,18 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
   }
   const Result<ModelPrice> price = ConfiguredPrice(s.config);
   LlmRequest req = FirstRequest(job);
+  req.max_tokens = s.max_tokens;
   AgentOutcome out;
   for (int turn = 1;; ++turn) {
     if (*cancelled) return Stopped(FailureReason::kCancelled, "cancelled by porch");
     if (turn > s.max_turns) {
-      return Stopped(FailureReason::kMaxTurns,
-                     "the agent used all its turns (" + std::to_string(s.max_turns) +
-                         ") without finishing; raise agent.max_turns or split the task");
+      out.reason = FailureReason::kMaxTurns;
+      out.detail = "the agent used all its turns (" + std::to_string(s.max_turns) +
+                   ") without finishing; raise agent.max_turns or split the task";
+      return out;
     }
-    Result<LlmResponse> resp = llm->Complete(req);
+    Result<LlmResponse> resp = CompleteCounted(llm, req, &out.usage);
+    if (price.ok()) out.cost_usd = CostUsd(out.usage, *price);
     if (!resp.ok()) {
       out.reason = FailureReason::kAgentError;
       out.detail = resp.status().message();
@@ -224,23 +297,24 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
       return out;
     }
     out.turns = turn;
-    out.usage += resp->usage;
-    if (price.ok()) out.cost_usd = CostUsd(out.usage, *price);
     Log(job.stdout_path, {{"type", "assistant"}, {"turn", turn}, {"content", resp->content},
-                          {"usage", resp->usage.ToJson()}});
-    std::string last_tool;
-    json results = RunTools(job, *resp, cancelled, &last_tool);
-    WriteProgress(job, out, last_tool);
-    if (results.empty()) return out;  // the model ended its turn: done
-    if (s.max_budget_usd > 0 && out.cost_usd >= s.max_budget_usd) {
-      char spent[64];
-      std::snprintf(spent, sizeof spent, "$%.4f of $%.4f", out.cost_usd, s.max_budget_usd);
-      out.reason = FailureReason::kAgentError;
-      out.detail = std::string("the attempt's budget is spent (") + spent +
-                   ", agent.max_budget_usd) before the agent finished";
+                          {"stop_reason", resp->stop_reason}, {"usage", resp->usage.ToJson()}});
+    const Step step = OnStopReason(s, *resp, &req, &out);
+    if (step == Step::kFail) {
+      Log(job.stderr_path, {{"error", out.detail}});
       return out;
     }
-    req.messages.push_back({{"role", "assistant"}, {"content", resp->content}});
+    std::string last_tool;
+    json results = step == Step::kRunTools ? RunTools(job, *resp, cancelled, &last_tool) : json::array();
+    WriteProgress(job, out, last_tool);
+    if (step == Step::kRunTools && results.empty()) return out;  // the model ended its turn: done
+    if (s.max_budget_usd > 0 && out.cost_usd >= s.max_budget_usd) {
+      out.reason = FailureReason::kAgentError;
+      out.detail = BudgetSpent(s, out);
+      return out;
+    }
+    if (step == Step::kResend) continue;
+    AppendAnswer(&req, resp->content);
     req.messages.push_back({{"role", "user"}, {"content", results}});
   }
 }

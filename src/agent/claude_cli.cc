@@ -21,7 +21,11 @@ std::vector<std::string> ClaudeCliExecutor::Argv(const AgentJob& job) {
                                    "--permission-mode", s.permission_mode,
                                    "--max-turns",       std::to_string(s.max_turns),
                                    "--no-session-persistence"};
-  if (!s.model.empty()) argv.insert(argv.end(), {"--model", s.model});
+  // On Bedrock the model is a Bedrock id: llm.bedrock_model unless
+  // agent.model names one.
+  const std::string model =
+      !s.model.empty() || s.config.llm.provider != "bedrock" ? s.model : s.config.llm.bedrock_model;
+  if (!model.empty()) argv.insert(argv.end(), {"--model", model});
   if (s.max_budget_usd > 0) {
     std::ostringstream b;
     b << s.max_budget_usd;
@@ -44,20 +48,22 @@ std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
   const std::map<std::string, std::string>& from = job.settings->env;
   auto has = [&](const std::string& name) { return from.count(name) > 0; };
   std::vector<std::string> env;
+  const Config& c = job.settings->config;
   auto pass = [&](const std::string& name) {
+    // The endpoint porch resolved (llm.base_url) is the one every agent uses.
+    if (name == "ANTHROPIC_BASE_URL" && !c.llm.base_url.empty()) return;
     if (auto v = from.find(name); v != from.end()) env.push_back(name + "=" + v->second);
   };
   for (const char* name : kPass) pass(name);
   for (const std::string& name : SecretVariables()) pass(name);
   for (const std::string& name : LlmVariables()) pass(name);
-  const Config& c = job.settings->config;
   if (c.llm.provider == "bedrock") {
     env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
     if (!has("AWS_REGION")) env.push_back("AWS_REGION=" + c.llm.region);
     if (!c.llm.bedrock_endpoint.empty() && !has("ANTHROPIC_BEDROCK_BASE_URL")) {
       env.push_back("ANTHROPIC_BEDROCK_BASE_URL=" + c.llm.bedrock_endpoint);
     }
-  } else if (!c.llm.base_url.empty() && !has("ANTHROPIC_BASE_URL")) {
+  } else if (!c.llm.base_url.empty()) {
     env.push_back("ANTHROPIC_BASE_URL=" + c.llm.base_url);
   }
   env.push_back("HOME=" + job.settings->home);

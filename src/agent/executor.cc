@@ -12,6 +12,8 @@ AgentSettings AgentSettingsFromConfig(const Config& config, const std::string& r
   s.claude_path = a.claude_path;
   s.model = a.model;
   s.max_turns = a.max_turns;
+  s.max_tokens = a.max_tokens;
+  s.max_tokens_limit = a.max_tokens_limit;
   s.max_budget_usd = a.max_budget_usd;
   s.permission_mode = a.permission_mode;
   s.allowed_tools = a.allowed_tools;

@@ -20,6 +20,8 @@ struct AgentSettings {
   std::string claude_path = "claude";    // looked up in PATH unless absolute
   std::string model;                     // empty: the CLI's / llm.model default
   int max_turns = 30;
+  int max_tokens = 8192;                 // API agent: per answer at first
+  int max_tokens_limit = 64000;          // API agent: ceiling for a cut-off tool call
   double max_budget_usd = 0;             // per attempt; 0: none
   std::string permission_mode = "acceptEdits";
   std::string allowed_tools;             // extra --allowedTools for the CLI

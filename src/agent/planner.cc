@@ -1,6 +1,7 @@
 #include "agent/planner.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "model/json_fields.h"
@@ -110,9 +111,10 @@ Result<Complexity> Planner::Analyze(const std::string& requirements, Usage* usag
   req.tools = json::array({ComplexityTool()});
   req.tool_choice = {{"type", "tool"}, {"name", "report_complexity"}};
   req.max_tokens = 1024;
-  Result<LlmResponse> resp = llm_->Complete(req);
+  Usage spent;
+  Result<LlmResponse> resp = CompleteCounted(llm_, req, &spent);
+  if (usage) *usage += spent;
   if (!resp.ok()) return resp.status().Annotate("complexity analysis");
-  if (usage) *usage += resp->usage;
   if (raw_) raw_("complexity", resp->raw);
   const json* use = resp->ToolUse("report_complexity");
   if (!use || !use->contains("input") || !(*use)["input"].is_object()) {
@@ -151,41 +153,62 @@ void AddIntegrationTask(Plan* plan, const std::string& test_command) {
   plan->tasks.push_back(it);
 }
 
+namespace {
+
+// The schema checks porch adds to the plan parser's for planned tasks.
+void CheckPlannedTask(const json& t, int line, std::vector<Diagnostic>* diags) {
+  if (!t.is_object()) return;  // the parser says so
+  if (t.contains("command")) diags->push_back({line, "has a 'command'; planned tasks use 'prompt'"});
+  for (const char* key : {"id", "title", "prompt"}) {
+    if (!t.contains(key) || !t[key].is_string() || t[key].get<std::string>().empty()) {
+      diags->push_back({line, std::string("needs a non-empty string '") + key + "'"});
+    }
+  }
+  if (!t.contains("outputs") || !t["outputs"].is_array() || t["outputs"].empty()) {
+    diags->push_back({line, "must list the files it owns in 'outputs'"});
+  }
+}
+
+}  // namespace
+
 Result<Plan> Planner::PlanFromToolInput(const json& input) {
   if (!input.is_object() || !input.contains("tasks") || !input["tasks"].is_array()) {
-    return Status::InvalidArgument("submit_plan input must be an object with a 'tasks' list");
+    return Status::InvalidArgument("/tasks: submit_plan input must be an object with a 'tasks' list");
   }
-  std::vector<std::string> problems;
-  for (size_t i = 0; i < input["tasks"].size(); ++i) {
-    const json& t = input["tasks"][i];
-    std::string where = "tasks[" + std::to_string(i) + "]";
-    if (!t.is_object()) {
-      problems.push_back(where + " is not an object");
-      continue;
-    }
-    if (t.contains("command")) problems.push_back(where + " has a 'command'; planned tasks use 'prompt'");
-    for (const char* key : {"id", "title", "prompt"}) {
-      if (!t.contains(key) || !t[key].is_string() || t[key].get<std::string>().empty()) {
-        problems.push_back(where + " needs a non-empty string '" + key + "'");
-      }
-    }
-    if (!t.contains("outputs") || !t["outputs"].is_array() || t["outputs"].empty()) {
-      problems.push_back(where + " must list the files it owns in 'outputs'");
-    }
+  // Every problem at once, schema and graph alike, each named by a JSON
+  // pointer into the tool input the model sent (/tasks/3): the model fixes
+  // them all in one round. A task's "line" is its index + 1 meanwhile.
+  std::vector<Diagnostic> diags;
+  Plan plan;
+  plan.source = "submit_plan";
+  const json& tasks = input["tasks"];
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const int line = static_cast<int>(i) + 1;
+    CheckPlannedTask(tasks[i], line, &diags);
+    plan.tasks.push_back(ReadTaskJson(tasks[i], line, &diags));
   }
-  if (!problems.empty()) {
+  for (Diagnostic& d : CheckPlan(plan)) diags.push_back(std::move(d));
+  if (!diags.empty()) {
+    std::stable_sort(diags.begin(), diags.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
     std::string msg;
-    for (const std::string& p : problems) msg += (msg.empty() ? "" : "\n") + p;
+    for (Diagnostic& d : diags) {
+      // CheckPlan points at a first definition by line: here, by index.
+      const std::string kFirst = "(first defined on line ";
+      if (size_t at = d.message.find(kFirst); at != std::string::npos) {
+        const int first = std::atoi(d.message.c_str() + at + kFirst.size());
+        d.message = d.message.substr(0, at) + "(first at /tasks/" + std::to_string(first - 1) + ")";
+      }
+      msg += (msg.empty() ? "" : "\n") +
+             (d.line > 0 ? "/tasks/" + std::to_string(d.line - 1) : std::string("/tasks")) + ": " +
+             d.message;
+    }
     return Status::InvalidArgument(msg);
   }
-  // The plan parser reads the same fields and rejects unknown ones.
-  json tasks_only = {{"tasks", input["tasks"]}};
-  Result<Plan> plan = ParsePlan(tasks_only.dump(1), "plan", PlanFormat::kJson);
-  if (!plan.ok()) return plan;
-  std::string test = input.contains("test_command") && input["test_command"].is_string()
-                         ? input["test_command"].get<std::string>()
-                         : "";
-  if (!test.empty()) AddIntegrationTask(&*plan, test);
+  for (Task& t : plan.tasks) t.line = 0;  // not lines of any file
+  plan.source = "plan";
+  std::string test = JsonString(input, "test_command");
+  if (!test.empty()) AddIntegrationTask(&plan, test);
   return plan;
 }
 
@@ -207,16 +230,15 @@ Result<PlanResult> Planner::MakePlan(const std::string& requirements) {
   std::string last_errors;
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
     out.plan_attempts = attempt;
-    Result<LlmResponse> resp = llm_->Complete(req);
+    Result<LlmResponse> resp = CompleteCounted(llm_, req, &out.usage);
     if (!resp.ok()) return resp.status().Annotate("planning");
-    out.usage += resp->usage;
     if (raw_) raw_("plan-" + std::to_string(attempt), resp->raw);
     const json* use = resp->ToolUse("submit_plan");
     std::string errors;
     if (!use) {
       errors = "the answer did not call submit_plan";
     } else {
-      Result<Plan> plan = PlanFromToolInput(use->value("input", json()));
+      Result<Plan> plan = PlanFromToolInput(JsonObject(*use, "input"));
       Status st = plan.ok() ? ValidatePlan(*plan) : plan.status();
       if (st.ok()) {
         out.plan = std::move(*plan);
@@ -234,7 +256,8 @@ Result<PlanResult> Planner::MakePlan(const std::string& requirements) {
     }
     if (said.empty()) said.push_back({{"type", "text"}, {"text", "(no answer)"}});
     req.messages.push_back({{"role", "assistant"}, {"content", said}});
-    std::string fix = "The plan is invalid:\n" + errors +
+    std::string fix = "The plan is invalid (each problem names a JSON pointer into your "
+                      "submit_plan input):\n" + errors +
                       "\nFix every problem and call submit_plan again with the whole plan.";
     if (use) {
       req.messages.push_back(

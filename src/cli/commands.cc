@@ -175,7 +175,17 @@ int Finish(const RunOutcome& outcome, const GlobalOptions& g) {
   return s.all_succeeded() ? kExitOk : kExitTasksFailed;
 }
 
-int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
+// This process's environment with the LLM access resolved into it and into
+// *config (llm/factory.h): what the planner and every attempt get.
+std::map<std::string, std::string> AgentEnvironment(LoadedConfig* config) {
+  std::map<std::string, std::string> env = CurrentEnvironment();
+  auto home = env.find("HOME");
+  ResolveLlmAccess(config, &env, home == env.end() ? "" : home->second);
+  return env;
+}
+
+int Drive(const GlobalOptions& g, const LoadedConfig& config,
+          const std::map<std::string, std::string>& agent_env, size_t tasks,
           const std::function<Result<RunOutcome>(Runner&)>& go) {
   SignalGuard signals;
   RealClock clock;
@@ -188,7 +198,7 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config, size_t tasks,
   }
   bool tty = isatty(STDERR_FILENO);
   ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
-  BackendFactory factory = [env = CurrentEnvironment()](const Config& c, const RunLayout& l,
+  BackendFactory factory = [env = agent_env](const Config& c, const RunLayout& l,
                                                         const RunIdentity& id, Clock* clk,
                                                         const Plan&) {
     return CreateBackend(c, l, id, clk, env);
@@ -254,7 +264,8 @@ int CmdPlan(const GlobalOptions& g, const std::string& requirements_arg,
   std::string plan_id = plan_id_flag.empty() ? NewRunId(RealClock().Now()) : plan_id_flag;
   std::string dir = config->config.output_dir + "/plans/" + plan_id;
   if (PathExists(dir)) return Fail(Status::AlreadyExists("plan '" + dir + "' already exists"));
-  Result<PlanResult> result = PlanRequirement(*config, *requirements, dir, CurrentEnvironment());
+  const std::map<std::string, std::string> env = AgentEnvironment(&*config);
+  Result<PlanResult> result = PlanRequirement(*config, *requirements, dir, env);
   if (!result.ok()) return Fail(result.status());
   std::string plan_path = dir + "/plan.json";
   if (Status st = WriteFileAtomic(plan_path, PlanToJsonText(result->plan)); !st.ok()) return Fail(st);
@@ -274,6 +285,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
            const std::string& requirements_file, const std::string& run_id_flag) {
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
+  const std::map<std::string, std::string> env = AgentEnvironment(&*config);
   std::string run_id = run_id_flag;
   if (run_id.empty()) {
     run_id = NewRunId(RealClock().Now());
@@ -288,10 +300,10 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
     if (PathExists(run_dir)) {
       return Fail(Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir + "'"));
     }
-    Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir, CurrentEnvironment());
+    Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir, env);
     if (!planned.ok()) return Fail(planned.status());
     PrintPlan(*planned, RunLayout(run_dir).plan(), config->config);
-    return Drive(g, *config, planned->plan.tasks.size(), [&](Runner& r) -> Result<RunOutcome> {
+    return Drive(g, *config, env, planned->plan.tasks.size(), [&](Runner& r) -> Result<RunOutcome> {
       Result<std::string> dir = r.Create(planned->plan, *config, run_id);
       if (!dir.ok()) return dir.status();
       return r.RunCreated(*dir, planned->plan, *config);
@@ -304,7 +316,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
   std::fprintf(stderr, "porch: run %s: %zu tasks, backend %s, M=%d, in %s\n", run_id.c_str(),
                plan->tasks.size(), config->config.backend.c_str(), config->config.max_executors,
                RunLayout::RunDir(config->config.output_dir, run_id).c_str());
-  return Drive(g, *config, plan->tasks.size(),
+  return Drive(g, *config, env, plan->tasks.size(),
                [&](Runner& r) { return r.Start(*plan, *config, run_id); });
 }
 
@@ -322,11 +334,18 @@ int CmdResume(const GlobalOptions& g, const std::string& run) {
   if (Status st = loader.ApplyFile(RunLayout(*dir).config()); !st.ok()) return Fail(st);
   Result<LoadedConfig> config = ApplyFlags(g, &loader);
   if (!config.ok()) return Fail(config.status());
+  // The run's config.json keeps no secrets: a key from the config file or
+  // PORCH_LLM_API_KEY comes from the usual layers now.
+  if (config->config.llm.api_key.empty() && !where->config.llm.api_key.empty()) {
+    config->config.llm.api_key = where->config.llm.api_key;
+    config->sources["llm.api_key"] = where->sources["llm.api_key"];
+  }
+  const std::map<std::string, std::string> env = AgentEnvironment(&*config);
   size_t done = 0;
   for (const auto& [id, rec] : loaded->state.tasks) done += rec.state == TaskState::kSucceeded;
   std::fprintf(stderr, "porch: resuming run %s: %zu of %zu tasks already succeeded\n",
                loaded->state.run_id.c_str(), done, loaded->plan.tasks.size());
-  return Drive(g, *config, loaded->plan.tasks.size(),
+  return Drive(g, *config, env, loaded->plan.tasks.size(),
                [&](Runner& r) { return r.Resume(*dir, *config); });
 }
 

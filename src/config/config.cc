@@ -186,6 +186,11 @@ const std::vector<Field>& Fields() {
        Member(&Config::agent, &AgentConfig::model)},
       {"agent.max_turns", Kind::kInt, "turns an agent may take per round", false,
        Member(&Config::agent, &AgentConfig::max_turns)},
+      {"agent.max_tokens", Kind::kInt, "API agent: output tokens per model answer", false,
+       Member(&Config::agent, &AgentConfig::max_tokens)},
+      {"agent.max_tokens_limit", Kind::kInt,
+       "API agent: a tool call cut off at max_tokens is asked again with up to this many", false,
+       Member(&Config::agent, &AgentConfig::max_tokens_limit)},
       {"agent.max_budget_usd", Kind::kDouble, "USD cap per attempt (0: none)", false,
        Member(&Config::agent, &AgentConfig::max_budget_usd)},
       {"agent.permission_mode", Kind::kString, "the CLI's --permission-mode", false,
@@ -441,6 +446,11 @@ Status ConfigLoader::Check() const {
   if (c.agent.executor != "claude-cli" && c.agent.executor != "api") {
     return Status::InvalidArgument("agent.executor must be claude-cli or api, found '" +
                                    c.agent.executor + "'");
+  }
+  if (c.agent.max_tokens < 1 || c.agent.max_tokens_limit < c.agent.max_tokens) {
+    return Status::InvalidArgument("agent.max_tokens must be >= 1 and <= agent.max_tokens_limit, found " +
+                                   std::to_string(c.agent.max_tokens) + " and " +
+                                   std::to_string(c.agent.max_tokens_limit));
   }
   if (c.merge.conflict_policy != "fail" && c.merge.conflict_policy != "keep-later") {
     return Status::InvalidArgument("merge.conflict_policy must be fail or keep-later, found '" +

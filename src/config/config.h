@@ -98,6 +98,8 @@ struct AgentConfig {
   std::string claude_path = "claude";
   std::string model;                     // empty: the executor's default
   int max_turns = 30;
+  int max_tokens = 8192;                 // API agent: output tokens per answer at first
+  int max_tokens_limit = 64000;          // API agent: raised to this for a cut-off tool call
   double max_budget_usd = 0;             // per attempt (claude-cli); 0: none
   std::string permission_mode = "acceptEdits";
   std::string allowed_tools;

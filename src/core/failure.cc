@@ -21,6 +21,8 @@ const char* FailureReasonName(FailureReason r) {
     case FailureReason::kPermissionDenied: return "permission_denied";
     case FailureReason::kAcceptanceFailed: return "acceptance_failed";
     case FailureReason::kConflict: return "conflict";
+    case FailureReason::kMissingOutputs: return "missing_outputs";
+    case FailureReason::kRefused: return "refused";
   }
   return "unknown";
 }
@@ -50,6 +52,7 @@ bool IsRetryable(FailureReason r) {
     case FailureReason::kMaxTurns:
     case FailureReason::kPermissionDenied:
     case FailureReason::kConflict:
+    case FailureReason::kRefused:
       return false;
     default:
       return true;

@@ -25,7 +25,9 @@ enum class FailureReason {
   kPermissionDenied,  // the agent was denied a tool it needed: not retryable
   kAcceptanceFailed,  // the acceptance check still failed after the agent's last round
   kConflict,          // its files conflict with another task's: not retryable
-  kLast = kConflict,
+  kMissingOutputs,    // it ended without creating the paths it declared
+  kRefused,           // the model refused the task (stop_reason refusal): not retryable
+  kLast = kRefused,
 };
 
 // The stable name used in result files, the journal and JSON output

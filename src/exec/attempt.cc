@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -129,10 +130,51 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
   }
 }
 
+// The declared-outputs contract, checked once a task has otherwise
+// succeeded: every output exists under `root`, and an AI task without
+// declared outputs changed something (`files` were listed when `listed`).
+void CheckOutputs(const AttemptSpec& spec, const std::string& root, bool listed, AttemptResult* r) {
+  std::string missing;
+  for (const std::string& o : spec.outputs) {
+    struct stat st;
+    if (lstat((root + "/" + o).c_str(), &st) != 0) missing += (missing.empty() ? "'" : ", '") + o + "'";
+  }
+  if (!missing.empty()) {
+    r->reason = FailureReason::kMissingOutputs;
+    r->detail = "the task ended without creating its declared outputs: " + missing;
+  } else if (!spec.prompt.empty() && !spec.outputs_declared && listed && r->files.empty()) {
+    r->reason = FailureReason::kMissingOutputs;
+    r->detail = "the agent changed no file (a prompt task must create or change files; declare "
+                "`outputs: []` if this one need not)";
+  }
+  if (r->reason == FailureReason::kMissingOutputs) {
+    std::ofstream(spec.stderr_path, std::ios::app) << "porch: " << r->detail << "\n";
+  }
+}
+
 std::string Tail(const std::string& path, size_t n) {
   Result<std::string> text = ReadFile(path);
   if (!text.ok()) return "";
   return text->size() > n ? "..." + text->substr(text->size() - n) : *text;
+}
+
+// The agent's job for its first round.
+AgentJob FirstJob(const AttemptSpec& spec) {
+  AgentJob job;
+  job.task_id = spec.task_id;
+  job.prompt = spec.prompt;
+  job.system_context = spec.system_context;
+  job.workspace = spec.workspace;
+  job.stdout_path = spec.stdout_path;
+  job.stderr_path = spec.stderr_path;
+  job.time_limit_s = spec.time_limit_s;
+  job.grace_s = spec.grace_s;
+  job.settings = &spec.agent;
+  if (!spec.previous_failure.empty()) {
+    job.feedback = "A previous attempt of this task failed (" + spec.previous_failure +
+                   "). Make sure this attempt does not fail the same way.";
+  }
+  return job;
 }
 
 // Fills r from running the agent (and its acceptance check) in a workspace.
@@ -149,16 +191,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     r->detail = executor.status().message();
     return;
   }
-  AgentJob job;
-  job.task_id = spec.task_id;
-  job.prompt = spec.prompt;
-  job.system_context = spec.system_context;
-  job.workspace = spec.workspace;
-  job.stdout_path = spec.stdout_path;
-  job.stderr_path = spec.stderr_path;
-  job.time_limit_s = spec.time_limit_s;
-  job.grace_s = spec.grace_s;
-  job.settings = &spec.agent;
+  AgentJob job = FirstJob(spec);
   std::string acceptance_log = spec.attempt_dir + "/acceptance.log";
   for (int round = 1;; ++round) {
     r->rounds = round;
@@ -206,6 +239,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
   }
   Result<std::map<std::string, FileDigest>> now = DigestTree(spec.workspace);
   if (now.ok()) r->files = ChangedFiles(*seed, *now);
+  if (r->reason == FailureReason::kNone) CheckOutputs(spec, spec.workspace, now.ok(), r);
   WriteFileFast(spec.attempt_dir + "/seed.json", [&] {
     json m = json::object();
     for (const auto& [p, d] : *seed) m[p] = d.sha256;
@@ -233,6 +267,7 @@ int RunAttempt(const AttemptSpec& spec) {
   BecomeSubreaper();  // what the task starts, even in a session of its own, ends with it
   if (spec.prompt.empty()) {
     RunCommand(spec, &r, &cancelled);
+    if (r.reason == FailureReason::kNone) CheckOutputs(spec, spec.workdir, false, &r);
   } else {
     RunAgent(spec, &r, &cancelled);
   }

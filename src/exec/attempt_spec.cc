@@ -1,6 +1,7 @@
 #include "exec/attempt_spec.h"
 
 #include "core/strings.h"
+#include "model/result_file.h"
 #include "platform/files.h"
 
 namespace porch {
@@ -49,6 +50,8 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
   spec.env["PORCH_RUN_DIR"] = layout.dir();
   spec.env["PORCH_ATTEMPT_DIR"] = spec.attempt_dir;
   spec.env["PORCH_OUTPUT_DIR"] = layout.output();
+  spec.outputs = task.outputs;
+  spec.outputs_declared = task.outputs_declared;
   if (!task.prompt.empty()) {
     spec.prompt = task.prompt;
     spec.acceptance = task.acceptance;
@@ -57,6 +60,15 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
     spec.seed_from = AbsolutePath(layout.output());
     spec.agent = AgentSettingsFromConfig(config, AbsolutePath(layout.dir()));
     spec.agent.env = env;
+    if (attempt > 1) {
+      // The agent learns why the last try failed (a missing output, a
+      // failed check), so a retry is not the same try again.
+      Result<AttemptResult> last = ReadAttemptResult(layout.result_path(task.id, attempt - 1));
+      if (last.ok() && !last->ok()) {
+        spec.previous_failure = std::string(FailureReasonName(last->reason)) +
+                                (last->detail.empty() ? "" : ": " + last->detail.substr(0, 2000));
+      }
+    }
   }
   return spec;
 }

@@ -34,6 +34,13 @@ struct AttemptSpec {
   double grace_s = 5;
   uint64_t max_output_bytes = 0;  // command tasks: stdout and stderr each cut there; 0: no cap
   std::map<std::string, std::string> env;  // added to the inherited environment
+  // The task's declared outputs: each must exist (relative to workdir, or to
+  // the workspace for AI tasks) when it ends, or the attempt fails
+  // missing_outputs. An AI task that declares none must change some file.
+  std::vector<std::string> outputs;
+  bool outputs_declared = false;
+  // Why the previous attempt failed (AI tasks, attempt > 1): told to the agent.
+  std::string previous_failure;
 };
 
 // The spec for attempt `attempt` of `task` in the run laid out by `layout`.

@@ -62,6 +62,10 @@ struct RunState {
   std::string outcome;  // from kRunFinished, or "" while running / after a crash
   int resumes = 0;
   std::map<std::string, TaskRecord> tasks;  // by task id
+  // What planning the run cost (planner/summary.json, written before the
+  // run existed, so not in the journal; filled by whoever loads the run).
+  double planner_cost_usd = 0;
+  int64_t planner_tokens = 0;
 
   // Folds one record in (records must come in journal order).
   void Apply(const JournalRecord& rec);

@@ -55,10 +55,12 @@ TryOutcome AnthropicClient::TryOnce(const LlmRequest& request) {
   if (!resp.ok()) {
     out.result = resp.status();
     out.retryable = true;  // connection errors and timeouts
+    if (request.stream) CountUnreturned(assembler.usage());
     return out;
   }
   if (resp->status < 200 || resp->status >= 300) return FailureFromHttp(*resp, "anthropic API");
   out.result = request.stream ? assembler.Finish() : ParseMessage(resp->body);
+  if (!out.result.ok() && request.stream) CountUnreturned(assembler.usage());
   out.retryable = !out.result.ok() && out.result.status().code() == Status::Code::kUnavailable;
   return out;
 }

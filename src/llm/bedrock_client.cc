@@ -90,6 +90,7 @@ TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
     };
   }
   Result<HttpResponse> resp = http_->Send(req, sink);
+  if (!stream_error.ok() || !resp.ok()) CountUnreturned(assembler.usage());
   if (!stream_error.ok()) {
     out.result = stream_error;
     out.retryable = stream_error.code() == Status::Code::kUnavailable;
@@ -104,6 +105,7 @@ TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
   if (request.stream) {
     out.result = decoder.idle() ? assembler.Finish()
                                 : Result<LlmResponse>(Status::Unavailable("bedrock stream ended mid-message"));
+    if (!out.result.ok()) CountUnreturned(assembler.usage());
   } else {
     out.result = ParseMessage(resp->body);
   }

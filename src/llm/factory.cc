@@ -65,6 +65,41 @@ Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
   return std::unique_ptr<LlmClient>(new AnthropicClient(http, clock, o));
 }
 
+namespace {
+
+// The value of config key `key` or of variable `var`, by the precedence rule.
+std::string Resolve(const LoadedConfig& config, const std::string& key, const std::string& value,
+                    const std::map<std::string, std::string>& env, const char* var) {
+  auto source = config.sources.find(key);
+  const std::string kind = source == config.sources.end() ? "default" : source->second.kind;
+  if ((kind == "flag" || kind == "env") && !value.empty()) return value;
+  const std::string from_env = Get(env, var);
+  return from_env.empty() ? value : from_env;
+}
+
+}  // namespace
+
+void ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
+                      const std::string& home) {
+  LlmConfig& c = config->config.llm;
+  c.api_key = Resolve(*config, "llm.api_key", c.api_key, *env, "ANTHROPIC_API_KEY");
+  c.base_url = Resolve(*config, "llm.base_url", c.base_url, *env, "ANTHROPIC_BASE_URL");
+  if (!c.api_key.empty()) (*env)["ANTHROPIC_API_KEY"] = c.api_key;
+  if (!c.base_url.empty()) (*env)["ANTHROPIC_BASE_URL"] = c.base_url;
+  const bool bedrock = c.provider == "bedrock" || config->config.docker.use_bedrock;
+  if (bedrock && Get(*env, "AWS_ACCESS_KEY_ID").empty()) {
+    Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home);
+    if (!creds.ok()) return;  // said when a client is made
+    (*env)["AWS_ACCESS_KEY_ID"] = creds->access_key_id;
+    (*env)["AWS_SECRET_ACCESS_KEY"] = creds->secret_access_key;
+    if (!creds->session_token.empty()) (*env)["AWS_SESSION_TOKEN"] = creds->session_token;
+    // Resolved: agents get the keys, not the profile (their HOME has no
+    // ~/.aws, and the AWS SDKs skip keys in the environment when a profile
+    // is named).
+    env->erase("AWS_PROFILE");
+  }
+}
+
 Result<ModelPrice> ConfiguredPrice(const Config& config) {
   if (!config.llm.price.empty()) return ParsePrice(config.llm.price);
   return PriceForModel(config.llm.provider == "bedrock" ? config.llm.bedrock_model

@@ -20,6 +20,22 @@ Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
                                                    const std::string& home, HttpClient* http,
                                                    Clock* clock);
 
+// Resolves, once, the LLM endpoint and credentials that the planner and
+// every agent use, with porch's one precedence rule (flags > environment >
+// config file > defaults): llm.api_key set by --set or PORCH_LLM_API_KEY
+// beats ANTHROPIC_API_KEY, which beats llm.api_key from a file; the same for
+// llm.base_url and ANTHROPIC_BASE_URL. The result is written into both
+// `config` (llm.api_key, llm.base_url) and `env` (ANTHROPIC_API_KEY,
+// ANTHROPIC_BASE_URL), which is what backends hand to attempts, so the
+// Claude Code CLI, porch's API agent and the planner cannot disagree. For
+// Bedrock (llm.provider or docker.use_bedrock), credentials found only in
+// AWS profile files are resolved here and put into `env` as
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, since
+// agents run with a HOME of their own. Nothing is written to disk. Missing
+// credentials are not an error here (the run may need none).
+void ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
+                      const std::string& home);
+
 // The price table entry for the configured model (llm.price overrides it).
 Result<ModelPrice> ConfiguredPrice(const Config& config);
 

@@ -48,4 +48,12 @@ double CostUsd(const Usage& u, const ModelPrice& p) {
          1e6;
 }
 
+Result<LlmResponse> CompleteCounted(LlmClient* llm, const LlmRequest& request, Usage* usage) {
+  const Usage lost_before = llm->unreturned_usage();
+  Result<LlmResponse> resp = llm->Complete(request);
+  *usage += llm->unreturned_usage() - lost_before;
+  if (resp.ok()) *usage += resp->usage;
+  return resp;
+}
+
 }  // namespace porch

@@ -31,6 +31,9 @@ struct LlmResponse {
   std::string stop_reason;
   nlohmann::json content = nlohmann::json::array();  // content blocks
   Usage usage;
+  // A tool_use block was cut off by max_tokens (stop_reason "max_tokens");
+  // its input is empty. Send the request again with more max_tokens.
+  bool truncated_tool_use = false;
   std::string raw;  // the answer as received (JSON, or the assembled stream), for debugging
 
   // Concatenated text blocks.
@@ -52,7 +55,25 @@ class LlmClient {
   // included), Unavailable when retries ran out, NotFound for missing
   // credentials.
   virtual Result<LlmResponse> Complete(const LlmRequest& request) = 0;
+
+  // Tokens the service billed for answers Complete() did not return (a
+  // stream cut off after message_start, a malformed answer that was retried),
+  // summed over the client's life. A caller that counts usage adds the
+  // growth of this figure around each Complete() to the answer's usage.
+  // Not thread-safe, like the client.
+  const Usage& unreturned_usage() const { return unreturned_usage_; }
+
+ protected:
+  void CountUnreturned(const Usage& usage) { unreturned_usage_ += usage; }
+
+ private:
+  Usage unreturned_usage_;
 };
+
+// llm->Complete(request), adding to *usage every token it was billed: the
+// answer's usage, and that of tries which failed on the way (also when the
+// call fails in the end).
+Result<LlmResponse> CompleteCounted(LlmClient* llm, const LlmRequest& request, Usage* usage);
 
 // Price of a model in USD per million tokens.
 struct ModelPrice {

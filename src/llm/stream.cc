@@ -100,8 +100,10 @@ void MessageAssembler::OnEvent(const json& event) {
         const std::string& text = partial_json_[index];
         json input = text.empty() ? json::object() : json::parse(text, nullptr, false);
         if (input.is_discarded()) {
-          error_ = Status::Unavailable("the stream's tool input is not valid JSON");
-          return;
+          // Cut off by max_tokens (the stop reason comes later, in
+          // message_delta) or broken: Finish() decides which.
+          truncated_tool_ = true;
+          input = json::object();
         }
         response_.content[index]["input"] = input;
       }
@@ -133,6 +135,12 @@ Result<LlmResponse> MessageAssembler::Finish() {
   if (!error_.ok()) return error_;
   if (!started_ || !stopped_) {
     return Status::Unavailable("the stream ended before the message was complete");
+  }
+  if (truncated_tool_) {
+    if (response_.stop_reason != "max_tokens") {
+      return Status::Unavailable("the stream's tool input is not valid JSON");
+    }
+    response_.truncated_tool_use = true;
   }
   return response_;
 }

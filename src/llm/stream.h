@@ -34,13 +34,20 @@ class MessageAssembler {
   // One event's JSON (its "type" field names it).
   void OnEvent(const nlohmann::json& event);
   void OnEventText(const std::string& data);  // parses, then OnEvent
+  // A tool call cut off by max_tokens is not an error: the response comes
+  // back with truncated_tool_use set and that block's input empty. Invalid
+  // tool input under any other stop reason is Unavailable (a broken stream).
   Result<LlmResponse> Finish();
+  // The usage the stream reported so far, complete or not (a cut-off stream
+  // was still billed for its input).
+  const Usage& usage() const { return response_.usage; }
 
  private:
   LlmResponse response_;
   std::vector<std::string> partial_json_;  // per content block index
   bool started_ = false;
   bool stopped_ = false;
+  bool truncated_tool_ = false;
   Status error_;
 };
 

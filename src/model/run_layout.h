@@ -39,6 +39,8 @@ class RunLayout {
   std::string metrics() const { return dir_ + "/metrics.json"; }
   std::string report() const { return dir_ + "/report.html"; }
   std::string lock() const { return dir_ + "/porch.lock"; }
+  // The planner's answers and summary, when porch planned the run itself.
+  std::string planner_summary() const { return dir_ + "/planner/summary.json"; }
   std::string task_dir(const std::string& task_id) const { return dir_ + "/tasks/" + task_id; }
   std::string attempt_dir(const std::string& task_id, int attempt) const {
     return task_dir(task_id) + "/attempt-" + std::to_string(attempt);

@@ -12,6 +12,15 @@ Usage& Usage::operator+=(const Usage& o) {
   return *this;
 }
 
+Usage Usage::operator-(const Usage& o) const {
+  Usage d;
+  d.input_tokens = input_tokens - o.input_tokens;
+  d.output_tokens = output_tokens - o.output_tokens;
+  d.cache_creation_input_tokens = cache_creation_input_tokens - o.cache_creation_input_tokens;
+  d.cache_read_input_tokens = cache_read_input_tokens - o.cache_read_input_tokens;
+  return d;
+}
+
 Usage Usage::FromJson(const json& j) {
   Usage u;
   if (!j.is_object()) return u;

@@ -16,6 +16,8 @@ struct Usage {
   int64_t cache_read_input_tokens = 0;
 
   Usage& operator+=(const Usage& o);
+  // Field by field: what was added since `o` (for cumulative counters).
+  Usage operator-(const Usage& o) const;
   int64_t total() const {
     return input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens;
   }

@@ -89,6 +89,7 @@ class TaskReader {
     t.acceptance = String(j, "acceptance");
     t.depends_on = StringList(j, "depends_on");
     t.outputs = StringList(j, "outputs");
+    t.outputs_declared = j.contains("outputs");
     if (j.contains("retries")) {
       const json& r = j["retries"];
       if (!r.is_number_integer() || r.get<long long>() < 0 || r.get<long long>() > 100) {
@@ -615,6 +616,10 @@ void ParseYaml(std::string_view text, Plan* plan, std::vector<Diagnostic>* diags
 
 }  // namespace
 
+Task ReadTaskJson(const json& value, int line, std::vector<Diagnostic>* diags) {
+  return TaskReader(line, diags).Read(value);
+}
+
 Result<Plan> ParsePlan(std::string_view text, const std::string& source, PlanFormat format) {
   if (format == PlanFormat::kAuto) {
     size_t i = 0;
@@ -660,7 +665,7 @@ json PlanToJson(const Plan& plan) {
     if (t.resources.time_limit_s > 0) res["time_limit"] = t.resources.time_limit_s;
     if (!res.empty()) jt["resources"] = res;
     if (t.retries) jt["retries"] = *t.retries;
-    if (!t.outputs.empty()) jt["outputs"] = t.outputs;
+    if (t.outputs_declared || !t.outputs.empty()) jt["outputs"] = t.outputs;
     if (!t.acceptance.empty()) jt["acceptance"] = t.acceptance;
     tasks.push_back(std::move(jt));
   }

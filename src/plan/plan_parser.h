@@ -13,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/status.h"
+#include "plan/diagnostic.h"
 #include "plan/task.h"
 
 namespace porch {
@@ -30,6 +31,10 @@ constexpr uint64_t kDefaultMaxPlanBytes = 256ull << 20;
 // Reads and parses the plan at `path`: a regular file of at most
 // `max_bytes`, or "-" for standard input.
 Result<Plan> LoadPlanFile(const std::string& path, uint64_t max_bytes = kDefaultMaxPlanBytes);
+
+// Reads one task object (as it appears in a plan's "tasks" list), as the
+// parser does for a file: problems go to `diags` with `line`.
+Task ReadTaskJson(const nlohmann::json& value, int line, std::vector<Diagnostic>* diags);
 
 // The plan as canonical JSON (the form porch stores in a run directory).
 nlohmann::json PlanToJson(const Plan& plan);

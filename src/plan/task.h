@@ -30,6 +30,9 @@ struct Task {
   Resources resources;
   std::optional<int> retries;         // overrides retry.max_retries
   std::vector<std::string> outputs;   // relative paths the task must produce
+  // The plan said `outputs` (perhaps `[]`): an AI task that declares
+  // nothing must still change some file; one with `outputs: []` need not.
+  bool outputs_declared = false;
   std::string acceptance;             // optional check command (agents)
   int line = 0;                       // where the task starts in its file; 0: unknown
 

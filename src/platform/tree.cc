@@ -205,6 +205,14 @@ Result<std::string> ResolveInWorkspace(const std::string& workspace, const std::
   if (rel.front() == '/') {
     return Status::InvalidArgument("'" + rel + "' is absolute; use a path relative to the project");
   }
+  // The OS would cut the path at a NUL byte and write somewhere else than
+  // the caller was told; control characters make names no one can type.
+  for (unsigned char c : rel) {
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument("the path contains a control character (byte " +
+                                     std::to_string(c) + "); use a plain file name");
+    }
+  }
   size_t start = 0;
   while (start <= rel.size()) {
     size_t slash = rel.find('/', start);

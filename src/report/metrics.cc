@@ -138,6 +138,10 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
     m.tokens += tm.tokens;
     m.tasks.push_back(std::move(tm));
   }
+  m.planner_cost_usd = state.planner_cost_usd;
+  m.planner_tokens = state.planner_tokens;
+  m.cost_usd += m.planner_cost_usd;
+  m.tokens += m.planner_tokens;
   m.makespan = last > first ? last - first : 0;
   m.speedup = m.makespan > 0 ? m.total_task_time / m.makespan : 0;
   m.efficiency = max_executors > 0 ? m.speedup / max_executors : 0;
@@ -200,7 +204,9 @@ std::string MetricsToJson(const RunMetrics& m) {
               {"cancelled", m.cancelled},
               {"not_run", m.pending},
               {"cost_usd", m.cost_usd},
-              {"tokens", m.tokens}};
+              {"tokens", m.tokens},
+              {"planner_cost_usd", m.planner_cost_usd},
+              {"planner_tokens", m.planner_tokens}};
   if (m.backend == "aws") {
     run["aws"] = {{"cluster_name", m.cluster_name}, {"region", m.region}, {"bucket", m.bucket}};
   }

@@ -52,8 +52,10 @@ struct RunMetrics {
   std::vector<std::string> critical_path_tasks;
   int slots_used = 0;
   size_t succeeded = 0, failed = 0, skipped = 0, cancelled = 0, pending = 0;
-  double cost_usd = 0;  // AI tasks, all attempts
+  double cost_usd = 0;  // the planner and AI tasks, all attempts
   int64_t tokens = 0;
+  double planner_cost_usd = 0;  // of which planning the run
+  int64_t planner_tokens = 0;
   std::string outcome;
   std::vector<TaskMetrics> tasks;  // plan order
 };

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "journal/journal.h"
+#include "model/json_fields.h"
+#include "model/usage.h"
 #include "plan/dag.h"
 #include "plan/plan_parser.h"
 #include "plan/validate.h"
@@ -64,7 +66,17 @@ Result<LoadedRun> LoadRun(const std::string& run_dir) {
     run->state = FoldJournal(replay->records);
   }
   if (run->state.run_id.empty()) run->state.run_id = layout.run_id();
+  ReadPlannerSpend(layout, &run->state);
   return run;
+}
+
+void ReadPlannerSpend(const RunLayout& layout, RunState* state) {
+  using nlohmann::json;
+  Result<std::string> text = ReadFile(layout.planner_summary());
+  if (!text.ok()) return;  // a plan from a file: nothing was spent on it
+  const json summary = json::parse(*text, nullptr, false);
+  state->planner_cost_usd = std::max(0.0, JsonNumber(summary, "cost_usd", 0));
+  state->planner_tokens = Usage::FromJson(JsonObject(summary, "usage")).total();
 }
 
 Result<LoadedRun> LoadRunPlan(const std::string& run_dir) {
@@ -278,6 +290,9 @@ Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& p
   options.default_time_limit_s = config.default_time_limit_seconds;
   options.budget_usd = config.budget.usd;
   options.budget_tokens = config.budget.tokens;
+  ReadPlannerSpend(layout, &previous);
+  options.planner_usd = previous.planner_cost_usd;
+  options.planner_tokens = previous.planner_tokens;
   options.early_dependents = (*backend)->capabilities().holds_dependents;
   OutputMerger merger(&plan, layout, config.merge);
   Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_,

@@ -46,6 +46,9 @@ struct LoadedRun {
 
 // Reads plan.json, config.json and the journal of `run_dir` (no lock).
 Result<LoadedRun> LoadRun(const std::string& run_dir);
+// Fills state->planner_* from the run's planner/summary.json; leaves them
+// at 0 when the run was not planned by porch or the file is unreadable.
+void ReadPlannerSpend(const RunLayout& layout, RunState* state);
 // LoadRun() without the journal (`state` is empty).
 Result<LoadedRun> LoadRunPlan(const std::string& run_dir);
 

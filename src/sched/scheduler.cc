@@ -28,6 +28,8 @@ Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal
       listener_(listener),
       stop_requested_(std::move(stop_requested)),
       completion_(completion) {
+  spent_usd_ = options_.planner_usd;
+  spent_tokens_ = options_.planner_tokens;
   const size_t n = dag.size();
   state_.assign(n, static_cast<uint8_t>(TaskState::kPending));
   attempt_.assign(n, 0);

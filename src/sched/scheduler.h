@@ -52,6 +52,8 @@ struct SchedulerOptions {
   int max_lost_resubmits = 5;       // lost attempts re-run without counting as failures
   double budget_usd = 0;            // run-wide; 0: none. AI tasks stop starting once spent
   double budget_tokens = 0;         // run-wide; 0: none
+  double planner_usd = 0;           // spent on planning the run: counts against the budget
+  int64_t planner_tokens = 0;
   bool early_dependents = false;    // submit tasks while their dependencies run (see above)
   double recover_wait_s = 120;      // resume: how long to keep asking a backend that cannot tell
 };

@@ -81,9 +81,14 @@ TEST(ClaudeCliTest, CompletesASessionThatWritesFiles) {
 
 // porch's Claude Code executor, driving the real CLI through `porch run`.
 #include "integration/porch_process.h"
+#include "platform/process.h"
 
 namespace porch {
 namespace {
+
+json WriteTool(const std::string& path, const std::string& content) {
+  return {{"tool_use", {{"name", "Write"}, {"input", {{"file_path", path}, {"content", content}}}}}};
+}
 
 class ClaudeCliExecutorTest : public ::testing::Test {
  protected:
@@ -94,9 +99,26 @@ class ClaudeCliExecutorTest : public ::testing::Test {
                    << " (run scripts/install-claude-code.sh)");
     }
   }
-  void Serve(json rules) {
-    server_ = std::make_unique<FakeLlmServer>(server_dir_.path(), json{{"rules", rules}});
+  void Serve(json rules, std::vector<std::string> args = {}) {
+    server_ = std::make_unique<FakeLlmServer>(server_dir_.path(), json{{"rules", rules}}, args);
     ASSERT_TRUE(server_->ok());
+  }
+  // One task that writes hello.txt in one turn.
+  json HelloRules(const std::string& run) {
+    return json::array({{{"match", "hello.txt"}, {"responses", json::array({{{"text", "Done."}}})}},
+                        {{"match", "CLI-HELLO"},
+                         {"responses", json::array({WriteTool(InWorkspace(run, "t", "hello.txt"), "hi\n")})}}});
+  }
+  PorchRun RunWith(const std::string& run, std::map<std::string, std::string> env,
+                   std::vector<std::string> extra = {}) {
+    std::string path = dir_.path() + "/" + run + ".yaml";
+    EXPECT_TRUE(WriteFileAtomic(path, "tasks:\n  - {id: t, prompt: CLI-HELLO, outputs: [hello.txt], retries: 0}\n").ok());
+    std::vector<std::string> args = {"run", "--plan", path, "--run-id", run, "--set",
+                                     "agent.claude_path=" + claude_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    env["CLAUDE_CODE_MAX_RETRIES"] = "0";
+    env["PORCH_AGENT_EXECUTOR"] = "claude-cli";
+    return RunPorch(dir_.path(), args, env);
   }
   // Absolute path of `rel` in the workspace of the task's first attempt.
   std::string InWorkspace(const std::string& run, const std::string& task, const std::string& rel) {
@@ -120,8 +142,56 @@ class ClaudeCliExecutorTest : public ::testing::Test {
   std::unique_ptr<FakeLlmServer> server_;
 };
 
-json WriteTool(const std::string& path, const std::string& content) {
-  return {{"tool_use", {{"name", "Write"}, {"input", {{"file_path", path}, {"content", content}}}}}};
+TEST_F(ClaudeCliExecutorTest, AKeyOnlyInTheConfigFileReachesTheCli) {
+  Serve(HelloRules("yaml-key"), {"--api-key", "sk-from-porch-yaml"});
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/porch.yaml",
+                              "llm:\n  api_key: sk-from-porch-yaml\n  base_url: " + server_->url() + "\n")
+                  .ok());
+  PorchRun r = RunWith("yaml-key", {{"ANTHROPIC_API_KEY", ""}, {"ANTHROPIC_BASE_URL", ""}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(dir_.path() + "/porch-runs/runs/yaml-key/output/hello.txt"), "hi\n");
+  for (const json& p : server_->Posts()) EXPECT_EQ(p["headers"]["x-api-key"], "sk-from-porch-yaml");
+  // Never written into the run directory.
+  Result<ProcessResult> grep = RunProcess({"grep", "-rl", "sk-from-porch-yaml", dir_.path() + "/porch-runs"}, dir_.path());
+  ASSERT_TRUE(grep.ok());
+  EXPECT_EQ(grep->output, "") << grep->output;
+}
+
+TEST_F(ClaudeCliExecutorTest, PorchLlmApiKeyWinsOverAnthropicApiKeyForTheCliToo) {
+  Serve(HelloRules("env-key"), {"--api-key", "sk-porch"});
+  PorchRun r = RunWith("env-key", {{"ANTHROPIC_API_KEY", "sk-stale"}, {"PORCH_LLM_API_KEY", "sk-porch"},
+                                   {"ANTHROPIC_BASE_URL", server_->url()}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const json& p : server_->Posts()) EXPECT_EQ(p["headers"]["x-api-key"], "sk-porch");
+}
+
+TEST_F(ClaudeCliExecutorTest, BedrockCredentialsOnlyInAnAwsProfileFileReachTheCli) {
+  Serve(HelloRules("profile"));
+  ASSERT_TRUE(MakeDirs(dir_.path() + "/home/.aws").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/home/.aws/credentials",
+                              "[default]\naws_access_key_id = AKIDFROMPROFILE\n"
+                              "aws_secret_access_key = profile-secret\n").ok());
+  PorchRun r = RunWith("profile", {{"HOME", dir_.path() + "/home"}, {"AWS_ACCESS_KEY_ID", ""},
+                                   {"AWS_SECRET_ACCESS_KEY", ""}, {"AWS_PROFILE", "default"},
+                                   {"ANTHROPIC_API_KEY", ""},
+                                   {"PORCH_LLM_BEDROCK_ENDPOINT", server_->url()}},
+                       {"--use-bedrock"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(dir_.path() + "/porch-runs/runs/profile/output/hello.txt"), "hi\n");
+  auto posts = server_->Posts();
+  ASSERT_FALSE(posts.empty());
+  int task_turns = 0;
+  for (const json& p : posts) {
+    std::string auth = p["headers"].value("authorization", "");
+    EXPECT_EQ(auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDFROMPROFILE/", 0), 0u) << auth;
+    // The agent's own turns use the configured Bedrock model
+    // (llm.bedrock_model); the CLI also probes models of its own choosing.
+    if (p["body"].dump().find("CLI-HELLO") == std::string::npos) continue;
+    ++task_turns;
+    EXPECT_NE(p["path"].get<std::string>().find("global.anthropic.claude-sonnet-4-5"), std::string::npos)
+        << p["path"];
+  }
+  EXPECT_GT(task_turns, 0);
 }
 
 TEST_F(ClaudeCliExecutorTest, WritesTwoFilesOverSeveralTurnsAndReportsCost) {

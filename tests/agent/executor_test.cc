@@ -95,6 +95,7 @@ class AgentAttemptTest : public ::testing::Test {
     t.id = "t";
     t.prompt = prompt;
     t.outputs = {"answer.txt"};
+    t.outputs_declared = true;
     plan.tasks.push_back(t);
     Config config;
     config.agent.executor = "api";
@@ -189,6 +190,130 @@ TEST_F(AgentAttemptTest, AcceptanceThatNeverPassesFailsTheAttempt) {
   EXPECT_EQ(r.reason, FailureReason::kAcceptanceFailed);
   EXPECT_EQ(r.rounds, 2);
   EXPECT_NE(r.detail.find("after 2 rounds"), std::string::npos) << r.detail;
+}
+
+TEST_F(AgentAttemptTest, ARefusalFailsWithoutRetryingAndSaysSo) {
+  Serve({{{"responses", {{{"text", "I can't help with that."}, {"stop_reason", "refusal"}}}}}});
+  AttemptResult r = Run(Spec("MAKE-ANSWER"));
+  EXPECT_EQ(r.reason, FailureReason::kRefused);
+  EXPECT_FALSE(IsRetryable(r.reason));
+  EXPECT_NE(r.detail.find("refused"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("I can't help with that."), std::string::npos) << r.detail;
+  EXPECT_EQ(server_->Posts().size(), 1u);
+  EXPECT_GT(r.usage.input_tokens, 0);  // a refusal is billed, and counted
+}
+
+TEST_F(AgentAttemptTest, AToolCallCutOffAtMaxTokensIsAskedAgainWithMoreRoom) {
+  // A write_file too large for 8192 output tokens: the stream ends halfway
+  // through its input with stop_reason max_tokens.
+  const std::string big(30000, 'x');
+  json cut = Write("answer.txt", big);
+  cut["truncate_below"] = 20000;
+  Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"match", "MAKE-ANSWER"}, {"responses", {cut}}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER");
+  AttemptResult r = Run(spec);
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(ReadFile(spec.workspace + "/answer.txt")->size(), big.size());
+  auto posts = server_->Posts();
+  ASSERT_EQ(posts.size(), 4u);  // 8192 (cut), 16384 (cut), 32768, then the final answer
+  EXPECT_EQ(posts[0]["body"]["max_tokens"], 8192);
+  EXPECT_EQ(posts[1]["body"]["max_tokens"], 16384);
+  EXPECT_EQ(posts[2]["body"]["max_tokens"], 32768);
+  // The same conversation each time: the cut-off answer was not sent back.
+  EXPECT_EQ(posts[2]["body"]["messages"], posts[0]["body"]["messages"]);
+  // Every answer's tokens count, the cut-off ones too.
+  EXPECT_GT(r.usage.input_tokens, 3 * 10);
+}
+
+TEST_F(AgentAttemptTest, AToolCallThatNeverFitsFailsNamingTheLimit) {
+  json cut = Write("answer.txt", std::string(3000, 'y'));
+  cut["truncate_below"] = 1000000;
+  Serve({{{"responses", {cut}}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER");
+  spec.agent.max_tokens_limit = 20000;
+  AttemptResult r = Run(spec);
+  EXPECT_EQ(r.reason, FailureReason::kInvalidTask);
+  EXPECT_NE(r.detail.find("max_tokens 20000"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("agent.max_tokens_limit"), std::string::npos) << r.detail;
+  EXPECT_EQ(server_->Posts().size(), 3u);  // 8192, 16384, 20000
+}
+
+TEST_F(AgentAttemptTest, ATextAnswerCutOffOrPausedIsContinued) {
+  Serve({{{"match", "Continue where it stopped"}, {"responses", {Write("answer.txt", "42\n")}}, {"once", true}},
+         {{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"match", "MAKE-ANSWER"},
+          {"responses", {{{"text", "Let me think"}, {"stop_reason", "pause_turn"}},
+                         {{"text", "about this at great len"}, {"stop_reason", "max_tokens"}}}}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER");
+  AttemptResult r = Run(spec);
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(*ReadFile(spec.workspace + "/answer.txt"), "42\n");
+  auto posts = server_->Posts();
+  ASSERT_EQ(posts.size(), 4u);
+  // After pause_turn the paused answer goes back as the last message.
+  const json& paused = posts[1]["body"]["messages"];
+  EXPECT_EQ(paused.back()["role"], "assistant");
+  EXPECT_EQ(paused.back()["content"][0]["text"], "Let me think");
+  // After a cut-off text answer the model is asked to go on.
+  const json& cut = posts[2]["body"]["messages"];
+  EXPECT_EQ(cut.back()["role"], "user");
+}
+
+TEST_F(AgentAttemptTest, MissingDeclaredOutputsFailTheAttempt) {
+  Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"responses", {Write("other.txt", "not what was asked")}}}});
+  AttemptResult r = Run(Spec("MAKE-ANSWER"));
+  EXPECT_EQ(r.reason, FailureReason::kMissingOutputs);
+  EXPECT_TRUE(IsRetryable(r.reason));
+  EXPECT_NE(r.detail.find("'answer.txt'"), std::string::npos) << r.detail;
+}
+
+TEST_F(AgentAttemptTest, APromptTaskThatChangesNothingFailsUnlessItSaysSo) {
+  Serve({{{"responses", {{{"text", "Nothing to do."}}}}}});
+  AttemptSpec spec = Spec("MAKE-ANSWER");
+  spec.outputs.clear();
+  spec.outputs_declared = false;
+  AttemptResult r = Run(spec);
+  EXPECT_EQ(r.reason, FailureReason::kMissingOutputs);
+  EXPECT_NE(r.detail.find("changed no file"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("outputs: []"), std::string::npos) << r.detail;
+  spec.outputs_declared = true;  // `outputs: []`
+  unlink(spec.result_path.c_str());
+  EXPECT_TRUE(Run(spec).ok());
+}
+
+TEST_F(AgentAttemptTest, ARetryIsToldWhyThePreviousAttemptFailed) {
+  Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
+         {{"responses", {Write("answer.txt", "42")}}}});
+  AttemptSpec first = Spec("MAKE-ANSWER");
+  AttemptResult failed;
+  failed.task_id = "t";
+  failed.attempt = 1;
+  failed.reason = FailureReason::kMissingOutputs;
+  failed.detail = "the task ended without creating its declared outputs: 'answer.txt'";
+  ASSERT_TRUE(WriteFileAtomic(first.result_path, AttemptResultToJson(failed)).ok());
+  Plan plan;
+  Task t;
+  t.id = "t";
+  t.prompt = "MAKE-ANSWER";
+  t.outputs = {"answer.txt"};
+  plan.tasks.push_back(t);
+  Config config;
+  AttemptSpec second = MakeAttemptSpec(RunLayout(dir_.path() + "/run"), plan, t, 2, 60, config, {});
+  EXPECT_NE(second.previous_failure.find("missing_outputs: the task ended without creating"),
+            std::string::npos)
+      << second.previous_failure;
+}
+
+TEST(WorkspaceTest, AControlCharacterInAToolPathIsRefused) {
+  TempDir dir;
+  AgentSettings settings;
+  auto [content, is_error] = ApiAgentExecutor::CallTool(
+      dir.path(), "write_file", {{"path", std::string("a\0b.txt", 7)}, {"content", "abc"}}, settings, nullptr);
+  EXPECT_TRUE(is_error);
+  EXPECT_NE(content.find("control character"), std::string::npos) << content;
+  EXPECT_FALSE(PathExists(dir.path() + "/a"));
 }
 
 }  // namespace

@@ -263,6 +263,28 @@ TEST_F(PlannerTest, BedrockRegionalModelIds) {
   EXPECT_EQ(server_->Posts()[0]["path"], "/model/eu.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke");
 }
 
+TEST(PlannerUnitTest, EveryProblemIsListedInOneRoundByJsonPointer) {
+  json tasks = Task3();
+  tasks[0].erase("title");                        // schema
+  tasks[0]["depends_on"] = {"app"};               // graph: a cycle html -> app -> store -> html
+  tasks[1]["depends_on"] = {"html", "nope"};      // graph: an unknown task
+  tasks[2]["outputs"] = {"../escape.js"};         // a path
+  tasks.push_back({{"id", "html"}, {"title", "Again"}, {"prompt", "p"}, {"depends_on", json::array()},
+                   {"outputs", {"other.html"}}});  // a duplicate id
+  Result<Plan> r = Planner::PlanFromToolInput({{"tasks", tasks}});
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.status().message();
+  for (const char* want : {"/tasks/0: needs a non-empty string 'title'",
+                           "/tasks/1: task 'store' depends on unknown task 'nope'",
+                           "/tasks/2: task 'app': output '../escape.js' contains '..'",
+                           "/tasks/3: duplicate task id 'html' (first at /tasks/0)",
+                           "dependency cycle"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n" << m;
+  }
+  EXPECT_EQ(m.find("plan:"), std::string::npos) << m;  // no lines of a text the model never saw
+  EXPECT_EQ(m.find("line"), std::string::npos) << m;
+}
+
 TEST(PlannerUnitTest, PlanFromToolInputChecksTheSchema) {
   EXPECT_FALSE(Planner::PlanFromToolInput(json::object()).ok());
   Result<Plan> bad = Planner::PlanFromToolInput(

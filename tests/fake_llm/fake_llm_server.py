@@ -26,7 +26,11 @@ one repeating unless the rule says "once": true. Responses R:
   {"malformed": true}                              200 with a body that is not JSON
   {"broken_stream": true}                          a stream cut off mid-message
   {"hang": SECONDS}                                wait, then close without answering
-Any response may carry "delay": SECONDS to answer late.
+Any response may carry "delay": SECONDS to answer late, "stop_reason": R to
+answer with that stop reason (refusal, pause_turn, max_tokens...), and
+"truncate_below": N: when the request's max_tokens is below N the answer is
+cut off as the real API cuts it: stop_reason max_tokens and the last tool
+call's input JSON ending halfway (streams only).
 
 Strict like the real API: 401 without x-api-key (Messages API), 400 for a
 missing anthropic-version, missing model or max_tokens, empty messages,
@@ -271,9 +275,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, "this is not json {", "application/json")
 
         message = self._message(r, model, body)
+        truncated = "truncate_below" in r and int(body.get("max_tokens", 0)) < int(r["truncate_below"])
+        if truncated:
+            message["stop_reason"] = "max_tokens"
         if not stream:
             return self._send(200, json.dumps(message))
-        events = self._events(message)
+        events = self._events(message, truncated)
         if r.get("broken_stream"):
             events = events[:3]
         if bedrock:
@@ -337,10 +344,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             usage["input_tokens"] += prefix_tokens
         return {"id": "msg_fake_%d" % n, "type": "message", "role": "assistant",
                 "model": model or "claude-sonnet-4-5", "content": content,
-                "stop_reason": "tool_use" if uses else "end_turn", "stop_sequence": None,
+                "stop_reason": r.get("stop_reason") or ("tool_use" if uses else "end_turn"),
+                "stop_sequence": None,
                 "usage": usage}
 
-    def _events(self, message):
+    def _events(self, message, truncated=False):
         start = dict(message)
         start["content"] = []
         start["stop_reason"] = None
@@ -360,7 +368,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                  "name": block["name"], "input": {}}})
                 js = json.dumps(block["input"])
                 half = len(js) // 2
-                for piece in (js[:half], js[half:]):
+                last = i == len(message["content"]) - 1
+                for piece in ((js[:half],) if truncated and last else (js[:half], js[half:])):
                     events.append({"type": "content_block_delta", "index": i,
                                    "delta": {"type": "input_json_delta", "partial_json": piece}})
             events.append({"type": "content_block_stop", "index": i})

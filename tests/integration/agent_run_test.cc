@@ -51,9 +51,11 @@ class AgentRunTest : public ::testing::Test {
   std::unique_ptr<FakeLlmServer> server_;
 };
 
+// Neither declares shared.txt (only one task could own it): `outputs: []`
+// says they need create nothing in particular.
 const char* kTwoWriters = R"(tasks:
-  - {id: a, title: A, prompt: "TASK-A", outputs: [a.txt], retries: 0}
-  - {id: b, title: B, prompt: "TASK-B", outputs: [b.txt], retries: 0}
+  - {id: a, title: A, prompt: "TASK-A", outputs: [], retries: 0}
+  - {id: b, title: B, prompt: "TASK-B", outputs: [], retries: 0}
 )";
 
 TEST_F(AgentRunTest, ConflictingFilesFailTheLaterTaskByDefault) {
@@ -91,8 +93,8 @@ TEST_F(AgentRunTest, BudgetStopsNewAgentWork) {
   Serve({Rule("TASK-", Write("x.txt", "x"))});
   PorchRun r = RunPorch(dir_.path(),
                         {"run", "--plan",
-                         PlanFile("tasks:\n  - {id: a, prompt: TASK-A, outputs: [a.txt]}\n"
-                                  "  - {id: b, prompt: TASK-B, outputs: [b.txt], depends_on: [a]}\n"),
+                         PlanFile("tasks:\n  - {id: a, prompt: TASK-A, outputs: [x.txt]}\n"
+                                  "  - {id: b, prompt: TASK-B, outputs: [], depends_on: [a]}\n"),
                          "-j", "1", "--run-id", "bud", "--budget", "0.000001"},
                         Env());
   EXPECT_EQ(r.exit_code, 1);
@@ -143,6 +145,30 @@ TEST_F(AgentRunTest, PlannedCProjectIsBuiltAndTestedByItsIntegrationTask) {
   for (char c : log->output) commits += c == '\n';
   EXPECT_EQ(commits, 6);
   EXPECT_GT(s["run"]["cost_usd"].get<double>(), 0);
+  // Planning is part of the run's usage: the run's total is the planner's
+  // plus every task's.
+  const int64_t planner = s["run"]["planner_tokens"].get<int64_t>();
+  EXPECT_GT(planner, 0);
+  int64_t tasks = 0;
+  for (const json& t : s["tasks"]) tasks += t["tokens"].get<int64_t>();
+  EXPECT_EQ(s["run"]["tokens"].get<int64_t>(), planner + tasks);
+  EXPECT_GT(s["run"]["planner_cost_usd"].get<double>(), 0);
+}
+
+TEST_F(AgentRunTest, ThePlannersSpendingCountsAgainstTheBudget) {
+  json plan = {{"tasks", json::array({{{"id", "a"}, {"title", "A"}, {"prompt", "TASK-A"},
+                                       {"depends_on", json::array()}, {"outputs", {"a.txt"}}}})}};
+  Serve({Rule("How complex", {{"tool_use", {{"name", "report_complexity"},
+                                            {"input", {{"score", 1}, {"rationale", "tiny"}, {"recommended_tasks", 1}}}}}}),
+         Rule("Plan it as", {{"tool_use", {{"name", "submit_plan"}, {"input", plan}}}}),
+         Rule("TASK-A", Write("a.txt", "a"))});
+  // A budget smaller than planning alone costs: no agent may start.
+  PorchRun r = RunPorch(dir_.path(), {"run", "Write a.txt", "--run-id", "pb", "--budget", "0.000001"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("budget exhausted"), std::string::npos) << r.out;
+  json s = Status("pb");
+  EXPECT_EQ(s["tasks"][0]["state"], "pending");
+  EXPECT_GT(s["run"]["planner_tokens"].get<int64_t>(), 0);
 }
 
 }  // namespace

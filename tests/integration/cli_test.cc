@@ -181,6 +181,32 @@ TEST_F(CliTest, PermanentFailureSkipsDependentsAndExits1) {
   EXPECT_NE(table.out.find("dependency 'bad' failed"), std::string::npos) << table.out;
 }
 
+TEST_F(CliTest, ACommandThatDoesNotCreateItsDeclaredOutputsFails) {
+  // The second try creates what the first forgot: a missing output is
+  // retried per policy like any failure.
+  std::string plan = Write("outs.yaml", R"(tasks:
+  - id: gen
+    command: if [ -e tried ]; then echo x > made.txt; echo y > sub/also.txt; else mkdir -p sub; touch tried; fi
+    outputs: [made.txt, sub/also.txt]
+  - {id: lazy, command: "true", outputs: [never.txt], retries: 0}
+)");
+  PorchRun r = Porch({"run", "--plan", plan, "--run-id", "outs", "--set", "retry.retry_delay_seconds=0.05"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json s = Status("outs");
+  json gen = TaskOf(s, "gen");
+  EXPECT_EQ(gen["state"], "succeeded");
+  EXPECT_EQ(gen["attempts"], 2);
+  EXPECT_EQ(gen["attempt_details"][0]["outcome"], "missing_outputs");
+  EXPECT_NE(gen["attempt_details"][0]["detail"].get<std::string>().find("'made.txt', 'sub/also.txt'"),
+            std::string::npos)
+      << gen["attempt_details"][0]["detail"];
+  json lazy = TaskOf(s, "lazy");
+  EXPECT_EQ(lazy["state"], "failed");
+  EXPECT_NE(lazy["attempt_details"][0]["detail"].get<std::string>().find("'never.txt'"), std::string::npos);
+  PorchRun logs = Porch({"logs", "outs", "lazy", "--stderr"});
+  EXPECT_NE(logs.out.find("declared outputs: 'never.txt'"), std::string::npos) << logs.out;
+}
+
 TEST_F(CliTest, TaskOverItsTimeLimitIsKilled) {
   std::string plan = Write("slow.yaml", R"(tasks:
   - {id: slow, command: "sleep 30", retries: 0, resources: {time_limit: 0.5}}

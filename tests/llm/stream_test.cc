@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "llm/anthropic_client.h"
 #include "llm/retry_loop.h"
+#include "fakes/recording_http.h"
 #include "fakes/fake_clock.h"
 
 namespace porch {
@@ -77,6 +79,50 @@ TEST(StreamTest, IncompleteOrBrokenStreamsAreErrors) {
   Result<LlmResponse> r = Assemble(Sse(overloaded), 10);
   EXPECT_EQ(r.status().code(), Status::Code::kUnavailable);
   EXPECT_NE(r.status().message().find("overloaded_error: busy"), std::string::npos);
+}
+
+TEST(StreamTest, AToolCallCutOffByMaxTokensIsAnAnswerNotABrokenStream) {
+  std::vector<json> cut = ToolStream();
+  cut[8]["delta"]["partial_json"] = " 2";  // the input stops halfway...
+  cut[10]["delta"]["stop_reason"] = "max_tokens";  // ...because the answer hit max_tokens
+  Result<LlmResponse> r = Assemble(Sse(cut), 10);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->truncated_tool_use);
+  EXPECT_EQ(r->stop_reason, "max_tokens");
+  EXPECT_EQ(r->usage.output_tokens, 42);
+  EXPECT_FALSE(Assemble(Sse(ToolStream()), 10)->truncated_tool_use);
+}
+
+TEST(StreamTest, TokensOfTriesThatFailedAreCounted) {
+  // The first answer's stream breaks after message_start (billed for its
+  // input); the retry succeeds. Both count.
+  RecordingHttpClient http;
+  std::vector<json> events = ToolStream();
+  http.answers.push_back(RecordingHttpClient::Answer(200, Sse({events[0], events[1]})));
+  http.answers.push_back(RecordingHttpClient::Answer(200, Sse(events)));
+  FakeClock clock;
+  AnthropicOptions o;
+  o.api_key = "k";
+  o.retry.max_attempts = 3;
+  o.retry.backoff = {0.01, 2, 0.1, 0};
+  AnthropicClient client(&http, &clock, o);
+  LlmRequest req;
+  req.messages = json::array({{{"role", "user"}, {"content", "hi"}}});
+  Usage usage;
+  Result<LlmResponse> r = CompleteCounted(&client, req, &usage);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(http.requests.size(), 2u);
+  EXPECT_EQ(r->usage.input_tokens, 10);   // the answer's own
+  EXPECT_EQ(usage.input_tokens, 20);      // and the broken try's
+  EXPECT_EQ(usage.cache_read_input_tokens, 14);
+  EXPECT_EQ(usage.output_tokens, 42);
+  // A call that fails in the end still reports what it spent.
+  http.answers.push_back(RecordingHttpClient::Answer(200, Sse({events[0]})));
+  http.answers.push_back(RecordingHttpClient::Answer(200, Sse({events[0]})));
+  http.answers.push_back(RecordingHttpClient::Answer(200, Sse({events[0]})));
+  Usage failed;
+  EXPECT_FALSE(CompleteCounted(&client, req, &failed).ok());
+  EXPECT_EQ(failed.input_tokens, 30);
 }
 
 TEST(UsageTest, CostFromUsageFields) {

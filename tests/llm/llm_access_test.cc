@@ -1,0 +1,77 @@
+// ResolveLlmAccess: one endpoint and key for the planner and every agent,
+// by porch's precedence rule (flags > environment > config file).
+#include <gtest/gtest.h>
+
+#include "llm/factory.h"
+#include "platform/files.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+LoadedConfig Load(const std::string& file_text, const std::map<std::string, std::string>& env,
+                  const std::vector<std::pair<std::string, std::string>>& flags = {}) {
+  ConfigLoader loader;
+  if (!file_text.empty()) {
+    EXPECT_TRUE(loader.ApplyText(file_text, "porch.yaml").ok());
+  }
+  EXPECT_TRUE(loader.ApplyEnv(env).ok());
+  for (const auto& [k, v] : flags) EXPECT_TRUE(loader.ApplyFlag(k, v, "--set").ok());
+  return loader.loaded();
+}
+
+TEST(LlmAccessTest, OnePrecedenceRuleForKeyAndEndpoint) {
+  const std::string file = "llm:\n  api_key: sk-file\n  base_url: http://file\n";
+  {  // the file alone: it is used, and handed on as the variables agents read
+    std::map<std::string, std::string> env;
+    LoadedConfig c = Load(file, env);
+    ResolveLlmAccess(&c, &env, "");
+    EXPECT_EQ(c.config.llm.api_key, "sk-file");
+    EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-file");
+    EXPECT_EQ(env["ANTHROPIC_BASE_URL"], "http://file");
+  }
+  {  // the environment beats the file
+    std::map<std::string, std::string> env = {{"ANTHROPIC_API_KEY", "sk-env"},
+                                              {"ANTHROPIC_BASE_URL", "http://env"}};
+    LoadedConfig c = Load(file, env);
+    ResolveLlmAccess(&c, &env, "");
+    EXPECT_EQ(c.config.llm.api_key, "sk-env");
+    EXPECT_EQ(c.config.llm.base_url, "http://env");
+    EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-env");
+  }
+  {  // porch's own variable beats the generic one; a flag beats both
+    std::map<std::string, std::string> env = {{"ANTHROPIC_API_KEY", "sk-env"},
+                                              {"PORCH_LLM_API_KEY", "sk-porch"}};
+    LoadedConfig c = Load(file, env);
+    ResolveLlmAccess(&c, &env, "");
+    EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-porch");
+    std::map<std::string, std::string> env2 = env;
+    LoadedConfig f = Load(file, env2, {{"llm.api_key", "sk-flag"}});
+    ResolveLlmAccess(&f, &env2, "");
+    EXPECT_EQ(env2["ANTHROPIC_API_KEY"], "sk-flag");
+    EXPECT_EQ(f.config.llm.api_key, "sk-flag");
+  }
+}
+
+TEST(LlmAccessTest, BedrockProfileCredentialsBecomeVariables) {
+  TempDir home;
+  ASSERT_TRUE(MakeDirs(home.path() + "/.aws").ok());
+  ASSERT_TRUE(WriteFileAtomic(home.path() + "/.aws/credentials",
+                              "[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = s3cret\n"
+                              "aws_session_token = tok\n").ok());
+  std::map<std::string, std::string> env = {{"AWS_PROFILE", "dev"}};
+  LoadedConfig c = Load("llm:\n  provider: bedrock\n", env);
+  ResolveLlmAccess(&c, &env, home.path());
+  EXPECT_EQ(env["AWS_ACCESS_KEY_ID"], "AKIDDEV");
+  EXPECT_EQ(env["AWS_SECRET_ACCESS_KEY"], "s3cret");
+  EXPECT_EQ(env["AWS_SESSION_TOKEN"], "tok");
+  EXPECT_EQ(env.count("AWS_PROFILE"), 0u);  // SDKs skip keys in the environment when a profile is named
+  // Keys already in the environment are left as they are.
+  std::map<std::string, std::string> given = {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_PROFILE", "dev"}};
+  ResolveLlmAccess(&c, &given, home.path());
+  EXPECT_EQ(given["AWS_ACCESS_KEY_ID"], "AKIDENV");
+  EXPECT_EQ(given.count("AWS_SECRET_ACCESS_KEY"), 0u);
+}
+
+}  // namespace
+}  // namespace porch
