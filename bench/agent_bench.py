@@ -6,6 +6,9 @@ porch's API agent runs each task in two calls (write a file, then finish).
 Runs 12 independent tasks and a 24-task DAG at M = 1, 3, 6 and prints the
 makespan, the speedup over M = 1, and the efficiency against the lower bound
 max(critical path, total work / M) computed from the run's own metrics.
+Then runs eleven tasks that edit one shared file (eight on lines of their
+own, two on a line another task edits too) and prints how many merges were
+clean, three-way and conflicts.
 
   bench/agent_bench.py [porch binary=build/porch] [delay seconds=0.25]
 """
@@ -23,10 +26,31 @@ porch = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here,
 delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.25
 work = tempfile.mkdtemp(prefix="porch-agent-bench-")
 try:
-    script = {"rules": [{"match": "wrote ", "responses": [{"text": "Done.", "delay": delay}]},
-                        {"responses": [{"tool_use": {"name": "write_file",
-                                                     "input": {"path": "f.txt", "content": "x"}},
-                                        "delay": delay}]}]}
+    def lines(changed=None, text=""):
+        # lines.txt as the shared plan's base task writes it; line `changed` replaced.
+        out = []
+        for k in range(8):
+            out.append("line %d: %s\n" % (k, text if k == changed else "original"))
+            out.append("# --\n# --\n# --\n")
+        return "".join(out)
+
+    def write(path, content):
+        return {"name": "write_file", "input": {"path": path, "content": content}}
+
+    rules = [{"match": "wrote ", "responses": [{"text": "Done.", "delay": delay}]}]
+    for i in range(24):
+        rules.append({"match": "TASK-%03d." % i,
+                      "responses": [{"tool_use": write("out/t%d.txt" % i, "x"), "delay": delay}]})
+    rules.append({"match": "SHARED-BASE.", "responses": [{"tool_use": write("lines.txt", lines()), "delay": delay}]})
+    for k in range(8):  # each edits its own line: merged three ways
+        rules.append({"match": "SHARED-%d." % k,
+                      "responses": [{"tool_use": write("lines.txt", lines(k, "edited by s%d" % k)),
+                                     "delay": delay * (1 + k % 3)}]})
+    for k in (8, 9):  # both edit line 0, as s0 does: conflicts
+        rules.append({"match": "SHARED-%d." % k,
+                      "responses": [{"tool_use": write("lines.txt", lines(0, "also edited by s%d" % k)),
+                                     "delay": delay * 2}]})
+    script = {"rules": rules}
     with open(os.path.join(work, "script.json"), "w") as f:
         json.dump(script, f)
     port_file = os.path.join(work, "port")
@@ -45,7 +69,7 @@ try:
             deps = []
             if dag and i > 0:
                 deps = sorted({"t%d" % rng.randrange(max(0, i - 6), i) for _ in range(2)})
-            tasks.append({"id": "t%d" % i, "prompt": "TASK %d" % i, "depends_on": deps,
+            tasks.append({"id": "t%d" % i, "prompt": "TASK-%03d." % i, "depends_on": deps,
                           "outputs": ["out/t%d.txt" % i]})
         return {"tasks": tasks}
 
@@ -69,6 +93,28 @@ try:
             base = base or makespan
             print("%-16s %3d %9.2fs %7.2fx %10.2fs %10.1f%%" % (name, m, makespan, base / makespan, bound,
                                                               100.0 * bound / makespan))
+    # Tasks that share a file: eight edit one line each of lines.txt, two
+    # more edit a line s0 edits too. Merge outcomes are counted from the
+    # run's conflicts.json.
+    shared = {"tasks": [{"id": "base", "prompt": "SHARED-BASE.", "outputs": ["lines.txt"]}] +
+              [{"id": "s%d" % k, "prompt": "SHARED-%d." % k, "depends_on": ["base"], "outputs": [],
+                "retries": 0} for k in range(10)]}
+    path = os.path.join(work, "shared.json")
+    with open(path, "w") as f:
+        json.dump(shared, f)
+    shared_env = dict(env, PORCH_MERGE_CONFLICT_POLICY="fail")
+    subprocess.run([porch, "run", "--plan", path, "-j", "6", "--run-id", "shared", "-q"],
+                   cwd=work, env=shared_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = os.path.join(work, "porch-runs", "runs", "shared")
+    metrics = json.load(open(os.path.join(run_dir, "metrics.json")))["run"]
+    cases = []
+    if os.path.exists(os.path.join(run_dir, "conflicts.json")):
+        cases = json.load(open(os.path.join(run_dir, "conflicts.json")))
+    three_way = sum(1 for c in cases if c.get("resolution") == "three-way")
+    conflicts = sum(1 for c in cases if c.get("resolution") in ("failed", "kept-later"))
+    merged = metrics["succeeded"]
+    print("shared file (11 AI tasks, M=6): makespan %.2fs; merges: %d clean, %d three-way, %d conflicts"
+          % (metrics["makespan_s"], merged - three_way, three_way, conflicts))
     server.terminate()
     server.wait()
 finally:

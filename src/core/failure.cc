@@ -51,7 +51,6 @@ bool IsRetryable(FailureReason r) {
     case FailureReason::kNone:
     case FailureReason::kMaxTurns:
     case FailureReason::kPermissionDenied:
-    case FailureReason::kConflict:
     case FailureReason::kRefused:
       return false;
     default:

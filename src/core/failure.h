@@ -24,7 +24,7 @@ enum class FailureReason {
   kMaxTurns,          // the agent ran out of turns: not retryable
   kPermissionDenied,  // the agent was denied a tool it needed: not retryable
   kAcceptanceFailed,  // the acceptance check still failed after the agent's last round
-  kConflict,          // its files conflict with another task's: not retryable
+  kConflict,          // its files conflict with another task's: retried on top of the merge
   kMissingOutputs,    // it ended without creating the paths it declared
   kRefused,           // the model refused the task (stop_reason refusal): not retryable
   kLast = kRefused,

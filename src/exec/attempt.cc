@@ -158,6 +158,19 @@ std::string Tail(const std::string& path, size_t n) {
   return text->size() > n ? "..." + text->substr(text->size() - n) : *text;
 }
 
+// Keeps a copy of the seeded text files (base/ in the attempt directory):
+// the base a three-way merge needs when another task changed a file this
+// one changes too. Best effort: without it such a case is a conflict.
+void SaveMergeBase(const AttemptSpec& spec, const std::map<std::string, FileDigest>& seed) {
+  constexpr uint64_t kMaxBaseFileBytes = 1 << 20;  // larger files are not merged three ways
+  if (seed.empty() || !MakeDirs(spec.attempt_dir + "/base").ok()) return;
+  for (const auto& [rel, d] : seed) {
+    if (d.size > kMaxBaseFileBytes) continue;
+    Result<FileBeneath> f = ReadFileBeneath(spec.workspace, rel);
+    if (f.ok()) WriteFileBeneath(spec.attempt_dir + "/base", rel, f->data, f->mode).IgnoreError();
+  }
+}
+
 // The agent's job for its first round.
 AgentJob FirstJob(const AttemptSpec& spec) {
   AgentJob job;
@@ -185,6 +198,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     r->detail = "cannot prepare the workspace: " + seed.status().message();
     return;
   }
+  SaveMergeBase(spec, *seed);
   Result<std::unique_ptr<Executor>> executor = CreateExecutor(spec.agent);
   if (!executor.ok()) {
     r->reason = FailureReason::kInvalidTask;

@@ -68,6 +68,16 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
         spec.previous_failure = std::string(FailureReasonName(last->reason)) +
                                 (last->detail.empty() ? "" : ": " + last->detail.substr(0, 2000));
       }
+      // A merge conflict is decided after the result file was written (the
+      // journal has it); the versions with conflict markers are in the
+      // attempt's conflicts.txt.
+      Result<std::string> marked = ReadFile(layout.attempt_dir(task.id, attempt - 1) + "/conflicts.txt");
+      if (marked.ok()) {
+        spec.previous_failure =
+            "its files conflicted with another task's changes, which are in the project now. "
+            "Both versions, with conflict markers:\n" + *marked +
+            "\nKeep the other task's changes and redo yours on top of them";
+      }
     }
   }
   return spec;

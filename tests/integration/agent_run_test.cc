@@ -68,8 +68,97 @@ TEST_F(AgentRunTest, ConflictingFilesFailTheLaterTaskByDefault) {
   EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
   EXPECT_EQ(s["tasks"][1]["state"], "failed");
   std::string detail = s["tasks"][1]["attempt_details"][0]["detail"];
-  EXPECT_NE(detail.find("conflicting files: shared.txt (also written by task 'a')"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("conflicting files: shared.txt (also changed by task 'a')"), std::string::npos) << detail;
   EXPECT_EQ(*ReadFile(Out("c1") + "/shared.txt"), "from a\n");  // never silently overwritten
+}
+
+// lib.c as task `base` writes it, with function f1 or f2 changed as given.
+std::string Lib(const std::string& f1 = "return 1;", const std::string& f2 = "return 2;") {
+  return "int f1(void) {\n  " + f1 + "\n}\n\n/* between */\n/* the */\n/* two */\n\nint f2(void) {\n  " +
+         f2 + "\n}\n";
+}
+
+const char* kEditors = R"(tasks:
+  - {id: base, title: Base, prompt: "TASK-BASE", outputs: [lib.c]}
+  - {id: one, title: One, prompt: "TASK-ONE", depends_on: [base], outputs: [], retries: 1}
+  - {id: two, title: Two, prompt: "TASK-TWO", depends_on: [base], outputs: [], retries: 1}
+)";
+
+TEST_F(AgentRunTest, TwoTasksEditingDifferentFunctionsOfOneFileBothLand) {
+  Serve({Rule("TASK-BASE", Write("lib.c", Lib())),
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 0.2)),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 0.8))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "m3"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Out("m3") + "/lib.c"), Lib("return 10;", "return 20;"));
+  json cases = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/m3/conflicts.json"));
+  ASSERT_EQ(cases.size(), 1u) << cases.dump();
+  EXPECT_EQ(cases[0]["task"], "two");
+  EXPECT_EQ(cases[0]["with"], json::array({"one"}));
+  EXPECT_EQ(cases[0]["resolution"], "three-way");
+  EXPECT_EQ(Status("m3")["tasks"][2]["attempts"], 1);
+}
+
+TEST_F(AgentRunTest, OverlappingEditsAreHandedBackAndMergedOnTheRetry) {
+  Serve({Rule("conflict markers", Write("lib.c", Lib("return 10 + 11;"))),
+         Rule("TASK-BASE", Write("lib.c", Lib())),
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 0.2)),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 11;"), 0.8))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "m4",
+                                      "--set", "retry.retry_delay_seconds=0.05"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Out("m4") + "/lib.c"), Lib("return 10 + 11;"));
+  json two = Status("m4")["tasks"][2];
+  ASSERT_EQ(two["attempts"], 2);
+  EXPECT_EQ(two["attempt_details"][0]["outcome"], "conflict");
+  json cases = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/m4/conflicts.json"));
+  ASSERT_EQ(cases.size(), 1u) << cases.dump();
+  EXPECT_EQ(cases[0]["with"], json::array({"one"}));
+  EXPECT_EQ(cases[0]["resolution"], "failed");
+  // The retry saw both versions with conflict markers, and started from
+  // task one's merged version.
+  bool shown = false;
+  for (const json& p : server_->Posts()) {
+    std::string first = p["body"]["messages"][0]["content"].dump();
+    if (first.find("TASK-TWO") == std::string::npos) continue;
+    shown |= first.find("<<<<<<< this task") != std::string::npos &&
+             first.find("return 10;") != std::string::npos && first.find("return 11;") != std::string::npos;
+  }
+  EXPECT_TRUE(shown);
+  Result<std::string> base = ReadFile(dir_.path() + "/porch-runs/runs/m4/tasks/two/attempt-2/base/lib.c");
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  EXPECT_EQ(*base, Lib("return 10;"));
+}
+
+TEST_F(AgentRunTest, ACommandCannotSilentlyOverwriteWhatAnAiTaskMerged) {
+  Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
+  - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
+  - {id: clobber, command: "echo from the command > shared.txt", depends_on: [a]}
+)"), "--run-id", "cw"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json s = Status("cw");
+  EXPECT_EQ(s["tasks"][1]["state"], "failed");
+  EXPECT_EQ(s["tasks"][1]["attempts"], 1);  // not retried: it would do the same again
+  std::string detail = s["tasks"][1]["attempt_details"][0]["detail"];
+  EXPECT_NE(detail.find("shared.txt (merged from task 'a')"), std::string::npos) << detail;
+  EXPECT_EQ(*ReadFile(Out("cw") + "/shared.txt"), "from the agent\n");  // put back
+  json cases = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/cw/conflicts.json"));
+  ASSERT_EQ(cases.size(), 1u);
+  EXPECT_EQ(cases[0]["task"], "clobber");
+  EXPECT_EQ(cases[0]["with"], json::array({"a"}));
+}
+
+TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {
+  Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", 0.5))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
+  - {id: gen, command: "echo generated > gen.txt", outputs: [gen.txt]}
+  - {id: b, title: B, prompt: "TASK-B", outputs: [], retries: 0}
+)"), "-j", "2", "--run-id", "cb"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  std::string detail = Status("cb")["tasks"][1]["attempt_details"][0]["detail"];
+  EXPECT_NE(detail.find("gen.txt (also changed by task 'gen')"), std::string::npos) << detail;
+  EXPECT_EQ(*ReadFile(Out("cb") + "/gen.txt"), "generated\n");
 }
 
 TEST_F(AgentRunTest, KeepLaterPolicyKeepsTheLaterVersionAndRecordsIt) {

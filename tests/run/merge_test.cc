@@ -1,6 +1,7 @@
 #include "run/merge.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -81,7 +82,8 @@ TEST_F(OutputMergerTest, ASucceededAttemptsFilesLandAndOwnersAreRecorded) {
   EXPECT_EQ(Out("src/a.c"), "int a;");
   EXPECT_EQ(Out("README"), "hi");
   json owners = json::parse(*ReadFile(layout_.dir() + "/merge.json"));
-  EXPECT_EQ(owners["src/a.c"], "a");
+  EXPECT_EQ(owners["src/a.c"]["task"], "a");
+  EXPECT_EQ(owners["src/a.c"]["sha256"], Sha256Hex("int a;"));
   // Merging again (porch died after merging, before journaling) is harmless.
   Result<MergeOutcome> again = merger.Merge(plan_.tasks[0], 1);
   ASSERT_TRUE(again.ok());
@@ -98,13 +100,21 @@ TEST_F(OutputMergerTest, AChangeSinceTheSeedIsAConflictThatFailsTheAttempt) {
   BackendEvent ev = FailedEvent(1, 1, 2, FailureReason::kNone, "");
   merger.OnSucceeded(plan_.tasks[1], &ev);
   EXPECT_EQ(ev.reason, FailureReason::kConflict);
-  EXPECT_EQ(ev.detail, "conflicting files: shared.txt (also written by task 'a')");
+  EXPECT_EQ(ev.detail.rfind("conflicting files: shared.txt (also changed by task 'a');", 0), 0u) << ev.detail;
+  EXPECT_TRUE(IsRetryable(ev.reason));  // handed back: the retry starts from the merged output
   EXPECT_EQ(Out("shared.txt"), "from a");
   EXPECT_EQ(Out("b.txt"), "<missing>");  // nothing of a conflicting attempt is merged
   json conflicts = json::parse(*ReadFile(layout_.dir() + "/conflicts.json"));
   ASSERT_EQ(conflicts.size(), 1u);
   EXPECT_EQ(conflicts[0]["task"], "b");
+  EXPECT_EQ(conflicts[0]["with"], json::array({"a"}));
+  EXPECT_EQ(conflicts[0]["resolution"], "failed");
   EXPECT_EQ(conflicts[0]["policy"], "fail");
+  // Both versions (no common base: each created the file) for the retry.
+  Result<std::string> marked = ReadFile(layout_.attempt_dir("b", 1) + "/conflicts.txt");
+  ASSERT_TRUE(marked.ok());
+  EXPECT_NE(marked->find("from a"), std::string::npos) << *marked;
+  EXPECT_NE(marked->find("from b"), std::string::npos) << *marked;
 }
 
 TEST_F(OutputMergerTest, KeepLaterMergesAndRecordsTheConflict) {
@@ -205,6 +215,23 @@ TEST_F(MergeLinkTest, ALinkTheAgentMadeInItsWorkspaceIsNotRead) {
   ExpectRefused(ev, "leak.txt");
   EXPECT_EQ(Out("leak.txt"), "<missing>");
   EXPECT_EQ(Out("fine.txt"), "<missing>");  // nothing of the attempt was merged
+}
+
+TEST_F(MergeLinkTest, ALinkInTheSeededInputIsNeitherCopiedNorWrittenThrough) {
+  // A command task left a link in output/; an AI task is seeded from it.
+  ASSERT_EQ(symlink((outside_ + "/victim.txt").c_str(), (layout_.output() + "/in.txt").c_str()), 0);
+  const std::string ws = layout_.attempt_dir("a", 1) + "/workspace";
+  Result<std::map<std::string, FileDigest>> seed = SeedWorkspace(layout_.output(), ws);
+  ASSERT_TRUE(seed.ok()) << seed.status().ToString();
+  EXPECT_EQ(seed->count("in.txt"), 0u);  // the agent never sees the outside file
+  struct stat st;
+  EXPECT_NE(lstat((ws + "/in.txt").c_str(), &st), 0);
+  // The agent writes a file of that name; the merge refuses the link.
+  OutputMerger merger(&plan_, layout_, Config("keep-later"));
+  Attempt("a", 1, {{"in.txt", "through the link?"}});
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  ExpectRefused(ev, "in.txt");
 }
 
 TEST(FileBeneathTest, PathsMustStayBeneathTheRoot) {
