@@ -1,6 +1,7 @@
 #include "agent/claude_cli.h"
 
 #include <cstdlib>
+#include <unistd.h>
 #include <sstream>
 
 #include "model/json_fields.h"
@@ -10,6 +11,20 @@
 namespace porch {
 
 using nlohmann::json;
+
+namespace {
+
+// Where an attempt runs, for messages: the backend says (PORCH_PLACE), or a
+// SLURM job, or this host.
+std::string Place(const std::map<std::string, std::string>& env) {
+  if (auto p = env.find("PORCH_PLACE"); p != env.end() && !p->second.empty()) return p->second;
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  if (env.count("SLURM_JOB_ID")) return std::string("on SLURM node ") + host;
+  return std::string("on ") + host;
+}
+
+}  // namespace
 
 std::vector<std::string> ClaudeCliExecutor::Argv(const AgentJob& job) {
   const AgentSettings& s = *job.settings;
@@ -23,8 +38,10 @@ std::vector<std::string> ClaudeCliExecutor::Argv(const AgentJob& job) {
                                    "--no-session-persistence"};
   // On Bedrock the model is a Bedrock id: llm.bedrock_model unless
   // agent.model names one.
-  const std::string model =
-      !s.model.empty() || s.config.llm.provider != "bedrock" ? s.model : s.config.llm.bedrock_model;
+  const bool docker_bedrock = s.config.backend == "docker" && s.config.docker.use_bedrock;
+  std::string model = s.model;
+  if (model.empty() && docker_bedrock) model = s.config.docker.bedrock_model;
+  if (model.empty() && s.config.llm.provider == "bedrock") model = s.config.llm.bedrock_model;
   if (!model.empty()) argv.insert(argv.end(), {"--model", model});
   if (s.max_budget_usd > 0) {
     std::ostringstream b;
@@ -172,7 +189,9 @@ AgentOutcome ClaudeCliExecutor::Run(const AgentJob& job, bool* cancelled) {
   if (run.spawn_errno != 0) {
     out.reason = FailureReason::kCommandNotFound;
     out.detail = "the Claude Code CLI is not installed at '" + job.settings->claude_path +
-                 "' (install it with scripts/install-claude-code.sh, or set agent.claude_path)";
+                 "' (looked up " + Place(job.settings->env) +
+                 "; install it with scripts/install-claude-code.sh, or set agent.claude_path for "
+                 "this machine, docker.claude_path for the image, slurm.claude_path for the nodes)";
     return out;
   }
   if (run.cancelled) {

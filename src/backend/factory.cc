@@ -1,5 +1,7 @@
 #include "backend/factory.h"
 
+#include <cctype>
+
 #include "backend/aws/aws_backend.h"
 #include "backend/docker/docker_backend.h"
 #include "backend/local/local_backend.h"
@@ -30,6 +32,37 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
   }
   return Status::InvalidArgument("unknown backend '" + config.backend +
                                  "' (known: threading, docker, slurm, aws)");
+}
+
+bool IsLoopbackUrl(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  std::string host = url.substr(start, url.find('/', start) - start);
+  if (size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') - 1);
+  } else if (size_t colon = host.find(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" ||
+         (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0);
+}
+
+Status CheckAgentEndpoint(const Config& config, const Plan& plan) {
+  if (config.backend != "docker" || config.docker.network == "host") return Status::Ok();
+  bool agents = false;
+  for (const Task& t : plan.tasks) agents |= t.is_agent();
+  if (!agents) return Status::Ok();
+  const bool bedrock = config.llm.provider == "bedrock" || config.docker.use_bedrock;
+  const std::string url = bedrock ? config.llm.bedrock_endpoint : config.llm.base_url;
+  if (url.empty() || !IsLoopbackUrl(url)) return Status::Ok();
+  return Status::InvalidArgument(
+      "the LLM endpoint " + url + " (" + (bedrock ? "llm.bedrock_endpoint" : "llm.base_url / ANTHROPIC_BASE_URL") +
+      ") is a loopback address, which agents in containers on network '" + config.docker.network +
+      "' cannot reach (there it is the container itself); run with docker.network=host "
+      "(--set docker.network=host or PORCH_DOCKER_NETWORK=host), or give an address the "
+      "containers can reach");
 }
 
 }  // namespace porch

@@ -11,6 +11,7 @@
 #include "platform/clock.h"
 #include "model/run_identity.h"
 #include "model/run_layout.h"
+#include "plan/task.h"
 
 namespace porch {
 
@@ -19,5 +20,15 @@ namespace porch {
 Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLayout& layout,
                                                const RunIdentity& identity, Clock* clock,
                                                const std::map<std::string, std::string>& env);
+
+// Refuses, before anything starts, a run whose AI tasks could not reach the
+// LLM from where they run: on the docker backend with a network other than
+// "host", an endpoint on a loopback address (127.x, ::1, localhost) is the
+// container itself. InvalidArgument naming docker.network=host; OK when the
+// plan has no AI task or the endpoint is reachable as far as porch can tell.
+Status CheckAgentEndpoint(const Config& config, const Plan& plan);
+
+// Whether the host of `url` ("scheme://host[:port]/...") is a loopback name.
+bool IsLoopbackUrl(const std::string& url);
 
 }  // namespace porch

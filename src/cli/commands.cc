@@ -177,16 +177,18 @@ int Finish(const RunOutcome& outcome, const GlobalOptions& g) {
 
 // This process's environment with the LLM access resolved into it and into
 // *config (llm/factory.h): what the planner and every attempt get.
-std::map<std::string, std::string> AgentEnvironment(LoadedConfig* config) {
+Result<std::map<std::string, std::string>> AgentEnvironment(LoadedConfig* config) {
   std::map<std::string, std::string> env = CurrentEnvironment();
   auto home = env.find("HOME");
-  ResolveLlmAccess(config, &env, home == env.end() ? "" : home->second);
+  PORCH_RETURN_IF_ERROR(ResolveLlmAccess(config, &env, home == env.end() ? "" : home->second));
   return env;
 }
 
+// `run_started`: when the run began (a resumed run's first start; 0: now),
+// the zero of the elapsed times printed.
 int Drive(const GlobalOptions& g, const LoadedConfig& config,
           const std::map<std::string, std::string>& agent_env, size_t tasks,
-          const std::function<Result<RunOutcome>(Runner&)>& go) {
+          const std::function<Result<RunOutcome>(Runner&)>& go, double run_started = 0) {
   SignalGuard signals;
   RealClock clock;
   std::unique_ptr<Dashboard> dashboard;
@@ -197,7 +199,9 @@ int Drive(const GlobalOptions& g, const LoadedConfig& config,
     std::fprintf(stderr, "porch: dashboard at %s/\n", dashboard->url().c_str());
   }
   bool tty = isatty(STDERR_FILENO);
-  ProgressPrinter progress(stderr, tty, g.quiet, clock.Now(), tasks);
+  const double now = clock.Now();
+  ProgressPrinter progress(stderr, tty, g.quiet,
+                           run_started > 0 && run_started < now ? run_started : now, tasks);
   BackendFactory factory = [env = agent_env](const Config& c, const RunLayout& l,
                                                         const RunIdentity& id, Clock* clk,
                                                         const Plan&) {
@@ -264,7 +268,9 @@ int CmdPlan(const GlobalOptions& g, const std::string& requirements_arg,
   std::string plan_id = plan_id_flag.empty() ? NewRunId(RealClock().Now()) : plan_id_flag;
   std::string dir = config->config.output_dir + "/plans/" + plan_id;
   if (PathExists(dir)) return Fail(Status::AlreadyExists("plan '" + dir + "' already exists"));
-  const std::map<std::string, std::string> env = AgentEnvironment(&*config);
+  Result<std::map<std::string, std::string>> resolved = AgentEnvironment(&*config);
+  if (!resolved.ok()) return Fail(resolved.status());
+  const std::map<std::string, std::string>& env = *resolved;
   Result<PlanResult> result = PlanRequirement(*config, *requirements, dir, env);
   if (!result.ok()) return Fail(result.status());
   std::string plan_path = dir + "/plan.json";
@@ -285,7 +291,9 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
            const std::string& requirements_file, const std::string& run_id_flag) {
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
-  const std::map<std::string, std::string> env = AgentEnvironment(&*config);
+  Result<std::map<std::string, std::string>> resolved = AgentEnvironment(&*config);
+  if (!resolved.ok()) return Fail(resolved.status());
+  const std::map<std::string, std::string>& env = *resolved;
   std::string run_id = run_id_flag;
   if (run_id.empty()) {
     run_id = NewRunId(RealClock().Now());
@@ -300,6 +308,13 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
     if (PathExists(run_dir)) {
       return Fail(Status::AlreadyExists("run '" + run_id + "' already exists in '" + run_dir + "'"));
     }
+    {
+      // Planned tasks are AI tasks: refuse an endpoint they cannot reach
+      // before paying for the plan.
+      Plan agents;
+      agents.tasks.emplace_back().prompt = "planned";
+      if (Status st = CheckAgentEndpoint(config->config, agents); !st.ok()) return Fail(st);
+    }
     Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir, env);
     if (!planned.ok()) return Fail(planned.status());
     PrintPlan(*planned, RunLayout(run_dir).plan(), config->config);
@@ -313,6 +328,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
   if (!plan.ok()) return Fail(plan.status());
   if (Status st = ValidatePlan(*plan); !st.ok()) return Fail(st);
   if (!requirements.empty()) plan->requirements = requirements;
+  if (Status st = CheckAgentEndpoint(config->config, *plan); !st.ok()) return Fail(st);
   std::fprintf(stderr, "porch: run %s: %zu tasks, backend %s, M=%d, in %s\n", run_id.c_str(),
                plan->tasks.size(), config->config.backend.c_str(), config->config.max_executors,
                RunLayout::RunDir(config->config.output_dir, run_id).c_str());
@@ -340,13 +356,16 @@ int CmdResume(const GlobalOptions& g, const std::string& run) {
     config->config.llm.api_key = where->config.llm.api_key;
     config->sources["llm.api_key"] = where->sources["llm.api_key"];
   }
-  const std::map<std::string, std::string> env = AgentEnvironment(&*config);
+  Result<std::map<std::string, std::string>> resolved = AgentEnvironment(&*config);
+  if (!resolved.ok()) return Fail(resolved.status());
+  const std::map<std::string, std::string>& env = *resolved;
+  if (Status st = CheckAgentEndpoint(config->config, loaded->plan); !st.ok()) return Fail(st);
   size_t done = 0;
   for (const auto& [id, rec] : loaded->state.tasks) done += rec.state == TaskState::kSucceeded;
   std::fprintf(stderr, "porch: resuming run %s: %zu of %zu tasks already succeeded\n",
                loaded->state.run_id.c_str(), done, loaded->plan.tasks.size());
   return Drive(g, *config, env, loaded->plan.tasks.size(),
-               [&](Runner& r) { return r.Resume(*dir, *config); });
+               [&](Runner& r) { return r.Resume(*dir, *config); }, loaded->state.started_at);
 }
 
 // The run `run` (an id, a directory or "latest") in the configured output

@@ -1,5 +1,7 @@
 #include "cli/progress.h"
 
+#include <algorithm>
+
 #include "core/strings.h"
 
 namespace porch {
@@ -12,7 +14,9 @@ ProgressPrinter::ProgressPrinter(FILE* out, bool tty, bool quiet, double start, 
 void ProgressPrinter::Line(const std::string& text, double now) {
   if (tty_ && line_shown_) std::fputs("\r\033[K", out_);
   char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "[%8.2fs] ", now - start_);
+  // Never negative: an attempt may have ended (while porch was down) before
+  // the zero chosen for this process.
+  std::snprintf(stamp, sizeof stamp, "[%8.2fs] ", std::max(0.0, now - start_));
   std::fputs(stamp, out_);
   std::fputs(text.c_str(), out_);
   std::fputc('\n', out_);

@@ -35,6 +35,7 @@ struct DockerConfig {
   std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
   bool planner_in_docker = false;
   std::string porch_path = "/usr/local/bin/porch";  // porch inside the image
+  std::string claude_path = "claude";  // the Claude Code CLI inside the image
   std::string build_context;          // build the image from here when it is missing
   std::string dockerfile = "Dockerfile";  // its path inside build_context
   std::string planner_network = "host";   // planner container's network (reaches the LLM)
@@ -53,6 +54,7 @@ struct SlurmConfig {
   double poll_interval_seconds = 5.0;
   std::string extra_args;             // passed to sbatch as-is (account, qos, ...)
   std::string porch_path;             // porch on the nodes; empty: this binary's path
+  std::string claude_path;            // the Claude Code CLI on the nodes; empty: agent.claude_path
   bool arrays = true;                 // ready tasks with equal resources: one job array
   int max_array_size = 1000;          // elements per array (the cluster's MaxArraySize - 1)
   std::string dependencies = "porch"; // porch: submit when deps succeeded; slurm: afterok holds
@@ -76,6 +78,7 @@ struct LlmConfig {
   std::string provider = "anthropic";  // anthropic | bedrock
   std::string model = "claude-sonnet-4-5";
   std::string api_key;                 // secret; prefer ANTHROPIC_API_KEY
+  std::string api_key_file;            // a file holding the key, readable only by its owner
   std::string base_url;                // override for tests / proxies (or ANTHROPIC_BASE_URL)
   std::string region = "eu-central-1"; // Bedrock region
   std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";

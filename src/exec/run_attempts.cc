@@ -1,5 +1,6 @@
 #include "exec/run_attempts.h"
 
+#include "llm/factory.h"
 #include "plan/plan_parser.h"
 #include "platform/files.h"
 
@@ -13,8 +14,17 @@ Result<std::unique_ptr<RunAttempts>> RunAttempts::Load(const std::string& run_di
   ConfigLoader loader;
   if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
   PORCH_RETURN_IF_ERROR(loader.ApplyEnv(env));
+  // Where the attempt runs, the key may come from llm.api_key_file (a SLURM
+  // node that is not given the environment) or from this place's own AWS
+  // profile; an unusable key file only matters to AI tasks.
+  LoadedConfig config = loader.loaded();
+  auto home = env.find("HOME");
+  Status access = ResolveLlmAccess(&config, &env, home == env.end() ? "" : home->second);
+  bool agents = false;
+  for (const Task& t : plan->tasks) agents |= t.is_agent();
+  if (!access.ok() && agents) return access.Annotate("run '" + run_dir + "'");
   return std::unique_ptr<RunAttempts>(
-      new RunAttempts(layout, std::move(*plan), loader.loaded().config, std::move(env)));
+      new RunAttempts(layout, std::move(*plan), config.config, std::move(env)));
 }
 
 Result<AttemptSpec> RunAttempts::Prepare(const std::string& task_id, int attempt,

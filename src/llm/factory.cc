@@ -1,8 +1,15 @@
 #include "llm/factory.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "aws/credentials.h"
 #include "llm/anthropic_client.h"
 #include "llm/bedrock_client.h"
+#include "platform/files.h"
 
 namespace porch {
 
@@ -79,17 +86,53 @@ std::string Resolve(const LoadedConfig& config, const std::string& key, const st
 
 }  // namespace
 
-void ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
-                      const std::string& home) {
+Result<std::string> ReadKeyFile(const std::string& path) {
+  const std::string what = "llm.api_key_file '" + path + "'";
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(what, errno);
+  struct stat st;
+  Status bad;
+  if (fstat(fd, &st) != 0) {
+    bad = Status::FromErrno(what, errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    bad = Status::InvalidArgument(what + " is not a regular file");
+  } else if (st.st_uid != geteuid()) {
+    bad = Status::InvalidArgument(what + " belongs to another user; a key file must be your own");
+  } else if (st.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    bad = Status::InvalidArgument(what + " can be read by others (mode " + mode +
+                                  "); make it yours alone: chmod 600 '" + path + "'");
+  } else if (st.st_size > 64 * 1024) {
+    bad = Status::InvalidArgument(what + " is too large to hold a key");
+  }
+  close(fd);
+  if (!bad.ok()) return bad;
+  Result<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status().Annotate(what);
+  const size_t first = text->find_first_not_of(" \t\r\n");
+  const std::string key =
+      first == std::string::npos ? "" : text->substr(first, text->find_last_not_of(" \t\r\n") - first + 1);
+  if (key.empty()) return Status::InvalidArgument(what + " is empty");
+  return key;
+}
+
+Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
+                        const std::string& home) {
   LlmConfig& c = config->config.llm;
   c.api_key = Resolve(*config, "llm.api_key", c.api_key, *env, "ANTHROPIC_API_KEY");
+  if (c.api_key.empty() && !c.api_key_file.empty() && c.provider != "bedrock") {
+    Result<std::string> key = ReadKeyFile(c.api_key_file);
+    if (!key.ok()) return key.status();
+    c.api_key = *key;
+  }
   c.base_url = Resolve(*config, "llm.base_url", c.base_url, *env, "ANTHROPIC_BASE_URL");
   if (!c.api_key.empty()) (*env)["ANTHROPIC_API_KEY"] = c.api_key;
   if (!c.base_url.empty()) (*env)["ANTHROPIC_BASE_URL"] = c.base_url;
   const bool bedrock = c.provider == "bedrock" || config->config.docker.use_bedrock;
   if (bedrock && Get(*env, "AWS_ACCESS_KEY_ID").empty()) {
     Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home);
-    if (!creds.ok()) return;  // said when a client is made
+    if (!creds.ok()) return Status::Ok();  // said when a client is made
     (*env)["AWS_ACCESS_KEY_ID"] = creds->access_key_id;
     (*env)["AWS_SECRET_ACCESS_KEY"] = creds->secret_access_key;
     if (!creds->session_token.empty()) (*env)["AWS_SESSION_TOKEN"] = creds->session_token;
@@ -98,6 +141,7 @@ void ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* 
     // is named).
     env->erase("AWS_PROFILE");
   }
+  return Status::Ok();
 }
 
 Result<ModelPrice> ConfiguredPrice(const Config& config) {

@@ -33,8 +33,16 @@ Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, since
 // agents run with a HOME of their own. Nothing is written to disk. Missing
 // credentials are not an error here (the run may need none).
-void ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
-                      const std::string& home);
+// With llm.api_key_file set and no key from the rule above, the key is read
+// from that file (see ReadKeyFile), here and wherever an attempt runs (the
+// file's path is in the run's config; the key never is).
+// InvalidArgument when the key file is unusable.
+Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
+                        const std::string& home);
+
+// The key in `path`: a regular file owned by this user and readable by no
+// one else (mode 0600 or 0400), surrounding whitespace removed, not empty.
+Result<std::string> ReadKeyFile(const std::string& path);
 
 // The price table entry for the configured model (llm.price overrides it).
 Result<ModelPrice> ConfiguredPrice(const Config& config);

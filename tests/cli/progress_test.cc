@@ -61,6 +61,17 @@ TEST(ProgressPrinterTest, PlainOutputHasOneTimestampedLinePerTransition) {
   EXPECT_EQ(out.find("\033["), std::string::npos);
 }
 
+TEST(ProgressPrinterTest, AnAttemptThatEndedBeforeTheZeroIsNeverNegative) {
+  // Resume: an attempt finished while porch was down, before the zero.
+  Capture c;
+  ProgressPrinter p(c.file(), /*tty=*/false, /*quiet=*/false, /*start=*/100, /*total=*/1);
+  Task a = NamedTask("a");
+  p.OnFinished(a, Finished(83.35, 80, FailureReason::kNone, ""), TaskState::kSucceeded, 0);
+  std::string out = c.text();
+  EXPECT_NE(out.find("[    0.00s] ok      a in "), std::string::npos) << out;
+  EXPECT_EQ(out.find("-"), std::string::npos) << out;
+}
+
 TEST(ProgressPrinterTest, QuietPrintsOnlyFailures) {
   Capture c;
   ProgressPrinter p(c.file(), false, /*quiet=*/true, 0, 2);

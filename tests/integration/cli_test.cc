@@ -207,6 +207,22 @@ TEST_F(CliTest, ACommandThatDoesNotCreateItsDeclaredOutputsFails) {
   EXPECT_NE(logs.out.find("declared outputs: 'never.txt'"), std::string::npos) << logs.out;
 }
 
+TEST_F(CliTest, ALoopbackEndpointWithBridgedContainersIsRefusedAtTheStart) {
+  std::string plan = Write("ai-docker.yaml", "tasks:\n  - {id: ai, prompt: 'write a parser', outputs: [p.c]}\n");
+  PorchRun r = Porch({"run", "--plan", plan, "--backend", "docker", "--run-id", "loop"},
+                     {{"ANTHROPIC_API_KEY", "k"}, {"ANTHROPIC_BASE_URL", "http://127.0.0.1:8080"},
+                      {"DOCKER_HOST", "unix:///nonexistent/docker.sock"}});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("http://127.0.0.1:8080"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("docker.network=host"), std::string::npos) << r.err;
+  EXPECT_FALSE(PathExists(Run("loop"))) << "refused before anything was made";
+  // The same with a requirement: refused before the plan is paid for.
+  PorchRun planned = Porch({"run", "Build a parser", "--backend", "docker", "--run-id", "loop2"},
+                           {{"ANTHROPIC_API_KEY", "k"}, {"ANTHROPIC_BASE_URL", "http://localhost:8080"}});
+  EXPECT_EQ(planned.exit_code, 2) << planned.err;
+  EXPECT_NE(planned.err.find("docker.network=host"), std::string::npos) << planned.err;
+}
+
 TEST_F(CliTest, TaskOverItsTimeLimitIsKilled) {
   std::string plan = Write("slow.yaml", R"(tasks:
   - {id: slow, command: "sleep 30", retries: 0, resources: {time_limit: 0.5}}

@@ -1,6 +1,8 @@
 // ResolveLlmAccess: one endpoint and key for the planner and every agent,
 // by porch's precedence rule (flags > environment > config file).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "llm/factory.h"
 #include "platform/files.h"
@@ -25,7 +27,7 @@ TEST(LlmAccessTest, OnePrecedenceRuleForKeyAndEndpoint) {
   {  // the file alone: it is used, and handed on as the variables agents read
     std::map<std::string, std::string> env;
     LoadedConfig c = Load(file, env);
-    ResolveLlmAccess(&c, &env, "");
+    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
     EXPECT_EQ(c.config.llm.api_key, "sk-file");
     EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-file");
     EXPECT_EQ(env["ANTHROPIC_BASE_URL"], "http://file");
@@ -34,7 +36,7 @@ TEST(LlmAccessTest, OnePrecedenceRuleForKeyAndEndpoint) {
     std::map<std::string, std::string> env = {{"ANTHROPIC_API_KEY", "sk-env"},
                                               {"ANTHROPIC_BASE_URL", "http://env"}};
     LoadedConfig c = Load(file, env);
-    ResolveLlmAccess(&c, &env, "");
+    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
     EXPECT_EQ(c.config.llm.api_key, "sk-env");
     EXPECT_EQ(c.config.llm.base_url, "http://env");
     EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-env");
@@ -43,11 +45,11 @@ TEST(LlmAccessTest, OnePrecedenceRuleForKeyAndEndpoint) {
     std::map<std::string, std::string> env = {{"ANTHROPIC_API_KEY", "sk-env"},
                                               {"PORCH_LLM_API_KEY", "sk-porch"}};
     LoadedConfig c = Load(file, env);
-    ResolveLlmAccess(&c, &env, "");
+    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
     EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-porch");
     std::map<std::string, std::string> env2 = env;
     LoadedConfig f = Load(file, env2, {{"llm.api_key", "sk-flag"}});
-    ResolveLlmAccess(&f, &env2, "");
+    ASSERT_TRUE(ResolveLlmAccess(&f, &env2, "").ok());
     EXPECT_EQ(env2["ANTHROPIC_API_KEY"], "sk-flag");
     EXPECT_EQ(f.config.llm.api_key, "sk-flag");
   }
@@ -61,16 +63,48 @@ TEST(LlmAccessTest, BedrockProfileCredentialsBecomeVariables) {
                               "aws_session_token = tok\n").ok());
   std::map<std::string, std::string> env = {{"AWS_PROFILE", "dev"}};
   LoadedConfig c = Load("llm:\n  provider: bedrock\n", env);
-  ResolveLlmAccess(&c, &env, home.path());
+  ASSERT_TRUE(ResolveLlmAccess(&c, &env, home.path()).ok());
   EXPECT_EQ(env["AWS_ACCESS_KEY_ID"], "AKIDDEV");
   EXPECT_EQ(env["AWS_SECRET_ACCESS_KEY"], "s3cret");
   EXPECT_EQ(env["AWS_SESSION_TOKEN"], "tok");
   EXPECT_EQ(env.count("AWS_PROFILE"), 0u);  // SDKs skip keys in the environment when a profile is named
   // Keys already in the environment are left as they are.
   std::map<std::string, std::string> given = {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_PROFILE", "dev"}};
-  ResolveLlmAccess(&c, &given, home.path());
+  ASSERT_TRUE(ResolveLlmAccess(&c, &given, home.path()).ok());
   EXPECT_EQ(given["AWS_ACCESS_KEY_ID"], "AKIDENV");
   EXPECT_EQ(given.count("AWS_SECRET_ACCESS_KEY"), 0u);
+}
+
+TEST(LlmAccessTest, AKeyFileReadableOnlyByItsOwnerGivesTheKey) {
+  TempDir dir;
+  const std::string path = dir.path() + "/anthropic.key";
+  ASSERT_TRUE(WriteFileAtomic(path, "  sk-from-file\n").ok());
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  std::map<std::string, std::string> env;
+  LoadedConfig c = Load("llm:\n  api_key_file: " + path + "\n", env);
+  ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
+  EXPECT_EQ(env["ANTHROPIC_API_KEY"], "sk-from-file");
+  // A key from the environment wins; the file is not even read.
+  std::map<std::string, std::string> given = {{"ANTHROPIC_API_KEY", "sk-env"}};
+  LoadedConfig g = Load("llm:\n  api_key_file: /nonexistent\n", given);
+  ASSERT_TRUE(ResolveLlmAccess(&g, &given, "").ok());
+  EXPECT_EQ(given["ANTHROPIC_API_KEY"], "sk-env");
+  // Readable by others: refused, saying how to fix it.
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  std::map<std::string, std::string> env2;
+  LoadedConfig o = Load("llm:\n  api_key_file: " + path + "\n", env2);
+  Status st = ResolveLlmAccess(&o, &env2, "");
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("chmod 600"), std::string::npos) << st.message();
+  EXPECT_EQ(env2.count("ANTHROPIC_API_KEY"), 0u);
+  // A link, an empty file, a missing file: each a clear error.
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  ASSERT_EQ(symlink(path.c_str(), (dir.path() + "/link.key").c_str()), 0);
+  EXPECT_FALSE(ReadKeyFile(dir.path() + "/link.key").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/empty.key", "\n").ok());
+  ASSERT_EQ(chmod((dir.path() + "/empty.key").c_str(), 0600), 0);
+  EXPECT_NE(ReadKeyFile(dir.path() + "/empty.key").status().message().find("is empty"), std::string::npos);
+  EXPECT_FALSE(ReadKeyFile(dir.path() + "/missing.key").ok());
 }
 
 }  // namespace

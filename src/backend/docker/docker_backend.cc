@@ -71,6 +71,7 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
               {"porch.attempt", std::to_string(l.attempt)}};
   s.binds = {layout_.dir() + ":" + layout_.dir()};
   s.working_dir = layout_.dir();
+  s.user = options_.user;
   s.network = network_id_.empty() ? options_.network : network_id_;
   s.cpus = t.resources.cpus;
   s.memory_bytes = escalation_.Memory(l.index, t.resources.memory_bytes);
@@ -326,6 +327,7 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   o.engine_wait_s = config.docker.engine_wait_seconds;
   o.image = config.docker.image;
   o.network = config.docker.network;
+  o.user = std::to_string(geteuid()) + ":" + std::to_string(getegid());
   o.porch_path = config.docker.porch_path;
   o.kill_grace_s = config.kill_grace_seconds;
   o.oom_memory_factor = config.docker.oom_memory_factor;
@@ -341,6 +343,11 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
       if (auto v = env.find(name); v != env.end()) o.env.push_back(name + "=" + v->second);
     }
   }
+  // As that user, HOME is the run's (the image's /root is not theirs), and
+  // the Claude Code CLI is looked up where the image has it.
+  o.env.push_back("HOME=" + AbsolutePath(layout.dir()) + "/.agent-home");
+  o.env.push_back("PORCH_AGENT_CLAUDE_PATH=" + config.docker.claude_path);
+  o.env.push_back("PORCH_PLACE=in a container of image " + config.docker.image);
   if (config.docker.use_bedrock) {
     o.env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
     o.env.push_back("AWS_REGION=" + config.docker.bedrock_region);

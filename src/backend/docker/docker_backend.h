@@ -49,6 +49,9 @@ struct DockerBackendOptions {
   std::string network;                      // empty: the engine's default
   std::string porch_path = "/usr/local/bin/porch";
   std::vector<std::string> env;             // "NAME=value" for every container
+  // "uid:gid" containers run as: porch's own, so everything they leave in
+  // the run directory is the invoking user's (empty: the image's user).
+  std::string user;
   double poll_s = 0.2;
   double engine_wait_s = 120;        // an unreachable engine is waited for this long
   double kill_grace_s = 5;           // after a cancel's SIGTERM, SIGKILL follows this much later

@@ -239,6 +239,7 @@ json DockerClient::CreateBody(const ContainerSpec& s) {
   json body = {{"Image", s.image}, {"Cmd", s.cmd}, {"Env", s.env}, {"Labels", s.labels},
                {"HostConfig", host}};
   if (!s.working_dir.empty()) body["WorkingDir"] = s.working_dir;
+  if (!s.user.empty()) body["User"] = s.user;
   return body;
 }
 

@@ -33,6 +33,7 @@ struct ContainerSpec {
   std::map<std::string, std::string> labels;
   std::vector<std::string> binds;            // "/abs/host:/abs/container[:ro]"
   std::string working_dir;
+  std::string user;                          // "uid:gid" to run as; empty: the image's user
   std::string network;                       // network mode / name; empty: default bridge
   double cpus = 0;                           // NanoCpus = cpus * 1e9; 0: no limit
   uint64_t memory_bytes = 0;                 // 0: no limit (swap is limited to the same)

@@ -183,6 +183,7 @@ std::string GenerateJobScript(const JobScriptSpec& spec) {
   s += ". Credentials are not in this file: they come\n"
        "# from the environment exported at submission. See docs/slurm.md.\n"
        "set -u\n";
+  for (const auto& [name, value] : spec.exports) s += "export " + name + "=" + ShellQuote(value) + "\n";
   const std::string run = ShellQuote(spec.run_dir);
   const bool staged = !spec.stage_url.empty();
   if (!staged) {

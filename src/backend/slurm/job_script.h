@@ -45,6 +45,9 @@ struct JobScriptSpec {
   // Body:
   std::string run_dir;              // absolute; the job changes there first
   std::string porch_path;           // absolute path of porch on the nodes
+  // Variables the job exports before exec-task (settings for the node, such
+  // as where the Claude Code CLI is there; never secrets).
+  std::vector<std::pair<std::string, std::string>> exports;
   double grace_s = 5;               // exec-task's kill grace
   std::vector<JobElement> elements; // 1: a plain job; more: an array
   // Staging through S3 (the aws backend): when set, nodes share no

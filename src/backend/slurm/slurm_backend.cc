@@ -86,6 +86,7 @@ std::string SlurmBackend::Script(std::span<const Launch> batch, const std::strin
   spec.comment = SlurmJobComment(options_.uid);
   spec.run_dir = layout_.dir();
   spec.porch_path = options_.porch_path;
+  spec.exports = options_.exports;
   spec.grace_s = options_.grace_s;
   for (const Launch& l : batch) spec.elements.push_back({l.task->id, l.attempt, shape.time});
   if (options_.hold_dependents) spec.after_ok = first.after;
@@ -383,6 +384,7 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identit
   o.uid = identity.uid;
   if (passwd* pw = getpwuid(geteuid())) o.user = pw->pw_name;
   o.porch_path = c.porch_path.empty() ? SelfPath() : c.porch_path;
+  if (!c.claude_path.empty()) o.exports.emplace_back("PORCH_AGENT_CLAUDE_PATH", c.claude_path);
   o.partition = c.partition;
   o.gpu_partition = c.gpu_partition;
   auto bad = [](const std::string& key, const std::string& value, const char* want) {

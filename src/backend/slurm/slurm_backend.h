@@ -82,6 +82,7 @@ struct SlurmBackendOptions {
   std::string uid;                   // the run's unique id: job names and comments
   std::string user;                  // squeue --user; empty: all users
   std::string porch_path;            // absolute, as seen on the nodes
+  std::vector<std::pair<std::string, std::string>> exports;  // set by every job script
   std::string partition;             // empty: the cluster's default
   std::string gpu_partition = "gpu";
   double default_time_s = 3600;      // when a task has no limit of its own
