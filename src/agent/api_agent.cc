@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -193,6 +194,7 @@ namespace {
 // Adds an answer to the conversation. An answer that continues a paused or
 // cut-off one joins its message: turns must alternate user / assistant.
 void AppendAnswer(LlmRequest* req, const json& content) {
+  if (!content.is_array() || content.empty()) return;  // the API refuses empty content
   json& messages = req->messages;
   if (!messages.empty() && JsonString(messages.back(), "role") == "assistant" &&
       messages.back()["content"].is_array()) {
@@ -243,10 +245,20 @@ Step OnStopReason(const AgentSettings& s, const LlmResponse& resp, LlmRequest* r
     }
     return Step::kResend;
   }
-  // end_turn, tool_use, stop_sequence, max_tokens after whole tool calls
-  // (they are carried out; the model goes on after their results), or a
-  // reason not known yet.
-  return Step::kRunTools;
+  if (why == "end_turn" || why == "tool_use" || why == "stop_sequence" || why == "max_tokens") {
+    // max_tokens here: after whole tool calls, which are carried out; the
+    // model goes on after their results.
+    return Step::kRunTools;
+  }
+  // model_context_window_exceeded, or a reason this build does not know:
+  // not a finished task.
+  out->reason = why == "model_context_window_exceeded" ? FailureReason::kInvalidTask
+                                                       : FailureReason::kAgentError;
+  out->detail = "the model stopped with stop_reason '" + why + "'" +
+                (why == "model_context_window_exceeded"
+                     ? ": the conversation outgrew the model's context; split the task"
+                     : ", which porch does not treat as a finished task");
+  return Step::kFail;
 }
 
 std::string BudgetSpent(const AgentSettings& s, const AgentOutcome& out) {
@@ -278,10 +290,18 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
   }
   const Result<ModelPrice> price = ConfiguredPrice(s.config);
   LlmRequest req = FirstRequest(job);
-  req.max_tokens = s.max_tokens;
+  // Within what the model can give in one answer.
+  AgentSettings bounded = s;
+  bounded.max_tokens_limit =
+      std::min(s.max_tokens_limit, MaxOutputTokensForModel(req.model.empty() ? llm->model() : req.model));
+  req.max_tokens = std::min(s.max_tokens, bounded.max_tokens_limit);
   AgentOutcome out;
   for (int turn = 1;; ++turn) {
-    if (*cancelled) return Stopped(FailureReason::kCancelled, "cancelled by porch");
+    if (*cancelled) {
+      out.reason = FailureReason::kCancelled;  // what was spent so far still counts
+      out.detail = "cancelled by porch";
+      return out;
+    }
     if (turn > s.max_turns) {
       out.reason = FailureReason::kMaxTurns;
       out.detail = "the agent used all its turns (" + std::to_string(s.max_turns) +
@@ -299,7 +319,7 @@ AgentOutcome ApiAgentExecutor::Run(const AgentJob& job, bool* cancelled) {
     out.turns = turn;
     Log(job.stdout_path, {{"type", "assistant"}, {"turn", turn}, {"content", resp->content},
                           {"stop_reason", resp->stop_reason}, {"usage", resp->usage.ToJson()}});
-    const Step step = OnStopReason(s, *resp, &req, &out);
+    const Step step = OnStopReason(bounded, *resp, &req, &out);
     if (step == Step::kFail) {
       Log(job.stderr_path, {{"error", out.detail}});
       return out;

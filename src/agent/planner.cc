@@ -232,6 +232,19 @@ Result<PlanResult> Planner::MakePlan(const std::string& requirements) {
     out.plan_attempts = attempt;
     Result<LlmResponse> resp = CompleteCounted(llm_, req, &out.usage);
     if (!resp.ok()) return resp.status().Annotate("planning");
+    if (resp->truncated_tool_use || resp->stop_reason == "max_tokens") {
+      // The plan did not fit in the answer: the same question with more
+      // room (not counted as an attempt), up to what the model can give.
+      const int most = MaxOutputTokensForModel(llm_->model());
+      if (req.max_tokens >= most) {
+        return Status::Unavailable("planning: the plan did not fit in the model's answer even at "
+                                   "max_tokens " + std::to_string(req.max_tokens) +
+                                   "; ask for fewer tasks (planner.max_tasks) or a shorter requirement");
+      }
+      req.max_tokens = std::min(most, req.max_tokens * 2);
+      --attempt;
+      continue;
+    }
     if (raw_) raw_("plan-" + std::to_string(attempt), resp->raw);
     const json* use = resp->ToolUse("submit_plan");
     std::string errors;

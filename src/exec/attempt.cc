@@ -136,8 +136,8 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
 void CheckOutputs(const AttemptSpec& spec, const std::string& root, bool listed, AttemptResult* r) {
   std::string missing;
   for (const std::string& o : spec.outputs) {
-    struct stat st;
-    if (lstat((root + "/" + o).c_str(), &st) != 0) missing += (missing.empty() ? "'" : ", '") + o + "'";
+    // Beneath the root: a linked parent directory does not count.
+    if (!ExistsBeneath(root, o)) missing += (missing.empty() ? "'" : ", '") + o + "'";
   }
   if (!missing.empty()) {
     r->reason = FailureReason::kMissingOutputs;

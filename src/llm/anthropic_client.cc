@@ -45,7 +45,8 @@ TryOutcome AnthropicClient::TryOnce(const LlmRequest& request) {
   req.headers = {{"content-type", "application/json"},
                  {"x-api-key", options_.api_key},
                  {"anthropic-version", "2023-06-01"}};
-  req.body = Body(request, options_.model).dump();
+  // File contents and tool output may not be UTF-8: replaced, never thrown.
+  req.body = Body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
   MessageAssembler assembler;
   SseParser sse([&](const std::string&, const std::string& data) { assembler.OnEventText(data); });
   BodySink sink = nullptr;

@@ -68,7 +68,7 @@ TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
   req.method = "POST";
   req.url = endpoint + path;
   req.timeout_s = options_.timeout_s;
-  req.body = Body(request).dump();
+  req.body = Body(request).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   req.headers = {{"content-type", "application/json"},
                  {"accept", request.stream ? "application/vnd.amazon.eventstream" : "application/json"}};
   SignRequest(&req, host, path, "", Sha256Hex(req.body), options_.credentials, options_.region,

@@ -130,12 +130,16 @@ Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>
   if (!c.api_key.empty()) (*env)["ANTHROPIC_API_KEY"] = c.api_key;
   if (!c.base_url.empty()) (*env)["ANTHROPIC_BASE_URL"] = c.base_url;
   const bool bedrock = c.provider == "bedrock" || config->config.docker.use_bedrock;
-  if (bedrock && Get(*env, "AWS_ACCESS_KEY_ID").empty()) {
+  if (bedrock && (Get(*env, "AWS_ACCESS_KEY_ID").empty() || Get(*env, "AWS_SECRET_ACCESS_KEY").empty())) {
     Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home);
     if (!creds.ok()) return Status::Ok();  // said when a client is made
     (*env)["AWS_ACCESS_KEY_ID"] = creds->access_key_id;
     (*env)["AWS_SECRET_ACCESS_KEY"] = creds->secret_access_key;
-    if (!creds->session_token.empty()) (*env)["AWS_SESSION_TOKEN"] = creds->session_token;
+    if (creds->session_token.empty()) {
+      env->erase("AWS_SESSION_TOKEN");  // a stale one would not match these keys
+    } else {
+      (*env)["AWS_SESSION_TOKEN"] = creds->session_token;
+    }
     // Resolved: agents get the keys, not the profile (their HOME has no
     // ~/.aws, and the AWS SDKs skip keys in the environment when a profile
     // is named).

@@ -24,6 +24,14 @@ const json* LlmResponse::ToolUse(const std::string& name) const {
   return nullptr;
 }
 
+int MaxOutputTokensForModel(const std::string& model) {
+  auto has = [&](const char* s) { return model.find(s) != std::string::npos; };
+  if (has("claude-3-haiku") || has("claude-3-opus") || has("claude-3-sonnet")) return 4096;
+  if (has("claude-3-5")) return 8192;
+  if (has("opus-4") && !has("opus-4-5") && !has("opus-4-6")) return 32000;  // Opus 4 and 4.1
+  return 64000;  // Sonnet 3.7 and 4.x, Haiku 4.5, Opus 4.5 and later, and unknown models
+}
+
 ModelPrice PriceForModel(const std::string& model) {
   if (model.find("opus") != std::string::npos) return {15.0, 75.0, 18.75, 1.50};
   if (model.find("haiku") != std::string::npos) return {0.80, 4.0, 1.0, 0.08};

@@ -83,6 +83,10 @@ struct ModelPrice {
   double cache_read = 0.30;
 };
 
+// The most output tokens `model` may be asked for in one answer (matched
+// by family and generation, Bedrock ids included); 64000 when unknown.
+int MaxOutputTokensForModel(const std::string& model);
+
 // The built-in price for `model` (matched by family: opus, sonnet, haiku;
 // Bedrock ids included). Unknown models get Sonnet's price.
 ModelPrice PriceForModel(const std::string& model);

@@ -136,6 +136,13 @@ Result<LlmResponse> MessageAssembler::Finish() {
   if (!started_ || !stopped_) {
     return Status::Unavailable("the stream ended before the message was complete");
   }
+  // max_tokens with a tool call last: cut off, even if no input (or input
+  // that happens to parse) arrived.
+  if (response_.stop_reason == "max_tokens" && !response_.content.empty() &&
+      response_.content.back().is_object() &&
+      response_.content.back().value("type", "") == "tool_use") {
+    truncated_tool_ = true;
+  }
   if (truncated_tool_) {
     if (response_.stop_reason != "max_tokens") {
       return Status::Unavailable("the stream's tool input is not valid JSON");

@@ -130,6 +130,17 @@ Result<FileBeneath> ReadFileBeneath(const std::string& root, const std::string& 
   return out;
 }
 
+bool ExistsBeneath(const std::string& root, const std::string& rel) {
+  Result<std::vector<std::string>> parts = Components(rel);
+  if (!parts.ok()) return false;
+  Result<int> dir = OpenParentBeneath(root, *parts, rel, /*create=*/false);
+  if (!dir.ok()) return false;
+  struct stat st;
+  const bool there = fstatat(*dir, parts->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  close(*dir);
+  return there;
+}
+
 Status WriteFileBeneath(const std::string& root, const std::string& rel, const std::string& data,
                         unsigned mode) {
   Result<std::vector<std::string>> parts = Components(rel);

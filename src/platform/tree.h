@@ -51,6 +51,9 @@ struct FileBeneath {
   unsigned mode = 0644;
 };
 Result<FileBeneath> ReadFileBeneath(const std::string& root, const std::string& rel);
+// Whether `rel` exists beneath `root`, every component looked at without
+// following a link (a link itself counts as existing, as lstat says).
+bool ExistsBeneath(const std::string& root, const std::string& rel);
 
 // Replaces (write to a temporary name, then rename) `rel` beneath `root`,
 // creating missing directories. An existing link or directory at `rel`, or

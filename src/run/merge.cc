@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +13,7 @@
 #include "core/digest.h"
 #include "model/json_fields.h"
 #include "model/result_file.h"
+#include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/process.h"
 #include "platform/tree.h"
@@ -41,27 +46,45 @@ bool Mergeable(const std::string& text) {
   return text.size() <= kMaxMergeBytes && text.find('\0') == std::string::npos;
 }
 
-// Three-way merge of one text file in `scratch` (a directory of the
-// attempt's): `git merge-file` semantics. Returns the merged text with
-// `*clean` set, or the text with conflict markers with `*clean` false; an
-// error when git could not run.
-Result<std::string> MergeText(const std::string& scratch, const std::string& ours,
-                              const std::string& base, const std::string& theirs,
-                              const std::string& other_task, bool* clean) {
-  PORCH_RETURN_IF_ERROR(MakeDirs(scratch));
-  PORCH_RETURN_IF_ERROR(WriteFileFast(scratch + "/ours", ours));
-  PORCH_RETURN_IF_ERROR(WriteFileFast(scratch + "/base", base));
-  PORCH_RETURN_IF_ERROR(WriteFileFast(scratch + "/theirs", theirs));
-  Result<ProcessResult> r = RunProcess({"git", "merge-file", "-q", "-L", "this task", "-L", "base",
-                                        "-L", "task '" + other_task + "'", "ours", "base", "theirs"},
-                                       scratch, {{"GIT_CONFIG_NOSYSTEM", "1"}});
-  if (!r.ok()) return r.status();
-  if (r->exit_code < 0 || r->exit_code > 127) {
-    return Status::IoError("git merge-file failed: " + r->output.substr(0, 300));
+// Three-way merge of one text file: `git merge-file` semantics, in a
+// directory of porch's own (mkdtemp, outside the run directory, which agents
+// can write to). Returns the merged text with `*clean` set, or the text with
+// conflict markers with `*clean` false; an error when git could not run.
+Result<std::string> MergeText(const std::string& ours, const std::string& base,
+                              const std::string& theirs, const std::string& other, bool* clean) {
+  const char* tmp = getenv("TMPDIR");
+  std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/porch-merge-XXXXXX";
+  if (!mkdtemp(scratch.data())) return Status::FromErrno("cannot make a directory to merge in", errno);
+  Status st = WriteFileFast(scratch + "/ours", ours);
+  if (st.ok()) st = WriteFileFast(scratch + "/base", base);
+  if (st.ok()) st = WriteFileFast(scratch + "/theirs", theirs);
+  Result<std::string> out = st;
+  if (st.ok()) {
+    Result<ProcessResult> r = RunProcess({"git", "merge-file", "-q", "-L", "this task", "-L", "base",
+                                          "-L", other, "ours", "base", "theirs"},
+                                         scratch, {{"GIT_CONFIG_NOSYSTEM", "1"}});
+    if (!r.ok()) {
+      out = r.status().Annotate("git merge-file");
+    } else if (r->exit_code < 0 || r->exit_code > 127) {
+      out = Status::IoError("git merge-file failed: " + r->output.substr(0, 300));
+    } else {
+      *clean = r->exit_code == 0;
+      out = ReadFile(scratch + "/ours");
+    }
   }
-  *clean = r->exit_code == 0;
-  return ReadFile(scratch + "/ours");
+  for (const char* f : {"/ours", "/base", "/theirs"}) unlink((scratch + f).c_str());
+  rmdir(scratch.c_str());
+  return out;
 }
+
+// At most `n` bytes of `text`, never cutting a UTF-8 sequence.
+std::string Utf8Prefix(const std::string& text, size_t n) {
+  if (text.size() <= n) return text;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n);
+}
+
+int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec; }
 
 }  // namespace
 
@@ -87,14 +110,26 @@ OutputMerger::OutputMerger(const Plan* plan, RunLayout layout, MergeConfig confi
       o.sha256 = JsonString(it.value(), "sha256");
       o.size = JsonInt(it.value(), "size", -1);
       o.mtime_ns = JsonInt(it.value(), "mtime_ns", -1);
+      o.merged_at = JsonNumber(it.value(), "merged_at", 0);
+      o.mode = static_cast<unsigned>(JsonInt(it.value(), "mode", 0644)) & 07777;
     }
     if (!o.task.empty()) owners_[it.key()] = o;
   }
 }
 
+void OutputMerger::OnFailed(const Task& task, BackendEvent* ev) {
+  if (task.is_agent()) return;  // a failed AI attempt merges nothing
+  std::vector<std::string> changed = CheckMergedFilesKept(task, *ev);
+  if (!changed.empty()) {
+    std::string list;
+    for (const std::string& c : changed) list += (list.empty() ? "" : ", ") + c;
+    ev->detail += "; it also changed files merged from AI tasks, which were put back: " + list;
+  }
+}
+
 void OutputMerger::OnSucceeded(const Task& task, BackendEvent* ev) {
   if (!task.is_agent()) {
-    std::vector<std::string> changed = CheckMergedFilesKept(task);
+    std::vector<std::string> changed = CheckMergedFilesKept(task, *ev);
     if (!changed.empty()) {
       std::string list;
       for (const std::string& c : changed) list += (list.empty() ? "" : ", ") + c;
@@ -105,7 +140,7 @@ void OutputMerger::OnSucceeded(const Task& task, BackendEvent* ev) {
     }
     return;
   }
-  Result<MergeOutcome> merged = Merge(task, ev->attempt);
+  Result<MergeOutcome> merged = Merge(task, ev->attempt, WallSeconds());
   if (!merged.ok()) {
     ev->reason = FailureReason::kBackendError;
     ev->detail = "merging its files failed: " + merged.status().message();
@@ -131,48 +166,59 @@ namespace {
 std::string Who(const std::string& task) { return task.empty() ? "a command task" : "task '" + task + "'"; }
 }  // namespace
 
-std::vector<std::string> OutputMerger::CheckMergedFilesKept(const Task& task) {
+std::vector<std::string> OutputMerger::CheckMergedFilesKept(const Task& task, const BackendEvent& ev) {
   std::vector<std::string> changed;
   std::set<std::string> with;
+  bool ledger_changed = false;
   for (auto& [path, owner] : owners_) {
     if (owner.sha256.empty()) continue;  // not an AI merge
     struct stat st;
     const std::string full = layout_.output() + "/" + path;
     if (lstat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == owner.size &&
-        st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == owner.mtime_ns) {
+        MtimeNs(st) == owner.mtime_ns) {
       continue;  // untouched since the merge wrote it
     }
     Result<FileBeneath> now = ReadFileBeneath(layout_.output(), path);
     if (now.ok() && Sha256Hex(now->data) == owner.sha256) continue;
+    if (ev.started_at > 0 && owner.merged_at > 0 && owner.merged_at <= ev.started_at) {
+      // The command started after the merge: it saw that version and changed
+      // it on purpose (a formatter, a lock file). Its version stands.
+      owner = Owner{task.id};
+      ledger_changed = true;
+      continue;
+    }
+    // It started before the merge, so it overwrote a version it never saw.
     changed.push_back(path + " (merged from task '" + owner.task + "')");
     with.insert(owner.task);
-    Result<std::string> kept = ReadFile(layout_.dir() + "/merge-blobs/" + owner.sha256);
-    if (kept.ok()) {
-      WriteFileBeneath(layout_.output(), path, *kept, now.ok() ? now->mode : 0644)
-          .IgnoreError();  // reported below either way
-      if (lstat(full.c_str(), &st) == 0) {
-        owner.size = st.st_size;
-        owner.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-      }
+    Result<FileBeneath> kept = ReadFileBeneath(layout_.dir(), "merge-blobs/" + owner.sha256);
+    if (kept.ok() && Sha256Hex(kept->data) == owner.sha256 &&
+        WriteFileBeneath(layout_.output(), path, kept->data, owner.mode).ok() &&
+        lstat(full.c_str(), &st) == 0) {
+      owner.size = st.st_size;
+      owner.mtime_ns = MtimeNs(st);
+      ledger_changed = true;
     }
   }
-  if (!changed.empty()) {
-    RecordCase(task, 0, changed, with, "put-back").IgnoreError();
-    SaveLedger().IgnoreError();
-  }
+  if (!changed.empty()) RecordCase(task, ev.attempt, changed, with, "put-back").IgnoreError();
+  if (ledger_changed) SaveLedger().IgnoreError();
   return changed;
 }
 
 Status OutputMerger::MergeFile(const Task& task, int attempt, const FileDigest& f,
                                const std::map<std::string, std::string>& seed, MergePlan* plan) {
-  const std::string attempt_dir = layout_.attempt_dir(task.id, attempt);
-  // Never through a link: output/ may hold links a command task made.
+  // Everything under the run directory is opened beneath it, never through
+  // a link: agents can write there (their workspace, their attempt
+  // directory), and output/ may hold links a command task made.
+  const std::string attempt_rel = "tasks/" + task.id + "/attempt-" + std::to_string(attempt);
   Result<FileBeneath> current = ReadFileBeneath(layout_.output(), f.path);
   if (!current.ok() && current.status().code() != Status::Code::kNotFound) return current.status();
   const std::string cur_sha = current.ok() ? Sha256Hex(current->data) : "";
-  if (cur_sha == f.sha256) return Status::Ok();  // already there (or merged before a crash)
-  // A link in the workspace (the agent's own) fails here, before output/ changes.
-  Result<FileBeneath> ours = ReadFileBeneath(attempt_dir + "/workspace", f.path);
+  if (cur_sha == f.sha256) {  // already there (or merged before a crash)
+    auto owner = owners_.find(f.path);
+    if (owner == owners_.end() || owner->second.sha256 != cur_sha) plan->remember.push_back(f.path);
+    return Status::Ok();
+  }
+  Result<FileBeneath> ours = ReadFileBeneath(layout_.dir(), attempt_rel + "/workspace/" + f.path);
   if (!ours.ok()) return ours.status();
   auto s = seed.find(f.path);
   const std::string seen = s == seed.end() ? "" : s->second;
@@ -183,19 +229,22 @@ Status OutputMerger::MergeFile(const Task& task, int attempt, const FileDigest& 
   const std::string other = Blame(f.path);
   const std::string what = f.path + " (also changed by " + Who(other) + ")";
   if (!other.empty()) plan->with.insert(other);
-  if (config_.conflict_policy == "keep-later") {
-    plan->outcome.conflicts.push_back(what);
-    plan->writes.emplace_back(f.path, std::move(*ours));
-    return Status::Ok();
-  }
-  // Both changed it: merge three ways against what the seed held.
+  // Both changed it: merge three ways against what the seed held, when the
+  // other version is one a merge wrote (a command may still be writing its
+  // own) and the base is what the seed held (the agent could touch base/).
+  auto owner = owners_.find(f.path);
+  const bool theirs_merged = owner != owners_.end() && owner->second.sha256 == cur_sha;
   Result<FileBeneath> base = seen.empty() ? Result<FileBeneath>(FileBeneath{})
-                                          : ReadFileBeneath(attempt_dir + "/base", f.path);
+                                          : ReadFileBeneath(layout_.dir(), attempt_rel + "/base/" + f.path);
+  const bool base_ok = base.ok() && (seen.empty() ? base->data.empty() : Sha256Hex(base->data) == seen);
   const std::string theirs = current.ok() ? current->data : "";
   bool clean = false;
-  Result<std::string> text = Status::InvalidArgument("not text");
-  if (base.ok() && Mergeable(ours->data) && Mergeable(base->data) && Mergeable(theirs)) {
-    text = MergeText(attempt_dir + "/.merge", ours->data, base->data, theirs, Who(other), &clean);
+  Result<std::string> text = Status::InvalidArgument(
+      !theirs_merged ? "the other version was written by a command, not merged"
+      : !base_ok     ? "no seeded base to merge against"
+                     : "binary or larger than 1 MB");
+  if (theirs_merged && base_ok && Mergeable(ours->data) && Mergeable(base->data) && Mergeable(theirs)) {
+    text = MergeText(ours->data, base->data, theirs, Who(other), &clean);
   }
   if (text.ok() && clean) {
     plan->outcome.three_way.push_back(what);
@@ -203,16 +252,20 @@ Status OutputMerger::MergeFile(const Task& task, int attempt, const FileDigest& 
     return Status::Ok();
   }
   plan->outcome.conflicts.push_back(what);
+  if (config_.conflict_policy == "keep-later") {
+    plan->writes.emplace_back(f.path, std::move(*ours));
+    return Status::Ok();
+  }
   plan->marked += "=== " + f.path + ": this task's version against " + Who(other) + " ===\n" +
-                  (text.ok() ? *text : "(binary, too large, or no seeded base to merge against)\n");
+                  (text.ok() ? *text : "(not merged: " + text.status().message() + ")\n");
   return Status::Ok();
 }
 
-Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt) {
+Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt, double now) {
   Result<AttemptResult> result = ReadAttemptResult(layout_.result_path(task.id, attempt));
   if (!result.ok()) return result.status();
-  const std::string attempt_dir = layout_.attempt_dir(task.id, attempt);
-  const std::map<std::string, std::string> seed = ReadStringMap(attempt_dir + "/seed.json");
+  const std::string attempt_rel = "tasks/" + task.id + "/attempt-" + std::to_string(attempt);
+  const std::map<std::string, std::string> seed = ReadStringMap(layout_.dir() + "/" + attempt_rel + "/seed.json");
   const std::string where = "merging task '" + task.id + "'";
   // Every file is read and decided before any is written.
   MergePlan plan;
@@ -221,43 +274,53 @@ Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt) {
   }
   MergeOutcome& outcome = plan.outcome;
   outcome.conflicted = !outcome.conflicts.empty();
+  const bool keep = config_.conflict_policy == "keep-later";
+  if (outcome.conflicted && !keep) {
+    PORCH_RETURN_IF_ERROR(RecordCase(task, attempt, outcome.conflicts, plan.with, "failed"));
+    // Shown to the retry; written beneath the run directory, never through a link.
+    WriteFileBeneath(layout_.dir(), attempt_rel + "/conflicts.txt",
+                     Utf8Prefix(plan.marked, kMaxConflictTextBytes), 0644)
+        .IgnoreError();
+    return outcome;
+  }
+  for (auto& [path, file] : plan.writes) {
+    PORCH_RETURN_IF_ERROR(WriteFileBeneath(layout_.output(), path, file.data, file.mode).Annotate(where));
+    PORCH_RETURN_IF_ERROR(Remember(task, attempt, path, file, now).Annotate(where));
+  }
+  for (const std::string& path : plan.remember) {
+    Result<FileBeneath> there = ReadFileBeneath(layout_.output(), path);
+    if (there.ok()) PORCH_RETURN_IF_ERROR(Remember(task, attempt, path, *there, now).Annotate(where));
+  }
+  PORCH_RETURN_IF_ERROR(SaveLedger());
+  // Recorded once the files are in place (a resumed merge finds them there
+  // and records nothing twice).
   if (!outcome.three_way.empty()) {
     PORCH_RETURN_IF_ERROR(RecordCase(task, attempt, outcome.three_way, plan.with, "three-way"));
   }
   if (outcome.conflicted) {
-    const bool keep = config_.conflict_policy == "keep-later";
-    PORCH_RETURN_IF_ERROR(
-        RecordCase(task, attempt, outcome.conflicts, plan.with, keep ? "kept-later" : "failed"));
-    if (!keep) {
-      std::string& marked = plan.marked;
-      if (marked.size() > kMaxConflictTextBytes) marked = marked.substr(0, kMaxConflictTextBytes) + "\n...";
-      WriteFileFast(attempt_dir + "/conflicts.txt", marked).IgnoreError();  // shown to the retry
-      return outcome;
-    }
+    PORCH_RETURN_IF_ERROR(RecordCase(task, attempt, outcome.conflicts, plan.with, "kept-later"));
   }
-  for (auto& [path, file] : plan.writes) {
-    PORCH_RETURN_IF_ERROR(WriteFileBeneath(layout_.output(), path, file.data, file.mode).Annotate(where));
-    PORCH_RETURN_IF_ERROR(Remember(task, attempt, path, file.data).Annotate(where));
-  }
-  PORCH_RETURN_IF_ERROR(SaveLedger());
   if (config_.git) Commit(task);
   outcome.applied = true;
   return outcome;
 }
 
 Status OutputMerger::Remember(const Task& task, int attempt, const std::string& path,
-                              const std::string& data) {
-  Owner o{task.id, attempt, Sha256Hex(data)};
+                              const FileBeneath& file, double now) {
+  Owner o{task.id, attempt, Sha256Hex(file.data)};
+  o.mode = file.mode;
+  o.merged_at = now;
   // The merged content, so a command that overwrites it cannot lose it.
-  const std::string blob = layout_.dir() + "/merge-blobs/" + o.sha256;
-  if (!PathExists(blob)) {
-    PORCH_RETURN_IF_ERROR(MakeDirs(DirName(blob)));
-    PORCH_RETURN_IF_ERROR(WriteFileAtomic(blob, data, /*sync_dir=*/false));
+  const std::string blob = "merge-blobs/" + o.sha256;
+  Result<FileBeneath> have = ReadFileBeneath(layout_.dir(), blob);
+  if (!have.ok() || Sha256Hex(have->data) != o.sha256) {
+    PORCH_RETURN_IF_ERROR(MakeDirs(layout_.dir() + "/merge-blobs"));
+    PORCH_RETURN_IF_ERROR(WriteFileBeneath(layout_.dir(), blob, file.data, 0644));
   }
   struct stat st;
   if (lstat((layout_.output() + "/" + path).c_str(), &st) == 0) {
     o.size = st.st_size;
-    o.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    o.mtime_ns = MtimeNs(st);
   }
   owners_[path] = o;
   return Status::Ok();
@@ -272,6 +335,8 @@ Status OutputMerger::SaveLedger() {
       e["sha256"] = o.sha256;
       e["size"] = o.size;
       e["mtime_ns"] = o.mtime_ns;
+      e["mode"] = o.mode;
+      e["merged_at"] = o.merged_at;
     }
     owners[p] = e;
   }

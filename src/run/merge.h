@@ -63,10 +63,14 @@ class OutputMerger : public CompletionStage {
   // merge that could not be written, turns the event into a failure. For a
   // command task, checks that it left the files AI tasks merged alone.
   void OnSucceeded(const Task& task, BackendEvent* ev) override;
+  // A failed command task: files AI tasks merged that it changed are put
+  // back (and said so in its detail).
+  void OnFailed(const Task& task, BackendEvent* ev) override;
 
   // Merges attempt `attempt` of `task` into output/. An error means the
   // merge could not be done (unreadable result, a write that failed).
-  Result<MergeOutcome> Merge(const Task& task, int attempt);
+  // `now`: when (wall clock) the attempt ended, kept as the merge's time.
+  Result<MergeOutcome> Merge(const Task& task, int attempt, double now = 0);
 
  private:
   // One output path's last writer. For AI merges: the attempt, the digest
@@ -77,6 +81,8 @@ class OutputMerger : public CompletionStage {
     std::string sha256;
     int64_t size = -1;
     int64_t mtime_ns = -1;
+    unsigned mode = 0644;
+    double merged_at = 0;  // wall clock; commands started later saw this version
   };
 
   // What merging one attempt will do, decided before anything is written.
@@ -85,11 +91,13 @@ class OutputMerger : public CompletionStage {
     std::vector<std::pair<std::string, FileBeneath>> writes;  // path -> new content
     std::set<std::string> with;                               // the other tasks involved
     std::string marked;                                       // conflict-marked versions
+    std::vector<std::string> remember;                        // already in place, not in the ledger
   };
   Status MergeFile(const Task& task, int attempt, const FileDigest& f,
                    const std::map<std::string, std::string>& seed, MergePlan* plan);
   // Records `path` as written by the merge of `task`, with its content.
-  Status Remember(const Task& task, int attempt, const std::string& path, const std::string& data);
+  Status Remember(const Task& task, int attempt, const std::string& path, const FileBeneath& file,
+                  double now);
   // Appends to conflicts.json: `task` met `with` over `files`, resolved so.
   Status RecordCase(const Task& task, int attempt, const std::vector<std::string>& files,
                     const std::set<std::string>& with, const std::string& resolution);
@@ -99,7 +107,10 @@ class OutputMerger : public CompletionStage {
   // that declares it as an output, else "a command task".
   std::string Blame(const std::string& path) const;
   // Command tasks: the AI-merged files they changed, each put back.
-  std::vector<std::string> CheckMergedFilesKept(const Task& task);
+  // Those it changed although it started before their merge (it could not
+  // have seen them) are put back; those it changed after seeing them are
+  // its own from then on.
+  std::vector<std::string> CheckMergedFilesKept(const Task& task, const BackendEvent& ev);
 
   const Plan* plan_;
   RunLayout layout_;

@@ -241,6 +241,13 @@ Status Scheduler::Handle(const BackendEvent& ev) {
     Finish(i, passed);
     return journal_error_;
   }
+  if (completion_ && ev.kind == BackendEvent::Kind::kFinished) {
+    BackendEvent failed = ev;
+    completion_->OnFailed(t, &failed);
+    failed.reason = ev.reason;
+    Finish(i, failed);
+    return journal_error_;
+  }
   Finish(i, ev);
   return journal_error_;
 }

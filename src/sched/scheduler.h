@@ -92,6 +92,9 @@ class CompletionStage {
  public:
   virtual ~CompletionStage() = default;
   virtual void OnSucceeded(const Task& task, BackendEvent* ev) = 0;
+  // Every attempt that ended in failure (not one re-queued by the backend);
+  // may add to ev->detail, not change the reason.
+  virtual void OnFailed(const Task& /*task*/, BackendEvent* /*ev*/) {}
 };
 
 struct RunSummary {

@@ -260,6 +260,17 @@ TEST_F(AgentAttemptTest, ATextAnswerCutOffOrPausedIsContinued) {
   EXPECT_EQ(cut.back()["role"], "user");
 }
 
+TEST_F(AgentAttemptTest, AStopReasonNotKnownIsNotAFinishedTask) {
+  Serve({{{"responses", {{{"text", "..."}, {"stop_reason", "model_context_window_exceeded"}}}}}});
+  AttemptResult r = Run(Spec("MAKE-ANSWER"));
+  EXPECT_EQ(r.reason, FailureReason::kInvalidTask);
+  EXPECT_NE(r.detail.find("model_context_window_exceeded"), std::string::npos) << r.detail;
+  Serve({{{"responses", {{{"text", "..."}, {"stop_reason", "something_new"}}}}}});
+  AttemptResult n = Run(Spec("MAKE-ANSWER"));
+  EXPECT_EQ(n.reason, FailureReason::kAgentError);
+  EXPECT_NE(n.detail.find("'something_new'"), std::string::npos) << n.detail;
+}
+
 TEST_F(AgentAttemptTest, MissingDeclaredOutputsFailTheAttempt) {
   Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
          {{"responses", {Write("other.txt", "not what was asked")}}}});

@@ -136,6 +136,21 @@ TEST_F(PlannerTest, OverlappingFileOwnershipIsRepaired) {
       << feedback;
 }
 
+TEST_F(PlannerTest, APlanCutOffAtMaxTokensIsAskedForAgainWithMoreRoom) {
+  json cut = PlanAnswer(Task3());
+  cut["truncate_below"] = 10000;
+  Serve({Complexity(3), {{"match", "Plan it as"}, {"responses", {cut}}}});
+  auto llm = Anthropic();
+  Result<PlanResult> r = MakePlan(llm.get());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->plan.tasks.size(), 3u);
+  EXPECT_EQ(r->plan_attempts, 1);  // not a wrong plan: the same question with more room
+  auto posts = server_->Posts();
+  ASSERT_EQ(posts.size(), 3u);
+  EXPECT_EQ(posts[1]["body"]["max_tokens"], 8192);
+  EXPECT_EQ(posts[2]["body"]["max_tokens"], 16384);
+}
+
 TEST_F(PlannerTest, GarbageThreeTimesFailsClearly) {
   json traversal = Task3();
   traversal[0]["outputs"] = {"../../etc/passwd"};

@@ -131,13 +131,16 @@ TEST_F(AgentRunTest, OverlappingEditsAreHandedBackAndMergedOnTheRetry) {
 }
 
 TEST_F(AgentRunTest, ACommandCannotSilentlyOverwriteWhatAnAiTaskMerged) {
+  // The command started before the agent's file was merged, so it never saw
+  // it: its write is put back and it fails, naming both.
   Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
   - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
-  - {id: clobber, command: "echo from the command > shared.txt", depends_on: [a]}
-)"), "--run-id", "cw"}, Env());
+  - {id: clobber, command: "sleep 1.5; echo from the command > shared.txt"}
+)"), "-j", "2", "--run-id", "cw"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   json s = Status("cw");
+  EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
   EXPECT_EQ(s["tasks"][1]["state"], "failed");
   EXPECT_EQ(s["tasks"][1]["attempts"], 1);  // not retried: it would do the same again
   std::string detail = s["tasks"][1]["attempt_details"][0]["detail"];
@@ -147,6 +150,43 @@ TEST_F(AgentRunTest, ACommandCannotSilentlyOverwriteWhatAnAiTaskMerged) {
   ASSERT_EQ(cases.size(), 1u);
   EXPECT_EQ(cases[0]["task"], "clobber");
   EXPECT_EQ(cases[0]["with"], json::array({"a"}));
+  EXPECT_EQ(cases[0]["resolution"], "put-back");
+}
+
+TEST_F(AgentRunTest, ACommandThatSawTheMergedFileMayChangeIt) {
+  // A formatter after the agent: it depends on it, so it saw its version.
+  Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
+  - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
+  - {id: fmt, command: "sed -i s/agent/formatter/ shared.txt", depends_on: [a]}
+)"), "--run-id", "fmt"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Out("fmt") + "/shared.txt"), "from the formatter\n");
+  json owners = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/fmt/merge.json"));
+  EXPECT_EQ(owners["shared.txt"]["task"], "fmt");
+}
+
+TEST_F(AgentRunTest, AFailedCommandsWriteToAMergedFileIsPutBackToo) {
+  Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
+  - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
+  - {id: bad, command: "sleep 1.5; echo clobbered > shared.txt; exit 3", retries: 0}
+)"), "-j", "2", "--run-id", "fb"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Out("fb") + "/shared.txt"), "from the agent\n");
+  std::string detail = Status("fb")["tasks"][1]["attempt_details"][0]["detail"];
+  EXPECT_NE(detail.find("exit 3"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("put back: shared.txt"), std::string::npos) << detail;
+}
+
+TEST_F(AgentRunTest, KeepLaterStillMergesNonOverlappingEdits) {
+  Serve({Rule("TASK-BASE", Write("lib.c", Lib())),
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 0.2)),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 0.8))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "kl",
+                                      "--set", "merge.conflict_policy=keep-later"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Out("kl") + "/lib.c"), Lib("return 10;", "return 20;"));
 }
 
 TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {

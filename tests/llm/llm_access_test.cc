@@ -69,10 +69,16 @@ TEST(LlmAccessTest, BedrockProfileCredentialsBecomeVariables) {
   EXPECT_EQ(env["AWS_SESSION_TOKEN"], "tok");
   EXPECT_EQ(env.count("AWS_PROFILE"), 0u);  // SDKs skip keys in the environment when a profile is named
   // Keys already in the environment are left as they are.
-  std::map<std::string, std::string> given = {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_PROFILE", "dev"}};
+  std::map<std::string, std::string> given = {
+      {"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "env-secret"}, {"AWS_PROFILE", "dev"}};
   ASSERT_TRUE(ResolveLlmAccess(&c, &given, home.path()).ok());
   EXPECT_EQ(given["AWS_ACCESS_KEY_ID"], "AKIDENV");
-  EXPECT_EQ(given.count("AWS_SECRET_ACCESS_KEY"), 0u);
+  EXPECT_EQ(given["AWS_SECRET_ACCESS_KEY"], "env-secret");
+  // Half a pair is no pair: the profile's whole pair is used instead.
+  std::map<std::string, std::string> half = {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_PROFILE", "dev"}};
+  ASSERT_TRUE(ResolveLlmAccess(&c, &half, home.path()).ok());
+  EXPECT_EQ(half["AWS_ACCESS_KEY_ID"], "AKIDDEV");
+  EXPECT_EQ(half["AWS_SECRET_ACCESS_KEY"], "s3cret");
 }
 
 TEST(LlmAccessTest, AKeyFileReadableOnlyByItsOwnerGivesTheKey) {

@@ -125,6 +125,28 @@ TEST(StreamTest, TokensOfTriesThatFailedAreCounted) {
   EXPECT_EQ(failed.input_tokens, 30);
 }
 
+TEST(ModelLimitsTest, OutputTokensPerAnswerByModel) {
+  EXPECT_EQ(MaxOutputTokensForModel("claude-3-haiku-20240307"), 4096);
+  EXPECT_EQ(MaxOutputTokensForModel("claude-3-5-haiku-20241022"), 8192);
+  EXPECT_EQ(MaxOutputTokensForModel("claude-opus-4-1-20250805"), 32000);
+  EXPECT_EQ(MaxOutputTokensForModel("claude-opus-4-20250514"), 32000);
+  EXPECT_EQ(MaxOutputTokensForModel("claude-opus-4-5"), 64000);
+  EXPECT_EQ(MaxOutputTokensForModel("claude-sonnet-4-5"), 64000);
+  EXPECT_EQ(MaxOutputTokensForModel("global.anthropic.claude-sonnet-4-5-20250929-v1:0"), 64000);
+  EXPECT_EQ(MaxOutputTokensForModel("eu.anthropic.claude-3-5-sonnet-20240620-v1:0"), 8192);
+}
+
+TEST(StreamTest, AToolCallCutOffBeforeAnyInputIsTruncatedToo) {
+  std::vector<json> cut = ToolStream();
+  cut.erase(cut.begin() + 7, cut.begin() + 9);  // no input_json_delta at all
+  for (json& e : cut) {
+    if (e["type"] == "message_delta") e["delta"]["stop_reason"] = "max_tokens";
+  }
+  Result<LlmResponse> r = Assemble(Sse(cut), 10);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->truncated_tool_use);
+}
+
 TEST(UsageTest, CostFromUsageFields) {
   Usage u = Usage::FromJson({{"input_tokens", 1000000}, {"output_tokens", 100000},
                              {"cache_creation_input_tokens", 200000}, {"cache_read_input_tokens", 500000}});

@@ -234,6 +234,49 @@ TEST_F(MergeLinkTest, ALinkInTheSeededInputIsNeitherCopiedNorWrittenThrough) {
   ExpectRefused(ev, "in.txt");
 }
 
+TEST_F(MergeLinkTest, ALinkPlantedWhereTheConflictTextGoesIsNotWrittenThrough) {
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"shared.txt", "from a"}});
+  BackendEvent ok_a = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ok_a);
+  Attempt("b", 1, {{"shared.txt", "from b"}});
+  ASSERT_EQ(symlink((outside_ + "/victim.txt").c_str(), (layout_.attempt_dir("b", 1) + "/conflicts.txt").c_str()), 0);
+  BackendEvent ev = FailedEvent(1, 1, 2, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[1], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kConflict);
+  EXPECT_EQ(*ReadFile(outside_ + "/victim.txt"), "original");
+}
+
+TEST_F(OutputMergerTest, ATamperedBaseIsAConflictNotASilentRevert) {
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {{"shared.txt", "A\n"}});
+  BackendEvent ok_a = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ok_a);
+  // b was seeded with "base", but its base/ copy now says what a wrote, which
+  // would make a three-way merge take b's version and drop a's.
+  Attempt("b", 1, {{"shared.txt", "B\n"}}, /*seed=*/{{"shared.txt", "base\n"}});
+  ASSERT_TRUE(MakeDirs(layout_.attempt_dir("b", 1) + "/base").ok());
+  ASSERT_TRUE(WriteFileAtomic(layout_.attempt_dir("b", 1) + "/base/shared.txt", "A\n").ok());
+  BackendEvent ev = FailedEvent(1, 1, 2, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[1], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kConflict) << ev.detail;
+  EXPECT_EQ(Out("shared.txt"), "A\n");
+}
+
+TEST(FileBeneathTest, ExistsBeneathDoesNotLookThroughALinkedDirectory) {
+  TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.path() + "/root/sub").ok());
+  ASSERT_TRUE(MakeDirs(dir.path() + "/elsewhere").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/root/sub/f.txt", "x").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/elsewhere/g.txt", "x").ok());
+  ASSERT_EQ(symlink((dir.path() + "/elsewhere").c_str(), (dir.path() + "/root/linked").c_str()), 0);
+  EXPECT_TRUE(ExistsBeneath(dir.path() + "/root", "sub/f.txt"));
+  EXPECT_TRUE(ExistsBeneath(dir.path() + "/root", "linked"));  // the link itself is there
+  EXPECT_FALSE(ExistsBeneath(dir.path() + "/root", "linked/g.txt"));
+  EXPECT_FALSE(ExistsBeneath(dir.path() + "/root", "sub/missing.txt"));
+  EXPECT_FALSE(ExistsBeneath(dir.path() + "/root", "../root/sub/f.txt"));
+}
+
 TEST(FileBeneathTest, PathsMustStayBeneathTheRoot) {
   TempDir dir;
   for (const char* bad : {"../x", "a/../../x", "/etc/passwd", "", "a//b", "./a", "a/."}) {
