@@ -572,7 +572,8 @@ int CmdExecTask(const std::string& run_dir, const std::string& task_id, int atte
 int CmdSpawner(const std::string& run_dir, int fd) { return ServeSpawner(run_dir, fd); }
 
 int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
-          bool delete_extra, const std::string& unchanged_from) {
+          bool delete_extra, const std::string& unchanged_from,
+          const std::vector<std::string>& exclude) {
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
   std::map<std::string, std::string> env = CurrentEnvironment();
@@ -624,6 +625,7 @@ int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<s
     }
     SyncOptions so;
     so.delete_extra = delete_extra;
+    so.exclude = exclude;
     if (!unchanged_from.empty()) {
       std::string ref_bucket;
       if (!up || !ParseS3Url(unchanged_from, &ref_bucket, &so.unchanged_from) || ref_bucket != bucket) {

@@ -56,7 +56,8 @@ int CmdServe(const GlobalOptions& g);
 // porch s3 sync SRC DST [--delete] | ls URL | mb URL: porch's own S3 client
 // (aws.region, aws.endpoint, the standard credential chain).
 int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
-          bool delete_extra, const std::string& unchanged_from);
+          bool delete_extra, const std::string& unchanged_from,
+          const std::vector<std::string>& exclude = {});
 
 // time_limit_s / grace_s < 0: from the task and the run's config.
 // The local backend's spawner (exec/spawner.h): internal, started by porch.

@@ -207,6 +207,9 @@ int main(int argc, char** argv) {
   std::string s3_unchanged_from;
   s3_cmd->add_option("--unchanged-from", s3_unchanged_from,
                      "sync up: skip files identical to those under this s3:// prefix");
+  std::vector<std::string> s3_exclude;
+  s3_cmd->add_option("--exclude", s3_exclude,
+                     "sync up: skip files and directories of this name, at any depth (repeatable)");
   s3_cmd->add_flag("--json", g.json, "print the result as JSON");
   s3_cmd->footer(
       "\nExamples:\n"
@@ -264,7 +267,7 @@ int main(int argc, char** argv) {
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();
   if (report_cmd->parsed()) return porch::CmdReport(g, run);
   if (serve_cmd->parsed()) return porch::CmdServe(g);
-  if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete, s3_unchanged_from);
+  if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete, s3_unchanged_from, s3_exclude);
   if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt, exec_time_limit, exec_grace);
   if (spawner_cmd->parsed()) return porch::CmdSpawner(run_dir, spawner_fd);
   std::fprintf(stderr, "porch: no command given; see porch --help\n");

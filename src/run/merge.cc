@@ -236,6 +236,11 @@ Status OutputMerger::MergeFile(const Task& task, int attempt, const FileDigest& 
   const bool theirs_merged = owner != owners_.end() && owner->second.sha256 == cur_sha;
   Result<FileBeneath> base = seen.empty() ? Result<FileBeneath>(FileBeneath{})
                                           : ReadFileBeneath(layout_.dir(), attempt_rel + "/base/" + f.path);
+  if (!seen.empty() && !base.ok()) {
+    // No copy from the attempt (the aws backend does not send it back): the
+    // version an earlier merge wrote, when that is what the seed held.
+    base = ReadFileBeneath(layout_.dir(), "merge-blobs/" + seen);
+  }
   const bool base_ok = base.ok() && (seen.empty() ? base->data.empty() : Sha256Hex(base->data) == seen);
   const std::string theirs = current.ok() ? current->data : "";
   bool clean = false;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <map>
@@ -17,18 +18,22 @@ bool EndsWith(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-// Regular files under `dir`, by path relative to it.
-Status Walk(const std::string& dir, const std::string& rel, std::map<std::string, uint64_t>* out) {
+// Regular files under `dir`, by path relative to it. Links are not followed
+// (a link in a workspace must not upload what it points to), and names in
+// `exclude` are skipped at any depth.
+Status Walk(const std::string& dir, const std::string& rel, std::map<std::string, uint64_t>* out,
+            const std::vector<std::string>& exclude = {}) {
   std::string here = rel.empty() ? dir : dir + "/" + rel;
   if (rel.empty() && !PathExists(here)) return Status::Ok();  // nothing to sync yet
   Result<std::vector<std::string>> names = ListDir(here);
   if (!names.ok()) return names.status();
   for (const std::string& n : *names) {
+    if (std::find(exclude.begin(), exclude.end(), n) != exclude.end()) continue;
     std::string r = rel.empty() ? n : rel + "/" + n;
     struct stat st;
-    if (stat((dir + "/" + r).c_str(), &st) != 0) continue;  // a dangling link
+    if (lstat((dir + "/" + r).c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      PORCH_RETURN_IF_ERROR(Walk(dir, r, out));
+      PORCH_RETURN_IF_ERROR(Walk(dir, r, out, exclude));
     } else if (S_ISREG(st.st_mode) && !EndsWith(n, ".porch-part")) {  // not a download in flight
       (*out)[r] = static_cast<uint64_t>(st.st_size);
     }
@@ -61,7 +66,7 @@ Result<SyncStats> SyncUp(ObjectStore& store, const std::string& dir, const std::
                          const std::string& prefix_in, const SyncOptions& options) {
   std::string prefix = Prefix(prefix_in);
   std::map<std::string, uint64_t> local;
-  PORCH_RETURN_IF_ERROR(Walk(dir, "", &local));
+  PORCH_RETURN_IF_ERROR(Walk(dir, "", &local, options.exclude));
   Result<std::vector<ObjectInfo>> listed = store.List(bucket, prefix);
   if (!listed.ok()) return listed.status();
   std::map<std::string, ObjectInfo> remote;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "s3/object_store.h"
 
@@ -18,6 +19,9 @@ struct SyncOptions {
   // under this prefix (of the same bucket) are not uploaded. A node uses it
   // to send back only what its task changed in the snapshot it was given.
   std::string unchanged_from;
+  // SyncUp only: directories or files with these names (at any depth) are
+  // not uploaded (".git": a repository's objects and hooks stay home).
+  std::vector<std::string> exclude;
 };
 
 struct SyncStats {

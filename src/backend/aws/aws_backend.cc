@@ -31,7 +31,11 @@ Status S3Stager::Start(const std::string& run_marker_json) {
 
 Status S3Stager::Publish() {
   // Only what changed since the last submission goes up.
-  Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/input/output", {});
+  // Never the output's git repository (its objects, and hooks that would run
+  // wherever it is checked out).
+  SyncOptions options;
+  options.exclude = {".git"};
+  Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/input/output", options);
   return up.status();
 }
 
@@ -59,7 +63,9 @@ void S3Stager::Fetch(const std::vector<std::pair<std::string, int>>& active) {
 }
 
 Status S3Stager::Close() {
-  Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/output", {});
+  SyncOptions options;
+  options.exclude = {".git"};  // the repository stays with the run directory
+  Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/output", options);
   return up.status().Annotate("aws backend: the final upload of output/ to " + StageUrl() +
                               "/output");
 }

@@ -154,10 +154,15 @@ std::string StagedBody(const JobScriptSpec& spec) {
   s += "# Back to S3, also when the task failed: what it changed in output/, its\n"
        "# attempt's files, and last its result, which tells porch it is over.\n";
   s += "porch_s3 sync \"$node/output\" \"$stage/$rel/output\" --unchanged-from "
-       "\"$stage/input/output\"\n";
+       "\"$stage/input/output\" --exclude .git\n";
   s += "mkdir -p \"$node/.result\" && if [ -f \"$node/$rel/result.json\" ]; then "
        "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
-  s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\"\n";
+  // The attempt's own files; of an AI task's workspace only what the agent
+  // changed (the rest is the snapshot it was given), and neither its seeded
+  // base/ nor any .git.
+  s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\" --exclude workspace --exclude base --exclude .git\n";
+  s += "if [ -d \"$node/$rel/workspace\" ]; then porch_s3 sync \"$node/$rel/workspace\" "
+       "\"$stage/$rel/workspace\" --unchanged-from \"$stage/input/output\" --exclude .git; fi\n";
   s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
   // Nothing stays on the node: the attempt's directory, the run's (when it
   // is empty) and SLURM's own output file for this job go.

@@ -3,6 +3,8 @@
 // from this build's porch binary (scripts/make-test-rootfs.sh).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -111,6 +113,64 @@ TEST_F(DockerBackendTest, TenTaskDagAtFourExecutors) {
   EXPECT_EQ(s["run"]["backend"], "docker");
   EXPECT_EQ(s["tasks"][0]["job_id"].get<std::string>().size(), 64u);  // a container id
   EXPECT_EQ(Containers(Id("dag")), 0u);  // every container was removed once collected
+}
+
+TEST_F(DockerBackendTest, AgentsInContainersUseTheConfiguredKeyAndEndpointOnTheHostNetwork) {
+  TempDir server_dir;
+  json rules = {{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
+                           {{"match", "DOCKER-AGENT"},
+                            {"responses", {{{"tool_use", {{"name", "write_file"},
+                                                          {"input", {{"path", "page.txt"}, {"content", "hi\n"}}}}}}}}}}}};
+  FakeLlmServer server(server_dir.path(), rules, {"--api-key", "sk-only-in-porch-yaml"});
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/porch.yaml", "llm:\n  api_key: sk-only-in-porch-yaml\n  base_url: " +
+                                                               server.url() + "\n").ok());
+  auto env = Env();
+  env["PORCH_DOCKER_NETWORK"] = "host";  // the fake listens on the host's 127.0.0.1
+  env["PORCH_AGENT_EXECUTOR"] = "api";
+  env["ANTHROPIC_API_KEY"] = "";
+  env["ANTHROPIC_BASE_URL"] = "";
+  env["PORCH_LLM_RETRY_BASE_SECONDS"] = "0.05";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: page, prompt: DOCKER-AGENT, outputs: [page.txt], retries: 0}\n"),
+      "--run-id", Id("agent")}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(Id("agent")).dump();
+  EXPECT_EQ(*ReadFile(Run(Id("agent")) + "/output/page.txt"), "hi\n");
+  auto posts = server.Posts();
+  ASSERT_EQ(posts.size(), 2u);
+  for (const json& p : posts) EXPECT_EQ(p["headers"]["x-api-key"], "sk-only-in-porch-yaml");
+  Result<ProcessResult> grep = RunProcess({"grep", "-rl", "sk-only-in-porch-yaml", Run(Id("agent"))}, dir_.path());
+  ASSERT_TRUE(grep.ok());
+  EXPECT_EQ(grep->output, "") << "the key was written into the run directory";
+}
+
+TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
+  // porch as an unprivileged user who may use the engine (as a member of
+  // the docker group would): everything its containers leave is that user's.
+  if (geteuid() != 0) GTEST_SKIP() << "runs porch as another user, which needs root (as a user it is the normal case)";
+  const uid_t nobody = 65534;
+  ASSERT_EQ(chown(dir_.path().c_str(), nobody, nobody), 0);
+  struct stat sock;
+  ASSERT_EQ(stat(Socket().c_str(), &sock), 0);
+  ASSERT_EQ(chown(Socket().c_str(), sock.st_uid, nobody), 0);
+  ASSERT_EQ(chmod(Socket().c_str(), (sock.st_mode & 07777) | 0060), 0);
+  std::string plan = Plan("tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt'}\n");
+  ASSERT_EQ(chown(plan.c_str(), nobody, nobody), 0);
+  std::vector<std::pair<std::string, std::string>> env = {{"HOME", dir_.path()}, {"TMPDIR", dir_.path()}};
+  for (const auto& [k, v] : Env()) env.emplace_back(k, v);
+  Result<ProcessResult> run = RunProcess({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                          PORCH_BINARY, "run", "--plan", plan, "--run-id", Id("mine")},
+                                         dir_.path(), env);
+  chown(Socket().c_str(), sock.st_uid, sock.st_gid);  // as it was
+  chmod(Socket().c_str(), sock.st_mode & 07777);
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->exit_code, 0) << run->output;
+  EXPECT_EQ(*ReadFile(Run(Id("mine")) + "/output/d/f.txt"), "x\n");
+  Result<ProcessResult> rm = RunProcess({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                         "rm", "-rf", Run(Id("mine"))}, dir_.path());
+  ASSERT_TRUE(rm.ok());
+  EXPECT_EQ(rm->exit_code, 0) << rm->output;
+  EXPECT_FALSE(PathExists(Run(Id("mine"))));
 }
 
 TEST_F(DockerBackendTest, FailingContainerIsRetried) {

@@ -17,6 +17,7 @@
 #include "backend/slurm/job_script.h"
 #include "backend/slurm/slurm_state.h"
 #include "model/run_identity.h"
+#include "fakes/fake_llm_server.h"
 #include "integration/porch_process.h"
 #include "backend/slurm/job_script.h"
 #include "model/run_identity.h"
@@ -184,6 +185,44 @@ TEST_F(SlurmClusterTest, FailingTaskIsRetriedThenSucceeds) {
   ASSERT_EQ(s["tasks"][0]["attempt_details"].size(), 2u) << s.dump();
   EXPECT_EQ(s["tasks"][0]["attempt_details"][0]["exit_code"], 3);
   EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
+}
+
+TEST_F(SlurmClusterTest, AnAgentOnANodeReadsItsKeyFromTheKeyFile) {
+  // The cluster exports only PATH to jobs: the key reaches the node through
+  // llm.api_key_file (a path in the run's configuration), never a script.
+  TempDir server_dir;
+  json rules = {{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
+                           {{"match", "SLURM-AGENT"},
+                            {"responses", {{{"tool_use", {{"name", "write_file"},
+                                                          {"input", {{"path", "a.txt"}, {"content", "a\n"}}}}}}}}}}}};
+  FakeLlmServer server(server_dir.path(), rules, {"--api-key", "sk-from-the-key-file"});
+  ASSERT_TRUE(server.ok());
+  const std::string key = dir_.path() + "/anthropic.key";
+  ASSERT_TRUE(WriteFileAtomic(key, "sk-from-the-key-file\n").ok());
+  ASSERT_EQ(chmod(key.c_str(), 0600), 0);
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/porch.yaml", "llm:\n  api_key_file: " + key +
+                                                               "\n  base_url: " + server.url() + "\n").ok());
+  auto env = Env();
+  env["PORCH_SLURM_EXPORT_ENV"] = "PATH";
+  env["PORCH_AGENT_EXECUTOR"] = "api";
+  env["ANTHROPIC_API_KEY"] = "";
+  env["ANTHROPIC_BASE_URL"] = "";
+  if (PORCH_SANITIZED) env["PORCH_SLURM_MEMORY"] = "1G";
+  std::string id = RunId("keyfile");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: a, prompt: SLURM-AGENT, outputs: [a.txt], retries: 0}\n"), "--run-id", id}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(id).dump();
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/a.txt"), "a\n");
+  for (const json& p : server.Posts()) EXPECT_EQ(p["headers"]["x-api-key"], "sk-from-the-key-file");
+  Result<ProcessResult> grep = RunProcess({"grep", "-rl", "sk-from-the-key-file", Run(id)}, dir_.path());
+  ASSERT_TRUE(grep.ok());
+  EXPECT_EQ(grep->output, "") << "the key reached the run directory";
+  // A key file others can read is refused at the start.
+  ASSERT_EQ(chmod(key.c_str(), 0644), 0);
+  PorchRun open = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: a, prompt: SLURM-AGENT, outputs: [a.txt]}\n"), "--run-id", RunId("keyfile2")}, env);
+  EXPECT_EQ(open.exit_code, 2) << open.err;
+  EXPECT_NE(open.err.find("chmod 600"), std::string::npos) << open.err;
 }
 
 TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
@@ -468,6 +507,54 @@ TEST_F(AwsClusterTest, JobsStageThroughS3IntoNodeLocalDirectories) {
   json metrics = json::parse(*ReadFile(run + "/metrics.json"));
   EXPECT_EQ(metrics["run"]["aws"]["cluster_name"], "test-cluster");
   EXPECT_EQ(metrics["run"]["aws"]["region"], "us-east-1");
+}
+
+TEST_F(AwsClusterTest, AnAiAttemptUploadsOnlyWhatItChangedAndNoGitGoesUp) {
+  TempDir server_dir;
+  auto write = [](const char* path) {
+    return json{{"tool_use", {{"name", "write_file"}, {"input", {{"path", path}, {"content", "new\n"}}}}}};
+  };
+  json rules = {{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
+                           {{"match", "AWS-ONE"}, {"responses", {write("one.txt")}}},
+                           {{"match", "AWS-TWO"}, {"responses", {write("two.txt")}}}}}};
+  FakeLlmServer server(server_dir.path(), rules);
+  ASSERT_TRUE(server.ok());
+  auto env = AwsEnv();
+  env["PORCH_AGENT_EXECUTOR"] = "api";
+  env["ANTHROPIC_API_KEY"] = "sk-test";
+  env["ANTHROPIC_BASE_URL"] = server.url();
+  if (PORCH_SANITIZED) env["PORCH_SLURM_MEMORY"] = "1G";
+  std::string id = RunId("awsai");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n"
+           "  - {id: gen, command: 'head -c 200000 /dev/zero | tr \"\\\\0\" x > big.txt'}\n"
+           "  - {id: one, prompt: AWS-ONE, outputs: [one.txt], depends_on: [gen]}\n"
+           "  - {id: two, prompt: AWS-TWO, outputs: [two.txt], depends_on: [one]}\n"),
+      "--run-id", id}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(id).dump();
+  EXPECT_EQ(ReadFile(Run(id) + "/output/big.txt")->size(), 200000u);
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/two.txt"), "new\n");
+  EXPECT_TRUE(PathExists(Run(id) + "/output/.git"));  // one's merge made the repository...
+  const std::string base = "s3://" + bucket_ + "/porch/runs/" + id + "." + Uid(id) + "/";
+  env["PORCH_JSON"] = "1";
+  PorchRun ls = RunPorch(dir_.path(), {"s3", "ls", base, "--json"}, AwsEnv());
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  json keys = json::parse(ls.out);
+  uint64_t workspace_bytes = 0;
+  std::vector<std::string> workspace_keys;
+  for (const json& k : keys) {
+    const std::string key = k["key"];
+    EXPECT_EQ(key.find("/.git/"), std::string::npos) << "...which never goes up: " << key;
+    EXPECT_EQ(key.find("/base/"), std::string::npos) << key;
+    if (key.find("/tasks/two/attempt-1/workspace/") != std::string::npos) {
+      workspace_keys.push_back(key.substr(key.find("/workspace/") + 11));
+      workspace_bytes += k["size"].get<uint64_t>();
+    }
+  }
+  // two was seeded with big.txt and one.txt; it sent back only its own file.
+  EXPECT_EQ(workspace_keys, std::vector<std::string>{"two.txt"});
+  EXPECT_EQ(workspace_bytes, 4u);
+  std::printf("the AI attempt uploaded %llu bytes of workspace\n", static_cast<unsigned long long>(workspace_bytes));
 }
 
 // Nodes keep nothing of a run: not the attempts' directories, not the run's,
