@@ -87,4 +87,14 @@ class FakeLlmServer {
   int port_ = 0;
 };
 
+// A script for porch's API agent: a request whose last user turn holds
+// `marker` is answered with one write_file of `path`, the tool result with
+// "Done." (the agent's end).
+inline nlohmann::json AgentWritesFile(const std::string& marker, const std::string& path,
+                                      const std::string& content) {
+  nlohmann::json write = {{"tool_use", {{"name", "write_file"}, {"input", {{"path", path}, {"content", content}}}}}};
+  return {{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
+                     {{"match", marker}, {"responses", {write}}}}}};
+}
+
 }  // namespace porch

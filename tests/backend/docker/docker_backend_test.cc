@@ -117,11 +117,8 @@ TEST_F(DockerBackendTest, TenTaskDagAtFourExecutors) {
 
 TEST_F(DockerBackendTest, AgentsInContainersUseTheConfiguredKeyAndEndpointOnTheHostNetwork) {
   TempDir server_dir;
-  json rules = {{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
-                           {{"match", "DOCKER-AGENT"},
-                            {"responses", {{{"tool_use", {{"name", "write_file"},
-                                                          {"input", {{"path", "page.txt"}, {"content", "hi\n"}}}}}}}}}}}};
-  FakeLlmServer server(server_dir.path(), rules, {"--api-key", "sk-only-in-porch-yaml"});
+  FakeLlmServer server(server_dir.path(), AgentWritesFile("DOCKER-AGENT", "page.txt", "hi\n"),
+                       {"--api-key", "sk-only-in-porch-yaml"});
   ASSERT_TRUE(server.ok());
   ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/porch.yaml", "llm:\n  api_key: sk-only-in-porch-yaml\n  base_url: " +
                                                                server.url() + "\n").ok());

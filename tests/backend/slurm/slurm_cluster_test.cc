@@ -191,11 +191,8 @@ TEST_F(SlurmClusterTest, AnAgentOnANodeReadsItsKeyFromTheKeyFile) {
   // The cluster exports only PATH to jobs: the key reaches the node through
   // llm.api_key_file (a path in the run's configuration), never a script.
   TempDir server_dir;
-  json rules = {{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
-                           {{"match", "SLURM-AGENT"},
-                            {"responses", {{{"tool_use", {{"name", "write_file"},
-                                                          {"input", {{"path", "a.txt"}, {"content", "a\n"}}}}}}}}}}}};
-  FakeLlmServer server(server_dir.path(), rules, {"--api-key", "sk-from-the-key-file"});
+  FakeLlmServer server(server_dir.path(), AgentWritesFile("SLURM-AGENT", "a.txt", "a\n"),
+                       {"--api-key", "sk-from-the-key-file"});
   ASSERT_TRUE(server.ok());
   const std::string key = dir_.path() + "/anthropic.key";
   ASSERT_TRUE(WriteFileAtomic(key, "sk-from-the-key-file\n").ok());
