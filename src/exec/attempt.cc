@@ -58,6 +58,7 @@ int Finish(const AttemptSpec& spec, AttemptResult r, ReservedFile* slot) {
     // without the list still fits.
     Complain(st.message() + "; writing the result without its file list");
     r.files.clear();
+    r.deleted.clear();
     r.detail = r.detail.substr(0, 4096);
     st = slot->Commit(AttemptResultToJson(r));
   }
@@ -142,7 +143,8 @@ void CheckOutputs(const AttemptSpec& spec, const std::string& root, bool listed,
   if (!missing.empty()) {
     r->reason = FailureReason::kMissingOutputs;
     r->detail = "the task ended without creating its declared outputs: " + missing;
-  } else if (!spec.prompt.empty() && !spec.outputs_declared && listed && r->files.empty()) {
+  } else if (!spec.prompt.empty() && !spec.outputs_declared && listed && r->files.empty() &&
+             r->deleted.empty()) {
     r->reason = FailureReason::kMissingOutputs;
     r->detail = "the agent changed no file (a prompt task must create or change files; declare "
                 "`outputs: []` if this one need not)";
@@ -252,7 +254,12 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     job.append_output = true;
   }
   Result<std::map<std::string, FileDigest>> now = DigestTree(spec.workspace);
-  if (now.ok()) r->files = ChangedFiles(*seed, *now);
+  if (now.ok()) {
+    r->files = ChangedFiles(*seed, *now);
+    for (const auto& [rel, d] : *seed) {
+      if (!now->count(rel)) r->deleted.push_back(rel);
+    }
+  }
   if (r->reason == FailureReason::kNone) CheckOutputs(spec, spec.workspace, now.ok(), r);
   WriteFileFast(spec.attempt_dir + "/seed.json", [&] {
     json m = json::object();

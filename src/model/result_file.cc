@@ -19,7 +19,7 @@ std::string AttemptResultToJson(const AttemptResult& r) {
             {"started_at", r.started_at},
             {"finished_at", r.finished_at},
             {"runner_pid", r.runner_pid}};
-  if (r.turns || r.rounds || !r.files.empty() || r.usage.total()) {
+  if (r.turns || r.rounds || !r.files.empty() || !r.deleted.empty() || r.usage.total()) {
     json files = json::array();
     for (const FileDigest& f : r.files) {
       files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"size", f.size}});
@@ -29,6 +29,7 @@ std::string AttemptResultToJson(const AttemptResult& r) {
     j["turns"] = r.turns;
     j["rounds"] = r.rounds;
     j["files"] = files;
+    if (!r.deleted.empty()) j["deleted"] = r.deleted;
   }
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -56,6 +57,11 @@ Result<AttemptResult> ParseAttemptResult(const std::string& text, const std::str
     if (j.contains("files") && j["files"].is_array()) {
       for (const json& f : j["files"]) {
         r.files.push_back({f.value("path", ""), f.value("sha256", ""), f.value("size", uint64_t{0})});
+      }
+    }
+    if (j.contains("deleted") && j["deleted"].is_array()) {
+      for (const json& d : j["deleted"]) {
+        if (d.is_string()) r.deleted.push_back(d.get<std::string>());
       }
     }
   } catch (const json::exception& e) {

@@ -30,6 +30,7 @@ struct AttemptResult {
   int turns = 0;
   int rounds = 0;            // agent rounds (acceptance feedback adds rounds)
   std::vector<FileDigest> files;  // produced or changed in the workspace
+  std::vector<std::string> deleted;  // seeded files the agent removed
 
   bool ok() const { return reason == FailureReason::kNone; }
 };

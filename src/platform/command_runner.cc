@@ -29,6 +29,7 @@ Result<CommandOutput> RealCommandRunner::Run(const std::vector<std::string>& arg
   req.argv = argv;
   req.out.fd = out_pipe[1];
   req.err.fd = err_pipe[1];
+  if (!env_.empty()) req.env = &env_;
   pid_t pid = 0;
   int err = Spawn(req, &pid);
   close(out_pipe[1]);

@@ -7,7 +7,8 @@
 //  - Run() blocks until the program exits or `timeout_s` passes; then the
 //    program gets SIGKILL and the result has timed_out set.
 //  - stdin is /dev/null; stdout and stderr are captured separately; the
-//    environment is porch's own (SLURM_CONF and the like reach the clients).
+//    environment is porch's own (SLURM_CONF and the like reach the clients),
+//    or the one the runner was made with.
 //  - Fails (IoError) only when the program could not be started; a non-zero
 //    exit is a result, for the caller to judge.
 //  - Not thread-safe: one caller at a time (the backend's thread).
@@ -36,7 +37,14 @@ class CommandRunner {
 // Runs real programs (PATH lookup) with posix_spawn.
 class RealCommandRunner : public CommandRunner {
  public:
+  // `env` ("NAME=value"): the programs' whole environment; empty: porch's.
+  // (sbatch exports its environment to jobs: the credentials porch resolved
+  // travel this way, never on a command line or in a script.)
+  explicit RealCommandRunner(std::vector<std::string> env = {}) : env_(std::move(env)) {}
   Result<CommandOutput> Run(const std::vector<std::string>& argv, double timeout_s) override;
+
+ private:
+  std::vector<std::string> env_;
 };
 
 }  // namespace porch

@@ -130,6 +130,25 @@ Result<FileBeneath> ReadFileBeneath(const std::string& root, const std::string& 
   return out;
 }
 
+Status RemoveFileBeneath(const std::string& root, const std::string& rel) {
+  Result<std::vector<std::string>> parts = Components(rel);
+  if (!parts.ok()) return parts.status();
+  Result<int> dir = OpenParentBeneath(root, *parts, rel, /*create=*/false);
+  if (!dir.ok()) return dir.status().code() == Status::Code::kNotFound ? Status::Ok() : dir.status();
+  const std::string& name = parts->back();
+  struct stat st;
+  Status out;
+  if (fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT) out = Status::FromErrno("'" + rel + "' in '" + root + "'", errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    out = Status::InvalidArgument("'" + rel + "' in '" + root + "' is not a regular file; porch does not remove it");
+  } else if (unlinkat(*dir, name.c_str(), 0) != 0) {
+    out = Status::FromErrno("cannot remove '" + rel + "' in '" + root + "'", errno);
+  }
+  close(*dir);
+  return out;
+}
+
 bool ExistsBeneath(const std::string& root, const std::string& rel) {
   Result<std::vector<std::string>> parts = Components(rel);
   if (!parts.ok()) return false;

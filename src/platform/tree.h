@@ -51,6 +51,11 @@ struct FileBeneath {
   unsigned mode = 0644;
 };
 Result<FileBeneath> ReadFileBeneath(const std::string& root, const std::string& rel);
+// Removes the regular file `rel` beneath `root` (every component looked at
+// without following a link; a link or a directory there is not removed: an
+// error). OK when it is already gone.
+Status RemoveFileBeneath(const std::string& root, const std::string& rel);
+
 // Whether `rel` exists beneath `root`, every component looked at without
 // following a link (a link itself counts as existing, as lstat says).
 bool ExistsBeneath(const std::string& root, const std::string& rel);

@@ -266,6 +266,26 @@ Status OutputMerger::MergeFile(const Task& task, int attempt, const FileDigest& 
   return Status::Ok();
 }
 
+Status OutputMerger::PlanRemoval(const std::string& path, const std::map<std::string, std::string>& seed,
+                                 MergePlan* plan) {
+  Result<FileBeneath> current = ReadFileBeneath(layout_.output(), path);
+  if (!current.ok()) return current.status().code() == Status::Code::kNotFound ? Status::Ok() : current.status();
+  auto s = seed.find(path);
+  if (s != seed.end() && Sha256Hex(current->data) == s->second) {  // as the agent saw it
+    plan->removes.push_back(path);
+    return Status::Ok();
+  }
+  const std::string other = Blame(path);
+  if (!other.empty()) plan->with.insert(other);
+  plan->outcome.conflicts.push_back(path + " (deleted by this task, changed by " + Who(other) + ")");
+  if (config_.conflict_policy == "keep-later") {
+    plan->removes.push_back(path);
+  } else {
+    plan->marked += "=== " + path + ": this task deleted it; " + Who(other) + " changed it ===\n";
+  }
+  return Status::Ok();
+}
+
 Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt, double now) {
   Result<AttemptResult> result = ReadAttemptResult(layout_.result_path(task.id, attempt));
   if (!result.ok()) return result.status();
@@ -276,6 +296,9 @@ Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt, double n
   MergePlan plan;
   for (const FileDigest& f : result->files) {
     PORCH_RETURN_IF_ERROR(MergeFile(task, attempt, f, seed, &plan).Annotate(where));
+  }
+  for (const std::string& path : result->deleted) {
+    PORCH_RETURN_IF_ERROR(PlanRemoval(path, seed, &plan).Annotate(where));
   }
   MergeOutcome& outcome = plan.outcome;
   outcome.conflicted = !outcome.conflicts.empty();
@@ -291,6 +314,10 @@ Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt, double n
   for (auto& [path, file] : plan.writes) {
     PORCH_RETURN_IF_ERROR(WriteFileBeneath(layout_.output(), path, file.data, file.mode).Annotate(where));
     PORCH_RETURN_IF_ERROR(Remember(task, attempt, path, file, now).Annotate(where));
+  }
+  for (const std::string& path : plan.removes) {
+    PORCH_RETURN_IF_ERROR(RemoveFileBeneath(layout_.output(), path).Annotate(where));
+    owners_.erase(path);
   }
   for (const std::string& path : plan.remember) {
     Result<FileBeneath> there = ReadFileBeneath(layout_.output(), path);

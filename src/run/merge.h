@@ -92,7 +92,11 @@ class OutputMerger : public CompletionStage {
     std::set<std::string> with;                               // the other tasks involved
     std::string marked;                                       // conflict-marked versions
     std::vector<std::string> remember;                        // already in place, not in the ledger
+    std::vector<std::string> removes;                         // files the task deleted
   };
+  // A file the task deleted: removed when nobody changed it since the seed.
+  Status PlanRemoval(const std::string& path, const std::map<std::string, std::string>& seed,
+                     MergePlan* plan);
   Status MergeFile(const Task& task, int attempt, const FileDigest& f,
                    const std::map<std::string, std::string>& seed, MergePlan* plan);
   // Records `path` as written by the merge of `task`, with its content.

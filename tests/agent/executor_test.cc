@@ -294,6 +294,20 @@ TEST_F(AgentAttemptTest, APromptTaskThatChangesNothingFailsUnlessItSaysSo) {
   EXPECT_TRUE(Run(spec).ok());
 }
 
+TEST_F(AgentAttemptTest, APromptTaskThatOnlyDeletesAFileSucceedsAndSaysWhich) {
+  Serve({{{"match", "exit 0"}, {"responses", {{{"text", "Removed."}}}}},
+         {{"responses", {{{"tool_use", {{"name", "run_command"}, {"input", {{"command", "rm stale.txt"}}}}}}}}}});
+  AttemptSpec spec = Spec("REMOVE-STALE");
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/run/output/stale.txt", "stale").ok());
+  spec.outputs.clear();
+  spec.outputs_declared = false;
+  spec.agent.run_command_tool = true;
+  AttemptResult r = Run(spec);
+  EXPECT_TRUE(r.ok()) << r.detail;
+  EXPECT_TRUE(r.files.empty());
+  EXPECT_EQ(r.deleted, std::vector<std::string>{"stale.txt"});
+}
+
 TEST_F(AgentAttemptTest, ARetryIsToldWhyThePreviousAttemptFailed) {
   Serve({{{"match", "wrote"}, {"responses", {{{"text", "Done."}}}}},
          {{"responses", {Write("answer.txt", "42")}}}});

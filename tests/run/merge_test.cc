@@ -42,6 +42,7 @@ class OutputMergerTest : public ::testing::Test {
   void Attempt(const std::string& task, int attempt, std::map<std::string, std::string> files,
                std::map<std::string, std::string> seed = {}) {
     std::string dir = layout_.attempt_dir(task, attempt);
+    ASSERT_TRUE(MakeDirs(dir).ok());
     AttemptResult r;
     r.task_id = task;
     r.attempt = attempt;
@@ -245,6 +246,30 @@ TEST_F(MergeLinkTest, ALinkPlantedWhereTheConflictTextGoesIsNotWrittenThrough) {
   merger.OnSucceeded(plan_.tasks[1], &ev);
   EXPECT_EQ(ev.reason, FailureReason::kConflict);
   EXPECT_EQ(*ReadFile(outside_ + "/victim.txt"), "original");
+}
+
+TEST_F(OutputMergerTest, AFileTheTaskDeletedGoesUnlessSomeoneElseChangedIt) {
+  ASSERT_TRUE(WriteFileAtomic(layout_.output() + "/old.txt", "old").ok());
+  ASSERT_TRUE(WriteFileAtomic(layout_.output() + "/busy.txt", "changed by a command").ok());
+  OutputMerger merger(&plan_, layout_, Config());
+  Attempt("a", 1, {}, /*seed=*/{{"old.txt", "old"}});
+  AttemptResult r = *ReadAttemptResult(layout_.result_path("a", 1));
+  r.deleted = {"old.txt"};
+  ASSERT_TRUE(WriteFileAtomic(layout_.result_path("a", 1), AttemptResultToJson(r)).ok());
+  BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[0], &ev);
+  EXPECT_EQ(ev.reason, FailureReason::kNone) << ev.detail;
+  EXPECT_FALSE(PathExists(layout_.output() + "/old.txt"));
+  // busy.txt changed after b's seed: deleting it would lose that change.
+  Attempt("b", 1, {}, /*seed=*/{{"busy.txt", "as b saw it"}});
+  AttemptResult rb = *ReadAttemptResult(layout_.result_path("b", 1));
+  rb.deleted = {"busy.txt"};
+  ASSERT_TRUE(WriteFileAtomic(layout_.result_path("b", 1), AttemptResultToJson(rb)).ok());
+  BackendEvent evb = FailedEvent(1, 1, 2, FailureReason::kNone, "");
+  merger.OnSucceeded(plan_.tasks[1], &evb);
+  EXPECT_EQ(evb.reason, FailureReason::kConflict);
+  EXPECT_NE(evb.detail.find("busy.txt (deleted by this task, changed by"), std::string::npos) << evb.detail;
+  EXPECT_EQ(Out("busy.txt"), "changed by a command");
 }
 
 TEST_F(OutputMergerTest, ATamperedBaseIsAConflictNotASilentRevert) {

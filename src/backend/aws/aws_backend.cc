@@ -29,7 +29,16 @@ Status S3Stager::Start(const std::string& run_marker_json) {
   return Status::Ok();
 }
 
-Status S3Stager::Publish() {
+Status S3Stager::Publish(const std::vector<std::pair<std::string, int>>& launching) {
+  for (const auto& [task, attempt] : launching) {
+    if (attempt < 2) continue;
+    const std::string rel = "tasks/" + task + "/attempt-" + std::to_string(attempt - 1);
+    for (const char* name : {"/result.json", "/conflicts.txt"}) {
+      if (!PathExists(layout_.dir() + "/" + rel + name)) continue;
+      PORCH_RETURN_IF_ERROR(
+          store_->PutFile(bucket_, base_ + "/input/" + rel + name, layout_.dir() + "/" + rel + name));
+    }
+  }
   // Only what changed since the last submission goes up.
   // Never the output's git repository (its objects, and hooks that would run
   // wherever it is checked out).

@@ -38,7 +38,7 @@ class S3Stager : public AttemptStager {
   S3Stager(ObjectStore* store, std::string bucket, std::string base, RunLayout layout,
            std::vector<std::string> s3_args);
 
-  Status Publish() override;
+  Status Publish(const std::vector<std::pair<std::string, int>>& launching = {}) override;
   void Fetch(const std::vector<std::pair<std::string, int>>& active) override;
   std::string StageUrl() const override { return "s3://" + bucket_ + "/" + base_; }
   std::vector<std::string> S3Args() const override { return s3_args_; }

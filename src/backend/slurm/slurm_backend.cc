@@ -11,6 +11,7 @@
 #include "core/strings.h"
 #include "model/result_file.h"
 #include "platform/files.h"
+#include "platform/spawn.h"
 
 namespace porch {
 
@@ -104,7 +105,9 @@ std::vector<Result<std::string>> SlurmBackend::Submit(std::span<const Launch> la
   }
   Status dir = MakeDirs(layout_.dir() + "/slurm");
   if (dir.ok() && stager_ && !launches.empty()) {
-    dir = stager_->Publish().Annotate(options_.name + " backend: publishing the run's inputs");
+    std::vector<std::pair<std::string, int>> launching;
+    for (const Launch& l : launches) launching.emplace_back(l.task->id, l.attempt);
+    dir = stager_->Publish(launching).Annotate(options_.name + " backend: publishing the run's inputs");
   }
   for (auto& [shape, members] : groups) {
     std::vector<std::vector<size_t>> batches;
@@ -443,7 +446,9 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identit
   SlurmClientOptions co;
   co.timeout_s = c.command_timeout_seconds;
   co.bin_dir = c.bin_dir;
-  setup.runner = std::make_unique<RealCommandRunner>();
+  // sbatch gets the environment porch resolved (a key from porch.yaml too),
+  // which it exports to the jobs under slurm.export_env.
+  setup.runner = std::make_unique<RealCommandRunner>(EnvironmentFrom(env, {}));
   setup.client = std::make_unique<SlurmClient>(setup.runner.get(), clock, co);
   if (Status st = setup.client->Ping(); !st.ok()) {
     return st.Annotate(

@@ -63,9 +63,11 @@ namespace porch {
 class AttemptStager {
  public:
   virtual ~AttemptStager() = default;
-  // Before a submission: the run's inputs (plan, config, output/) where
-  // nodes fetch them.
-  virtual Status Publish() = 0;
+  // Before a submission of `launching` (task id, attempt): the run's inputs
+  // (plan, config, output/) where nodes fetch them, and for a retry what the
+  // node needs to tell the agent why the previous attempt failed (its
+  // result.json and conflicts.txt).
+  virtual Status Publish(const std::vector<std::pair<std::string, int>>& launching = {}) = 0;
   // Brings the files of the attempts among `active` that have finished
   // into the run directory, result.json last. Errors are retried next poll.
   virtual void Fetch(const std::vector<std::pair<std::string, int>>& active) = 0;

@@ -41,6 +41,21 @@ TEST_F(S3StagerTest, StartWritesTheMarkerAndInputsPublishSendsOnlyChanges) {
   EXPECT_EQ(store_.Count("PUT"), puts);
 }
 
+TEST_F(S3StagerTest, ARetryTakesWhyItsPreviousAttemptFailedToTheNode) {
+  // The node builds the agent's prompt; it can only say why attempt 1 failed
+  // (and show a merge conflict) if those files are in what it fetches.
+  ASSERT_TRUE(MakeDirs(layout_.attempt_dir("t", 1)).ok());
+  ASSERT_TRUE(WriteFileAtomic(layout_.result_path("t", 1), "{\"reason\": \"missing_outputs\"}").ok());
+  ASSERT_TRUE(WriteFileAtomic(layout_.attempt_dir("t", 1) + "/conflicts.txt", "<<<<<<< this task").ok());
+  ASSERT_TRUE(MakeDirs(layout_.output() + "/.git").ok());
+  ASSERT_TRUE(WriteFileAtomic(layout_.output() + "/.git/HEAD", "ref").ok());
+  ASSERT_TRUE(stager_.Publish({{"t", 2}, {"u", 1}}).ok());
+  auto& b = store_.buckets["bkt"];
+  EXPECT_EQ(b["porch/runs/r1/input/tasks/t/attempt-1/result.json"], "{\"reason\": \"missing_outputs\"}");
+  EXPECT_EQ(b["porch/runs/r1/input/tasks/t/attempt-1/conflicts.txt"], "<<<<<<< this task");
+  EXPECT_EQ(b.count("porch/runs/r1/input/output/.git/HEAD"), 0u);  // never a repository
+}
+
 TEST_F(S3StagerTest, FetchBringsAFinishedAttemptHomeWithTheResultLast) {
   auto& b = store_.buckets["bkt"];
   b["porch/runs/r1/tasks/t/attempt-1/stdout"] = "out\n";

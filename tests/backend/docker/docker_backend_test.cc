@@ -146,28 +146,50 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   // the docker group would): everything its containers leave is that user's.
   if (geteuid() != 0) GTEST_SKIP() << "runs porch as another user, which needs root (as a user it is the normal case)";
   const uid_t nobody = 65534;
-  ASSERT_EQ(chown(dir_.path().c_str(), nobody, nobody), 0);
+  // A directory that user can reach (the test's own may sit under a
+  // private TMPDIR).
+  std::string home = "/tmp/porch-nonroot-XXXXXX";
+  ASSERT_NE(mkdtemp(home.data()), nullptr);
   struct stat sock;
   ASSERT_EQ(stat(Socket().c_str(), &sock), 0);
+  // Whatever happens below, the socket and /tmp are left as they were.
+  struct Restore {
+    std::string socket, home;
+    struct stat st;
+    ~Restore() {
+      if (chown(socket.c_str(), st.st_uid, st.st_gid) != 0 || chmod(socket.c_str(), st.st_mode & 07777) != 0) {
+        ADD_FAILURE() << "could not restore " << socket;
+      }
+      Result<ProcessResult> cleaned = RunProcess({"rm", "-rf", home}, "/");
+      cleaned.IgnoreError();
+    }
+  } restore{Socket(), home, sock};
+  ASSERT_EQ(chown(home.c_str(), nobody, nobody), 0);
   ASSERT_EQ(chown(Socket().c_str(), sock.st_uid, nobody), 0);
   ASSERT_EQ(chmod(Socket().c_str(), (sock.st_mode & 07777) | 0060), 0);
-  std::string plan = Plan("tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt'}\n");
+  const std::string plan = home + "/plan.yaml";
+  ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt'}\n").ok());
   ASSERT_EQ(chown(plan.c_str(), nobody, nobody), 0);
-  std::vector<std::pair<std::string, std::string>> env = {{"HOME", dir_.path()}, {"TMPDIR", dir_.path()}};
+  std::vector<std::pair<std::string, std::string>> env;
   for (const auto& [k, v] : Env()) env.emplace_back(k, v);
-  Result<ProcessResult> run = RunProcess({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                          PORCH_BINARY, "run", "--plan", plan, "--run-id", Id("mine")},
-                                         dir_.path(), env);
-  chown(Socket().c_str(), sock.st_uid, sock.st_gid);  // as it was
-  chmod(Socket().c_str(), sock.st_mode & 07777);
+  env.emplace_back("HOME", home);
+  env.emplace_back("TMPDIR", home);
+  const std::vector<std::string> as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  std::vector<std::string> argv = as_nobody;
+  for (const char* a : {PORCH_BINARY, "run", "--plan"}) argv.push_back(a);
+  for (const std::string& a : {plan, std::string("--run-id"), Id("mine")}) argv.push_back(a);
+  Result<ProcessResult> run = RunProcess(argv, home, env);
+  const std::string run_dir = home + "/porch-runs/runs/" + Id("mine");
   ASSERT_TRUE(run.ok());
-  ASSERT_EQ(run->exit_code, 0) << run->output;
-  EXPECT_EQ(*ReadFile(Run(Id("mine")) + "/output/d/f.txt"), "x\n");
-  Result<ProcessResult> rm = RunProcess({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                         "rm", "-rf", Run(Id("mine"))}, dir_.path());
-  ASSERT_TRUE(rm.ok());
-  EXPECT_EQ(rm->exit_code, 0) << rm->output;
-  EXPECT_FALSE(PathExists(Run(Id("mine"))));
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  Result<std::string> made = ReadFile(run_dir + "/output/d/f.txt");
+  EXPECT_EQ(made.ok() ? *made : "<missing>", "x\n");
+  std::vector<std::string> rm = as_nobody;
+  for (const std::string& a : {std::string("rm"), std::string("-rf"), run_dir}) rm.push_back(a);
+  Result<ProcessResult> removed = RunProcess(rm, home);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->exit_code, 0) << removed->output;
+  EXPECT_FALSE(PathExists(run_dir)) << "the user could not delete its own run directory";
 }
 
 TEST_F(DockerBackendTest, FailingContainerIsRetried) {

@@ -65,6 +65,22 @@ class SlurmClusterTest : public ::testing::Test {
             {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0.1"},
             {"PORCH_KILL_GRACE_SECONDS", "1"}};
   }
+  // Env() for porch's API agent, with no key or endpoint from the
+  // environment (the test gives them some other way).
+  std::map<std::string, std::string> AgentEnv() {
+    auto env = Env();
+    env["PORCH_AGENT_EXECUTOR"] = "api";
+    env["ANTHROPIC_API_KEY"] = "";
+    env["ANTHROPIC_BASE_URL"] = "";
+    if (PORCH_SANITIZED) env["PORCH_SLURM_MEMORY"] = "1G";
+    return env;
+  }
+  // `secret` is nowhere in run `id`'s directory (job scripts included).
+  void ExpectNotInRun(const std::string& secret, const std::string& id) {
+    Result<ProcessResult> grep = RunProcess({"grep", "-rl", secret, Run(id)}, dir_.path());
+    ASSERT_TRUE(grep.ok());
+    EXPECT_EQ(grep->output, "") << "the key reached the run directory";
+  }
   std::string RunId(const std::string& name) { return run_prefix_ + name; }
   std::string Plan(const std::string& yaml) {
     std::string path = dir_.path() + "/plan-" + std::to_string(++plans_) + ".yaml";
@@ -199,27 +215,39 @@ TEST_F(SlurmClusterTest, AnAgentOnANodeReadsItsKeyFromTheKeyFile) {
   ASSERT_EQ(chmod(key.c_str(), 0600), 0);
   ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/porch.yaml", "llm:\n  api_key_file: " + key +
                                                                "\n  base_url: " + server.url() + "\n").ok());
-  auto env = Env();
+  auto env = AgentEnv();
   env["PORCH_SLURM_EXPORT_ENV"] = "PATH";
-  env["PORCH_AGENT_EXECUTOR"] = "api";
-  env["ANTHROPIC_API_KEY"] = "";
-  env["ANTHROPIC_BASE_URL"] = "";
-  if (PORCH_SANITIZED) env["PORCH_SLURM_MEMORY"] = "1G";
   std::string id = RunId("keyfile");
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - {id: a, prompt: SLURM-AGENT, outputs: [a.txt], retries: 0}\n"), "--run-id", id}, env);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(id).dump();
   EXPECT_EQ(*ReadFile(Run(id) + "/output/a.txt"), "a\n");
   for (const json& p : server.Posts()) EXPECT_EQ(p["headers"]["x-api-key"], "sk-from-the-key-file");
-  Result<ProcessResult> grep = RunProcess({"grep", "-rl", "sk-from-the-key-file", Run(id)}, dir_.path());
-  ASSERT_TRUE(grep.ok());
-  EXPECT_EQ(grep->output, "") << "the key reached the run directory";
+  ExpectNotInRun("sk-from-the-key-file", id);
   // A key file others can read is refused at the start.
   ASSERT_EQ(chmod(key.c_str(), 0644), 0);
   PorchRun open = RunPorch(dir_.path(), {"run", "--plan",
       Plan("tasks:\n  - {id: a, prompt: SLURM-AGENT, outputs: [a.txt]}\n"), "--run-id", RunId("keyfile2")}, env);
   EXPECT_EQ(open.exit_code, 2) << open.err;
   EXPECT_NE(open.err.find("chmod 600"), std::string::npos) << open.err;
+}
+
+TEST_F(SlurmClusterTest, AKeyOnlyInTheConfigFileReachesAnAgentOnANode) {
+  // Exported by sbatch (slurm.export_env ALL) from the environment porch
+  // resolved, never written into the job script.
+  TempDir server_dir;
+  FakeLlmServer server(server_dir.path(), AgentWritesFile("SLURM-YAML", "y.txt", "y\n"),
+                       {"--api-key", "sk-in-porch-yaml"});
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/porch.yaml", "llm:\n  api_key: sk-in-porch-yaml\n  base_url: " +
+                                                               server.url() + "\n").ok());
+  auto env = AgentEnv();
+  std::string id = RunId("yamlkey");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: y, prompt: SLURM-YAML, outputs: [y.txt], retries: 0}\n"), "--run-id", id}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(id).dump();
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/y.txt"), "y\n");
+  ExpectNotInRun("sk-in-porch-yaml", id);
 }
 
 TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
