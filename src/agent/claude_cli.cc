@@ -40,8 +40,12 @@ std::vector<std::string> ClaudeCliExecutor::Argv(const AgentJob& job) {
   // agent.model names one.
   const bool docker_bedrock = s.config.backend == "docker" && s.config.docker.use_bedrock;
   std::string model = s.model;
-  if (model.empty() && docker_bedrock) model = s.config.docker.bedrock_model;
-  if (model.empty() && s.config.llm.provider == "bedrock") model = s.config.llm.bedrock_model;
+  if (model.empty() && docker_bedrock && s.config.docker.bedrock_model != DockerConfig{}.bedrock_model) {
+    model = s.config.docker.bedrock_model;
+  }
+  if (model.empty() && (docker_bedrock || s.config.llm.provider == "bedrock")) {
+    model = s.config.llm.bedrock_model;
+  }
   if (!model.empty()) argv.insert(argv.end(), {"--model", model});
   if (s.max_budget_usd > 0) {
     std::ostringstream b;

@@ -57,8 +57,13 @@ Status CheckAgentEndpoint(const Config& config, const Plan& plan) {
   const bool bedrock = config.llm.provider == "bedrock" || config.docker.use_bedrock;
   const std::string url = bedrock ? config.llm.bedrock_endpoint : config.llm.base_url;
   if (url.empty() || !IsLoopbackUrl(url)) return Status::Ok();
+  std::string shown = url;  // without any user:password@
+  if (size_t scheme = shown.find("://"), at = shown.find('@'); at != std::string::npos &&
+      (scheme == std::string::npos || at > scheme) && at < shown.find('/', scheme == std::string::npos ? 0 : scheme + 3)) {
+    shown = shown.substr(0, scheme == std::string::npos ? 0 : scheme + 3) + shown.substr(at + 1);
+  }
   return Status::InvalidArgument(
-      "the LLM endpoint " + url + " (" + (bedrock ? "llm.bedrock_endpoint" : "llm.base_url / ANTHROPIC_BASE_URL") +
+      "the LLM endpoint " + shown + " (" + (bedrock ? "llm.bedrock_endpoint" : "llm.base_url / ANTHROPIC_BASE_URL") +
       ") is a loopback address, which agents in containers on network '" + config.docker.network +
       "' cannot reach (there it is the container itself); run with docker.network=host "
       "(--set docker.network=host or PORCH_DOCKER_NETWORK=host), or give an address the "

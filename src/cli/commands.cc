@@ -181,6 +181,11 @@ Result<std::map<std::string, std::string>> AgentEnvironment(LoadedConfig* config
   std::map<std::string, std::string> env = CurrentEnvironment();
   auto home = env.find("HOME");
   PORCH_RETURN_IF_ERROR(ResolveLlmAccess(config, &env, home == env.end() ? "" : home->second));
+  // What attempts need of the configuration is in the run's config.json,
+  // resolved with every layer (flags included): PORCH_* settings left in
+  // their environment would be applied over it where they start and beat a
+  // --set given here. The key travels as ANTHROPIC_API_KEY.
+  for (const auto& [key, description] : ConfigKeys()) env.erase(EnvNameForKey(key));
   return env;
 }
 

@@ -32,6 +32,8 @@ struct DockerConfig {
   std::string host;                   // default: DOCKER_HOST or the standard socket
   bool use_bedrock = false;
   std::string bedrock_region = "eu-central-1";
+  // Agents' Bedrock model in containers when changed from this default
+  // (the seed's); otherwise llm.bedrock_model.
   std::string bedrock_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
   bool planner_in_docker = false;
   std::string porch_path = "/usr/local/bin/porch";  // porch inside the image

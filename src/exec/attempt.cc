@@ -137,8 +137,17 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
 void CheckOutputs(const AttemptSpec& spec, const std::string& root, bool listed, AttemptResult* r) {
   std::string missing;
   for (const std::string& o : spec.outputs) {
+    // "dir/", "./a", "a//b" name what "dir", "a", "a/b" do.
+    std::string path;
+    for (size_t start = 0; start <= o.size();) {
+      size_t slash = o.find('/', start);
+      std::string part = o.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      if (!part.empty() && part != ".") path += (path.empty() ? "" : "/") + part;
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
     // Beneath the root: a linked parent directory does not count.
-    if (!ExistsBeneath(root, o)) missing += (missing.empty() ? "'" : ", '") + o + "'";
+    if (path.empty() || !ExistsBeneath(root, path)) missing += (missing.empty() ? "'" : ", '") + o + "'";
   }
   if (!missing.empty()) {
     r->reason = FailureReason::kMissingOutputs;

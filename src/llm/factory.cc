@@ -88,7 +88,9 @@ std::string Resolve(const LoadedConfig& config, const std::string& key, const st
 
 Result<std::string> ReadKeyFile(const std::string& path) {
   const std::string what = "llm.api_key_file '" + path + "'";
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // Read through the descriptor that was checked (no second open a link
+  // could redirect), never blocking on a FIFO, at most 64 KiB.
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(what, errno);
   struct stat st;
   Status bad;
@@ -106,25 +108,60 @@ Result<std::string> ReadKeyFile(const std::string& path) {
   } else if (st.st_size > 64 * 1024) {
     bad = Status::InvalidArgument(what + " is too large to hold a key");
   }
+  std::string text;
+  if (bad.ok()) {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        bad = Status::FromErrno(what, errno);
+        break;
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > 64 * 1024) {
+        bad = Status::InvalidArgument(what + " is too large to hold a key");
+        break;
+      }
+    }
+  }
   close(fd);
   if (!bad.ok()) return bad;
-  Result<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status().Annotate(what);
-  const size_t first = text->find_first_not_of(" \t\r\n");
+  const size_t first = text.find_first_not_of(" \t\r\n");
   const std::string key =
-      first == std::string::npos ? "" : text->substr(first, text->find_last_not_of(" \t\r\n") - first + 1);
+      first == std::string::npos ? "" : text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
   if (key.empty()) return Status::InvalidArgument(what + " is empty");
+  for (unsigned char ch : key) {
+    if (ch < 0x21 || ch == 0x7f) {
+      return Status::InvalidArgument(what + " holds more than one word or a control character; "
+                                     "it must hold the key alone");
+    }
+  }
   return key;
 }
 
 Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
                         const std::string& home) {
   LlmConfig& c = config->config.llm;
-  c.api_key = Resolve(*config, "llm.api_key", c.api_key, *env, "ANTHROPIC_API_KEY");
-  if (c.api_key.empty() && !c.api_key_file.empty() && c.provider != "bedrock") {
+  // The key file takes the place its own source gives it: a flag beats the
+  // environment, which beats the config file.
+  auto rank = [&](const std::string& key) {
+    auto s = config->sources.find(key);
+    const std::string kind = s == config->sources.end() ? "default" : s->second.kind;
+    return kind == "flag" ? 3 : kind == "env" ? 2 : kind == "file" ? 1 : 0;
+  };
+  const int key_rank = c.api_key.empty() ? -1 : rank("llm.api_key");
+  const int file_rank = c.api_key_file.empty() || c.provider == "bedrock" ? -1 : rank("llm.api_key_file");
+  const std::string from_env = Get(*env, "ANTHROPIC_API_KEY");
+  const int env_rank = from_env.empty() ? -1 : 2;  // ANTHROPIC_API_KEY: below PORCH_LLM_API_KEY*
+  if (file_rank >= 0 && file_rank > key_rank && (file_rank > env_rank || (file_rank == 2 && env_rank == 2))) {
     Result<std::string> key = ReadKeyFile(c.api_key_file);
     if (!key.ok()) return key.status();
     c.api_key = *key;
+  } else {
+    c.api_key = Resolve(*config, "llm.api_key", c.api_key, *env, "ANTHROPIC_API_KEY");
+    c.api_key_file.clear();  // not the key in use: nodes must not read it instead
   }
   c.base_url = Resolve(*config, "llm.base_url", c.base_url, *env, "ANTHROPIC_BASE_URL");
   if (!c.api_key.empty()) (*env)["ANTHROPIC_API_KEY"] = c.api_key;

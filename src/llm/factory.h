@@ -33,9 +33,11 @@ Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, since
 // agents run with a HOME of their own. Nothing is written to disk. Missing
 // credentials are not an error here (the run may need none).
-// With llm.api_key_file set and no key from the rule above, the key is read
-// from that file (see ReadKeyFile), here and wherever an attempt runs (the
-// file's path is in the run's config; the key never is).
+// llm.api_key_file ranks by where it was named (a flag beats the
+// environment, PORCH_LLM_API_KEY_FILE beats ANTHROPIC_API_KEY, which beats
+// the config file); when it wins the key is read from it (see ReadKeyFile)
+// and the path stays in the config, so SLURM nodes read the file themselves;
+// when it loses it is cleared from the config.
 // InvalidArgument when the key file is unusable.
 Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
                         const std::string& home);

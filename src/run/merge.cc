@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <set>
@@ -341,7 +342,8 @@ Status OutputMerger::Remember(const Task& task, int attempt, const std::string& 
                               const FileBeneath& file, double now) {
   Owner o{task.id, attempt, Sha256Hex(file.data)};
   o.mode = file.mode;
-  o.merged_at = now;
+  // After the write: a command that started before this saw the old version.
+  o.merged_at = std::max(now, WallSeconds());
   // The merged content, so a command that overwrites it cannot lose it.
   const std::string blob = "merge-blobs/" + o.sha256;
   Result<FileBeneath> have = ReadFileBeneath(layout_.dir(), blob);

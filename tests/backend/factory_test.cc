@@ -29,6 +29,11 @@ TEST(BackendFactoryTest, OnlyAgentsInBridgedContainersNeedAReachableEndpoint) {
   EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(refused.message().find("docker.network=host"), std::string::npos) << refused.message();
   EXPECT_TRUE(CheckAgentEndpoint(c, commands).ok());  // commands need no endpoint
+  c.llm.base_url = "http://user:s3cret@127.0.0.1:8080/v1";
+  Status shown = CheckAgentEndpoint(c, agents);
+  EXPECT_FALSE(shown.ok());
+  EXPECT_EQ(shown.message().find("s3cret"), std::string::npos) << shown.message();
+  EXPECT_NE(shown.message().find("http://127.0.0.1:8080/v1"), std::string::npos) << shown.message();
   c.docker.network = "host";
   EXPECT_TRUE(CheckAgentEndpoint(c, agents).ok());
   c.docker.network = "bridge";

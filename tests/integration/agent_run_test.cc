@@ -201,6 +201,19 @@ TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {
   EXPECT_EQ(*ReadFile(Out("cb") + "/gen.txt"), "generated\n");
 }
 
+TEST_F(AgentRunTest, AKeyGivenWithSetBeatsPorchLlmApiKeyForTheAgentsToo) {
+  server_ = std::make_unique<FakeLlmServer>(server_dir_.path(), AgentWritesFile("TASK-K", "k.txt", "k"),
+                                            std::vector<std::string>{"--api-key", "sk-new"});
+  ASSERT_TRUE(server_->ok());
+  auto env = Env();
+  env["ANTHROPIC_API_KEY"] = "";
+  env["PORCH_LLM_API_KEY"] = "sk-old";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile("tasks:\n  - {id: k, prompt: TASK-K, outputs: [k.txt]}\n"),
+                                      "--run-id", "flagkey", "--set", "llm.api_key=sk-new"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const json& p : server_->Posts()) EXPECT_EQ(p["headers"]["x-api-key"], "sk-new");
+}
+
 TEST_F(AgentRunTest, KeepLaterPolicyKeepsTheLaterVersionAndRecordsIt) {
   Serve({Rule("TASK-A", Write("shared.txt", "from a\n", 0.3)),
          Rule("TASK-B", Write("shared.txt", "from b\n", 0.6))});

@@ -207,6 +207,14 @@ TEST_F(CliTest, ACommandThatDoesNotCreateItsDeclaredOutputsFails) {
   EXPECT_NE(logs.out.find("declared outputs: 'never.txt'"), std::string::npos) << logs.out;
 }
 
+TEST_F(CliTest, OutputsWrittenWithSlashesOrDotsAreFound) {
+  std::string plan = Write("dots.yaml", R"(tasks:
+  - {id: a, command: "mkdir -p dist && touch dist/x f.txt", outputs: [dist/, ./f.txt, dist//x], retries: 0}
+)");
+  PorchRun r = Porch({"run", "--plan", plan, "--run-id", "dots"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 TEST_F(CliTest, ALoopbackEndpointWithBridgedContainersIsRefusedAtTheStart) {
   std::string plan = Write("ai-docker.yaml", "tasks:\n  - {id: ai, prompt: 'write a parser', outputs: [p.c]}\n");
   PorchRun r = Porch({"run", "--plan", plan, "--backend", "docker", "--run-id", "loop"},

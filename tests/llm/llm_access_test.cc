@@ -113,5 +113,39 @@ TEST(LlmAccessTest, AKeyFileReadableOnlyByItsOwnerGivesTheKey) {
   EXPECT_FALSE(ReadKeyFile(dir.path() + "/missing.key").ok());
 }
 
+TEST(LlmAccessTest, AKeyFileRanksByWhereItWasNamed) {
+  TempDir dir;
+  const std::string path = dir.path() + "/k";
+  ASSERT_TRUE(WriteFileAtomic(path, "sk-file\n").ok());
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  auto resolve = [&](const std::string& yaml, std::map<std::string, std::string> env,
+                     std::vector<std::pair<std::string, std::string>> flags = {}) {
+    LoadedConfig c = Load(yaml, env, flags);
+    EXPECT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
+    return env["ANTHROPIC_API_KEY"];
+  };
+  // Named on the command line: beats the shell's ANTHROPIC_API_KEY.
+  EXPECT_EQ(resolve("", {{"ANTHROPIC_API_KEY", "sk-shell"}}, {{"llm.api_key_file", path}}), "sk-file");
+  // PORCH_LLM_API_KEY_FILE beats ANTHROPIC_API_KEY, as PORCH_LLM_API_KEY does.
+  EXPECT_EQ(resolve("", {{"ANTHROPIC_API_KEY", "sk-shell"}, {"PORCH_LLM_API_KEY_FILE", path}}), "sk-file");
+  // In porch.yaml: the shell's key wins, as over llm.api_key in porch.yaml.
+  EXPECT_EQ(resolve("llm:\n  api_key_file: " + path + "\n", {{"ANTHROPIC_API_KEY", "sk-shell"}}), "sk-shell");
+  // A flag's key beats an environment key file.
+  EXPECT_EQ(resolve("", {{"PORCH_LLM_API_KEY_FILE", path}}, {{"llm.api_key", "sk-flag"}}), "sk-flag");
+}
+
+TEST(LlmAccessTest, AKeyFileIsReadOnceThroughItsCheckedDescriptor) {
+  TempDir dir;
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  Result<std::string> r = ReadKeyFile(fifo);  // never blocks waiting for a writer
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not a regular file"), std::string::npos) << r.status().message();
+  const std::string two = dir.path() + "/two";
+  ASSERT_TRUE(WriteFileAtomic(two, "sk-one\nsk-two\n").ok());
+  ASSERT_EQ(chmod(two.c_str(), 0600), 0);
+  EXPECT_FALSE(ReadKeyFile(two).ok());  // a newline would end up inside the header
+}
+
 }  // namespace
 }  // namespace porch

@@ -355,6 +355,11 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   auto backend = std::make_unique<DockerBackend>(std::make_unique<CurlHttpClient>(), socket, layout,
                                                  clock, o);
   PORCH_RETURN_IF_ERROR(backend->client().Ping().Annotate("docker backend"));
+  // A rootless or user-mapped engine's containers run as its user already:
+  // a uid of the host's would be a stranger to the bind-mounted run there.
+  if (Result<bool> mapped = backend->client().MapsUsers(); mapped.ok() && *mapped) {
+    backend->set_user("");
+  }
   if (!o.network.empty()) {
     // Attach by id: a name another run duplicated at the same moment would
     // be ambiguous to the engine.

@@ -69,6 +69,8 @@ class DockerBackend : public PollingBackend {
   // Containers attach to this network id (what EnsureNetwork agreed on)
   // instead of options.network's name.
   void set_network_id(std::string id) { network_id_ = std::move(id); }
+  // Containers run as `user` ("uid:gid"; empty: the image's).
+  void set_user(std::string user) { options_.user = std::move(user); }
 
   std::string name() const override { return "docker"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;

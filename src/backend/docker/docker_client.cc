@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "core/digest.h"
+#include "model/json_fields.h"
 
 namespace porch {
 
@@ -77,6 +78,19 @@ Status DockerClient::Check(const Result<HttpResponse>& r, const std::string& wha
   if (r->status == 409) return Status::AlreadyExists(msg);
   if (r->status < 500) return Status::Internal(msg);  // a refusal: asking again will not help
   return Status::Unavailable(msg);
+}
+
+Result<bool> DockerClient::MapsUsers() {
+  Result<HttpResponse> r = Call("GET", "/info");
+  PORCH_RETURN_IF_ERROR(Check(r, "info"));
+  json info = json::parse(r->body, nullptr, false);
+  const json& options = JsonArray(info, "SecurityOptions");
+  for (const json& o : options) {
+    if (!o.is_string()) continue;
+    const std::string s = o.get<std::string>();
+    if (s.find("name=rootless") != std::string::npos || s.find("name=userns") != std::string::npos) return true;
+  }
+  return false;
 }
 
 Status DockerClient::Ping() {

@@ -68,6 +68,10 @@ class DockerClient {
   // Checks the engine answers and its API is at least 1.41.
   Status Ping();
   Result<std::string> ApiVersion();
+  // Whether the engine maps users (rootless, or userns-remap): then its
+  // containers' root already is the user who runs it (GET /info,
+  // SecurityOptions).
+  Result<bool> MapsUsers();
 
   // The id of the bridge network `name`, created if there is none. Safe
   // against concurrent callers: porch processes on this host take a lock

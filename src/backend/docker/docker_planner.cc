@@ -1,5 +1,7 @@
 #include "backend/docker/docker_planner.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -49,6 +51,8 @@ ContainerSpec PlannerSpec(const Config& config, const std::map<std::string, std:
   spec.labels = {{"porch.role", "planner"}, {"porch.plan_dir", DirName(io)}};
   spec.binds = {io + ":" + io};
   spec.working_dir = io;
+  // As the user who runs porch: what it writes in the run directory is theirs.
+  spec.user = std::to_string(geteuid()) + ":" + std::to_string(getegid());
   spec.network = config.docker.planner_network;
   spec.pids_limit = kContainerPidsLimit;
   return spec;
@@ -138,7 +142,9 @@ Result<PlanResult> PlanInContainer(DockerClient& client, const Config& config,
   }
   std::string output;
   const std::string log = abs + "/planner/container.log";
-  Result<int> exit_code = RunToEnd(client, PlannerSpec(config, env, io), clock, timeout_s, log, &output);
+  ContainerSpec spec = PlannerSpec(config, env, io);
+  if (Result<bool> mapped = client.MapsUsers(); mapped.ok() && *mapped) spec.user = "";  // rootless
+  Result<int> exit_code = RunToEnd(client, spec, clock, timeout_s, log, &output);
   if (!exit_code.ok()) return exit_code.status().Annotate(what);
   if (*exit_code != 0) {
     return Status::Internal(what + ": the planner container exited " + std::to_string(*exit_code) +

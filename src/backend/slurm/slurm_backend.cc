@@ -378,6 +378,21 @@ std::string SelfPath() {
 
 }  // namespace
 
+namespace {
+
+// sbatch gets the environment porch resolved (a key from porch.yaml too),
+// which it exports to the jobs under slurm.export_env. With a key file the
+// nodes read the key there: it stays out of the job's environment (which
+// slurmctld keeps in its state).
+std::vector<std::string> SbatchEnvironment(const Config& config,
+                                           const std::map<std::string, std::string>& env) {
+  std::vector<std::string> drop;
+  if (!config.llm.api_key_file.empty()) drop = {"ANTHROPIC_API_KEY", "PORCH_LLM_API_KEY"};
+  return EnvironmentFrom(env, {}, drop);
+}
+
+}  // namespace
+
 Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identity, Clock* clock,
                                 const std::map<std::string, std::string>& env) {
   const SlurmConfig& c = config.slurm;
@@ -446,9 +461,7 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identit
   SlurmClientOptions co;
   co.timeout_s = c.command_timeout_seconds;
   co.bin_dir = c.bin_dir;
-  // sbatch gets the environment porch resolved (a key from porch.yaml too),
-  // which it exports to the jobs under slurm.export_env.
-  setup.runner = std::make_unique<RealCommandRunner>(EnvironmentFrom(env, {}));
+  setup.runner = std::make_unique<RealCommandRunner>(SbatchEnvironment(config, env));
   setup.client = std::make_unique<SlurmClient>(setup.runner.get(), clock, co);
   if (Status st = setup.client->Ping(); !st.ok()) {
     return st.Annotate(

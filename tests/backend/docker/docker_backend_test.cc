@@ -152,21 +152,40 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   ASSERT_NE(mkdtemp(home.data()), nullptr);
   struct stat sock;
   ASSERT_EQ(stat(Socket().c_str(), &sock), 0);
-  // Whatever happens below, the socket and /tmp are left as they were.
+  // Whatever happens below, the socket, the directories above it and /tmp
+  // are left as they were.
   struct Restore {
     std::string socket, home;
     struct stat st;
+    std::vector<std::pair<std::string, mode_t>> dirs;  // made searchable for the test
     ~Restore() {
       if (chown(socket.c_str(), st.st_uid, st.st_gid) != 0 || chmod(socket.c_str(), st.st_mode & 07777) != 0) {
         ADD_FAILURE() << "could not restore " << socket;
       }
+      for (const auto& [dir, mode] : dirs) {
+        if (chmod(dir.c_str(), mode) != 0) ADD_FAILURE() << "could not restore " << dir;
+      }
       Result<ProcessResult> cleaned = RunProcess({"rm", "-rf", home}, "/");
       cleaned.IgnoreError();
     }
-  } restore{Socket(), home, sock};
+  } restore{Socket(), home, sock, {}};
   ASSERT_EQ(chown(home.c_str(), nobody, nobody), 0);
   ASSERT_EQ(chown(Socket().c_str(), sock.st_uid, nobody), 0);
   ASSERT_EQ(chmod(Socket().c_str(), (sock.st_mode & 07777) | 0060), 0);
+  // The engine's socket may sit in a private directory (the test script's
+  // TMPDIR): the user must be able to pass through to reach it.
+  for (std::string dir = DirName(Socket()); dir.size() > 1; dir = DirName(dir)) {
+    struct stat d;
+    if (stat(dir.c_str(), &d) != 0 || (d.st_mode & S_IXOTH)) continue;
+    restore.dirs.emplace_back(dir, d.st_mode & 07777);
+    ASSERT_EQ(chmod(dir.c_str(), (d.st_mode & 07777) | S_IXOTH), 0);
+  }
+  // porch itself from where that user can run it.
+  const std::string porch = home + "/porch";
+  Result<std::string> binary = ReadFile(PORCH_BINARY);
+  ASSERT_TRUE(binary.ok());
+  ASSERT_TRUE(WriteFileAtomic(porch, *binary).ok());
+  ASSERT_EQ(chmod(porch.c_str(), 0755), 0);
   const std::string plan = home + "/plan.yaml";
   ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt'}\n").ok());
   ASSERT_EQ(chown(plan.c_str(), nobody, nobody), 0);
@@ -176,7 +195,7 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   env.emplace_back("TMPDIR", home);
   const std::vector<std::string> as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
   std::vector<std::string> argv = as_nobody;
-  for (const char* a : {PORCH_BINARY, "run", "--plan"}) argv.push_back(a);
+  for (const std::string& a : {porch, std::string("run"), std::string("--plan")}) argv.push_back(a);
   for (const std::string& a : {plan, std::string("--run-id"), Id("mine")}) argv.push_back(a);
   Result<ProcessResult> run = RunProcess(argv, home, env);
   const std::string run_dir = home + "/porch-runs/runs/" + Id("mine");
