@@ -59,8 +59,10 @@ Result<std::string> MergeText(const std::string& ours, const std::string& base,
   Status st = WriteFileFast(scratch + "/ours", ours);
   if (st.ok()) st = WriteFileFast(scratch + "/base", base);
   if (st.ok()) st = WriteFileFast(scratch + "/theirs", theirs);
-  Result<std::string> out = st;
-  if (st.ok()) {
+  Result<std::string> out = Status::Internal("git merge-file did not run");
+  if (!st.ok()) {
+    out = st;
+  } else {
     Result<ProcessResult> r = RunProcess({"git", "merge-file", "-q", "-L", "this task", "-L", "base",
                                           "-L", other, "ours", "base", "theirs"},
                                          scratch, {{"GIT_CONFIG_NOSYSTEM", "1"}});
