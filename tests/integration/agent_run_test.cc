@@ -86,8 +86,8 @@ const char* kEditors = R"(tasks:
 
 TEST_F(AgentRunTest, TwoTasksEditingDifferentFunctionsOfOneFileBothLand) {
   Serve({Rule("TASK-BASE", Write("lib.c", Lib())),
-         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 0.2)),
-         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 0.8))});
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 1.0)),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 2.0))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "m3"}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(*ReadFile(Out("m3") + "/lib.c"), Lib("return 10;", "return 20;"));
@@ -102,8 +102,8 @@ TEST_F(AgentRunTest, TwoTasksEditingDifferentFunctionsOfOneFileBothLand) {
 TEST_F(AgentRunTest, OverlappingEditsAreHandedBackAndMergedOnTheRetry) {
   Serve({Rule("conflict markers", Write("lib.c", Lib("return 10 + 11;"))),
          Rule("TASK-BASE", Write("lib.c", Lib())),
-         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 0.2)),
-         Rule("TASK-TWO", Write("lib.c", Lib("return 11;"), 0.8))});
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 1.0)),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 11;"), 2.0))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "m4",
                                       "--set", "retry.retry_delay_seconds=0.05"}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -136,7 +136,7 @@ TEST_F(AgentRunTest, ACommandCannotSilentlyOverwriteWhatAnAiTaskMerged) {
   Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
   - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
-  - {id: clobber, command: "sleep 1.5; echo from the command > shared.txt"}
+  - {id: clobber, command: "for i in $(seq 400); do [ -f $PORCH_RUN_DIR/merge.json ] && break; sleep 0.05; done; echo from the command > shared.txt"}
 )"), "-j", "2", "--run-id", "cw"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   json s = Status("cw");
@@ -170,7 +170,7 @@ TEST_F(AgentRunTest, AFailedCommandsWriteToAMergedFileIsPutBackToo) {
   Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
   - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
-  - {id: bad, command: "sleep 1.5; echo clobbered > shared.txt; exit 3", retries: 0}
+  - {id: bad, command: "for i in $(seq 400); do [ -f $PORCH_RUN_DIR/merge.json ] && break; sleep 0.05; done; echo clobbered > shared.txt; exit 3", retries: 0}
 )"), "-j", "2", "--run-id", "fb"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_EQ(*ReadFile(Out("fb") + "/shared.txt"), "from the agent\n");
@@ -181,8 +181,8 @@ TEST_F(AgentRunTest, AFailedCommandsWriteToAMergedFileIsPutBackToo) {
 
 TEST_F(AgentRunTest, KeepLaterStillMergesNonOverlappingEdits) {
   Serve({Rule("TASK-BASE", Write("lib.c", Lib())),
-         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 0.2)),
-         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 0.8))});
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 1.0)),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 2.0))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "kl",
                                       "--set", "merge.conflict_policy=keep-later"}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -190,9 +190,10 @@ TEST_F(AgentRunTest, KeepLaterStillMergesNonOverlappingEdits) {
 }
 
 TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {
-  Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", 0.5))});
+  // The command writes gen.txt only once b has been seeded without it.
+  Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", 1.5))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
-  - {id: gen, command: "echo generated > gen.txt", outputs: [gen.txt]}
+  - {id: gen, command: "for i in $(seq 200); do [ -d $PORCH_RUN_DIR/tasks/b/attempt-1/workspace ] && break; sleep 0.05; done; sleep 0.3; echo generated > gen.txt", outputs: [gen.txt]}
   - {id: b, title: B, prompt: "TASK-B", outputs: [], retries: 0}
 )"), "-j", "2", "--run-id", "cb"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
