@@ -34,9 +34,13 @@ BackendEvent FromResult(Dag::Index index, int attempt, const AttemptResult& r, c
     // die of it before the runner records the cancellation.
     ev.reason = FailureReason::kCancelled;
     ev.detail = "cancelled by porch; the attempt saw: " + ev.detail;
-  } else if (!e.cancel_requested && ev.reason == FailureReason::kCancelled && e.backend_says) {
-    // The runner reports any SIGTERM as a cancellation; porch cancelled
-    // nothing, so the backend says what really happened.
+  } else if (!e.cancel_requested && e.backend_says &&
+             (ev.reason == FailureReason::kCancelled ||
+              (ev.reason == FailureReason::kSignal && r.term_signal == SIGTERM))) {
+    // The runner reports any SIGTERM as a cancellation (or, when the task's
+    // own process died of it first, as a signal); porch cancelled nothing,
+    // so the backend says what really happened (a node that failed, a
+    // preemption).
     ev.detail = e.backend_says->detail + "; the attempt said: " + ev.detail;
     ev.reason = e.backend_says->reason;
   }

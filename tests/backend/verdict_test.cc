@@ -60,6 +60,15 @@ TEST(ResolveEndingTest, ACancellationPorchDidNotAskForIsWhatTheBackendSays) {
   // A real outcome in the result file is not overridden.
   EXPECT_EQ(ResolveEnding(0, 1, 99, Result_(FailureReason::kExitCode), e).reason,
             FailureReason::kExitCode);
+  // The task's own process died of that SIGTERM before the runner noticed it
+  // (a failed node sends it to the whole job): still the backend's word.
+  Ending node;
+  node.backend_says = BackendVerdict{FailureReason::kLost, "the node failed (NODE_FAIL)"};
+  ev = ResolveEnding(0, 1, 99, Result_(FailureReason::kSignal, SIGTERM, "killed by signal Terminated"), node);
+  EXPECT_EQ(ev.reason, FailureReason::kLost);
+  // Another signal nobody explains stays a signal.
+  EXPECT_EQ(ResolveEnding(0, 1, 99, Result_(FailureReason::kSignal, SIGSEGV, "segfault"), node).reason,
+            FailureReason::kSignal);
 }
 
 TEST(ResolveEndingTest, MemoryKillsAreOom) {
