@@ -14,11 +14,10 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
                                                const std::map<std::string, std::string>& env) {
   if (config.backend == "threading" || config.backend == "local") {
     LocalBackendOptions options;
-    // The spawner reads the run's config.json; what porch resolved beyond it
-    // (a key given with --set or in porch.yaml) reaches it through its
-    // environment, never a file.
+    // The spawner reads the run's config.json; the key porch resolved (from
+    // --set or porch.yaml too) reaches it as ANTHROPIC_API_KEY in `env`,
+    // never through a file.
     options.env = env;
-    if (!config.llm.api_key.empty()) options.env["PORCH_LLM_API_KEY"] = config.llm.api_key;
     return std::unique_ptr<Backend>(std::make_unique<LocalBackend>(layout, clock, options));
   }
   if (config.backend == "docker") {

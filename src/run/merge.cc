@@ -87,6 +87,12 @@ std::string Utf8Prefix(const std::string& text, size_t n) {
   return text.substr(0, n);
 }
 
+// An attempt's directory relative to the run directory (for the *Beneath
+// functions, which check every component).
+std::string AttemptRel(const Task& task, int attempt) {
+  return "tasks/" + task.id + "/attempt-" + std::to_string(attempt);
+}
+
 int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec; }
 
 }  // namespace
@@ -212,7 +218,7 @@ Status OutputMerger::MergeFile(const Task& task, int attempt, const FileDigest& 
   // Everything under the run directory is opened beneath it, never through
   // a link: agents can write there (their workspace, their attempt
   // directory), and output/ may hold links a command task made.
-  const std::string attempt_rel = "tasks/" + task.id + "/attempt-" + std::to_string(attempt);
+  const std::string attempt_rel = AttemptRel(task, attempt);
   Result<FileBeneath> current = ReadFileBeneath(layout_.output(), f.path);
   if (!current.ok() && current.status().code() != Status::Code::kNotFound) return current.status();
   const std::string cur_sha = current.ok() ? Sha256Hex(current->data) : "";
@@ -292,7 +298,7 @@ Status OutputMerger::PlanRemoval(const std::string& path, const std::map<std::st
 Result<MergeOutcome> OutputMerger::Merge(const Task& task, int attempt, double now) {
   Result<AttemptResult> result = ReadAttemptResult(layout_.result_path(task.id, attempt));
   if (!result.ok()) return result.status();
-  const std::string attempt_rel = "tasks/" + task.id + "/attempt-" + std::to_string(attempt);
+  const std::string attempt_rel = AttemptRel(task, attempt);
   const std::map<std::string, std::string> seed = ReadStringMap(layout_.dir() + "/" + attempt_rel + "/seed.json");
   const std::string where = "merging task '" + task.id + "'";
   // Every file is read and decided before any is written.
