@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -19,8 +20,6 @@
 #include "model/run_identity.h"
 #include "fakes/fake_llm_server.h"
 #include "integration/porch_process.h"
-#include "backend/slurm/job_script.h"
-#include "model/run_identity.h"
 #include "platform/files.h"
 #include "platform/process.h"
 #include "test_util.h"
@@ -116,11 +115,21 @@ class SlurmClusterTest : public ::testing::Test {
     }
     return out;
   }
+  // n of the run's jobs run, and porch has journaled every one of them: a
+  // kill -9 before that is the case of a job porch never recorded, which
+  // resume cancels and runs again (tested on its own).
   bool WaitForRunning(const std::string& run_id, int n) {
     return WaitFor([&] {
-      int running = 0;
-      for (const SlurmJob& j : Active(run_id)) running += j.state == SlurmState::kRunning;
-      return running == n;
+      std::set<std::string> running;
+      for (const SlurmJob& j : Active(run_id)) {
+        if (j.state == SlurmState::kRunning) running.insert(j.id);
+      }
+      if (static_cast<int>(running.size()) != n) return false;
+      json s = Status(run_id);
+      for (const json& t : s.value("tasks", json::array())) {
+        for (const json& a : t.value("attempt_details", json::array())) running.erase(a.value("job_id", ""));
+      }
+      return running.empty();
     });
   }
   bool WaitFor(const std::function<bool()>& pred, int seconds = 60) {
