@@ -481,7 +481,11 @@ int CmdLogs(const GlobalOptions& g, const std::string& run, const std::string& t
   }
   int n = attempt > 0 ? attempt : it->second.last_attempt();
   RunLayout layout(loaded->run_dir);
-  if (!PathExists(layout.attempt_dir(task, n))) {
+  // A command attempt that printed nothing has no directory (nothing to
+  // show); an attempt the journal does not know is an error.
+  bool journaled = false;
+  for (const AttemptRecord& a : it->second.attempts) journaled |= a.number == n;
+  if (!journaled && !PathExists(layout.attempt_dir(task, n))) {
     return Fail(Status::NotFound("task '" + task + "' has no attempt " + std::to_string(n) +
                                  " (it has " + std::to_string(it->second.last_attempt()) + ")"));
   }

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -32,10 +33,6 @@ constexpr double kAcceptanceTimeLimitSeconds = 600;
 // How much of a failed check's output goes back to the agent.
 constexpr size_t kFeedbackTailBytes = 4000;
 
-// Room for the result file, taken before the task runs: a task that ran to
-// its end while the disk filled must still leave its result, or resume would
-// run it a second time.
-constexpr uint64_t kResultReserveBytes = 16 * 1024;
 
 void Complain(const std::string& what) {
   std::string msg = "porch exec-task: " + what + "\n";
@@ -43,9 +40,28 @@ void Complain(const std::string& what) {
   (void)ignored;
 }
 
+// The result as one record of the results log (one write: concurrent
+// supervisors append to the same file). It fits the room the spawner keeps.
+int FinishInLog(const AttemptSpec& spec, AttemptResult r) {
+  std::string record = ResultLogRecord(r);
+  if (record.size() > kResultRoomBytes) {
+    r.files.clear();
+    r.deleted.clear();
+    r.detail = r.detail.substr(0, 4096);
+    record = ResultLogRecord(r);
+  }
+  Status st = AppendRecord(spec.result_log_fd, record, "results.log");
+  if (!st.ok()) {
+    Complain(st.message());
+    return kExecNoResult;
+  }
+  return r.ok() ? kExecOk : kExecTaskFailed;
+}
+
 int Finish(const AttemptSpec& spec, AttemptResult r, ReservedFile* slot) {
   r.finished_at = WallSeconds();
   r.runner_pid = getpid();
+  if (slot == nullptr) return FinishInLog(spec, std::move(r));
   // No directory fsync: porch journals the outcome as soon as it reads this
   // file, and a result lost with the machine only means the attempt runs
   // again on resume.
@@ -73,6 +89,13 @@ int Finish(const AttemptSpec& spec, AttemptResult r, ReservedFile* slot) {
 
 namespace {
 
+// Adds a line of porch's own to the attempt's stderr (made with its
+// directory when the output is lazy and the command printed nothing).
+void AppendNote(const AttemptSpec& spec, const std::string& line) {
+  if (spec.lazy_output) MakeDirs(DirName(spec.stderr_path)).IgnoreError();
+  std::ofstream(spec.stderr_path, std::ios::app) << "porch: " << line << "\n";
+}
+
 // A command's environment: this process's with the task's PORCH_* settings,
 // without porch's credentials (only agents get those).
 std::vector<std::string> CommandEnv(const AttemptSpec& spec) {
@@ -93,6 +116,7 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
   s.time_limit_s = spec.time_limit_s;
   s.grace_s = spec.grace_s;
   s.max_output_bytes = spec.max_output_bytes;
+  s.lazy_output = spec.lazy_output;
   SpawnOutcome o = SpawnAndWait(s, cancelled);
   r->exit_code = o.exit_code;
   r->term_signal = o.term_signal;
@@ -102,7 +126,7 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     r->reason = missing ? FailureReason::kCommandNotFound : FailureReason::kNotExecutable;
     r->detail = std::string(missing ? "command not found: '" : "command not executable: '") +
                 s.argv[0] + "'";
-    WriteFileFast(spec.stderr_path, "porch: " + r->detail + "\n").IgnoreError();
+    AppendNote(spec, r->detail);
   } else if (o.spawn_errno != 0) {
     r->exit_code = -1;
     r->reason = FailureReason::kSpawnFailed;
@@ -159,7 +183,7 @@ void CheckOutputs(const AttemptSpec& spec, const std::string& root, bool listed,
                 "`outputs: []` if this one need not)";
   }
   if (r->reason == FailureReason::kMissingOutputs) {
-    std::ofstream(spec.stderr_path, std::ios::app) << "porch: " << r->detail << "\n";
+    AppendNote(spec, r->detail);
   }
 }
 
@@ -280,10 +304,14 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
 }  // namespace
 
 int RunAttempt(const AttemptSpec& spec) {
-  Result<ReservedFile> slot = ReservedFile::Reserve(spec.result_path, kResultReserveBytes);
-  if (!slot.ok()) {
-    Complain(slot.status().message() + " (the task was not started)");
-    return kExecNotStarted;
+  std::optional<ReservedFile> slot;  // none: the results log, whose room the spawner keeps
+  if (spec.result_log_fd < 0) {
+    Result<ReservedFile> reserved = ReservedFile::Reserve(spec.result_path, kResultRoomBytes);
+    if (!reserved.ok()) {
+      Complain(reserved.status().message() + " (the task was not started)");
+      return kExecNotStarted;
+    }
+    slot.emplace(std::move(*reserved));
   }
   AttemptResult r;
   r.task_id = spec.task_id;
@@ -302,7 +330,7 @@ int RunAttempt(const AttemptSpec& spec) {
     RunAgent(spec, &r, &cancelled);
   }
   sigprocmask(SIG_SETMASK, &old, nullptr);
-  return Finish(spec, r, &*slot);
+  return Finish(spec, r, slot ? &*slot : nullptr);
 }
 
 }  // namespace porch

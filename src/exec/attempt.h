@@ -10,6 +10,8 @@
 // stdout/stderr and the files the task makes.
 #pragma once
 
+#include <cstdint>
+
 #include "exec/attempt_spec.h"
 #include "model/result_file.h"
 
@@ -21,6 +23,12 @@ constexpr int kExecTaskFailed = 1;   // the task failed; result.json says why
 constexpr int kExecUsage = 2;        // bad arguments or unreadable spec
 constexpr int kExecNoResult = 3;     // could not write result.json
 constexpr int kExecNotStarted = 4;   // could not prepare (no room for the result): nothing ran
+
+// Room for the result, taken before the task runs: a task that ran to its
+// end while the disk filled must still leave its result, or resume would
+// run it a second time. (In the results log, the spawner keeps this much
+// per running supervisor.)
+constexpr uint64_t kResultRoomBytes = 16 * 1024;
 
 // Runs the attempt to its end and writes the result file. Blocks. Changes the
 // calling thread's signal mask; meant for a process of its own.

@@ -30,6 +30,12 @@ struct AttemptSpec {
   std::string stdout_path;
   std::string stderr_path;
   std::string result_path;
+  // The local backend's command attempts: the result is appended to the
+  // run's results log through this descriptor (model/result_file.h) instead
+  // of written to result_path, and stdout/stderr (with the attempt
+  // directory) are made only when the command prints something.
+  int result_log_fd = -1;
+  bool lazy_output = false;
   double time_limit_s = 0;   // 0: none
   double grace_s = 5;
   uint64_t max_output_bytes = 0;  // command tasks: stdout and stderr each cut there; 0: no cap

@@ -28,7 +28,8 @@ Result<std::unique_ptr<RunAttempts>> RunAttempts::Load(const std::string& run_di
 }
 
 Result<AttemptSpec> RunAttempts::Prepare(const std::string& task_id, int attempt,
-                                         double time_limit_s, double grace_s) const {
+                                         double time_limit_s, double grace_s,
+                                         int result_log_fd) const {
   int64_t index = dag_.Find(task_id);
   if (index < 0 || attempt < 1) {
     return Status::InvalidArgument("run '" + layout_.dir() + "' has no task '" + task_id +
@@ -38,10 +39,17 @@ Result<AttemptSpec> RunAttempts::Prepare(const std::string& task_id, int attempt
   double limit = task.resources.time_limit_s > 0 ? task.resources.time_limit_s
                                                  : config_.default_time_limit_seconds;
   if (time_limit_s >= 0) limit = time_limit_s;  // the backend's (a SLURM retry may double it)
-  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.attempt_dir(task_id, attempt)));
-  PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));
+  // A command that prints nothing keeps nothing: no directory of its own.
+  const bool lazy = result_log_fd >= 0 && !task.is_agent() &&
+                    task.command.find("PORCH_ATTEMPT_DIR") == std::string::npos;
+  if (!lazy) PORCH_RETURN_IF_ERROR(MakeDirs(layout_.attempt_dir(task_id, attempt)));
+  if (!IsDirectory(layout_.output())) PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));
   AttemptSpec spec = MakeAttemptSpec(layout_, plan_, task, attempt, limit, config_, env_);
   if (grace_s >= 0) spec.grace_s = grace_s;
+  if (lazy) {
+    spec.result_log_fd = result_log_fd;
+    spec.lazy_output = true;
+  }
   return spec;
 }
 

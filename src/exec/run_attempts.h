@@ -27,8 +27,12 @@ class RunAttempts {
   // The spec for attempt `attempt` of `task_id`, with its directory (and
   // output/) made. `time_limit_s` / `grace_s` below 0: the task's own, else
   // the configuration's. InvalidArgument for an unknown task or attempt.
+  // `result_log_fd` >= 0 (the local spawner): a command task's result goes
+  // to that results log and its attempt directory is made only if it prints
+  // something (or its command names PORCH_ATTEMPT_DIR); AI tasks are as
+  // always.
   Result<AttemptSpec> Prepare(const std::string& task_id, int attempt, double time_limit_s,
-                              double grace_s) const;
+                              double grace_s, int result_log_fd = -1) const;
 
   const RunLayout& layout() const { return layout_; }
 

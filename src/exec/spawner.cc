@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,22 @@ unsigned long long ProcessStartTicks(int pid) {
 
 std::string SpawnedLogPath(const std::string& run_dir) { return run_dir + "/spawned.log"; }
 
+std::map<std::string, int> HighestSpawnedAttempts(const std::string& run_dir) {
+  std::map<std::string, int> out;
+  Result<std::string> log = ReadFile(SpawnedLogPath(run_dir));
+  if (!log.ok()) return out;
+  for (size_t start = 0, nl; (nl = log->find('\n', start)) != std::string::npos; start = nl + 1) {
+    json rec = json::parse(log->substr(start, nl - start), nullptr, false);
+    if (!rec.is_object() || !rec.value("task", json()).is_string() ||
+        !rec.value("attempt", json()).is_number_integer()) {
+      continue;  // a line cut short by a crash
+    }
+    int& highest = out[rec["task"].get<std::string>()];
+    highest = std::max(highest, rec["attempt"].get<int>());
+  }
+  return out;
+}
+
 namespace {
 
 void OnChild(int) {}  // only to interrupt ppoll
@@ -46,9 +63,12 @@ class Spawner {
   Spawner(std::unique_ptr<RunAttempts> run, int fd) : run_(std::move(run)), fd_(fd) {
     log_fd_ = open(SpawnedLogPath(run_->layout().dir()).c_str(),
                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    results_fd_ = open(run_->layout().results_log().c_str(),
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
   ~Spawner() {
     if (log_fd_ >= 0) close(log_fd_);
+    if (results_fd_ >= 0) close(results_fd_);
   }
 
   int Serve() {
@@ -80,6 +100,7 @@ class Spawner {
       int status = 0;
       pid_t pid = waitpid(-1, &status, WNOHANG);
       if (pid <= 0) return;
+      if (live_ > 0) --live_;
       Send({{"exited", pid}, {"status", status}});
     }
   }
@@ -109,10 +130,19 @@ class Spawner {
     auto number = [&](const char* k) {
       return req.is_object() && req.contains(k) && req[k].is_number() ? req[k].get<double>() : -1.0;
     };
-    Result<AttemptSpec> spec = run_->Prepare(task, attempt, number("limit"), number("grace"));
+    Result<AttemptSpec> spec = run_->Prepare(task, attempt, number("limit"), number("grace"), results_fd_);
     if (!spec.ok()) {
       Send({{"refused", task}, {"attempt", attempt}, {"error", spec.status().message()}});
       return;
+    }
+    if (spec->result_log_fd >= 0) {
+      // Room for the result of every supervisor that may still append one.
+      Status room = ReserveAppendRoom(results_fd_, (live_ + 1) * kResultRoomBytes, "results.log");
+      if (!room.ok()) {
+        Send({{"refused", task}, {"attempt", attempt}, {"stop", true},
+              {"error", "no room on disk for the attempt's result (" + room.message() + "); nothing ran"}});
+        return;
+      }
     }
     // The supervisor waits for a go-ahead until its pid is in spawned.log:
     // an attempt porch could not find again after a crash must not run.
@@ -139,6 +169,7 @@ class Spawner {
       Supervise(*spec);
     }
     close(go[0]);
+    ++live_;
     unsigned long long ticks = ProcessStartTicks(pid);
     json record = {{"task", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}};
     Status logged = log_fd_ >= 0 ? WriteAll(log_fd_, record.dump() + "\n", "spawned.log")
@@ -154,7 +185,7 @@ class Spawner {
   }
 
   // The supervisor: a forked child of a single-threaded process.
-  [[noreturn]] void Supervise(const AttemptSpec& spec) {
+  [[noreturn]] void Supervise(AttemptSpec spec) {
     // Hold termination signals until RunAttempt waits for them: a cancel
     // that arrives this early must still produce a result file.
     sigset_t hold;
@@ -162,7 +193,14 @@ class Spawner {
     for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
     sigprocmask(SIG_BLOCK, &hold, nullptr);
     signal(SIGCHLD, SIG_DFL);
-    close_range(3, ~0U, 0);  // the socket, spawned.log, the pipe: it outlives them all
+    int keep = 3;  // the results log, if the result goes there, as fd 3
+    if (spec.result_log_fd >= 0) {
+      if (dup2(spec.result_log_fd, keep) < 0 || fcntl(keep, F_SETFD, FD_CLOEXEC) < 0) {
+        _exit(kExecNoResult);
+      }
+      spec.result_log_fd = keep++;  // close-on-exec: the command never gets it
+    }
+    close_range(keep, ~0U, 0);  // the socket, spawned.log, the pipe: it outlives them all
     setpgid(0, 0);           // a group of its own: cancels and time limits reach it all
     _exit(RunAttempt(spec));
   }
@@ -170,6 +208,8 @@ class Spawner {
   std::unique_ptr<RunAttempts> run_;
   int fd_;
   int log_fd_ = -1;
+  int results_fd_ = -1;  // the run's results log (command attempts' results)
+  uint64_t live_ = 0;    // supervisors started and not yet reaped
   std::string pending_;
 };
 

@@ -26,12 +26,20 @@
 // task only once that record is written (a pipe holds it back), so an
 // attempt that could not be recorded never runs.
 //
+// Command attempts append their results to <run>/results.log (one record
+// each, model/result_file.h) instead of writing result.json, and make their
+// attempt directory only if they print something: a silent command leaves
+// no inode of its own. Before each such supervisor starts, the spawner
+// keeps room in the log for the result of every supervisor still running
+// (kResultRoomBytes each); without that room it refuses with "stop".
+//
 // Supervisors are in process groups of their own (a terminal's Ctrl-C
 // reaches porch only) and outlive the spawner: when porch goes away (EOF on
 // the socket) the spawner exits at once and the supervisors run on, to be
 // re-adopted by `porch resume`.
 #pragma once
 
+#include <map>
 #include <string>
 
 namespace porch {
@@ -42,6 +50,10 @@ int ServeSpawner(const std::string& run_dir, int fd);
 // Where the spawner records the attempts it started: one JSON object per
 // line, {"task": ID, "attempt": N, "pid": P, "ticks": T}.
 std::string SpawnedLogPath(const std::string& run_dir);
+
+// The highest attempt number spawned.log records for each task: attempts
+// of command tasks may have no directory, yet their numbers are used.
+std::map<std::string, int> HighestSpawnedAttempts(const std::string& run_dir);
 
 // Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat
 // field 22), or 0 if there is no such process. With the pid, it names a

@@ -79,4 +79,29 @@ Result<AttemptResult> ReadAttemptResult(const std::string& path) {
   return ParseAttemptResult(*text, path);
 }
 
+std::string ResultLogRecord(const AttemptResult& r) {
+  json j = json::parse(AttemptResultToJson(r), nullptr, false);
+  return "\n" + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+void ResultLog::Refresh() {
+  Result<std::string> read = ReadFileFrom(path_, offset_);
+  if (!read.ok()) return;  // not yet written
+  const std::string& text = *read;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    if (nl == start) continue;
+    Result<AttemptResult> r = ParseAttemptResult(text.substr(start, nl - start), path_);
+    if (r.ok()) results_.emplace(std::make_pair(r->task_id, r->attempt), std::move(*r));
+  }
+  offset_ += start;  // a line still being written is read again next time
+}
+
+const AttemptResult* ResultLog::Find(const std::string& task_id, int attempt) const {
+  auto it = results_.find({task_id, attempt});
+  return it == results_.end() ? nullptr : &it->second;
+}
+
+void ResultLog::Forget(const std::string& task_id, int attempt) { results_.erase({task_id, attempt}); }
+
 }  // namespace porch

@@ -4,7 +4,10 @@
 // attempt ended: absent until the attempt is over, whole once present.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/failure.h"
@@ -40,5 +43,34 @@ std::string AttemptResultToJson(const AttemptResult& r);
 Result<AttemptResult> ParseAttemptResult(const std::string& text, const std::string& source);
 // NotFound when the file does not exist (the attempt is not over).
 Result<AttemptResult> ReadAttemptResult(const std::string& path);
+
+// The results log (RunLayout::results_log): where the local backend's
+// command attempts put their results, so that an attempt that prints
+// nothing and succeeds leaves no directory and no file of its own. Each
+// supervisor appends one record with one write(2) to a file opened
+// O_APPEND: a newline, the result as one line of JSON, a newline. A record
+// cut short (the disk filled in spite of the room kept for it) is one
+// unparsable line that the reader skips; the leading newline keeps it from
+// swallowing the next record. The log is the authority for the attempts in
+// it, as result.json is for the others: present means over, and whole.
+std::string ResultLogRecord(const AttemptResult& r);
+
+// Reads a results log as it grows. Not thread-safe; one per reader.
+class ResultLog {
+ public:
+  explicit ResultLog(std::string path) : path_(std::move(path)) {}
+  // Reads what was appended since the last call (a missing log is empty).
+  void Refresh();
+  // The result of `task_id`'s attempt `attempt`, if the log has it (as of
+  // the last Refresh). The first whole record wins.
+  const AttemptResult* Find(const std::string& task_id, int attempt) const;
+  // Forgets a result once its attempt is accounted for (bounds memory).
+  void Forget(const std::string& task_id, int attempt);
+
+ private:
+  std::string path_;
+  uint64_t offset_ = 0;  // bytes of whole lines read
+  std::map<std::pair<std::string, int>, AttemptResult> results_;
+};
 
 }  // namespace porch

@@ -54,6 +54,9 @@ class RunLayout {
   std::string result_path(const std::string& task_id, int attempt) const {
     return attempt_dir(task_id, attempt) + "/result.json";
   }
+  // The local backend's command attempts append their results here instead
+  // of writing result.json (model/result_file.h, ResultLog).
+  std::string results_log() const { return dir_ + "/results.log"; }
 
  private:
   std::string dir_;

@@ -11,9 +11,34 @@
 
 namespace porch {
 
-Result<std::string> ReadFile(const std::string& path) {
+Result<std::string> ReadFile(const std::string& path) { return ReadFileFrom(path, 0); }
+
+Status AppendRecord(int fd, std::string_view record, const std::string& path) {
+  ssize_t n;
+  do n = write(fd, record.data(), record.size()); while (n < 0 && errno == EINTR);
+  if (n < 0) return Status::FromErrno("cannot append to '" + path + "'", errno);
+  if (static_cast<size_t>(n) != record.size()) {
+    return Status::IoError("cannot append to '" + path + "': short write (is the disk full?)");
+  }
+  return Status::Ok();
+}
+
+Status ReserveAppendRoom(int fd, uint64_t bytes, const std::string& path) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Status::FromErrno("cannot stat '" + path + "'", errno);
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, static_cast<off_t>(bytes)) == 0) return Status::Ok();
+  if (errno == EOPNOTSUPP || errno == ENOSYS) return Status::Ok();
+  return Status::FromErrno("cannot keep room in '" + path + "'", errno);
+}
+
+Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("cannot open '" + path + "'", errno);
+  if (offset > 0 && lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno("cannot seek in '" + path + "'", err);
+  }
   std::string out;
   char buf[1 << 16];
   while (true) {

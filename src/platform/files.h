@@ -12,6 +12,8 @@
 namespace porch {
 
 Result<std::string> ReadFile(const std::string& path);
+// The bytes of `path` from `offset` to its end (a log read as it grows).
+Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset);
 
 // Reads an input a user named: a regular file, or "-" for standard input,
 // of at most `max_bytes`. Anything else (a directory, a FIFO, /dev/zero) is
@@ -53,6 +55,15 @@ class ReservedFile {
   int fd_ = -1;
   uint64_t bytes_ = 0;
 };
+
+// Appends `record` to `fd` (opened O_APPEND) with one write(2), so records
+// that processes append to one file concurrently never interleave. A short
+// write is an error (the caller's record is then torn; readers skip it).
+Status AppendRecord(int fd, std::string_view record, const std::string& path);
+// Keeps `bytes` of disk allocated past the end of `fd`'s file (fallocate,
+// FALLOC_FL_KEEP_SIZE), so appends up to that much do not fail for want of
+// space. A filesystem that cannot preallocate is not an error.
+Status ReserveAppendRoom(int fd, uint64_t bytes, const std::string& path);
 
 // Copies the file at `path` to `out_fd` in 64 KiB pieces (memory stays
 // small whatever the size); with `tail_lines` > 0, only its last that many

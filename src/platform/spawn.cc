@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,6 +17,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <string_view>
 
 #include "platform/clock.h"
 #include "platform/files.h"
@@ -173,14 +177,112 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
 
 namespace {
 
+// The lazy outputs' relay: the read ends of the command's stdout and stderr
+// pipes, copied to files created at the first byte, counted against the cap.
+class OutputRelay {
+ public:
+  OutputRelay(const SpawnSpec& spec) : spec_(spec) {}
+  ~OutputRelay() {
+    for (int i = 0; i < 2; ++i) {
+      if (pipe_[i] >= 0) close(pipe_[i]);
+      if (file_[i] >= 0) close(file_[i]);
+    }
+  }
+  // Makes the pipes; the write ends go to the child. 0 or an errno.
+  int Open(int child_ends[2]) {
+    for (int i = 0; i < 2; ++i) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) != 0) return errno;
+      fcntl(p[0], F_SETFL, O_NONBLOCK);
+      pipe_[i] = p[0];
+      child_ends[i] = p[1];
+    }
+    return 0;
+  }
+  int fd(int i) const { return pipe_[i]; }
+  // Copies what pipe i holds now; closes it at EOF.
+  void Drain(int i) {
+    char buf[1 << 16];
+    while (pipe_[i] >= 0) {
+      ssize_t n = read(pipe_[i], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return;  // EAGAIN: nothing more now
+      if (n == 0) {
+        close(pipe_[i]);
+        pipe_[i] = -1;
+        return;
+      }
+      Keep(i, buf, static_cast<size_t>(n));
+    }
+  }
+  bool cut(int i) const { return cut_[i]; }
+
+ private:
+  void Keep(int i, const char* data, size_t n) {
+    const uint64_t cap = spec_.max_output_bytes;
+    if (cap > 0 && kept_[i] + n > cap) {
+      cut_[i] = true;
+      n = static_cast<size_t>(cap - std::min<uint64_t>(cap, kept_[i]));
+    }
+    if (n == 0) return;
+    if (file_[i] < 0 && !failed_[i]) {
+      const std::string& path = i == 0 ? spec_.stdout_path : spec_.stderr_path;
+      size_t slash = path.rfind('/');
+      if (slash != std::string::npos && slash > 0) MakeDirs(path.substr(0, slash)).IgnoreError();
+      file_[i] = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (spec_.append ? 0 : O_TRUNC),
+                      0644);
+      // When stdout and stderr are one file, they share it from here on.
+      if (file_[i] >= 0 && spec_.stdout_path == spec_.stderr_path && file_[1 - i] < 0) {
+        file_[1 - i] = dup(file_[i]);
+      }
+      failed_[i] = file_[i] < 0;
+    }
+    if (file_[i] >= 0) WriteAll(file_[i], std::string_view(data, n), "output").IgnoreError();
+    kept_[i] += n;
+  }
+
+  const SpawnSpec& spec_;
+  int pipe_[2] = {-1, -1};
+  int file_[2] = {-1, -1};
+  uint64_t kept_[2] = {0, 0};
+  bool cut_[2] = {false, false};
+  bool failed_[2] = {false, false};
+};
+
+// Waits up to `seconds` for one of `watch` (blocked) or for output to
+// relay; returns the signal taken, or 0.
+int WaitForSignalOrOutput(const sigset_t& watch, int sigfd, OutputRelay* relay, double seconds) {
+  if (relay == nullptr || sigfd < 0) {
+    timespec ts;
+    ts.tv_sec = static_cast<time_t>(seconds);
+    ts.tv_nsec = static_cast<long>((seconds - std::floor(seconds)) * 1e9);
+    siginfo_t info;
+    int sig = sigtimedwait(&watch, &info, &ts);
+    return sig > 0 ? sig : 0;
+  }
+  pollfd p[3] = {{sigfd, POLLIN, 0}, {relay->fd(0), POLLIN, 0}, {relay->fd(1), POLLIN, 0}};
+  int ms = static_cast<int>(std::min(seconds * 1000.0, 3.6e6)) + 1;
+  if (poll(p, 3, ms) <= 0) return 0;
+  for (int i = 0; i < 2; ++i) {
+    if (p[i + 1].revents) relay->Drain(i);
+  }
+  if (!(p[0].revents & POLLIN)) return 0;
+  signalfd_siginfo info;
+  ssize_t n = read(sigfd, &info, sizeof info);
+  return n == sizeof info ? static_cast<int>(info.ssi_signo) : 0;
+}
+
 // Waits for `child` to end, enforcing the time limit (SIGTERM to its group,
 // SIGKILL after the grace), turning SIGTERM/SIGINT/SIGHUP into a
 // cancellation, and cutting its output at the cap. Returns the wait status.
 int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* cut,
-                   bool* cancelled) {
+                   bool* cancelled, OutputRelay* relay) {
   sigset_t watch;
   sigemptyset(&watch);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);
+  // With a relay, the signals come through a descriptor polled beside the
+  // pipes (they stay blocked, as the contract says).
+  int sigfd = relay ? signalfd(-1, &watch, SFD_CLOEXEC) : -1;
   const double start = MonotonicSeconds();
   double limit_at = spec.time_limit_s > 0 ? start + spec.time_limit_s : 0;
   double kill_at = 0;  // when SIGKILL follows the SIGTERM
@@ -198,7 +300,7 @@ int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* 
     }
     double next = spec.on_tick ? spec.tick_s : kNever;
     if (spec.on_tick) spec.on_tick();
-    if (spec.max_output_bytes > 0) {
+    if (spec.max_output_bytes > 0 && !relay) {  // a relay counts as it copies
       cut[0] |= CapOutput(spec.stdout_path, spec.max_output_bytes);
       cut[1] |= CapOutput(spec.stderr_path, spec.max_output_bytes);
       next = std::min(next, kOutputCheckSeconds);
@@ -206,11 +308,7 @@ int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* 
     if (limit_at > 0 && kill_at == 0) next = std::min(next, limit_at - now);
     if (kill_at > 0) next = std::min(next, kill_at - now);
     next = std::max(next, 0.001);
-    timespec ts;
-    ts.tv_sec = static_cast<time_t>(next);
-    ts.tv_nsec = static_cast<long>((next - std::floor(next)) * 1e9);
-    siginfo_t info;
-    int sig = sigtimedwait(&watch, &info, &ts);
+    int sig = WaitForSignalOrOutput(watch, sigfd, relay, next);
     if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && !out->cancelled) {
       out->cancelled = true;
       *cancelled = true;
@@ -219,6 +317,7 @@ int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* 
       if (kill_at == 0 || kill_at > t + spec.grace_s) kill_at = t + spec.grace_s;
     }
   }
+  if (sigfd >= 0) close(sigfd);
   return status;
 }
 
@@ -240,14 +339,30 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
   req.default_signals = true;
   pid_t child = 0;
   int err = req.argv.empty() ? EINVAL : IsDirectory(spec.workdir) ? 0 : ENOTDIR;
+  std::optional<OutputRelay> relay;
+  int child_ends[2] = {-1, -1};
+  if (err == 0 && spec.lazy_output) {
+    err = relay.emplace(spec).Open(child_ends);
+    req.out = {child_ends[0], "", false};
+    req.err = {child_ends[1], "", false};
+  }
   if (err == 0) err = Spawn(req, &child);
+  for (int fd : child_ends) {
+    if (fd >= 0) close(fd);
+  }
   if (err != 0) {
     out.spawn_errno = err;
     out.exit_code = err == ENOENT ? 127 : err == EACCES ? 126 : -1;
     return out;
   }
   bool cut[2] = {false, false};
-  const int status = WaitWithLimits(child, spec, &out, cut, cancelled);
+  const int status = WaitWithLimits(child, spec, &out, cut, cancelled, relay ? &*relay : nullptr);
+  if (relay) {  // what the command wrote before it ended
+    for (int i = 0; i < 2; ++i) {
+      relay->Drain(i);
+      cut[i] |= relay->cut(i);
+    }
+  }
   // Whatever the command left in its group does not outlive it, nor what it
   // started in sessions of their own (the caller is a subreaper).
   kill(-child, SIGKILL);

@@ -60,6 +60,14 @@ struct SpawnSpec {
   // Each of stdout and stderr is cut back to this size while the command
   // runs (looked at every second) and ends with a line saying so; 0: no cap.
   uint64_t max_output_bytes = 0;
+  // stdout and stderr reach the command through pipes, and each file (with
+  // its directory) is created at its first byte: a command that prints
+  // nothing leaves no file and no inode behind. The caller relays while it
+  // waits; output still in the pipes when the command ends is drained, what
+  // its leftover descendants write after that is not kept (they are killed).
+  // A file that cannot be created then loses that output (the outcome is
+  // still reported).
+  bool lazy_output = false;
 };
 
 struct SpawnOutcome {

@@ -1,13 +1,16 @@
 #include "run/runner.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <random>
 #include <unistd.h>
 
+#include "exec/spawner.h"
 #include "journal/journal.h"
 #include "model/json_fields.h"
 #include "model/usage.h"
@@ -110,6 +113,21 @@ int HighestAttemptOnDisk(const RunLayout& layout, const std::string& task_id) {
   }
   return highest;
 }
+
+namespace {
+
+// The highest attempt number a task used, from its attempt directories and
+// from the local spawner's log (a command attempt that printed nothing has
+// no directory).
+std::function<int(const std::string&)> AttemptsOnDisk(const RunLayout& layout) {
+  auto spawned = std::make_shared<std::map<std::string, int>>(HighestSpawnedAttempts(layout.dir()));
+  return [layout, spawned](const std::string& id) {
+    auto it = spawned->find(id);
+    return std::max(HighestAttemptOnDisk(layout, id), it == spawned->end() ? 0 : it->second);
+  };
+}
+
+}  // namespace
 
 std::vector<JournalRecord> ReconcileWithDisk(const Plan& plan, RunState* state,
                                              const std::function<int(const std::string&)>& on_disk,
@@ -260,10 +278,7 @@ Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& p
   if (resume && existing.empty()) resume = false;
   RunState previous = FoldJournal(existing);
   if (resume) {
-    for (const JournalRecord& rec :
-         ReconcileWithDisk(plan, &previous,
-                           [&](const std::string& id) { return HighestAttemptOnDisk(layout, id); },
-                           clock_->Now())) {
+    for (const JournalRecord& rec : ReconcileWithDisk(plan, &previous, AttemptsOnDisk(layout), clock_->Now())) {
       PORCH_RETURN_IF_ERROR((*journal)->Append(rec));
     }
   }

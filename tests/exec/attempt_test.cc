@@ -7,9 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
+#include "model/result_file.h"
 #include "platform/files.h"
 #include "test_util.h"
 
@@ -179,6 +183,83 @@ TEST_F(AttemptTest, BadWorkdirIsSpawnFailure) {
   AttemptResult r = Result();
   EXPECT_EQ(r.reason, FailureReason::kSpawnFailed);
   EXPECT_NE(r.detail.find("missing"), std::string::npos);
+}
+
+// The local backend's way: results appended to one log, output files (and
+// their directory) only for what the command printed.
+class LazyAttemptTest : public AttemptTest {
+ protected:
+  AttemptSpec Lazy(const std::string& command, const std::string& task = "t") {
+    AttemptSpec s = Spec(command);
+    s.task_id = task;
+    s.stdout_path = dir_.path() + "/a-" + task + "/stdout";
+    s.stderr_path = dir_.path() + "/a-" + task + "/stderr";
+    s.result_path = dir_.path() + "/a-" + task + "/result.json";
+    s.lazy_output = true;
+    s.result_log_fd = log_fd_;
+    return s;
+  }
+  void SetUp() override {
+    log_ = dir_.path() + "/results.log";
+    log_fd_ = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ASSERT_GE(log_fd_, 0);
+  }
+  void TearDown() override { close(log_fd_); }
+  std::string log_;
+  int log_fd_ = -1;
+};
+
+TEST_F(LazyAttemptTest, ASilentCommandLeavesNoFileOnlyItsRecord) {
+  EXPECT_EQ(RunChild(Lazy("touch made.txt")), kExecOk);
+  EXPECT_TRUE(PathExists(dir_.path() + "/made.txt"));
+  EXPECT_FALSE(PathExists(dir_.path() + "/a-t"));  // no directory, no stdout, no result.json
+  ResultLog log(log_);
+  log.Refresh();
+  ASSERT_NE(log.Find("t", 1), nullptr);
+  EXPECT_TRUE(log.Find("t", 1)->ok());
+}
+
+TEST_F(LazyAttemptTest, WhatACommandPrintsIsKeptAndItsLeftoversDoNotHoldItUp) {
+  // The background job keeps the pipes open long after the command ends.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(RunChild(Lazy("echo out; echo err >&2; (sleep 30; echo late) & exit 3", "p")), kExecTaskFailed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(*ReadFile(dir_.path() + "/a-p/stdout"), "out\n");
+  EXPECT_EQ(*ReadFile(dir_.path() + "/a-p/stderr"), "err\n");
+  EXPECT_FALSE(PathExists(dir_.path() + "/a-p/result.json"));
+  ResultLog log(log_);
+  log.Refresh();
+  ASSERT_NE(log.Find("p", 1), nullptr);
+  EXPECT_EQ(log.Find("p", 1)->exit_code, 3);
+}
+
+TEST_F(LazyAttemptTest, LargeOutputIsRelayedWhole) {
+  EXPECT_EQ(RunChild(Lazy("seq 1 200000", "big")), kExecOk);
+  porch::Result<std::string> out = ReadFile(dir_.path() + "/a-big/stdout");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(std::count(out->begin(), out->end(), '\n'), 200000);
+  EXPECT_EQ(out->substr(out->size() - 7), "200000\n");
+}
+
+TEST_F(LazyAttemptTest, ATornRecordIsSkippedAndTheNextIsRead) {
+  // A record cut short (the disk filled), then whole records after it, and a
+  // record still being written.
+  ASSERT_TRUE(AppendRecord(log_fd_, "\n{\"task\":\"x\",\"att", log_).ok());
+  EXPECT_EQ(RunChild(Lazy("true", "after")), kExecOk);
+  ResultLog log(log_);
+  log.Refresh();
+  EXPECT_EQ(log.Find("x", 1), nullptr);
+  ASSERT_NE(log.Find("after", 1), nullptr);
+  AttemptResult r;
+  r.task_id = "late";
+  r.attempt = 1;
+  const std::string record = ResultLogRecord(r);
+  ASSERT_TRUE(AppendRecord(log_fd_, record.substr(0, record.size() / 2), log_).ok());
+  log.Refresh();  // half a record: not yet
+  EXPECT_EQ(log.Find("late", 1), nullptr);
+  ASSERT_TRUE(AppendRecord(log_fd_, record.substr(record.size() / 2), log_).ok());
+  log.Refresh();
+  EXPECT_NE(log.Find("late", 1), nullptr);
 }
 
 TEST(AttemptResultTest, JsonRoundTrip) {

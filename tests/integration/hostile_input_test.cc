@@ -235,6 +235,9 @@ TEST_F(HostileInputTest, AJournalCutShortRunsNothingTwice) {
     EXPECT_EQ(seen.find(line), seen.rfind(line)) << line << " ran twice:\n" << seen;
     EXPECT_FALSE(PathExists(Run("cut") + "/tasks/t" + std::to_string(i) + "/attempt-2"));
   }
+  // Nor was any started again under a new number (silent commands keep no
+  // directory: the results log and spawned.log say what ran).
+  EXPECT_EQ(ReadFile(Run("cut") + "/spawned.log")->find("\"attempt\":2"), std::string::npos);
   // A journal without its first record still names its run.
   text = *ReadFile(Run("cut") + "/journal.log");
   ASSERT_TRUE(WriteFileAtomic(Run("cut") + "/journal.log", text.substr(text.find('\n') + 1)).ok());

@@ -45,7 +45,10 @@ std::string LocalJobId(int pid, unsigned long long ticks) {
 }
 
 LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options)
-    : PollingBackend(clock), layout_(std::move(layout)), options_(std::move(options)) {}
+    : PollingBackend(clock),
+      layout_(std::move(layout)),
+      options_(std::move(options)),
+      results_(layout_.results_log()) {}
 
 LocalBackend::~LocalBackend() {
   if (fd_ >= 0) close(fd_);  // the spawner exits at EOF; supervisors run on
@@ -179,20 +182,43 @@ BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_st
     e.without_result += " (exit " + std::to_string(WEXITSTATUS(wait_status)) + ")";
     e.exit_code = WEXITSTATUS(wait_status);
   }
-  return ResolveEnding(job.index, job.attempt, clock_->Now(),
-                       ReadAttemptResult(layout_.result_path(job.task_id, job.attempt)), e);
+  return ResolveEnding(job.index, job.attempt, clock_->Now(), TakeResult(job.task_id, job.attempt), e);
+}
+
+Result<AttemptResult> LocalBackend::TakeResult(const std::string& task_id, int attempt) {
+  results_.Refresh();
+  if (const AttemptResult* r = results_.Find(task_id, attempt)) {
+    AttemptResult copy = *r;
+    results_.Forget(task_id, attempt);
+    return copy;
+  }
+  return ReadAttemptResult(layout_.result_path(task_id, attempt));  // AI attempts
+}
+
+bool LocalBackend::HasResult(const std::string& task_id, int attempt) const {
+  return results_.Find(task_id, attempt) != nullptr || PathExists(layout_.result_path(task_id, attempt));
+}
+
+std::optional<BackendEvent> LocalBackend::FinishedEvent(const InFlight& f) {
+  results_.Refresh();
+  if (const AttemptResult* r = results_.Find(f.task->id, f.attempt)) {
+    BackendEvent ev = EventFromResult(f.index, f.attempt, *r);
+    results_.Forget(f.task->id, f.attempt);
+    return ev;
+  }
+  return EventFromResultFile(layout_, f);
 }
 
 void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
+  results_.Refresh();
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const Job& job = it->second;
     if (job.child) {
       ++it;
       continue;
     }
-    std::string result = layout_.result_path(job.task_id, job.attempt);
     bool alive = ProcessStartTicks(job.pid) == job.start_ticks && job.start_ticks != 0;
-    if (PathExists(result) || !alive) {
+    if (HasResult(job.task_id, job.attempt) || !alive) {
       out->push_back(Collect(job, 0, false));
       --adopted_;
       it = jobs_.erase(it);
@@ -230,7 +256,7 @@ void LocalBackend::Cancel(Dag::Index index, int attempt) {
 
 Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
   const std::string& id = f.task->id;
-  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+  if (std::optional<BackendEvent> done = FinishedEvent(f)) {
     Emit(std::move(*done));
     return RecoverOutcome::kAdopted;
   }
@@ -257,7 +283,7 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
     return RecoverOutcome::kAdopted;
   }
   // Not running: it may have finished between the two looks.
-  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+  if (std::optional<BackendEvent> done = FinishedEvent(f)) {
     Emit(std::move(*done));
     return RecoverOutcome::kAdopted;
   }

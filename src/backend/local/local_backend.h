@@ -15,12 +15,17 @@
 // started twice. Job ids are "local:<pid>:<process start time>", so a
 // recycled pid is never mistaken for the supervisor.
 //
+// Results: command attempts append theirs to the run's results.log (read
+// as it grows; a silent command leaves no file of its own), AI attempts
+// write result.json in their attempt directory; either is the authority.
+//
 // Events: the spawner reports each supervisor's exit on its socket, which
 // wakes Wait() at once; supervisors re-adopted after a resume (not the
 // spawner's children) are looked at every adopted_poll_s.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -29,6 +34,7 @@
 
 #include "backend/polling_backend.h"
 #include "platform/clock.h"
+#include "model/result_file.h"
 #include "model/run_layout.h"
 
 namespace porch {
@@ -79,9 +85,15 @@ class LocalBackend : public PollingBackend {
   BackendEvent Collect(const Job& job, int wait_status, bool have_status);
   // The spawner is gone: its children are watched like re-adopted ones.
   void LoseSpawner();
+  // How an attempt ended: its record in the results log (command attempts),
+  // else its result.json (AI attempts). Take forgets the record.
+  Result<AttemptResult> TakeResult(const std::string& task_id, int attempt);
+  bool HasResult(const std::string& task_id, int attempt) const;  // as of the last Refresh
+  std::optional<BackendEvent> FinishedEvent(const InFlight& f);
 
   RunLayout layout_;
   LocalBackendOptions options_;
+  ResultLog results_;    // the command attempts' results, read as they come
   int fd_ = -1;          // the spawner's socket
   int spawner_pid_ = 0;
   std::string inbox_;    // bytes read, not yet a whole line

@@ -7,6 +7,7 @@
 
 #include "exec/attempt.h"
 #include "exec/spawner.h"
+#include "model/result_file.h"
 #include "plan/plan_parser.h"
 #include "platform/files.h"
 #include "platform/signals.h"
@@ -64,7 +65,7 @@ class LocalBackendTest : public ::testing::Test {
 
 TEST_F(LocalBackendTest, RunsCommandsAndReportsOutcomes) {
   Task ok = Command("ok", "echo hi > ok.txt");
-  Task bad = Command("bad", "exit 4");
+  Task bad = Command("bad", "echo nope >&2; exit 4");
   Plan({ok, bad});
   LocalBackend b(layout_, &clock_, Options());
   std::vector<Launch> launches = {{0, &ok, 1, 0}, {1, &bad, 1, 0}};
@@ -83,8 +84,31 @@ TEST_F(LocalBackendTest, RunsCommandsAndReportsOutcomes) {
     }
   }
   EXPECT_EQ(*ReadFile(layout_.output() + "/ok.txt"), "hi\n");
-  EXPECT_TRUE(PathExists(layout_.result_path("ok", 1)));
-  EXPECT_TRUE(PathExists(layout_.stdout_path("bad", 1)));
+  // Results go to the run's results log; a command keeps a directory only
+  // for what it printed.
+  ResultLog log(layout_.results_log());
+  log.Refresh();
+  ASSERT_NE(log.Find("ok", 1), nullptr);
+  EXPECT_TRUE(log.Find("ok", 1)->ok());
+  ASSERT_NE(log.Find("bad", 1), nullptr);
+  EXPECT_EQ(log.Find("bad", 1)->exit_code, 4);
+  EXPECT_FALSE(PathExists(layout_.attempt_dir("ok", 1)));
+  EXPECT_FALSE(PathExists(layout_.result_path("bad", 1)));
+  EXPECT_FALSE(PathExists(layout_.stdout_path("bad", 1)));
+  EXPECT_EQ(*ReadFile(layout_.stderr_path("bad", 1)), "nope\n");
+}
+
+// A command that names its attempt directory finds it made.
+TEST_F(LocalBackendTest, ACommandNamingItsAttemptDirectoryFindsIt) {
+  Task t = Command("t", "echo kept > \"$PORCH_ATTEMPT_DIR/note\"");
+  Plan({t});
+  LocalBackend b(layout_, &clock_, Options());
+  std::vector<Launch> launches = {{0, &t, 1, 0}};
+  ASSERT_TRUE(b.Submit(launches)[0].ok());
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kNone) << events[0].detail;
+  EXPECT_EQ(*ReadFile(layout_.attempt_dir("t", 1) + "/note"), "kept\n");
 }
 
 TEST_F(LocalBackendTest, PromptTaskWithoutTheCliFailsClearly) {
