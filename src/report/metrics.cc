@@ -152,7 +152,11 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
 
 std::string MetricsToJson(const RunMetrics& m) {
   using nlohmann::json;
-  json tasks = json::array();
+  // Indented for people up to this many tasks; one line per task beyond,
+  // each dumped as it is built (no document tree of 100,000 tasks).
+  constexpr size_t kIndentedUpTo = 1000;
+  const int indent = m.tasks.size() <= kIndentedUpTo ? 2 : -1;
+  std::string tasks_text;
   for (const TaskMetrics& t : m.tasks) {
     json attempts = json::array();
     for (const AttemptSpan& a : t.attempts) {
@@ -183,7 +187,8 @@ std::string MetricsToJson(const RunMetrics& m) {
     // `porch resume` runs every task that has not succeeded (a running
     // attempt is re-adopted, not started again).
     jt["runs_on_resume"] = t.state != TaskState::kSucceeded && t.state != TaskState::kRunning;
-    tasks.push_back(std::move(jt));
+    tasks_text += (tasks_text.empty() ? "\n" : ",\n") +
+                  jt.dump(indent, ' ', false, json::error_handler_t::replace);
   }
   json run = {{"run_id", m.run_id},
               {"backend", m.backend},
@@ -210,8 +215,8 @@ std::string MetricsToJson(const RunMetrics& m) {
   if (m.backend == "aws") {
     run["aws"] = {{"cluster_name", m.cluster_name}, {"region", m.region}, {"bucket", m.bucket}};
   }
-  return json({{"run", run}, {"tasks", tasks}}).dump(2, ' ', false,
-                                                     json::error_handler_t::replace) + "\n";
+  return "{\"run\": " + run.dump(2, ' ', false, json::error_handler_t::replace) + ",\n\"tasks\": [" +
+         tasks_text + "\n]}\n";
 }
 
 }  // namespace porch

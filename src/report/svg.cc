@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/strings.h"
 
@@ -23,6 +27,50 @@ std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
   return buf;
+}
+
+}  // namespace
+
+namespace {
+
+// Past this many attempts the timeline draws busy blocks, not bars: a
+// report that embeds 100,000 rectangles is too large to open.
+constexpr size_t kMaxGanttBars = 3000;
+
+// Each slot's attempts of one outcome, merged where they would touch on the
+// drawing (within a pixel): one rectangle per block, its title saying how
+// many attempts it holds.
+std::string BusyBlocks(const RunMetrics& m, double left, double top, double row, double scale) {
+  struct Block {
+    double start, end;
+    size_t count;
+  };
+  std::map<std::pair<int, std::string>, std::vector<std::pair<double, double>>> spans;
+  for (const TaskMetrics& t : m.tasks) {
+    for (const AttemptSpan& a : t.attempts) spans[{a.slot, a.outcome}].emplace_back(a.start, a.end);
+  }
+  std::string s;
+  for (auto& [key, list] : spans) {
+    std::sort(list.begin(), list.end());
+    std::vector<Block> blocks;
+    for (const auto& [start, end] : list) {
+      if (!blocks.empty() && (start - blocks.back().end) * scale < 1.0) {
+        blocks.back().end = std::max(blocks.back().end, end);
+        ++blocks.back().count;
+      } else {
+        blocks.push_back({start, end, 1});
+      }
+    }
+    for (const Block& b : blocks) {
+      std::string tip = std::to_string(b.count) + " attempt" + (b.count == 1 ? "" : "s") + " " +
+                        key.second + ", " + FormatDuration(b.start) + " to " + FormatDuration(b.end);
+      s += "<rect x=\"" + Num(left + b.start * scale) + "\" y=\"" + Num(top + key.first * row + 3) +
+           "\" width=\"" + Num(std::max(1.0, (b.end - b.start) * scale)) + "\" height=\"" +
+           Num(row - 6) + "\" fill=\"" + StateColour(key.second) + "\"><title>" + HtmlEscape(tip) +
+           "</title></rect>\n";
+    }
+  }
+  return s;
 }
 
 }  // namespace
@@ -50,6 +98,9 @@ std::string GanttSvg(const RunMetrics& m) {
          "\" class=\"tick\" text-anchor=\"middle\">" + HtmlEscape(FormatDuration(t)) +
          "</text>\n";
   }
+  size_t bars = 0;
+  for (const TaskMetrics& t : m.tasks) bars += t.attempts.size();
+  if (bars > kMaxGanttBars) return s + BusyBlocks(m, left, top, row, scale) + "</svg>\n";
   for (const TaskMetrics& t : m.tasks) {
     for (const AttemptSpan& a : t.attempts) {
       double x = left + a.start * scale;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "report/html_report.h"
@@ -120,6 +122,37 @@ TEST(SvgTest, LargeDagGetsANoteInsteadOfADrawing) {
   RunMetrics m = ComputeMetrics(plan, dag, state, 1);
   EXPECT_NE(DagSvg(plan, dag, m, 5).find("drawn for plans of up to 5"), std::string::npos);
   EXPECT_NE(DagSvg(plan, dag, m, 50).find("<svg"), std::string::npos);
+}
+
+// 20,000 back-to-back attempts on 4 slots: the timeline draws busy blocks
+// (a few per slot), and metrics.json holds one line per task; both stay
+// small, and the JSON is whole.
+TEST(SvgTest, ALargeRunIsDrawnAsBusyBlocksAndItsMetricsAreOneLinePerTask) {
+  RunMetrics m;
+  m.slots_used = 4;
+  m.makespan = 100;
+  for (int i = 0; i < 20000; ++i) {
+    TaskMetrics t;
+    t.id = "t" + std::to_string(i);
+    AttemptSpan a;
+    a.attempt = 1;
+    a.slot = i % 4;
+    a.start = (i / 4) * 0.02;
+    a.end = a.start + 0.02;
+    a.outcome = i == 777 ? "exit_code" : "ok";
+    t.attempts.push_back(a);
+    m.tasks.push_back(t);
+  }
+  std::string svg = GanttSvg(m);
+  EXPECT_LT(svg.size(), 20000u);
+  EXPECT_EQ(svg.find("data-task="), std::string::npos);  // no bar per attempt
+  EXPECT_NE(svg.find("attempts ok"), std::string::npos);
+  EXPECT_NE(svg.find("1 attempt exit_code"), std::string::npos);  // the failure stays visible
+  std::string text = MetricsToJson(m);
+  nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["tasks"].size(), 20000u);
+  EXPECT_EQ(j["tasks"][777]["attempt_details"][0]["outcome"], "exit_code");
+  EXPECT_LT(std::count(text.begin(), text.end(), '\n'), 20100);
 }
 
 }  // namespace
