@@ -4,7 +4,9 @@
 # 50 trivial tasks (`true`), independent, at M = 1, 4, 8 through the Docker
 # backend (a registry-free test image from scripts/make-test-rootfs.sh) and
 # through the local backend. Prints makespans and the per-container overhead
-# (create, start, wait, collect, remove) estimated from the M = 1 runs.
+# (create, start, wait, collect, remove) estimated from the M = 1 runs, and
+# porch's time per container at M = 1 beside `docker run --rm` of the same
+# image and command through the Docker CLI, as a ratio.
 #
 #   bench/docker_bench.sh [porch binary=build/porch]
 # Needs an engine: scripts/docker-up.sh (DOCKER_HOST is taken from it).
@@ -38,3 +40,13 @@ for backend in local docker; do
   done
 done
 python3 -c "import sys; d, l = float(sys.argv[1]), float(sys.argv[2]); print('per-container overhead: %.1f ms (M=1: %.3fs docker - %.3fs local, / 50)' % ((d - l) / 50 * 1000, d, l))" "${m1[docker]}" "${m1[local]}"
+# The peer: the same image and command through the Docker CLI, one
+# `docker run --rm` after the other (create, start, attach, wait, remove).
+if command -v docker >/dev/null; then
+  t0=$(date +%s.%N)
+  for i in $(seq 1 50); do docker run --rm --network none porch-bench:latest true >/dev/null; done
+  t1=$(date +%s.%N)
+  python3 -c "import sys; d, c = float(sys.argv[1]) / 50, (float(sys.argv[3]) - float(sys.argv[2])) / 50; print('per container at M=1: porch %.1f ms, docker run --rm %.1f ms, ratio %.2f (target <= 1.0)' % (d * 1000, c * 1000, d / c))" "${m1[docker]}" "$t0" "$t1"
+else
+  echo "no docker CLI: the docker run --rm comparison is skipped"
+fi

@@ -23,7 +23,9 @@ std::vector<BackendEvent> PollingBackend::Wait(double deadline) {
     const double until = std::min(deadline, next_poll_);
     clock_->SleepUntilReadable(until, WakeFd());
     const bool woken = clock_->Now() < until;  // a signal
-    if (clock_->Now() >= next_poll_ || (woken && PollIsCheap())) PollNow(&events);
+    // Woken by a signal, or by the backend's descriptor (something to look
+    // at: a look now, even if looks are dear).
+    if (clock_->Now() >= next_poll_ || (woken && (PollIsCheap() || WakeFd() >= 0))) PollNow(&events);
     if (woken) break;  // let the scheduler look (Ctrl-C)
   }
   // Events a Poll queued through Emit() go out now too.

@@ -104,6 +104,11 @@ const std::vector<Field>& Fields() {
       {"docker.engine_wait_seconds", Kind::kDouble,
        "how long an unreachable engine (a restart) is waited for before the run stops", false,
        Member(&Config::docker, &DockerConfig::engine_wait_seconds)},
+      {"docker.poll_seconds", Kind::kDouble,
+       "seconds between looks at the containers when the engine's event stream is down "
+       "(while it is followed, an ending container is seen at once; the look is a backstop, "
+       "at least every 2 s)",
+       false, Member(&Config::docker, &DockerConfig::poll_seconds)},
       {"docker.planner_network", Kind::kString,
        "network of the planner container (host: it reaches the LLM endpoint porch reaches)",
        false, Member(&Config::docker, &DockerConfig::planner_network)},

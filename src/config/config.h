@@ -44,6 +44,9 @@ struct DockerConfig {
   double oom_memory_factor = 2;       // OOM-killed: next attempt gets this much more memory
   std::string max_memory = "64G";     // ... up to this
   double engine_wait_seconds = 120;   // an unreachable engine is waited for this long
+  // Seconds between looks at the run's containers: the backstop while the
+  // engine's events are followed (at least 2), the pace when they are not.
+  double poll_seconds = 0.2;
 };
 
 struct SlurmConfig {

@@ -260,6 +260,14 @@ Status FileJournal::Append(const JournalRecord& rec) {
 }
 
 Status FileJournal::Sync() {
+  PORCH_RETURN_IF_ERROR(Write());
+  if (!unsynced_) return Status::Ok();
+  if (fdatasync(fd_) != 0) return Status::FromErrno("cannot fsync journal '" + path_ + "'", errno);
+  unsynced_ = false;
+  return Status::Ok();
+}
+
+Status FileJournal::Write() {
   if (buffer_.empty()) return Status::Ok();
   Status st = WriteAll(fd_, buffer_, path_).Annotate("journal");
   if (!st.ok()) {
@@ -273,7 +281,7 @@ Status FileJournal::Sync() {
   }
   size_ += buffer_.size();
   buffer_.clear();
-  if (fdatasync(fd_) != 0) return Status::FromErrno("cannot fsync journal '" + path_ + "'", errno);
+  unsynced_ = true;
   return Status::Ok();
 }
 

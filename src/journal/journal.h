@@ -5,7 +5,8 @@
 // The CRC covers the JSON text. Only porch (the orchestrator process) writes
 // it; executors write their own result files instead (see exec/).
 //
-// Durability contract: Append() buffers; Sync() writes and fsyncs. The
+// Durability contract: Append() buffers; Sync() writes and fsyncs; Write()
+// only writes (readers see the records; the next Sync makes them durable). The
 // scheduler calls Sync() before it acts on a transition (submits a job,
 // starts dependents), so after a crash the journal holds every transition
 // porch acted on. A crash mid-write leaves at most a torn last line; replay
@@ -83,6 +84,10 @@ class Journal {
   virtual Status Append(const JournalRecord& rec) = 0;
   // Makes everything appended so far durable.
   virtual Status Sync() = 0;
+  // Makes everything appended so far visible to readers of the journal
+  // (`porch status`), without waiting for the disk: for turns in which porch
+  // acts on nothing (group commit: the next Sync makes them durable).
+  virtual Status Write() { return Sync(); }
 };
 
 class FileJournal : public Journal {
@@ -98,13 +103,15 @@ class FileJournal : public Journal {
   // On failure (e.g. a full disk) the file is cut back to its last whole
   // record and the unwritten records stay buffered for the next Sync().
   Status Sync() override;
+  Status Write() override;
 
  private:
   FileJournal(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   int fd_;
   std::string path_;
   std::string buffer_;
-  uint64_t size_ = 0;  // bytes of whole records in the file
+  uint64_t size_ = 0;     // bytes of whole records in the file
+  bool unsynced_ = false;  // written since the last fdatasync
 };
 
 struct ReplayResult {

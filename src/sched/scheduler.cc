@@ -169,10 +169,13 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     take(*i);
   }
   // Durable before acting: a crash after this point finds the launches in
-  // the journal and asks the backend about them on resume.
+  // the journal and asks the backend about them on resume. A turn that
+  // launches nothing acts on nothing: its records are written (`porch
+  // status` sees them) and made durable with the next launch or the end
+  // (a crash before that finds their attempts' results again on resume).
   PORCH_RETURN_IF_ERROR(journal_error_);
+  if (launches.empty()) return journal_->Write();
   PORCH_RETURN_IF_ERROR(journal_->Sync());
-  if (launches.empty()) return Status::Ok();
   std::vector<Result<std::string>> ids = backend_->Submit(launches);
   assert(ids.size() == launches.size());
   for (size_t k = 0; k < launches.size(); ++k) {

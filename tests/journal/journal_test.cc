@@ -96,6 +96,25 @@ TEST(JournalTest, FileJournalCutsTornTailBeforeAppending) {
   EXPECT_EQ(r->records[1].type, JournalRecord::Type::kStarted);
 }
 
+// Write() shows the records to readers (porch status) at once; Sync() then
+// has only the fdatasync left, and a second Sync() nothing at all.
+TEST(JournalTest, WriteShowsRecordsToReadersBeforeSync) {
+  TempDir dir;
+  std::string path = dir.path() + "/journal.log";
+  Result<std::unique_ptr<FileJournal>> j = FileJournal::Open(path, nullptr);
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  ASSERT_TRUE((*j)->Append(Rec(JournalRecord::Type::kFinished, "a", 1)).ok());
+  EXPECT_EQ(ReadJournal(path)->records.size(), 0u);
+  ASSERT_TRUE((*j)->Write().ok());
+  EXPECT_EQ(ReadJournal(path)->records.size(), 1u);
+  ASSERT_TRUE((*j)->Append(Rec(JournalRecord::Type::kLaunching, "b", 1)).ok());
+  ASSERT_TRUE((*j)->Sync().ok());
+  ASSERT_TRUE((*j)->Sync().ok());
+  Result<ReplayResult> r = ReadJournal(path);
+  ASSERT_EQ(r->records.size(), 2u);
+  EXPECT_EQ(r->records[1].type, JournalRecord::Type::kLaunching);
+}
+
 TEST(JournalTest, AppendIsNotDurableUntilSync) {
   TempDir dir;
   std::string path = dir.path() + "/journal.log";

@@ -1,6 +1,10 @@
 #include "backend/docker/docker_backend.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <csignal>
 #include <cstdio>
@@ -8,6 +12,7 @@
 
 #include "backend/verdict.h"
 #include "model/result_file.h"
+#include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/tar.h"
 #include "core/strings.h"
@@ -47,14 +52,67 @@ std::string DockerBackend::ContainerName(const std::string& uid, const std::stri
          std::to_string(attempt);
 }
 
+namespace {
+
+// The length of one events window, and how much each starts before the last
+// one ended (events are kept by the engine; one seen twice is harmless).
+constexpr double kEventWindowSeconds = 1.0;
+constexpr double kEventOverlapSeconds = 0.5;
+constexpr auto kEventRetryPause = std::chrono::milliseconds(500);
+
+}  // namespace
+
+DockerEventFollower::DockerEventFollower(std::unique_ptr<HttpClient> http, const std::string& socket,
+                                         std::string uid)
+    : http_(std::move(http)), client_(http_.get(), socket), uid_(std::move(uid)) {
+  if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) return;  // no events: the backend polls
+  thread_ = std::thread([this] { Loop(); });
+}
+
+DockerEventFollower::~DockerEventFollower() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  for (int fd : wake_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+int DockerEventFollower::TakeDeaths() {
+  char buf[256];
+  int n = 0;
+  for (ssize_t got; (got = read(wake_[0], buf, sizeof buf)) > 0;) n += static_cast<int>(got);
+  return n;
+}
+
+void DockerEventFollower::Loop() {
+  double since = WallSeconds() - kEventOverlapSeconds;
+  while (!stop_) {
+    const double until = WallSeconds() + kEventWindowSeconds;
+    Status st = client_.StreamEvents(since, until, {{"porch.uid", uid_}},
+                                     [this](const std::string&, const std::string& action) {
+      if (action == "die" || action == "destroy" || action == "oom") {
+        ssize_t ignored = write(wake_[1], "d", 1);  // full pipe: a wake-up is pending anyway
+        (void)ignored;
+      }
+      return !stop_;
+    });
+    following_ = st.ok();
+    if (!st.ok() && !stop_) std::this_thread::sleep_for(kEventRetryPause);
+    since = std::max(since, (st.ok() ? until : WallSeconds()) - kEventOverlapSeconds);
+  }
+}
+
 DockerBackend::DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket,
-                             RunLayout layout, Clock* clock, DockerBackendOptions options)
+                             RunLayout layout, Clock* clock, DockerBackendOptions options,
+                             std::unique_ptr<HttpClient> events_http)
     : PollingBackend(clock),
       http_(std::move(http)),
       client_(http_.get(), socket),
       layout_(AbsolutePath(layout.dir())),
       options_(std::move(options)),
-      escalation_({options_.oom_memory_factor, options_.max_memory_bytes}) {}
+      escalation_({options_.oom_memory_factor, options_.max_memory_bytes}) {
+  if (events_http) events_ = std::make_unique<DockerEventFollower>(std::move(events_http), socket, options_.uid);
+}
 
 ContainerSpec DockerBackend::Spec(const Launch& l) const {
   const Task& t = *l.task;
@@ -215,6 +273,7 @@ void DockerBackend::KillOverdueCancels() {
 }
 
 void DockerBackend::Poll(std::vector<BackendEvent>* events) {
+  if (events_) events_->TakeDeaths();  // the list below sees them
   KillOverdueCancels();
   if (jobs_.empty()) return;
   Result<std::vector<ContainerState>> listed = client_.List({{"porch.uid", options_.uid}});
@@ -325,6 +384,11 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   o.run_id = identity.run_id;
   o.uid = identity.uid;
   o.engine_wait_s = config.docker.engine_wait_seconds;
+  if (!(config.docker.poll_seconds > 0) || config.docker.poll_seconds > 3600) {
+    return Status::InvalidArgument("docker.poll_seconds must be above 0 and at most 3600 (it is " +
+                                   std::to_string(config.docker.poll_seconds) + ")");
+  }
+  o.poll_s = config.docker.poll_seconds;
   o.image = config.docker.image;
   o.network = config.docker.network;
   o.user = std::to_string(geteuid()) + ":" + std::to_string(getegid());
@@ -353,7 +417,7 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
     o.env.push_back("AWS_REGION=" + config.docker.bedrock_region);
   }
   auto backend = std::make_unique<DockerBackend>(std::make_unique<CurlHttpClient>(), socket, layout,
-                                                 clock, o);
+                                                 clock, o, std::make_unique<CurlHttpClient>());
   PORCH_RETURN_IF_ERROR(backend->client().Ping().Annotate("docker backend"));
   // A rootless or user-mapped engine's containers run as its user already:
   // a uid of the host's would be a stranger to the bind-mounted run there.

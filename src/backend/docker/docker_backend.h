@@ -19,7 +19,10 @@
 // A task killed for its memory limit (OOMKilled) gets oom_memory_factor
 // times the memory on its next attempt, up to max_memory_bytes.
 //
-// Wait() polls the engine for the run's containers (one list call per poll),
+// Wait() follows the engine's events for the run's containers (a container
+// that ends wakes it at once; DockerEventFollower) and lists them (one call)
+// when woken and every kBackstopPollSeconds, or polls every poll_s when the
+// event stream is down;
 // collects each exited one (inspect for the exit code and OOMKilled, logs
 // into the attempt's container.log, the result file as the authority) and
 // removes it. Cancel() sends SIGTERM, which exec-task turns into a cancelled
@@ -27,9 +30,12 @@
 // ingests the result file if the container is gone; none is started twice.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/escalation.h"
@@ -59,11 +65,45 @@ struct DockerBackendOptions {
   uint64_t max_memory_bytes = 64ull << 30;  // ... up to this
 };
 
+// Follows the engine's event stream for one run's containers on a thread of
+// its own (with its own connection, `http`), so that Wait wakes the moment
+// a container ends instead of at the next poll. It asks for the events in
+// windows of a second (GET /events with since/until, each window starting
+// a little before the last one ended, so none is missed); a window that
+// fails (the engine restarts) is retried after a pause, and meanwhile
+// following() is false and the backend polls at its usual pace.
+// Threading: fd(), TakeDeaths() and following() from the scheduler's thread.
+class DockerEventFollower {
+ public:
+  DockerEventFollower(std::unique_ptr<HttpClient> http, const std::string& socket, std::string uid);
+  // Stops the thread (it ends within one window) and joins it.
+  ~DockerEventFollower();
+  // Readable when a container of the run ended since the last TakeDeaths.
+  int fd() const { return wake_[0]; }
+  // Drains the wake-ups: how many containers ended since the last call.
+  int TakeDeaths();
+  bool following() const { return following_; }
+
+ private:
+  void Loop();
+
+  std::unique_ptr<HttpClient> http_;
+  DockerClient client_;
+  std::string uid_;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> following_{false};
+  std::thread thread_;
+};
+
 class DockerBackend : public PollingBackend {
  public:
-  // Talks to the engine at `socket` through `http` (owned). `clock` is not owned.
+  // Talks to the engine at `socket` through `http` (owned). `clock` is not
+  // owned. With `events_http` (a second connection, owned), the backend
+  // follows the engine's events and polls only as a backstop.
   DockerBackend(std::unique_ptr<HttpClient> http, const std::string& socket, RunLayout layout,
-                Clock* clock, DockerBackendOptions options);
+                Clock* clock, DockerBackendOptions options,
+                std::unique_ptr<HttpClient> events_http = nullptr);
 
   DockerClient& client() { return client_; }
   // Containers attach to this network id (what EnsureNetwork agreed on)
@@ -93,7 +133,13 @@ class DockerBackend : public PollingBackend {
     double submitted_at = 0;
   };
   void Poll(std::vector<BackendEvent>* events) override;
-  double PollInterval() const override { return options_.poll_s; }
+  // Following events, the poll is only a backstop.
+  double PollInterval() const override {
+    return events_ && events_->following() ? std::max(kBackstopPollSeconds, options_.poll_s)
+                                           : options_.poll_s;
+  }
+  int WakeFd() const override { return events_ ? events_->fd() : -1; }
+  static constexpr double kBackstopPollSeconds = 2.0;
   Result<std::string> SubmitOne(const Launch& l);
   // Creates and starts `spec`'s container, waiting out an engine that does
   // not answer (up to engine_wait_s; a signal ends the wait early).
@@ -118,6 +164,7 @@ class DockerBackend : public PollingBackend {
   std::map<std::string, double> cancelled_at_;  // container id -> when SIGTERM was sent
   ResourceEscalation escalation_;
   Status health_;                    // not OK: the engine is gone; the run must stop
+  std::unique_ptr<DockerEventFollower> events_;  // null: polling only
 };
 
 // Builds `image` from docker.build_context through the Engine API; the

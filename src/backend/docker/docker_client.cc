@@ -315,6 +315,44 @@ Result<ContainerState> DockerClient::Inspect(const std::string& id) {
   return s;
 }
 
+Status DockerClient::StreamEvents(double since, double until,
+                                  const std::map<std::string, std::string>& labels,
+                                  const std::function<bool(const std::string&, const std::string&)>& on_event) {
+  json filter = json::array();
+  for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);
+  char window[96];
+  std::snprintf(window, sizeof window, "since=%.3f&until=%.3f", since, until);
+  HttpRequest req;
+  req.method = "GET";
+  req.url = std::string("http://localhost") + kApi + "/events?" + window + "&filters=" +
+            UrlEncode(json({{"type", {"container"}}, {"label", filter}}).dump());
+  req.unix_socket = socket_;
+  req.timeout_s = std::max(5.0, until - since + 30);
+  std::string pending;  // one JSON object per line, split anywhere by chunks
+  bool stopped = false;
+  Result<HttpResponse> r = http_->Send(req, [&](std::string_view chunk) {
+    pending.append(chunk);
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      json ev = json::parse(pending.substr(0, nl), nullptr, false);
+      pending.erase(0, nl + 1);
+      if (!ev.is_object()) continue;
+      std::string id = ev.value("id", "");
+      if (id.empty() && ev.contains("Actor") && ev["Actor"].is_object()) id = ev["Actor"].value("ID", "");
+      if (!on_event(id, ev.value("Action", ev.value("status", "")))) {
+        stopped = true;
+        return false;
+      }
+    }
+    return true;
+  });
+  if (stopped) return Status::Ok();
+  if (!r.ok()) {
+    return Status::Unavailable("cannot reach the Docker engine at unix://" + socket_ +
+                               ": is dockerd running? (" + r.status().message() + ")");
+  }
+  return Check(r, "following events");
+}
+
 Result<std::vector<ContainerState>> DockerClient::List(const std::map<std::string, std::string>& labels) {
   json filter = json::array();
   for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);

@@ -10,6 +10,7 @@
 // here pulls images: no registry is assumed reachable.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -108,6 +109,13 @@ class DockerClient {
   Result<std::vector<ContainerState>> List(const std::map<std::string, std::string>& labels);
   // The container's output, demultiplexed.
   Status Logs(const std::string& id, std::string* out, std::string* err);
+  // Streams the engine's container events between `since` and `until`
+  // (Unix seconds; the call returns at `until`) for containers carrying
+  // every label in `labels`, calling `on_event(container id, action)` for
+  // each as it happens ("die", "start", ...). Blocks; `on_event` returning
+  // false ends the stream early.
+  Status StreamEvents(double since, double until, const std::map<std::string, std::string>& labels,
+                      const std::function<bool(const std::string&, const std::string&)>& on_event);
 
   // The JSON body of a create request (exposed for tests).
   static nlohmann::json CreateBody(const ContainerSpec& spec);

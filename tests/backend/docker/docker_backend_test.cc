@@ -115,6 +115,27 @@ TEST_F(DockerBackendTest, TenTaskDagAtFourExecutors) {
   EXPECT_EQ(Containers(Id("dag")), 0u);  // every container was removed once collected
 }
 
+// With looks 60 s apart, only the engine's event stream can tell porch that
+// a container ended: a chain of four tasks that finishes well inside one
+// poll interval was driven by the events (by polls it would take four).
+TEST_F(DockerBackendTest, ContainersThatEndAreSeenThroughTheEnginesEvents) {
+  auto env = Env();
+  env["PORCH_DOCKER_POLL_SECONDS"] = "60";
+  const auto start = std::chrono::steady_clock::now();
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n"
+           "  - {id: a, command: 'echo a > a.txt'}\n"
+           "  - {id: b, command: 'cat a.txt > b.txt', depends_on: [a]}\n"
+           "  - {id: c, command: 'cat b.txt > c.txt', depends_on: [b]}\n"
+           "  - {id: d, command: 'cat c.txt > d.txt', depends_on: [c]}\n"),
+      "--run-id", Id("events")}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(Id("events")) + "/output/d.txt"), "a\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60))
+      << "the containers' ends were noticed by polls, not by events";
+  EXPECT_EQ(Containers(Id("events")), 0u);
+}
+
 TEST_F(DockerBackendTest, AgentsInContainersUseTheConfiguredKeyAndEndpointOnTheHostNetwork) {
   TempDir server_dir;
   FakeLlmServer server(server_dir.path(), AgentWritesFile("DOCKER-AGENT", "page.txt", "hi\n"),

@@ -108,6 +108,32 @@ TEST(DockerClientUnitTest, EnsureNetworkAgreesOnTheOldestOfDuplicates) {
   EXPECT_TRUE(http.requests.empty());
 }
 
+// The event stream: one JSON object per line, whatever the chunks; the
+// window and the run's label filter in the request; old (status/id) and
+// new (Action/Actor) field names.
+TEST(DockerClientUnitTest, StreamEventsReadsOneEventPerLineAndAsksForTheRunsOwn) {
+  RecordingHttpClient http;
+  http.answers.push_back(RecordingHttpClient::Answer(
+      200, "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"c1\"}}\n"
+           "{\"status\":\"die\",\"id\":\"c1\"}\n{not json}\n"
+           "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c2\"}}\n"));
+  DockerClient client(&http, "/run/docker.sock");
+  std::vector<std::string> seen;
+  ASSERT_TRUE(client.StreamEvents(100, 101.5, {{"porch.uid", "u1"}}, [&](const std::string& id, const std::string& a) {
+    seen.push_back(id + ":" + a);
+    return true;
+  }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"c1:start", "c1:die", "c2:die"}));
+  ASSERT_EQ(http.requests.size(), 1u);
+  const std::string& url = http.requests[0].url;
+  EXPECT_NE(url.find("/events?since=100.000&until=101.500"), std::string::npos) << url;
+  EXPECT_NE(url.find("porch.uid%3Du1"), std::string::npos) << url;  // exactly the run's own
+  // An engine that does not answer is Unavailable (the follower retries).
+  http.answers.push_back(Status::Unavailable("connection refused"));
+  EXPECT_EQ(client.StreamEvents(0, 1, {}, [](const std::string&, const std::string&) { return true; }).code(),
+            Status::Code::kUnavailable);
+}
+
 TEST(DockerClientUnitTest, DemuxSplitsStreams) {
   std::string stream;
   auto frame = [&](char kind, const std::string& data) {
