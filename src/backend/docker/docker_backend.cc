@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "backend/verdict.h"
 #include "model/result_file.h"
@@ -77,11 +78,12 @@ DockerEventFollower::~DockerEventFollower() {
   }
 }
 
-int DockerEventFollower::TakeDeaths() {
+std::set<std::string> DockerEventFollower::TakeDeaths() {
   char buf[256];
-  int n = 0;
-  for (ssize_t got; (got = read(wake_[0], buf, sizeof buf)) > 0;) n += static_cast<int>(got);
-  return n;
+  while (read(wake_[0], buf, sizeof buf) > 0) {
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(died_, {});
 }
 
 void DockerEventFollower::Loop() {
@@ -89,8 +91,12 @@ void DockerEventFollower::Loop() {
   while (!stop_) {
     const double until = WallSeconds() + kEventWindowSeconds;
     Status st = client_.StreamEvents(since, until, {{"porch.uid", uid_}},
-                                     [this](const std::string&, const std::string& action) {
-      if (action == "die" || action == "destroy" || action == "oom") {
+                                     [this](const std::string& id, const std::string& action) {
+      if (action == "die" || action == "destroy") {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          died_.insert(id);
+        }
         ssize_t ignored = write(wake_[1], "d", 1);  // full pipe: a wake-up is pending anyway
         (void)ignored;
       }
@@ -273,7 +279,9 @@ void DockerBackend::KillOverdueCancels() {
 }
 
 void DockerBackend::Poll(std::vector<BackendEvent>* events) {
-  if (events_) events_->TakeDeaths();  // the list below sees them
+  // Containers the engine said ended are over even if its list is a moment
+  // behind (it may still show them running).
+  const std::set<std::string> died = events_ ? events_->TakeDeaths() : std::set<std::string>{};
   KillOverdueCancels();
   if (jobs_.empty()) return;
   Result<std::vector<ContainerState>> listed = client_.List({{"porch.uid", options_.uid}});
@@ -295,8 +303,9 @@ void DockerBackend::Poll(std::vector<BackendEvent>* events) {
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     auto c = by_id.find(it->first);
     // Still going; or gone (removed behind porch's back): the result file decides.
-    bool over = c == by_id.end() || !(c->second->running || c->second->status == "created" ||
-                                      c->second->status == "restarting");
+    bool over = died.count(it->first) > 0 || c == by_id.end() ||
+                !(c->second->running || c->second->status == "created" ||
+                  c->second->status == "restarting");
     if (!over) {
       ++it;
       continue;

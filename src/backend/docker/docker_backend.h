@@ -34,6 +34,8 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -80,8 +82,9 @@ class DockerEventFollower {
   ~DockerEventFollower();
   // Readable when a container of the run ended since the last TakeDeaths.
   int fd() const { return wake_[0]; }
-  // Drains the wake-ups: how many containers ended since the last call.
-  int TakeDeaths();
+  // Drains the wake-ups: the ids of the containers that ended since the
+  // last call (the engine's list may show them running a moment longer).
+  std::set<std::string> TakeDeaths();
   bool following() const { return following_; }
 
  private:
@@ -93,6 +96,8 @@ class DockerEventFollower {
   int wake_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
   std::atomic<bool> following_{false};
+  std::mutex mu_;
+  std::set<std::string> died_;  // guarded by mu_
   std::thread thread_;
 };
 
