@@ -136,8 +136,10 @@ class Spawner {
       return;
     }
     if (spec->result_log_fd >= 0) {
-      // Room for the result of every supervisor that may still append one.
-      Status room = ReserveAppendRoom(results_fd_, (live_ + 1) * kResultRoomBytes, "results.log");
+      // Room for the result of every supervisor that may still append one:
+      // this one, the others this spawner started, those porch adopted.
+      const uint64_t adopted = static_cast<uint64_t>(std::clamp(number("adopted"), 0.0, 1e5));
+      Status room = ReserveAppendRoom(results_fd_, (live_ + adopted + 1) * kResultRoomBytes, "results.log");
       if (!room.ok()) {
         Send({{"refused", task}, {"attempt", attempt}, {"stop", true},
               {"error", "no room on disk for the attempt's result (" + room.message() + "); nothing ran"}});

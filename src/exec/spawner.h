@@ -12,7 +12,8 @@
 // the result file written atomically).
 //
 // Protocol over one stream socket (fd), one JSON object per line:
-//   porch -> spawner  {"task": ID, "attempt": N, "limit": S, "grace": S}
+//   porch -> spawner  {"task": ID, "attempt": N, "limit": S, "grace": S,
+//                      "adopted": A (supervisors porch re-adopted, still running)}
 //   spawner -> porch  {"spawned": ID, "attempt": N, "pid": P, "ticks": T}
 //                     or {"refused": ID, "attempt": N, "error": "..."}
 //                     (with "stop": true when no attempt can start now,
@@ -31,7 +32,9 @@
 // attempt directory only if they print something: a silent command leaves
 // no inode of its own. Before each such supervisor starts, the spawner
 // keeps room in the log for the result of every supervisor still running
-// (kResultRoomBytes each); without that room it refuses with "stop".
+// (kResultRoomBytes each: its own children and the adopted ones porch
+// counts), where the filesystem can preallocate; without that room it
+// refuses with "stop".
 //
 // Supervisors are in process groups of their own (a terminal's Ctrl-C
 // reaches porch only) and outlive the spawner: when porch goes away (EOF on

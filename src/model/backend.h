@@ -127,6 +127,12 @@ class Backend {
 
   virtual Capabilities capabilities() const { return {}; }
 
+  // Whether Recover needs the job ids Submit returned to find an attempt
+  // again (SLURM: a job id). A backend that finds its attempts without them
+  // (the local backend: spawned.log) answers false, and the scheduler
+  // makes those records durable with its next sync instead of at once.
+  virtual bool NeedsDurableJobIds() const { return true; }
+
   // Not OK when the backend can no longer work (its engine or controller has
   // not answered for longer than it waits): the scheduler then stops the run
   // with this error, leaving attempts in flight to be re-adopted on resume,

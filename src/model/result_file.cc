@@ -84,17 +84,42 @@ std::string ResultLogRecord(const AttemptResult& r) {
   return "\n" + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-void ResultLog::Refresh() {
-  Result<std::string> read = ReadFileFrom(path_, offset_);
-  if (!read.ok()) return;  // not yet written
-  const std::string& text = *read;
+namespace {
+
+// Calls `each` for every whole record in `text`; returns the bytes of whole
+// lines (a line still being written is left for the next read).
+size_t ForEachRecord(const std::string& text, const std::string& source,
+                     const std::function<void(AttemptResult&&)>& each) {
   size_t start = 0;
   for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
     if (nl == start) continue;
-    Result<AttemptResult> r = ParseAttemptResult(text.substr(start, nl - start), path_);
-    if (r.ok()) results_.emplace(std::make_pair(r->task_id, r->attempt), std::move(*r));
+    Result<AttemptResult> r = ParseAttemptResult(text.substr(start, nl - start), source);
+    if (r.ok()) each(std::move(*r));
   }
-  offset_ += start;  // a line still being written is read again next time
+  return start;
+}
+
+}  // namespace
+
+void ResultLog::Refresh(const std::function<bool(const std::string&, int)>& wanted) {
+  Result<std::string> read = ReadFileFrom(path_, offset_);
+  if (!read.ok()) return;  // not yet written
+  offset_ += ForEachRecord(*read, path_, [&](AttemptResult&& r) {
+    if (!wanted || wanted(r.task_id, r.attempt)) {
+      results_.emplace(std::make_pair(r.task_id, r.attempt), std::move(r));
+    }
+  });
+}
+
+std::optional<AttemptResult> ResultLog::Scan(const std::string& path, const std::string& task_id,
+                                             int attempt) {
+  Result<std::string> read = ReadFileFrom(path, 0);
+  if (!read.ok()) return std::nullopt;
+  std::optional<AttemptResult> found;
+  ForEachRecord(*read, path, [&](AttemptResult&& r) {
+    if (!found && r.task_id == task_id && r.attempt == attempt) found = std::move(r);
+  });
+  return found;
 }
 
 const AttemptResult* ResultLog::Find(const std::string& task_id, int attempt) const {

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,8 +61,13 @@ std::string ResultLogRecord(const AttemptResult& r);
 class ResultLog {
  public:
   explicit ResultLog(std::string path) : path_(std::move(path)) {}
-  // Reads what was appended since the last call (a missing log is empty).
-  void Refresh();
+  // Reads what was appended since the last call (a missing log is empty),
+  // keeping the records `wanted` accepts (all when it is empty).
+  void Refresh(const std::function<bool(const std::string& task_id, int attempt)>& wanted = nullptr);
+  // Reads the whole log for one attempt's record (resume: the attempt may
+  // have ended before this reader's offset).
+  static std::optional<AttemptResult> Scan(const std::string& path, const std::string& task_id,
+                                           int attempt);
   // The result of `task_id`'s attempt `attempt`, if the log has it (as of
   // the last Refresh). The first whole record wins.
   const AttemptResult* Find(const std::string& task_id, int attempt) const;

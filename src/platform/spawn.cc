@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <optional>
 #include <string_view>
@@ -177,6 +178,9 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
 
 namespace {
 
+// How much one look at a pipe copies at most.
+constexpr size_t kDrainBudgetBytes = 1 << 20;
+
 // The lazy outputs' relay: the read ends of the command's stdout and stderr
 // pipes, copied to files created at the first byte, counted against the cap.
 class OutputRelay {
@@ -200,10 +204,12 @@ class OutputRelay {
     return 0;
   }
   int fd(int i) const { return pipe_[i]; }
-  // Copies what pipe i holds now; closes it at EOF.
-  void Drain(int i) {
+  // Copies what pipe i holds now, up to `budget` bytes (the caller's wait
+  // loop must still see time limits and cancels when a command writes as
+  // fast as this copies); closes it at EOF.
+  void Drain(int i, size_t budget = kDrainBudgetBytes) {
     char buf[1 << 16];
-    while (pipe_[i] >= 0) {
+    for (size_t read_so_far = 0; pipe_[i] >= 0 && read_so_far < budget;) {
       ssize_t n = read(pipe_[i], buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return;  // EAGAIN: nothing more now
@@ -212,6 +218,7 @@ class OutputRelay {
         pipe_[i] = -1;
         return;
       }
+      read_so_far += static_cast<size_t>(n);
       Keep(i, buf, static_cast<size_t>(n));
     }
   }
@@ -275,14 +282,19 @@ int WaitForSignalOrOutput(const sigset_t& watch, int sigfd, OutputRelay* relay, 
 // Waits for `child` to end, enforcing the time limit (SIGTERM to its group,
 // SIGKILL after the grace), turning SIGTERM/SIGINT/SIGHUP into a
 // cancellation, and cutting its output at the cap. Returns the wait status.
-int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* cut,
-                   bool* cancelled, OutputRelay* relay) {
+// The signals SpawnAndWait waits for (blocked by the caller).
+sigset_t WatchedSignals() {
   sigset_t watch;
   sigemptyset(&watch);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watch, s);
-  // With a relay, the signals come through a descriptor polled beside the
-  // pipes (they stay blocked, as the contract says).
-  int sigfd = relay ? signalfd(-1, &watch, SFD_CLOEXEC) : -1;
+  return watch;
+}
+
+// With a relay, the signals come through `sigfd`, polled beside the pipes
+// (they stay blocked, as the contract says).
+int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* cut,
+                   bool* cancelled, OutputRelay* relay, int sigfd) {
+  const sigset_t watch = WatchedSignals();
   const double start = MonotonicSeconds();
   double limit_at = spec.time_limit_s > 0 ? start + spec.time_limit_s : 0;
   double kill_at = 0;  // when SIGKILL follows the SIGTERM
@@ -317,7 +329,6 @@ int WaitWithLimits(pid_t child, const SpawnSpec& spec, SpawnOutcome* out, bool* 
       if (kill_at == 0 || kill_at > t + spec.grace_s) kill_at = t + spec.grace_s;
     }
   }
-  if (sigfd >= 0) close(sigfd);
   return status;
 }
 
@@ -341,32 +352,40 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
   int err = req.argv.empty() ? EINVAL : IsDirectory(spec.workdir) ? 0 : ENOTDIR;
   std::optional<OutputRelay> relay;
   int child_ends[2] = {-1, -1};
-  if (err == 0 && spec.lazy_output) {
+  const sigset_t watch = WatchedSignals();
+  int sigfd = err == 0 && spec.lazy_output ? signalfd(-1, &watch, SFD_CLOEXEC) : -1;
+  if (sigfd >= 0) {
     err = relay.emplace(spec).Open(child_ends);
     req.out = {child_ends[0], "", false};
     req.err = {child_ends[1], "", false};
+  } else if (err == 0 && spec.lazy_output) {
+    // No descriptor for the signals (out of them): plain files, made now.
+    MakeDirs(DirName(spec.stdout_path)).IgnoreError();
+    MakeDirs(DirName(spec.stderr_path)).IgnoreError();
   }
   if (err == 0) err = Spawn(req, &child);
   for (int fd : child_ends) {
     if (fd >= 0) close(fd);
   }
   if (err != 0) {
+    if (sigfd >= 0) close(sigfd);
     out.spawn_errno = err;
     out.exit_code = err == ENOENT ? 127 : err == EACCES ? 126 : -1;
     return out;
   }
   bool cut[2] = {false, false};
-  const int status = WaitWithLimits(child, spec, &out, cut, cancelled, relay ? &*relay : nullptr);
-  if (relay) {  // what the command wrote before it ended
-    for (int i = 0; i < 2; ++i) {
-      relay->Drain(i);
-      cut[i] |= relay->cut(i);
-    }
-  }
+  const int status = WaitWithLimits(child, spec, &out, cut, cancelled, relay ? &*relay : nullptr, sigfd);
+  if (sigfd >= 0) close(sigfd);
   // Whatever the command left in its group does not outlive it, nor what it
   // started in sessions of their own (the caller is a subreaper).
   kill(-child, SIGKILL);
   KillOrphans();
+  if (relay) {  // what was written before: every writer is gone, so this ends
+    for (int i = 0; i < 2; ++i) {
+      relay->Drain(i, SIZE_MAX);
+      cut[i] |= relay->cut(i);
+    }
+  }
   if (spec.max_output_bytes > 0) {
     const std::string* paths[2] = {&spec.stdout_path, &spec.stderr_path};
     for (int i = 0; i < 2; ++i) {

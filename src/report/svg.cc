@@ -50,7 +50,13 @@ std::string BusyBlocks(const RunMetrics& m, double left, double top, double row,
     for (const AttemptSpan& a : t.attempts) spans[{a.slot, a.outcome}].emplace_back(a.start, a.end);
   }
   std::string s;
-  for (auto& [key, list] : spans) {
+  // Successes first, so that failures are drawn over them.
+  std::vector<std::pair<const std::pair<int, std::string>, std::vector<std::pair<double, double>>>*> order;
+  for (auto& entry : spans) order.push_back(&entry);
+  std::stable_partition(order.begin(), order.end(), [](auto* e) { return e->first.second == "ok"; });
+  for (auto* entry : order) {
+    const auto& key = entry->first;
+    auto& list = entry->second;
     std::sort(list.begin(), list.end());
     std::vector<Block> blocks;
     for (const auto& [start, end] : list) {

@@ -171,13 +171,16 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   // Durable before acting: a crash after this point finds the launches in
   // the journal and asks the backend about them on resume. A turn that
   // launches nothing acts on nothing: its records are written (`porch
-  // status` sees them) and made durable with the next launch or the end
-  // (a crash before that finds their attempts' results again on resume).
+  // status` sees them) and made durable with the next launch or the end;
+  // after a kill -9 resume finds those attempts' results again (after a
+  // crash of the whole machine, an attempt that ended meanwhile may run
+  // again: docs/run-layout.md).
   PORCH_RETURN_IF_ERROR(journal_error_);
   if (launches.empty()) return journal_->Write();
   PORCH_RETURN_IF_ERROR(journal_->Sync());
   std::vector<Result<std::string>> ids = backend_->Submit(launches);
   assert(ids.size() == launches.size());
+  bool submitted = false;
   for (size_t k = 0; k < launches.size(); ++k) {
     const Launch& l = launches[k];
     if (!ids[k].ok()) {
@@ -192,10 +195,14 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     rec.job_id = *ids[k];
     Append(std::move(rec));
     ++*launched;
+    submitted = true;
     if (listener_) listener_->OnLaunched(*l.task, l.attempt, *ids[k]);
     if (held_ && state(l.index) == TaskState::kRunning) held_->OnSubmitted(l.index, *ids[k]);
   }
-  return journal_error_;
+  PORCH_RETURN_IF_ERROR(journal_error_);
+  // A job id resume cannot do without is durable at once: after a crash of
+  // the machine, a job the journal does not name would be run again.
+  return backend_->NeedsDurableJobIds() && submitted ? journal_->Sync() : journal_->Write();
 }
 
 Status Scheduler::SubmitFailed(const Launch& l, const Status& why) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -231,6 +232,23 @@ TEST_F(LazyAttemptTest, WhatACommandPrintsIsKeptAndItsLeftoversDoNotHoldItUp) {
   log.Refresh();
   ASSERT_NE(log.Find("p", 1), nullptr);
   EXPECT_EQ(log.Find("p", 1)->exit_code, 3);
+}
+
+// A command that writes without pause cannot keep the relay from seeing
+// its time limit; its output stops at the cap.
+TEST_F(LazyAttemptTest, AFloodOfOutputStillMeetsTheTimeLimitAndTheCap) {
+  AttemptSpec spec = Lazy("yes", "flood");
+  spec.time_limit_s = 1;
+  spec.max_output_bytes = 1 << 20;
+  EXPECT_EQ(RunChild(spec), kExecTaskFailed);
+  ResultLog log(log_);
+  log.Refresh();
+  ASSERT_NE(log.Find("flood", 1), nullptr);
+  EXPECT_EQ(log.Find("flood", 1)->reason, FailureReason::kTimeout);
+  struct stat st {};
+  ASSERT_EQ(stat((dir_.path() + "/a-flood/stdout").c_str(), &st), 0);
+  EXPECT_LE(st.st_size, (1 << 20) + 200);
+  EXPECT_NE(ReadFile(dir_.path() + "/a-flood/stdout")->find("limits.max_output_bytes"), std::string::npos);
 }
 
 TEST_F(LazyAttemptTest, LargeOutputIsRelayedWhole) {

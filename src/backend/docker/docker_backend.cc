@@ -92,7 +92,7 @@ void DockerEventFollower::Loop() {
     const double until = WallSeconds() + kEventWindowSeconds;
     Status st = client_.StreamEvents(since, until, {{"porch.uid", uid_}},
                                      [this](const std::string& id, const std::string& action) {
-      if (action == "die" || action == "destroy") {
+      if (action == "die") {  // (porch's own removal, "destroy", wakes no one)
         {
           std::lock_guard<std::mutex> lock(mu_);
           died_.insert(id);

@@ -327,7 +327,7 @@ Status DockerClient::StreamEvents(double since, double until,
   req.url = std::string("http://localhost") + kApi + "/events?" + window + "&filters=" +
             UrlEncode(json({{"type", {"container"}}, {"label", filter}}).dump());
   req.unix_socket = socket_;
-  req.timeout_s = std::max(5.0, until - since + 30);
+  req.timeout_s = std::max(2.0, until - since + 5);  // the engine ends the stream at `until`
   std::string pending;  // one JSON object per line, split anywhere by chunks
   bool stopped = false;
   Result<HttpResponse> r = http_->Send(req, [&](std::string_view chunk) {
@@ -336,9 +336,16 @@ Status DockerClient::StreamEvents(double since, double until,
       json ev = json::parse(pending.substr(0, nl), nullptr, false);
       pending.erase(0, nl + 1);
       if (!ev.is_object()) continue;
-      std::string id = ev.value("id", "");
-      if (id.empty() && ev.contains("Actor") && ev["Actor"].is_object()) id = ev["Actor"].value("ID", "");
-      if (!on_event(id, ev.value("Action", ev.value("status", "")))) {
+      // Field by field, each checked (an engine's odd answer must not throw
+      // here, inside the transfer's callback).
+      auto text = [](const json& o, const char* k) {
+        return o.is_object() && o.contains(k) && o[k].is_string() ? o[k].get<std::string>() : std::string();
+      };
+      std::string id = text(ev, "id");
+      if (id.empty() && ev.contains("Actor")) id = text(ev["Actor"], "ID");
+      std::string action = text(ev, "Action");
+      if (action.empty()) action = text(ev, "status");
+      if (!on_event(id, action)) {
         stopped = true;
         return false;
       }

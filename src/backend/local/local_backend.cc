@@ -140,7 +140,10 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
   // All requests first, then the answers: one round trip for the batch.
   std::string requests;
   for (const Launch& l : launches) {
-    json req = {{"task", l.task->id}, {"attempt", l.attempt}, {"limit", l.time_limit_s}};
+    // "adopted": supervisors of an earlier porch still running, which the
+    // spawner must keep room in the results log for too.
+    json req = {{"task", l.task->id}, {"attempt", l.attempt}, {"limit", l.time_limit_s},
+                {"adopted", adopted_}};
     requests += req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   if (ready.ok()) ready = WriteAll(fd_, requests, "the spawner's socket");
@@ -185,8 +188,19 @@ BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_st
   return ResolveEnding(job.index, job.attempt, clock_->Now(), TakeResult(job.task_id, job.attempt), e);
 }
 
+void LocalBackend::RefreshResults() {
+  // Only the records of attempts this backend watches are kept (a resumed
+  // run's log holds every earlier attempt's).
+  results_.Refresh([this](const std::string& task_id, int attempt) {
+    for (const auto& [pid, job] : jobs_) {
+      if (job.attempt == attempt && job.task_id == task_id) return true;
+    }
+    return false;
+  });
+}
+
 Result<AttemptResult> LocalBackend::TakeResult(const std::string& task_id, int attempt) {
-  results_.Refresh();
+  RefreshResults();
   if (const AttemptResult* r = results_.Find(task_id, attempt)) {
     AttemptResult copy = *r;
     results_.Forget(task_id, attempt);
@@ -200,17 +214,16 @@ bool LocalBackend::HasResult(const std::string& task_id, int attempt) const {
 }
 
 std::optional<BackendEvent> LocalBackend::FinishedEvent(const InFlight& f) {
-  results_.Refresh();
-  if (const AttemptResult* r = results_.Find(f.task->id, f.attempt)) {
-    BackendEvent ev = EventFromResult(f.index, f.attempt, *r);
-    results_.Forget(f.task->id, f.attempt);
-    return ev;
+  // Resume only: the whole log, since the attempt may have ended before
+  // the reader's offset (its record skipped then, as nobody watched it).
+  if (std::optional<AttemptResult> r = ResultLog::Scan(layout_.results_log(), f.task->id, f.attempt)) {
+    return EventFromResult(f.index, f.attempt, *r);
   }
   return EventFromResultFile(layout_, f);
 }
 
 void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
-  results_.Refresh();
+  RefreshResults();
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const Job& job = it->second;
     if (job.child) {

@@ -57,6 +57,8 @@ class LocalBackend : public PollingBackend {
   ~LocalBackend() override;
 
   std::string name() const override { return "threading"; }
+  // spawned.log finds a supervisor whose job id the journal lost.
+  bool NeedsDurableJobIds() const override { return false; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   void Cancel(Dag::Index index, int attempt) override;
   Result<RecoverOutcome> Recover(const InFlight& attempt) override;
@@ -88,6 +90,7 @@ class LocalBackend : public PollingBackend {
   // How an attempt ended: its record in the results log (command attempts),
   // else its result.json (AI attempts). Take forgets the record.
   Result<AttemptResult> TakeResult(const std::string& task_id, int attempt);
+  void RefreshResults();
   bool HasResult(const std::string& task_id, int attempt) const;  // as of the last Refresh
   std::optional<BackendEvent> FinishedEvent(const InFlight& f);
 
