@@ -40,14 +40,20 @@ void Complain(const std::string& what) {
   (void)ignored;
 }
 
+// A result too long for the room kept for it (an agent's long file list):
+// the outcome without the lists, its detail cut, still fits.
+void TrimToFit(AttemptResult* r) {
+  r->files.clear();
+  r->deleted.clear();
+  r->detail = r->detail.substr(0, 4096);
+}
+
 // The result as one record of the results log (one write: concurrent
 // supervisors append to the same file). It fits the room the spawner keeps.
 int FinishInLog(const AttemptSpec& spec, AttemptResult r) {
   std::string record = ResultLogRecord(r);
   if (record.size() > kResultRoomBytes) {
-    r.files.clear();
-    r.deleted.clear();
-    r.detail = r.detail.substr(0, 4096);
+    TrimToFit(&r);
     record = ResultLogRecord(r);
   }
   Status st = AppendRecord(spec.result_log_fd, record, "results.log");
@@ -73,9 +79,7 @@ int Finish(const AttemptSpec& spec, AttemptResult r, ReservedFile* slot) {
     // Too long for the room kept (an agent's long file list): the outcome
     // without the list still fits.
     Complain(st.message() + "; writing the result without its file list");
-    r.files.clear();
-    r.deleted.clear();
-    r.detail = r.detail.substr(0, 4096);
+    TrimToFit(&r);
     st = slot->Commit(AttemptResultToJson(r));
   }
   if (!st.ok()) {

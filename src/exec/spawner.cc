@@ -38,8 +38,8 @@ unsigned long long ProcessStartTicks(int pid) {
 
 std::string SpawnedLogPath(const std::string& run_dir) { return run_dir + "/spawned.log"; }
 
-std::map<std::string, int> HighestSpawnedAttempts(const std::string& run_dir) {
-  std::map<std::string, int> out;
+std::vector<SpawnedRecord> ReadSpawnedLog(const std::string& run_dir) {
+  std::vector<SpawnedRecord> out;
   Result<std::string> log = ReadFile(SpawnedLogPath(run_dir));
   if (!log.ok()) return out;
   for (size_t start = 0, nl; (nl = log->find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -48,8 +48,21 @@ std::map<std::string, int> HighestSpawnedAttempts(const std::string& run_dir) {
         !rec.value("attempt", json()).is_number_integer()) {
       continue;  // a line cut short by a crash
     }
-    int& highest = out[rec["task"].get<std::string>()];
-    highest = std::max(highest, rec["attempt"].get<int>());
+    SpawnedRecord r;
+    r.task = rec["task"].get<std::string>();
+    r.attempt = rec["attempt"].get<int>();
+    if (rec.value("pid", json()).is_number_integer()) r.pid = rec["pid"].get<int>();
+    if (rec.value("ticks", json()).is_number_unsigned()) r.ticks = rec["ticks"].get<unsigned long long>();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::map<std::string, int> HighestSpawnedAttempts(const std::string& run_dir) {
+  std::map<std::string, int> out;
+  for (const SpawnedRecord& r : ReadSpawnedLog(run_dir)) {
+    int& highest = out[r.task];
+    highest = std::max(highest, r.attempt);
   }
   return out;
 }

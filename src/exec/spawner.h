@@ -44,6 +44,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace porch {
 
@@ -53,6 +54,16 @@ int ServeSpawner(const std::string& run_dir, int fd);
 // Where the spawner records the attempts it started: one JSON object per
 // line, {"task": ID, "attempt": N, "pid": P, "ticks": T}.
 std::string SpawnedLogPath(const std::string& run_dir);
+
+// One line of spawned.log.
+struct SpawnedRecord {
+  std::string task;
+  int attempt = 0;
+  int pid = 0;
+  unsigned long long ticks = 0;
+};
+// spawned.log's records in order (a line cut short by a crash is skipped).
+std::vector<SpawnedRecord> ReadSpawnedLog(const std::string& run_dir);
 
 // The highest attempt number spawned.log records for each task: attempts
 // of command tasks may have no directory, yet their numbers are used.

@@ -49,14 +49,7 @@ std::string BusyBlocks(const RunMetrics& m, double left, double top, double row,
   for (const TaskMetrics& t : m.tasks) {
     for (const AttemptSpan& a : t.attempts) spans[{a.slot, a.outcome}].emplace_back(a.start, a.end);
   }
-  std::string s;
-  // Successes first, so that failures are drawn over them.
-  std::vector<std::pair<const std::pair<int, std::string>, std::vector<std::pair<double, double>>>*> order;
-  for (auto& entry : spans) order.push_back(&entry);
-  std::stable_partition(order.begin(), order.end(), [](auto* e) { return e->first.second == "ok"; });
-  for (auto* entry : order) {
-    const auto& key = entry->first;
-    auto& list = entry->second;
+  auto draw = [&](const std::pair<int, std::string>& key, std::vector<std::pair<double, double>>& list) {
     std::sort(list.begin(), list.end());
     std::vector<Block> blocks;
     for (const auto& [start, end] : list) {
@@ -67,6 +60,7 @@ std::string BusyBlocks(const RunMetrics& m, double left, double top, double row,
         blocks.push_back({start, end, 1});
       }
     }
+    std::string s;
     for (const Block& b : blocks) {
       std::string tip = std::to_string(b.count) + " attempt" + (b.count == 1 ? "" : "s") + " " +
                         key.second + ", " + FormatDuration(b.start) + " to " + FormatDuration(b.end);
@@ -74,6 +68,14 @@ std::string BusyBlocks(const RunMetrics& m, double left, double top, double row,
            "\" width=\"" + Num(std::max(1.0, (b.end - b.start) * scale)) + "\" height=\"" +
            Num(row - 6) + "\" fill=\"" + StateColour(key.second) + "\"><title>" + HtmlEscape(tip) +
            "</title></rect>\n";
+    }
+    return s;
+  };
+  std::string s;
+  // Successes first, so that failures are drawn over them.
+  for (bool successes : {true, false}) {
+    for (auto& [key, list] : spans) {
+      if ((key.second == "ok") == successes) s += draw(key, list);
     }
   }
   return s;

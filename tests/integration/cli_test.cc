@@ -11,6 +11,8 @@
 
 #include "integration/porch_process.h"
 #include "journal/journal.h"
+#include "model/result_file.h"
+#include "model/run_layout.h"
 #include "platform/files.h"
 #include "test_util.h"
 
@@ -158,10 +160,13 @@ TEST_F(CliTest, FlakyTaskFailsTwiceThenSucceeds) {
   EXPECT_EQ(t["attempt_details"][2]["outcome"], "ok");
   // Each attempt's result is a record of the results log (none printed
   // anything, so none has a directory).
-  std::string log = *ReadFile(Run("flaky") + "/results.log");
-  int records = 0;
-  for (size_t at = 0; (at = log.find("\"task\":\"flaky\"", at)) != std::string::npos; ++at) ++records;
-  EXPECT_EQ(records, 3) << log;
+  ResultLog log(RunLayout(Run("flaky")).results_log());
+  log.Refresh();
+  for (int a = 1; a <= 3; ++a) {
+    ASSERT_NE(log.Find("flaky", a), nullptr) << "attempt " << a;
+    EXPECT_EQ(log.Find("flaky", a)->ok(), a == 3) << "attempt " << a;
+  }
+  EXPECT_EQ(log.Find("flaky", 4), nullptr);
   EXPECT_FALSE(PathExists(Run("flaky") + "/tasks/flaky/attempt-3"));
   EXPECT_NE(r.err.find("retry   flaky (attempt 1 failed: exit 1"), std::string::npos) << r.err;
 }

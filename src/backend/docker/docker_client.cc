@@ -315,17 +315,26 @@ Result<ContainerState> DockerClient::Inspect(const std::string& id) {
   return s;
 }
 
+namespace {
+
+// The engine's label filter: every "key=value" must match.
+json LabelFilter(const std::map<std::string, std::string>& labels) {
+  json filter = json::array();
+  for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);
+  return filter;
+}
+
+}  // namespace
+
 Status DockerClient::StreamEvents(double since, double until,
                                   const std::map<std::string, std::string>& labels,
                                   const std::function<bool(const std::string&, const std::string&)>& on_event) {
-  json filter = json::array();
-  for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);
   char window[96];
   std::snprintf(window, sizeof window, "since=%.3f&until=%.3f", since, until);
   HttpRequest req;
   req.method = "GET";
   req.url = std::string("http://localhost") + kApi + "/events?" + window + "&filters=" +
-            UrlEncode(json({{"type", {"container"}}, {"label", filter}}).dump());
+            UrlEncode(json({{"type", {"container"}}, {"label", LabelFilter(labels)}}).dump());
   req.unix_socket = socket_;
   req.timeout_s = std::max(2.0, until - since + 5);  // the engine ends the stream at `until`
   std::string pending;  // one JSON object per line, split anywhere by chunks
@@ -361,10 +370,8 @@ Status DockerClient::StreamEvents(double since, double until,
 }
 
 Result<std::vector<ContainerState>> DockerClient::List(const std::map<std::string, std::string>& labels) {
-  json filter = json::array();
-  for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);
-  Result<HttpResponse> r =
-      Call("GET", "/containers/json?all=1&filters=" + UrlEncode(json({{"label", filter}}).dump()));
+  Result<HttpResponse> r = Call(
+      "GET", "/containers/json?all=1&filters=" + UrlEncode(json({{"label", LabelFilter(labels)}}).dump()));
   PORCH_RETURN_IF_ERROR(Check(r, "listing containers"));
   json j = json::parse(r->body, nullptr, false);
   std::vector<ContainerState> out;

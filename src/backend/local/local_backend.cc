@@ -277,16 +277,10 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
   unsigned long long ticks = 0;
   bool known = ParseJobId(f.job_id, &pid, &ticks);
   if (!known) {  // porch died between the spawn and journaling the job id
-    Result<std::string> log = ReadFile(SpawnedLogPath(layout_.dir()));
-    std::string text = log.ok() ? *log : "";
-    for (size_t start = 0, nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-      json rec = json::parse(text.substr(start, nl - start), nullptr, false);
-      if (!rec.is_object() || rec.value("task", json()) != json(id) ||
-          rec.value("attempt", json()) != json(f.attempt)) {
-        continue;
-      }
-      pid = rec.value("pid", 0);
-      ticks = rec.value("ticks", 0ull);
+    for (const SpawnedRecord& rec : ReadSpawnedLog(layout_.dir())) {
+      if (rec.task != id || rec.attempt != f.attempt) continue;
+      pid = rec.pid;
+      ticks = rec.ticks;
       known = true;
     }
   }
