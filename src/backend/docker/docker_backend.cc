@@ -60,6 +60,9 @@ namespace {
 constexpr double kEventWindowSeconds = 1.0;
 constexpr double kEventOverlapSeconds = 0.5;
 constexpr auto kEventRetryPause = std::chrono::milliseconds(500);
+// How long a SIGKILLed memory-limited container's OOMKilled is waited for.
+constexpr int kOomLooks = 10;
+constexpr double kOomLookSeconds = 0.1;
 
 }  // namespace
 
@@ -239,6 +242,15 @@ std::vector<Result<std::string>> DockerBackend::Submit(std::span<const Launch> l
 
 BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   Result<ContainerState> st = client_.Inspect(id);
+  // The engine records an OOM kill apart from the exit, sometimes a moment
+  // after it: collected at its "die" event, a memory-limited container
+  // SIGKILLed without OOMKilled is looked at again for a little while.
+  for (int look = 0; look < kOomLooks && job.memory_limited && st.ok() && !st->oom_killed &&
+                     st->exit_code == 128 + SIGKILL;
+       ++look) {
+    clock_->SleepUntil(clock_->Now() + kOomLookSeconds);
+    st = client_.Inspect(id);
+  }
   std::string out, err;
   if (client_.Logs(id, &out, &err).ok() && !(out.empty() && err.empty())) {
     WriteFileFast(layout_.attempt_dir(job.task_id, job.attempt) + "/container.log", out + err)

@@ -25,6 +25,9 @@ class ScriptedEngine : public HttpClient {
   std::string state = "running";
   int calls_while_down = 0;
   int creates = 0;
+  int exit_code = 0;
+  int inspects_before_oom = -1;  // >= 0: OOMKilled shows from this many inspects on
+  int inspects = 0;
   Result<HttpResponse> Send(const HttpRequest& req, const BodySink&) override {
     if (down || clock_->Now() < down_until) {
       ++calls_while_down;
@@ -40,7 +43,10 @@ class ScriptedEngine : public HttpClient {
       return Answer(200, json::array({{{"Id", "c1"}, {"State", state}}}).dump());
     }
     if (u.find("/containers/c1/json") != std::string::npos) {
-      return Answer(200, json({{"Id", "c1"}, {"State", {{"Status", state}, {"ExitCode", 0}}}}).dump());
+      const bool oom = inspects_before_oom >= 0 && inspects++ >= inspects_before_oom;
+      return Answer(200, json({{"Id", "c1"},
+                               {"State", {{"Status", state}, {"ExitCode", exit_code}, {"OOMKilled", oom}}}})
+                             .dump());
     }
     if (u.find("/logs") != std::string::npos) return Answer(200, "");
     return Answer(204, "");
@@ -107,6 +113,23 @@ TEST_F(DockerBackendUnitTest, EngineRestartingIsWaitedForThenTheAttemptIsCollect
   std::vector<BackendEvent> done = Finished(10);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].reason, FailureReason::kNone);
+}
+
+// The engine may record the OOM kill a moment after the exit: a
+// memory-limited container SIGKILLed without OOMKilled is looked at again,
+// and its attempt fails `oom` (so the retry gets more memory), not
+// backend_error.
+TEST_F(DockerBackendUnitTest, AnOomKillTheEngineRecordsLateIsStillAnOom) {
+  task_.resources.memory_bytes = 16 << 20;
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  ASSERT_TRUE(backend_->Submit(ls)[0].ok());
+  engine_->state = "exited";
+  engine_->exit_code = 137;
+  engine_->inspects_before_oom = 3;
+  std::vector<BackendEvent> done = Finished(10);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].reason, FailureReason::kOom) << done[0].detail;
+  EXPECT_EQ(engine_->inspects, 4);
 }
 
 TEST_F(DockerBackendUnitTest, EngineGoneTooLongStopsTheRunWithoutFailingAttempts) {
