@@ -1,5 +1,8 @@
 #include "backend/factory.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cctype>
 
 #include "backend/aws/aws_backend.h"
@@ -36,16 +39,36 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
 bool IsLoopbackUrl(const std::string& url) {
   size_t start = url.find("://");
   start = start == std::string::npos ? 0 : start + 3;
-  std::string host = url.substr(start, url.find('/', start) - start);
+  // The authority ends at the path, the query or the fragment; what an '@'
+  // after that ends is not a host.
+  std::string host = url.substr(start, url.find_first_of("/?#", start) - start);
   if (size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
   if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') - 1);
-  } else if (size_t colon = host.find(':'); colon != std::string::npos) {
-    host = host.substr(0, colon);
+    size_t close = host.find(']');
+    if (close == std::string::npos) return false;
+    host = host.substr(1, close - 1);
+    if (size_t zone = host.find('%'); zone != std::string::npos) host.resize(zone);
+    in6_addr a6;
+    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) return false;
+    // ::1, :: (this host) and IPv4-mapped loopback or 0.0.0.0.
+    if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6)) return true;
+    if (!IN6_IS_ADDR_V4MAPPED(&a6)) return false;
+    return a6.s6_addr[12] == 127 || (a6.s6_addr[12] | a6.s6_addr[13] | a6.s6_addr[14] | a6.s6_addr[15]) == 0;
   }
+  if (size_t colon = host.find(':'); colon != std::string::npos) host.resize(colon);
   for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" ||
-         (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0);
+  if (!host.empty() && host.back() == '.') host.pop_back();  // "localhost." is absolute
+  if (host == "localhost" || (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0)) {
+    return true;
+  }
+  // An IPv4 address in any form the resolver accepts ("127.1", "2130706433",
+  // "0x7f.1"): 127/8, and 0.0.0.0, which a client reaches as this host.
+  // A name that merely starts with "127." is not an address.
+  if (host.empty() || host.find_first_not_of("0123456789abcdefx.") != std::string::npos) return false;
+  in_addr a4;
+  if (inet_aton(host.c_str(), &a4) == 0) return false;
+  const uint32_t ip = ntohl(a4.s_addr);
+  return (ip >> 24) == 127 || ip == 0;
 }
 
 Status CheckAgentEndpoint(const Config& config, const Plan& plan) {

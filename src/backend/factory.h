@@ -28,7 +28,11 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
 // plan has no AI task or the endpoint is reachable as far as porch can tell.
 Status CheckAgentEndpoint(const Config& config, const Plan& plan);
 
-// Whether the host of `url` ("scheme://host[:port]/...") is a loopback name.
+// Whether the host of `url` ("scheme://[user@]host[:port]/...") is this
+// machine as seen by whoever connects: localhost and *.localhost (a final dot
+// allowed), IPv4 127/8 and 0.0.0.0 in any form inet_aton accepts, ::1, ::
+// and their IPv4-mapped forms. Parses addresses, never matches text: a name
+// like 127.example.com is not loopback. Resolves nothing.
 bool IsLoopbackUrl(const std::string& url);
 
 }  // namespace porch

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fakes/fake_llm_server.h"
+#include "integration/agent_matrix.h"
 #include "platform/files.h"
 #include "test_util.h"
 
@@ -16,14 +17,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string ClaudeBinary() {
-  const char* env = getenv("PORCH_CLAUDE_BIN");
-  if (env && *env) return env;
-  return std::string(PORCH_SOURCE_DIR) + "/.deps/claude-code/node_modules/.bin/claude";
-}
-
 TEST(ClaudeCliTest, CompletesASessionThatWritesFiles) {
-  std::string claude = ClaudeBinary();
+  std::string claude = ClaudeTestBinary();
   if (access(claude.c_str(), X_OK) != 0) {
     PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude
                  << " (run scripts/install-claude-code.sh)");
@@ -93,7 +88,7 @@ json WriteTool(const std::string& path, const std::string& content) {
 class ClaudeCliExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    claude_ = ClaudeBinary();
+    claude_ = ClaudeTestBinary();
     if (access(claude_.c_str(), X_OK) != 0) {
       PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude_
                    << " (run scripts/install-claude-code.sh)");
@@ -155,6 +150,11 @@ TEST_F(ClaudeCliExecutorTest, AKeyOnlyInTheConfigFileReachesTheCli) {
   Result<ProcessResult> grep = RunProcess({"grep", "-rl", "sk-from-porch-yaml", dir_.path() + "/porch-runs"}, dir_.path());
   ASSERT_TRUE(grep.ok());
   EXPECT_EQ(grep->output, "") << grep->output;
+}
+
+TEST_F(ClaudeCliExecutorTest, ThePromptPlanSucceedsLocallyWithEveryKeySourceForBothExecutors) {
+  AgentMatrix matrix(dir_.path(), "agent.claude_path=" + claude_);
+  matrix.RunAll({}, "local-", {KeyWay::kAnthropicEnv, KeyWay::kPorchEnv, KeyWay::kPorchYaml, KeyWay::kKeyFile});
 }
 
 TEST_F(ClaudeCliExecutorTest, PorchLlmApiKeyWinsOverAnthropicApiKeyForTheCliToo) {

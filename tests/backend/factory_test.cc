@@ -9,11 +9,16 @@ namespace {
 TEST(BackendFactoryTest, LoopbackUrlsAreRecognised) {
   for (const char* url : {"http://127.0.0.1:8080", "http://localhost", "https://LOCALHOST:1/v1",
                           "http://[::1]:9/", "http://127.3.4.5", "http://user@127.0.0.1:80",
-                          "http://api.localhost:80"}) {
+                          "http://api.localhost:80", "http://localhost.:8080/", "http://0.0.0.0:9",
+                          "http://[::ffff:127.0.0.1]:80", "http://[::]:80", "http://127.1:80",
+                          "http://2130706433/", "http://[::1%25lo]:80", "http://[::ffff:0.0.0.0]/"}) {
     EXPECT_TRUE(IsLoopbackUrl(url)) << url;
   }
   for (const char* url : {"https://api.anthropic.com", "http://10.0.0.2:8080", "http://172.17.0.1",
-                          "http://localhost.example.com", "http://[2001:db8::1]:80"}) {
+                          "http://localhost.example.com", "http://[2001:db8::1]:80",
+                          "http://127.evil.example/", "http://127.0.0.1.nip.io:80",
+                          "http://evil.example?next=@127.0.0.1", "http://evil.example#@localhost",
+                          "http://[::ffff:10.0.0.1]:80", "http://[::1", "http://1270.0.0.1/"}) {
     EXPECT_FALSE(IsLoopbackUrl(url)) << url;
   }
 }

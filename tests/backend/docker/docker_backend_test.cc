@@ -14,6 +14,7 @@
 #include "backend/docker/docker_client.h"
 #include "backend/docker/docker_test_env.h"
 #include "fakes/fake_llm_server.h"
+#include "integration/agent_matrix.h"
 #include "integration/porch_process.h"
 #include "platform/files.h"
 #include "platform/process.h"
@@ -160,6 +161,20 @@ TEST_F(DockerBackendTest, AgentsInContainersUseTheConfiguredKeyAndEndpointOnTheH
   Result<ProcessResult> grep = RunProcess({"grep", "-rl", "sk-only-in-porch-yaml", Run(Id("agent"))}, dir_.path());
   ASSERT_TRUE(grep.ok());
   EXPECT_EQ(grep->output, "") << "the key was written into the run directory";
+}
+
+TEST_F(DockerBackendTest, ThePromptPlanSucceedsInContainersWithEveryKeySourceForBothExecutors) {
+  const std::string claude = ClaudeTestBinary();
+  if (access(claude.c_str(), X_OK) != 0) {
+    PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude << " (run scripts/install-claude-code.sh)");
+  }
+  DockerTestImage image(*client_, /*use_shared=*/false, claude);  // the suite's image has no CLI
+  ASSERT_TRUE(image.ok()) << image.error();
+  auto env = Env();
+  env["PORCH_DOCKER_IMAGE"] = image.name();
+  env["PORCH_DOCKER_NETWORK"] = "host";  // the fake listens on the host's 127.0.0.1
+  AgentMatrix matrix(dir_.path(), "docker.claude_path=/usr/local/bin/claude");
+  matrix.RunAll(env, Id("matrix"), {KeyWay::kAnthropicEnv, KeyWay::kPorchEnv, KeyWay::kPorchYaml, KeyWay::kKeyFile});
 }
 
 TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {

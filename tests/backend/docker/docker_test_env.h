@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "backend/docker/docker_client.h"
 #include "platform/files.h"
@@ -27,8 +28,11 @@ class DockerTestImage {
  public:
   // Makes the image available; `error()` says why not. An engine of a test's
   // own (use_shared false) never has the suite's image, so it imports one.
-  explicit DockerTestImage(DockerClient& client, bool use_shared = true) : client_(client) {
-    const char* shared = use_shared ? getenv("PORCH_TEST_IMAGE") : nullptr;
+  // With `claude_binary`, the image also holds that Claude Code CLI at
+  // /usr/local/bin/claude (some 240 MB: imported by the test that asks).
+  explicit DockerTestImage(DockerClient& client, bool use_shared = true, const std::string& claude_binary = "")
+      : client_(client) {
+    const char* shared = use_shared && claude_binary.empty() ? getenv("PORCH_TEST_IMAGE") : nullptr;
     if (shared && *shared) {
       name_ = shared;
       Result<bool> have = client.ImageExists(name_);
@@ -37,14 +41,16 @@ class DockerTestImage {
     }
     TempDir dir;
     std::string tar = dir.path() + "/image.tar";
-    Result<ProcessResult> made = RunProcess(
-        {std::string(PORCH_SOURCE_DIR) + "/scripts/make-test-rootfs.sh", tar, PORCH_BINARY},
-        dir.path());
+    std::vector<std::string> argv = {std::string(PORCH_SOURCE_DIR) + "/scripts/make-test-rootfs.sh", tar,
+                                     PORCH_BINARY};
+    if (!claude_binary.empty()) argv.push_back(claude_binary);
+    Result<ProcessResult> made = RunProcess(argv, dir.path());
     if (!made.ok() || made->exit_code != 0) {
       error_ = "scripts/make-test-rootfs.sh failed";
       return;
     }
-    std::string repo = "porch-test-" + std::to_string(getpid());
+    std::string repo = std::string(claude_binary.empty() ? "porch-test-" : "porch-test-cli-") +
+                       std::to_string(getpid());
     Status st = client.ImportImage(*ReadFile(tar), repo, "ci");
     if (!st.ok()) {
       error_ = st.ToString();

@@ -19,6 +19,7 @@
 #include "backend/slurm/slurm_state.h"
 #include "model/run_identity.h"
 #include "fakes/fake_llm_server.h"
+#include "integration/agent_matrix.h"
 #include "integration/porch_process.h"
 #include "platform/files.h"
 #include "platform/process.h"
@@ -257,6 +258,18 @@ TEST_F(SlurmClusterTest, AKeyOnlyInTheConfigFileReachesAnAgentOnANode) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Status(id).dump();
   EXPECT_EQ(*ReadFile(Run(id) + "/output/y.txt"), "y\n");
   ExpectNotInRun("sk-in-porch-yaml", id);
+}
+
+TEST_F(SlurmClusterTest, ThePromptPlanSucceedsOnNodesWithEveryKeySourceForBothExecutors) {
+  const std::string claude = ClaudeTestBinary();
+  if (access(claude.c_str(), X_OK) != 0) {
+    PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude << " (run scripts/install-claude-code.sh)");
+  }
+  auto env = Env();
+  env["PORCH_SLURM_MEMORY"] = "1G";  // the CLI alone takes some 300 MB
+  // The node is this host: the CLI is where it is installed here.
+  AgentMatrix matrix(dir_.path(), "slurm.claude_path=" + claude);
+  matrix.RunAll(env, RunId(""), {KeyWay::kAnthropicEnv, KeyWay::kPorchEnv, KeyWay::kPorchYaml, KeyWay::kKeyFile});
 }
 
 TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
@@ -589,6 +602,17 @@ TEST_F(AwsClusterTest, AnAiAttemptUploadsOnlyWhatItChangedAndNoGitGoesUp) {
   EXPECT_EQ(workspace_keys, std::vector<std::string>{"two.txt"});
   EXPECT_EQ(workspace_bytes, 4u);
   std::printf("the AI attempt uploaded %llu bytes of workspace\n", static_cast<unsigned long long>(workspace_bytes));
+}
+
+TEST_F(AwsClusterTest, ThePromptPlanSucceedsStagedThroughS3WithEveryKeySourceForBothExecutors) {
+  const std::string claude = ClaudeTestBinary();
+  if (access(claude.c_str(), X_OK) != 0) {
+    PORCH_SKIP_OR_FAIL("Claude Code CLI not installed at " << claude << " (run scripts/install-claude-code.sh)");
+  }
+  auto env = AwsEnv();
+  env["PORCH_SLURM_MEMORY"] = "1G";
+  AgentMatrix matrix(dir_.path(), "slurm.claude_path=" + claude);
+  matrix.RunAll(env, RunId("aws"), {KeyWay::kAnthropicEnv, KeyWay::kPorchEnv, KeyWay::kPorchYaml, KeyWay::kKeyFile});
 }
 
 // Nodes keep nothing of a run: not the attempts' directories, not the run's,
