@@ -64,8 +64,7 @@ std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
   static const char* const kPass[] = {
       "PATH", "LANG", "LC_ALL", "TERM", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
       "NODE_EXTRA_CA_CERTS", "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL",
-      "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX",
-      "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"};
+      "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX"};
   const std::map<std::string, std::string>& from = job.settings->env;
   auto has = [&](const std::string& name) { return from.count(name) > 0; };
   std::vector<std::string> env;
@@ -78,6 +77,7 @@ std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
   for (const char* name : kPass) pass(name);
   for (const std::string& name : SecretVariables()) pass(name);
   for (const std::string& name : LlmVariables()) pass(name);
+  for (const std::string& name : ProxyVariables()) pass(name);
   if (c.llm.provider == "bedrock") {
     env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
     if (!has("AWS_REGION")) env.push_back("AWS_REGION=" + c.llm.region);

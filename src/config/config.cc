@@ -501,6 +501,12 @@ const std::vector<std::string>& LlmVariables() {
   return kLlm;
 }
 
+const std::vector<std::string>& ProxyVariables() {
+  static const std::vector<std::string> kProxy = {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+                                                  "NO_PROXY",    "no_proxy",    "ALL_PROXY",  "all_proxy"};
+  return kProxy;
+}
+
 std::string FormatConfig(const LoadedConfig& loaded) {
   Config copy = loaded.config;
   std::string out;

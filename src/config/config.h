@@ -198,6 +198,12 @@ const std::vector<std::string>& SecretVariables();
 // What the LLM clients read besides secrets (endpoints, regions, profile):
 // handed on with the secrets.
 const std::vector<std::string>& LlmVariables();
+// The proxy settings libcurl and the Claude Code CLI read (HTTPS_PROXY,
+// HTTP_PROXY, NO_PROXY, ALL_PROXY, in both cases): handed to containers with
+// the LLM variables, and to every process the CLI executor starts. Not
+// secrets to porch, though a proxy URL may carry a password: like the
+// secrets, never written to disk.
+const std::vector<std::string>& ProxyVariables();
 
 // One line per key: "key = value  # source". Secrets print as "<redacted>".
 std::string FormatConfig(const LoadedConfig& loaded);

@@ -394,7 +394,8 @@ TEST(ClaudeArgvTest, CarriesTheSettingsAndOnlyNeededEnvironment) {
   EXPECT_NE(joined.find("--model claude-sonnet-4-5"), std::string::npos);
   EXPECT_NE(joined.find("--max-budget-usd 0.5"), std::string::npos);
   EXPECT_NE(joined.find("--append-system-prompt ctx"), std::string::npos);
-  s.env = {{"PORCH_UNRELATED_SECRET", "x"}, {"PATH", "/usr/bin"}, {"ANTHROPIC_API_KEY", "sk-x"}};
+  s.env = {{"PORCH_UNRELATED_SECRET", "x"}, {"PATH", "/usr/bin"}, {"ANTHROPIC_API_KEY", "sk-x"},
+           {"https_proxy", "http://proxy:3128"}, {"NO_PROXY", "10.0.0.0/8"}};
   std::vector<std::string> env = ClaudeCliExecutor::Env(job);
   std::string all;
   for (const auto& e : env) all += e + "\n";
@@ -403,6 +404,8 @@ TEST(ClaudeArgvTest, CarriesTheSettingsAndOnlyNeededEnvironment) {
   EXPECT_EQ(all.find("PORCH_UNRELATED_SECRET"), std::string::npos);
   EXPECT_NE(all.find("PATH=/usr/bin\n"), std::string::npos);
   EXPECT_NE(all.find("ANTHROPIC_API_KEY=sk-x\n"), std::string::npos);
+  EXPECT_NE(all.find("https_proxy=http://proxy:3128\n"), std::string::npos);  // either case
+  EXPECT_NE(all.find("NO_PROXY=10.0.0.0/8\n"), std::string::npos);
   s.config.llm.provider = "bedrock";
   s.config.llm.bedrock_endpoint = "http://127.0.0.1:1";
   all.clear();

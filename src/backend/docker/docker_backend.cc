@@ -422,8 +422,10 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
                                    "' is not a size like 64G");
   }
   o.max_memory_bytes = *max_memory;
-  // Credentials reach containers through the environment at create time only.
-  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables()}) {
+  // Credentials reach containers through the environment at create time
+  // only; proxies the same way (command tasks get them too: exec-task drops
+  // only the secrets).
+  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables(), &ProxyVariables()}) {
     for (const std::string& name : *names) {
       if (auto v = env.find(name); v != env.end()) o.env.push_back(name + "=" + v->second);
     }

@@ -163,6 +163,19 @@ TEST_F(DockerBackendTest, AgentsInContainersUseTheConfiguredKeyAndEndpointOnTheH
   EXPECT_EQ(grep->output, "") << "the key was written into the run directory";
 }
 
+TEST_F(DockerBackendTest, ProxiesReachTheContainers) {
+  // Behind a proxy, what runs in a container needs it as much as porch does
+  // (agents reach the API through it, commands fetch packages).
+  auto env = Env();
+  env["HTTPS_PROXY"] = "http://proxy.invalid:3128";
+  env["no_proxy"] = "127.0.0.1,localhost";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: p, command: 'echo \"$HTTPS_PROXY|$no_proxy\" > p.txt'}\n"), "--run-id", Id("proxy")},
+      env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(Id("proxy")) + "/output/p.txt"), "http://proxy.invalid:3128|127.0.0.1,localhost\n");
+}
+
 TEST_F(DockerBackendTest, ThePromptPlanSucceedsInContainersWithEveryKeySourceForBothExecutors) {
   const std::string claude = ClaudeTestBinary();
   if (access(claude.c_str(), X_OK) != 0) {
