@@ -4,6 +4,8 @@
 // callers only (it waits for its own child by pid).
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,5 +22,9 @@ struct ProcessResult {
 // Fails (IoError) only when the program could not be started.
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv, const std::string& cwd,
                                  const std::vector<std::pair<std::string, std::string>>& env = {});
+
+// The passwd name of `uid` (getpwuid_r: safe from any thread); "" when the
+// system has no entry for it.
+std::string UserName(uid_t uid);
 
 }  // namespace porch

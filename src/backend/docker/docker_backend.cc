@@ -12,11 +12,12 @@
 #include <utility>
 
 #include "backend/verdict.h"
+#include "core/strings.h"
 #include "model/result_file.h"
 #include "platform/clock.h"
 #include "platform/files.h"
+#include "platform/process.h"
 #include "platform/tar.h"
-#include "core/strings.h"
 
 namespace porch {
 
@@ -139,6 +140,10 @@ ContainerSpec DockerBackend::Spec(const Launch& l) const {
   s.binds = {layout_.dir() + ":" + layout_.dir()};
   s.working_dir = layout_.dir();
   s.user = options_.user;
+  if (!s.user.empty() && !options_.user_name.empty()) {
+    s.env.push_back("USER=" + options_.user_name);
+    s.env.push_back("LOGNAME=" + options_.user_name);
+  }
   s.network = network_id_.empty() ? options_.network : network_id_;
   s.cpus = t.resources.cpus;
   s.memory_bytes = escalation_.Memory(l.index, t.resources.memory_bytes);
@@ -413,6 +418,7 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   o.image = config.docker.image;
   o.network = config.docker.network;
   o.user = std::to_string(geteuid()) + ":" + std::to_string(getegid());
+  o.user_name = UserName(geteuid());
   o.porch_path = config.docker.porch_path;
   o.kill_grace_s = config.kill_grace_seconds;
   o.oom_memory_factor = config.docker.oom_memory_factor;

@@ -60,6 +60,10 @@ struct DockerBackendOptions {
   // "uid:gid" containers run as: porch's own, so everything they leave in
   // the run directory is the invoking user's (empty: the image's user).
   std::string user;
+  // That user's name on the host, given to containers as USER and LOGNAME
+  // (the image has no passwd entry for the uid; tools that read the
+  // environment first, like Python's getpass, still find a name).
+  std::string user_name;
   double poll_s = 0.2;
   double engine_wait_s = 120;        // an unreachable engine is waited for this long
   double kill_grace_s = 5;           // after a cancel's SIGTERM, SIGKILL follows this much later

@@ -1,16 +1,16 @@
 #include "backend/slurm/slurm_backend.h"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 
-#include "backend/verdict.h"
 #include "backend/slurm/job_script.h"
+#include "backend/verdict.h"
 #include "core/strings.h"
 #include "model/result_file.h"
 #include "platform/files.h"
+#include "platform/process.h"
 #include "platform/spawn.h"
 
 namespace porch {
@@ -400,7 +400,7 @@ Result<SlurmSetup> ConnectSlurm(const Config& config, const RunIdentity& identit
   SlurmBackendOptions& o = setup.options;
   o.run_id = identity.run_id;
   o.uid = identity.uid;
-  if (passwd* pw = getpwuid(geteuid())) o.user = pw->pw_name;
+  o.user = UserName(geteuid());
   o.porch_path = c.porch_path.empty() ? SelfPath() : c.porch_path;
   if (!c.claude_path.empty()) o.exports.emplace_back("PORCH_AGENT_CLAUDE_PATH", c.claude_path);
   o.partition = c.partition;

@@ -236,7 +236,7 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   ASSERT_TRUE(WriteFileAtomic(porch, *binary).ok());
   ASSERT_EQ(chmod(porch.c_str(), 0755), 0);
   const std::string plan = home + "/plan.yaml";
-  ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt'}\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt && echo \"$USER $LOGNAME\" > d/u.txt'}\n").ok());
   ASSERT_EQ(chown(plan.c_str(), nobody, nobody), 0);
   std::vector<std::pair<std::string, std::string>> env;
   for (const auto& [k, v] : Env()) env.emplace_back(k, v);
@@ -252,6 +252,9 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   EXPECT_EQ(run->exit_code, 0) << run->output;
   Result<std::string> made = ReadFile(run_dir + "/output/d/f.txt");
   EXPECT_EQ(made.ok() ? *made : "<missing>", "x\n");
+  // No passwd entry for the uid in the image, but its name in the environment.
+  Result<std::string> name = ReadFile(run_dir + "/output/d/u.txt");
+  EXPECT_EQ(name.ok() ? *name : "<missing>", UserName(nobody) + " " + UserName(nobody) + "\n");
   std::vector<std::string> rm = as_nobody;
   for (const std::string& a : {std::string("rm"), std::string("-rf"), run_dir}) rm.push_back(a);
   Result<ProcessResult> removed = RunProcess(rm, home);
