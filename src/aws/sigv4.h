@@ -3,6 +3,7 @@
 // (tests/data/sigv4/). Used by the Bedrock client and the S3 client.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "core/digest.h"
@@ -15,6 +16,11 @@ struct AwsCredentials {
   std::string secret_access_key;  // secret
   std::string session_token;      // secret; empty for long-term keys
   std::string source;             // where they came from, for messages
+  std::string expiration;         // ISO 8601 end of temporary keys ("": none known)
+  bool from_instance_metadata = false;  // any process on the instance can ask again
+  // Fetches fresh keys (set for instance-metadata keys); see
+  // RenewIfExpiring in aws/credentials.h. Empty: the keys never change.
+  std::function<Result<AwsCredentials>()> renew;
 };
 
 struct SigV4Input {

@@ -586,7 +586,8 @@ int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<s
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
   std::map<std::string, std::string> env = CurrentEnvironment();
-  Result<AwsCredentials> creds = ResolveAwsCredentials(env, env.count("HOME") ? env["HOME"] : "");
+  CurlHttpClient imds;
+  Result<AwsCredentials> creds = ResolveAwsCredentials(env, env.count("HOME") ? env["HOME"] : "", &imds);
   if (!creds.ok()) return Fail(creds.status().Annotate("porch s3"));
   S3Options o;
   o.region = config->config.aws.region;

@@ -497,7 +497,8 @@ const std::vector<std::string>& SecretVariables() {
 }
 
 const std::vector<std::string>& LlmVariables() {
-  static const std::vector<std::string> kLlm = {"ANTHROPIC_BASE_URL", "AWS_REGION", "AWS_PROFILE"};
+  static const std::vector<std::string> kLlm = {"ANTHROPIC_BASE_URL", "AWS_REGION", "AWS_PROFILE",
+                                                "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED"};
   return kLlm;
 }
 

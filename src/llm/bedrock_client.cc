@@ -1,5 +1,6 @@
 #include "llm/bedrock_client.h"
 
+#include "aws/credentials.h"
 #include "aws/event_stream.h"
 #include "llm/anthropic_client.h"
 #include "llm/stream.h"
@@ -71,6 +72,7 @@ TryOutcome BedrockClient::TryOnce(const LlmRequest& request) {
   req.body = Body(request).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   req.headers = {{"content-type", "application/json"},
                  {"accept", request.stream ? "application/vnd.amazon.eventstream" : "application/json"}};
+  RenewIfExpiring(&options_.credentials, clock_->Now());
   SignRequest(&req, host, path, "", Sha256Hex(req.body), options_.credentials, options_.region,
               "bedrock", clock_->Now());
 

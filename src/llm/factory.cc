@@ -42,7 +42,7 @@ Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
                                                    Clock* clock) {
   const LlmConfig& c = config.llm;
   if (c.provider == "bedrock") {
-    Result<AwsCredentials> creds = ResolveAwsCredentials(env, home);
+    Result<AwsCredentials> creds = ResolveAwsCredentials(env, home, http);
     if (!creds.ok()) return creds.status().Annotate("bedrock");
     BedrockOptions o;
     o.region = c.region;
@@ -168,8 +168,14 @@ Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>
   if (!c.base_url.empty()) (*env)["ANTHROPIC_BASE_URL"] = c.base_url;
   const bool bedrock = c.provider == "bedrock" || config->config.docker.use_bedrock;
   if (bedrock && (Get(*env, "AWS_ACCESS_KEY_ID").empty() || Get(*env, "AWS_SECRET_ACCESS_KEY").empty())) {
-    Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home);
+    CurlHttpClient imds;
+    Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home, &imds);
     if (!creds.ok()) return Status::Ok();  // said when a client is made
+    // An instance's role keys expire within hours: where attempts run on
+    // the instance (or on nodes with roles of their own) each process asks
+    // the metadata service itself. Containers may not reach it (IMDSv2's
+    // hop limit is 1 by default), so they get the keys as they are now.
+    if (creds->from_instance_metadata && config->config.backend != "docker") return Status::Ok();
     (*env)["AWS_ACCESS_KEY_ID"] = creds->access_key_id;
     (*env)["AWS_SECRET_ACCESS_KEY"] = creds->secret_access_key;
     if (creds->session_token.empty()) {

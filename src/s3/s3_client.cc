@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "aws/credentials.h"
 #include "aws/event_stream.h"
 #include "platform/files.h"
 #include "core/digest.h"
@@ -142,6 +143,7 @@ Result<HttpResponse> S3Client::Send(const Call& call, const BodySink& sink) {
                          [](const auto& h) { return h.first == "content-type"; })) {
           req.headers.emplace_back("content-type", "application/octet-stream");
         }
+        RenewIfExpiring(&options_.credentials, clock_->Now());
         SignRequest(&req, host, path, query, Sha256Hex(call.body), options_.credentials,
                     options_.region, "s3", clock_->Now());
         ++requests_;

@@ -194,6 +194,48 @@ TEST_F(ClaudeCliExecutorTest, BedrockCredentialsOnlyInAnAwsProfileFileReachTheCl
   EXPECT_GT(task_turns, 0);
 }
 
+TEST_F(ClaudeCliExecutorTest, BedrockCredentialsFromInstanceMetadataReachBothExecutors) {
+  // No keys in the environment or in profile files: an EC2 instance's role,
+  // from its metadata service (the fake answers as one, IMDSv2).
+  json rules = HelloRules("imds-cli");
+  rules.push_back({{"match", "IMDS-API"},
+                   {"responses", json::array({{{"tool_use", {{"name", "write_file"},
+                                                             {"input", {{"path", "hello.txt"}, {"content", "hi\n"}}}}}}})}});
+  rules.insert(rules.begin(), json{{"match", "wrote "}, {"responses", json::array({{{"text", "Done."}}})}});
+  Serve(rules, {"--imds-role", "porch-test-role"});
+  ASSERT_TRUE(MakeDirs(dir_.path() + "/empty-home").ok());
+  std::map<std::string, std::string> env = {
+      {"HOME", dir_.path() + "/empty-home"}, {"AWS_ACCESS_KEY_ID", ""}, {"AWS_SECRET_ACCESS_KEY", ""},
+      {"AWS_PROFILE", ""}, {"ANTHROPIC_API_KEY", ""}, {"AWS_EC2_METADATA_SERVICE_ENDPOINT", server_->url()},
+      {"PORCH_LLM_BEDROCK_ENDPOINT", server_->url()}};
+  PorchRun cli = RunWith("imds-cli", env, {"--use-bedrock"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  const std::string plan = dir_.path() + "/imds-api.yaml";
+  ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: t, prompt: IMDS-API, outputs: [hello.txt], retries: 0}\n").ok());
+  env["PORCH_AGENT_EXECUTOR"] = "api";
+  PorchRun api = RunPorch(dir_.path(), {"run", "--plan", plan, "--run-id", "imds-api", "--use-bedrock"}, env);
+  ASSERT_EQ(api.exit_code, 0) << api.out << api.err;
+  for (const char* run : {"imds-cli", "imds-api"}) {
+    EXPECT_EQ(*ReadFile(dir_.path() + "/porch-runs/runs/" + run + "/output/hello.txt"), "hi\n") << run;
+  }
+  int signed_turns = 0, token_gets = 0;
+  for (const json& r : server_->Requests()) {
+    const std::string path = r["path"];
+    if (path.rfind("/latest/meta-data/iam/security-credentials/", 0) == 0) ++token_gets;
+    if (r["method"] != "POST" || path.rfind("/model/", 0) != 0) continue;
+    ++signed_turns;
+    std::string auth = r["headers"].value("authorization", "");
+    EXPECT_EQ(auth.rfind("AWS4-HMAC-SHA256 Credential=ASIAFAKEIMDS/", 0), 0u) << auth;
+    EXPECT_EQ(r["headers"].value("x-amz-security-token", ""), "imds-session-token");
+  }
+  EXPECT_GE(signed_turns, 4);  // two turns per run, at least
+  EXPECT_GE(token_gets, 2);    // each agent asked the service itself
+  // The role's keys were never written into the runs.
+  Result<ProcessResult> grep = RunProcess({"grep", "-rl", "imds-secret", dir_.path() + "/porch-runs"}, dir_.path());
+  ASSERT_TRUE(grep.ok());
+  EXPECT_EQ(grep->output, "");
+}
+
 TEST_F(ClaudeCliExecutorTest, WritesTwoFilesOverSeveralTurnsAndReportsCost) {
   json rules = json::array();
   rules.push_back({{"match", "b.txt"}, {"responses", json::array({{{"text", "All written."}}})}});

@@ -9,7 +9,7 @@ the real Claude Code CLI to complete sessions against it.
 
 Usage:
   fake_llm_server.py --script S.json --port-file F [--log L.jsonl]
-                     [--api-key KEY] [--bedrock-skip-auth]
+                     [--api-key KEY] [--bedrock-skip-auth] [--imds-role ROLE]
 
 Binds 127.0.0.1 on a free port and writes the port to --port-file. Every
 request is appended to --log as one JSON line {method, path, headers, body}.
@@ -207,8 +207,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", "0")
         self.end_headers()
 
+    # The EC2 instance metadata service (with --imds-role): IMDSv2 only, as
+    # instances configured to require tokens answer.
+    IMDS_TOKEN = "fake-imds-token"
+
+    def do_PUT(self):
+        length = int(self.headers.get("content-length", "0"))
+        self.rfile.read(length)
+        self._log("")
+        if self.server.imds_role is None or self.path != "/latest/api/token":
+            return self._send(404, "not found", "text/plain")
+        if not self.headers.get("x-aws-ec2-metadata-token-ttl-seconds"):
+            return self._send(400, "missing ttl", "text/plain")
+        self._send(200, self.IMDS_TOKEN, "text/plain")
+
     def do_GET(self):
         self._log("")
+        base = "/latest/meta-data/iam/security-credentials/"
+        if self.server.imds_role is not None and self.path.startswith(base):
+            if self.headers.get("x-aws-ec2-metadata-token") != self.IMDS_TOKEN:
+                return self._send(401, "", "text/plain")
+            rest = self.path[len(base):]
+            if rest == "":
+                return self._send(200, self.server.imds_role, "text/plain")
+            if rest != self.server.imds_role:
+                return self._send(404, "not found", "text/plain")
+            ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
+            return self._send(200, json.dumps({
+                "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAFAKEIMDS",
+                "SecretAccessKey": "imds-secret", "Token": "imds-session-token", "Expiration": ends}))
         self._send(404, json.dumps({"message": "not found"}))
 
     def do_POST(self):
@@ -392,6 +419,8 @@ def main():
     ap.add_argument("--log", default="")
     ap.add_argument("--api-key", default=None, help="require this x-api-key (default: any non-empty)")
     ap.add_argument("--bedrock-skip-auth", action="store_true")
+    ap.add_argument("--imds-role", default=None,
+                    help="also answer as the EC2 instance metadata service (IMDSv2) with this role")
     args = ap.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.script = Script(args.script)
@@ -399,6 +428,7 @@ def main():
     server.log_lock = threading.Lock()
     server.api_key = args.api_key
     server.bedrock_skip_auth = args.bedrock_skip_auth
+    server.imds_role = args.imds_role
     signal.signal(signal.SIGTERM, lambda *a: (server.server_close(), os._exit(0)))
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -81,9 +81,13 @@ TEST_F(PlanCliTest, MissingCredentialsAreAClearError) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no Anthropic API key: looked at ANTHROPIC_API_KEY"), std::string::npos) << r.err;
   PorchRun b = RunPorch(dir_.path(), {"plan", "x", "--use-bedrock"},
-                        {{"AWS_PROFILE", "none"}, {"HOME", dir_.path()}, {"AWS_ACCESS_KEY_ID", ""}});
+                        {{"AWS_PROFILE", "none"}, {"HOME", dir_.path()}, {"AWS_ACCESS_KEY_ID", ""},
+                         // (not this machine's own, should it be an EC2 instance)
+                         {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9"}});
   EXPECT_EQ(b.exit_code, 2);
   EXPECT_NE(b.err.find("no AWS credentials found"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("the EC2 instance metadata service (no answer from http://127.0.0.1:9"), std::string::npos)
+      << b.err;
   PorchRun n = RunPorch(dir_.path(), {"plan"}, Env());
   EXPECT_EQ(n.exit_code, 2);
   EXPECT_NE(n.err.find("no requirement given"), std::string::npos);

@@ -107,8 +107,9 @@ Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const Ru
         "aws backend: no bucket: set aws.s3_bucket (or PORCH_AWS_S3_BUCKET) to the S3 bucket "
         "the cluster's nodes can read and write");
   }
+  CurlHttpClient imds;
   Result<AwsCredentials> creds =
-      ResolveAwsCredentials(env, env.count("HOME") ? env.at("HOME") : "");
+      ResolveAwsCredentials(env, env.count("HOME") ? env.at("HOME") : "", &imds);
   if (!creds.ok()) return creds.status().Annotate("aws backend");
   std::string region = aws.region;
   if (auto it = env.find("AWS_REGION"); it != env.end() && !it->second.empty()) region = it->second;

@@ -663,6 +663,7 @@ TEST_F(AwsClusterTest, MissingBucketIsAClearError) {
   env.erase("AWS_ACCESS_KEY_ID");
   env["AWS_SHARED_CREDENTIALS_FILE"] = dir_.path() + "/none";
   env["AWS_CONFIG_FILE"] = dir_.path() + "/none";
+  env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9";  // not this machine's own
   r = RunPorch(dir_.path(), {"run", "--plan", Plan("tasks:\n  - {id: a, command: 'true'}\n")}, env);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("no AWS credentials found"), std::string::npos) << r.err;
