@@ -231,6 +231,10 @@ const std::vector<Field>& Fields() {
        Member(&Config::limits, &LimitsConfig::max_output_bytes)},
       {"merge.git", Kind::kBool, "make output/ a git repository, one commit per merged task",
        false, Member(&Config::merge, &MergeConfig::git)},
+      {"merge.isolate_commands", Kind::kBool,
+       "command tasks run in a workspace of their own and reach output/ through the merge, "
+       "like AI tasks (output/ is copied per attempt)",
+       false, Member(&Config::merge, &MergeConfig::isolate_commands)},
       {"planner.min_tasks", Kind::kInt, "fewest tasks a plan may have", false,
        Member(&Config::planner, &PlannerConfig::min_tasks)},
       {"planner.max_tasks", Kind::kInt, "most tasks a plan may have", false,

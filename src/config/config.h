@@ -123,6 +123,10 @@ struct BudgetConfig {
 struct MergeConfig {
   std::string conflict_policy = "fail";  // fail | keep-later
   bool git = true;                       // commit each merged task in output/
+  // Command tasks too run in a workspace of their own (seeded with output/)
+  // and reach output/ only through the merge, like AI tasks. Off by default:
+  // the copy per attempt costs what the local backend's speed cannot afford.
+  bool isolate_commands = false;
 };
 
 struct LimitsConfig {

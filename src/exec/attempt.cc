@@ -229,15 +229,42 @@ AgentJob FirstJob(const AttemptSpec& spec) {
   return job;
 }
 
-// Fills r from running the agent (and its acceptance check) in a workspace.
-void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
+// Seeds the attempt's workspace from the merged output (and keeps the merge
+// base); nullopt, with r saying why, when it cannot.
+std::optional<std::map<std::string, FileDigest>> PrepareWorkspace(const AttemptSpec& spec, AttemptResult* r) {
   Result<std::map<std::string, FileDigest>> seed = SeedWorkspace(spec.seed_from, spec.workspace);
   if (!seed.ok()) {
     r->reason = FailureReason::kSpawnFailed;
     r->detail = "cannot prepare the workspace: " + seed.status().message();
-    return;
+    return std::nullopt;
   }
   SaveMergeBase(spec, *seed);
+  return std::move(*seed);
+}
+
+// Once the work in a workspace is over: what it changed and deleted (for the
+// merge), the declared-outputs contract, and seed.json (what it was given).
+void ListWorkspaceChanges(const AttemptSpec& spec, const std::map<std::string, FileDigest>& seed,
+                          AttemptResult* r) {
+  Result<std::map<std::string, FileDigest>> now = DigestTree(spec.workspace);
+  if (now.ok()) {
+    r->files = ChangedFiles(seed, *now);
+    for (const auto& [rel, d] : seed) {
+      if (!now->count(rel)) r->deleted.push_back(rel);
+    }
+  }
+  if (r->reason == FailureReason::kNone) CheckOutputs(spec, spec.workspace, now.ok(), r);
+  WriteFileFast(spec.attempt_dir + "/seed.json", [&] {
+    json m = json::object();
+    for (const auto& [p, d] : seed) m[p] = d.sha256;
+    return m.dump() + "\n";
+  }()).IgnoreError();  // the merge treats a missing seed.json as "saw nothing"
+}
+
+// Fills r from running the agent (and its acceptance check) in a workspace.
+void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
+  std::optional<std::map<std::string, FileDigest>> seed = PrepareWorkspace(spec, r);
+  if (!seed) return;
   Result<std::unique_ptr<Executor>> executor = CreateExecutor(spec.agent);
   if (!executor.ok()) {
     r->reason = FailureReason::kInvalidTask;
@@ -290,19 +317,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
                    "\nFix the problems in the files your task owns.";
     job.append_output = true;
   }
-  Result<std::map<std::string, FileDigest>> now = DigestTree(spec.workspace);
-  if (now.ok()) {
-    r->files = ChangedFiles(*seed, *now);
-    for (const auto& [rel, d] : *seed) {
-      if (!now->count(rel)) r->deleted.push_back(rel);
-    }
-  }
-  if (r->reason == FailureReason::kNone) CheckOutputs(spec, spec.workspace, now.ok(), r);
-  WriteFileFast(spec.attempt_dir + "/seed.json", [&] {
-    json m = json::object();
-    for (const auto& [p, d] : *seed) m[p] = d.sha256;
-    return m.dump() + "\n";
-  }()).IgnoreError();  // the merge treats a missing seed.json as "saw nothing"
+  ListWorkspaceChanges(spec, *seed, r);
 }
 
 }  // namespace
@@ -327,9 +342,14 @@ int RunAttempt(const AttemptSpec& spec) {
   sigprocmask(SIG_BLOCK, &watch, &old);
   bool cancelled = false;
   BecomeSubreaper();  // what the task starts, even in a session of its own, ends with it
-  if (spec.prompt.empty()) {
+  if (spec.prompt.empty() && spec.workspace.empty()) {
     RunCommand(spec, &r, &cancelled);
     if (r.reason == FailureReason::kNone) CheckOutputs(spec, spec.workdir, false, &r);
+  } else if (spec.prompt.empty()) {  // an isolated command (merge.isolate_commands)
+    if (std::optional<std::map<std::string, FileDigest>> seed = PrepareWorkspace(spec, &r)) {
+      RunCommand(spec, &r, &cancelled);
+      ListWorkspaceChanges(spec, *seed, &r);
+    }
   } else {
     RunAgent(spec, &r, &cancelled);
   }

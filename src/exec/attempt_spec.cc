@@ -52,12 +52,19 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
   spec.env["PORCH_OUTPUT_DIR"] = layout.output();
   spec.outputs = task.outputs;
   spec.outputs_declared = task.outputs_declared;
+  if (task.is_agent() || config.merge.isolate_commands) {
+    spec.workspace = AbsolutePath(spec.attempt_dir + "/workspace");
+    spec.seed_from = AbsolutePath(layout.output());
+  }
+  if (!task.is_agent() && !spec.workspace.empty()) {
+    // An isolated command: its output/ is the workspace the merge reads.
+    spec.workdir = spec.workspace;
+    spec.env["PORCH_OUTPUT_DIR"] = spec.workspace;
+  }
   if (!task.prompt.empty()) {
     spec.prompt = task.prompt;
     spec.acceptance = task.acceptance;
     spec.system_context = AgentContext(plan, task);
-    spec.workspace = AbsolutePath(spec.attempt_dir + "/workspace");
-    spec.seed_from = AbsolutePath(layout.output());
     spec.agent = AgentSettingsFromConfig(config, AbsolutePath(layout.dir()));
     spec.agent.env = env;
     if (attempt > 1) {

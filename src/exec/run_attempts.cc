@@ -40,7 +40,7 @@ Result<AttemptSpec> RunAttempts::Prepare(const std::string& task_id, int attempt
                                                  : config_.default_time_limit_seconds;
   if (time_limit_s >= 0) limit = time_limit_s;  // the backend's (a SLURM retry may double it)
   // A command that prints nothing keeps nothing: no directory of its own.
-  const bool lazy = result_log_fd >= 0 && !task.is_agent() &&
+  const bool lazy = result_log_fd >= 0 && !task.is_agent() && !config_.merge.isolate_commands &&
                     task.command.find("PORCH_ATTEMPT_DIR") == std::string::npos;
   if (!lazy) PORCH_RETURN_IF_ERROR(MakeDirs(layout_.attempt_dir(task_id, attempt)));
   if (!IsDirectory(layout_.output())) PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));

@@ -127,7 +127,8 @@ OutputMerger::OutputMerger(const Plan* plan, RunLayout layout, MergeConfig confi
 }
 
 void OutputMerger::OnFailed(const Task& task, BackendEvent* ev) {
-  if (task.is_agent()) return;  // a failed AI attempt merges nothing
+  // A failed attempt in a workspace merges nothing.
+  if (task.is_agent() || config_.isolate_commands) return;
   std::vector<std::string> changed = CheckMergedFilesKept(task, *ev);
   if (!changed.empty()) {
     std::string list;
@@ -137,7 +138,7 @@ void OutputMerger::OnFailed(const Task& task, BackendEvent* ev) {
 }
 
 void OutputMerger::OnSucceeded(const Task& task, BackendEvent* ev) {
-  if (!task.is_agent()) {
+  if (!task.is_agent() && !config_.isolate_commands) {
     std::vector<std::string> changed = CheckMergedFilesKept(task, *ev);
     if (!changed.empty()) {
       std::string list;

@@ -24,6 +24,8 @@
 // cost what porch's local backend cannot afford); after one succeeds, the
 // files AI tasks merged are checked, and a command that changed one fails
 // (invalid_task, naming both tasks) and the merged version is put back.
+// With merge.isolate_commands they work in a workspace like AI tasks and
+// pass this same merge, ownership and conflict rules included.
 //
 // State: merge.json (output path -> the task that wrote it last, with the
 // attempt and digest of AI merges), merge-blobs/ (the content of every AI

@@ -2,11 +2,13 @@
 // fake LLM server, merging into output/, conflicts, git history, budget, and
 // a planned C project built and tested by its integration task.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
 #include "fakes/fake_llm_server.h"
 #include "integration/porch_process.h"
+#include "platform/files.h"
 #include "platform/process.h"
 #include "test_util.h"
 
@@ -312,6 +314,95 @@ TEST_F(AgentRunTest, ThePlannersSpendingCountsAgainstTheBudget) {
   json s = Status("pb");
   EXPECT_EQ(s["tasks"][0]["state"], "pending");
   EXPECT_GT(s["run"]["planner_tokens"].get<int64_t>(), 0);
+}
+
+// merge.isolate_commands: command tasks work in a workspace of their own and
+// reach output/ only through the merge, with the AI tasks' rules.
+class IsolatedCommandsTest : public ::testing::Test {
+ protected:
+  PorchRun Run(const std::string& id, const std::string& yaml) {
+    const std::string plan = dir_.path() + "/" + id + ".yaml";
+    EXPECT_TRUE(WriteFileAtomic(plan, yaml).ok());
+    return RunPorch(dir_.path(), {"run", "--plan", plan, "-j", "2", "--run-id", id, "--set",
+                                  "merge.isolate_commands=true"});
+  }
+  json Status(const std::string& id) { return json::parse(RunPorch(dir_.path(), {"status", id, "--json"}).out); }
+  std::string RunDir(const std::string& id) { return dir_.path() + "/porch-runs/runs/" + id; }
+  TempDir dir_;
+};
+
+// Each of two tasks waits until the other has started (so both were seeded
+// with the same output/) before it writes.
+const char* kBothStarted =
+    "touch $PORCH_RUN_DIR/$PORCH_TASK_ID.go; for i in $(seq 600); do [ $(ls $PORCH_RUN_DIR/*.go | wc -l) -ge 2 ] "
+    "&& break; sleep 0.05; done; ";
+
+TEST_F(IsolatedCommandsTest, EditsToDifferentLinesOfOneFileBothLand) {
+  PorchRun r = Run("lines", std::string("tasks:\n"
+      "  - {id: seed, command: \"printf 'one\\\\ntwo\\\\nthree\\\\nfour\\\\nfive\\\\n' > f.txt\"}\n"
+      "  - {id: up, command: \"") + kBothStarted + "sed -i s/one/ONE/ f.txt\", depends_on: [seed]}\n"
+      "  - {id: down, command: \"" + kBothStarted + "sed -i s/five/FIVE/ f.txt\", depends_on: [seed]}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(RunDir("lines") + "/output/f.txt"), "ONE\ntwo\nthree\nfour\nFIVE\n");
+  // The later of the two was merged three ways, and that is on record.
+  json cases = json::parse(*ReadFile(RunDir("lines") + "/conflicts.json"));
+  ASSERT_EQ(cases.size(), 1u) << cases.dump();
+  EXPECT_EQ(cases[0]["files"][0].get<std::string>().rfind("f.txt (also changed by task '", 0), 0u) << cases.dump();
+  EXPECT_EQ(cases[0]["resolution"], "three-way");
+  EXPECT_NE(cases[0]["task"], cases[0]["with"][0]);
+  // The commands never wrote output/ themselves: each worked in its workspace.
+  EXPECT_TRUE(PathExists(RunDir("lines") + "/tasks/up/attempt-1/workspace/f.txt"));
+  json owners = json::parse(*ReadFile(RunDir("lines") + "/merge.json"));
+  EXPECT_TRUE(owners["f.txt"]["task"] == "up" || owners["f.txt"]["task"] == "down") << owners.dump();
+  // One commit per merged task, authored by the task.
+  Result<ProcessResult> log = RunProcess({"git", "log", "--format=%an"}, RunDir("lines") + "/output");
+  ASSERT_TRUE(log.ok());
+  for (const char* task : {"seed\n", "up\n", "down\n"}) EXPECT_NE(log->output.find(task), std::string::npos) << log->output;
+}
+
+TEST_F(IsolatedCommandsTest, OverlappingWritesAreAConflictNamingBothTasks) {
+  PorchRun r = Run("clash", std::string("tasks:\n"
+      "  - {id: seed, command: \"echo base > f.txt\"}\n"
+      "  - {id: a, command: \"") + kBothStarted + "echo A > f.txt\", depends_on: [seed], retries: 0}\n"
+      "  - {id: b, command: \"" + kBothStarted + "echo B > f.txt\", depends_on: [seed], retries: 0}\n");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json s = Status("clash");
+  int failed = 0;
+  std::string winner, loser;
+  for (const json& t : s["tasks"]) {
+    if (t["id"] == "seed") continue;
+    if (t["state"] == "failed") {
+      ++failed;
+      loser = t["id"];
+      EXPECT_EQ(t["attempt_details"][0]["outcome"], "conflict") << t.dump();
+    } else {
+      winner = t["id"];
+    }
+  }
+  ASSERT_EQ(failed, 1) << s.dump();
+  // What the loser wrote never reached output/.
+  EXPECT_EQ(*ReadFile(RunDir("clash") + "/output/f.txt"), (winner == "a" ? "A\n" : "B\n"));
+  json cases = json::parse(*ReadFile(RunDir("clash") + "/conflicts.json"));
+  ASSERT_EQ(cases.size(), 1u) << cases.dump();
+  EXPECT_EQ(cases[0]["task"], loser);
+  EXPECT_EQ(cases[0]["with"], json::array({winner}));
+}
+
+TEST_F(IsolatedCommandsTest, ALinkACommandMakesNeverLeadsOutsideTheRun) {
+  // Links are not merged (regular files only), so the next task finds no
+  // link to write through, whatever the first one made.
+  TempDir outside;
+  PorchRun r = Run("link", "tasks:\n"
+      "  - {id: a, command: \"ln -s " + outside.path() + " dlink\", retries: 0}\n"
+      "  - {id: b, command: \"mkdir -p dlink && echo pwned > dlink/pwned.txt\", depends_on: [a]}\n");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  Result<std::vector<std::string>> left = ListDir(outside.path());
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty()) << "something was written outside the run";
+  struct stat st;
+  ASSERT_EQ(lstat((RunDir("link") + "/output/dlink").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode)) << "b's own directory, not a's link";
+  EXPECT_EQ(*ReadFile(RunDir("link") + "/output/dlink/pwned.txt"), "pwned\n");
 }
 
 }  // namespace

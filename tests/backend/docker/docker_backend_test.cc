@@ -163,6 +163,19 @@ TEST_F(DockerBackendTest, AgentsInContainersUseTheConfiguredKeyAndEndpointOnTheH
   EXPECT_EQ(grep->output, "") << "the key was written into the run directory";
 }
 
+TEST_F(DockerBackendTest, IsolatedCommandsReachOutputThroughTheMerge) {
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: gen, command: 'echo data > data.txt'}\n"
+           "  - {id: use, command: 'cat data.txt > used.txt', depends_on: [gen]}\n"),
+      "--run-id", Id("isolated"), "--set", "merge.isolate_commands=true"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(Id("isolated")) + "/output/used.txt"), "data\n");
+  // Each worked in its workspace; the merge put their files in output/.
+  json owners = json::parse(*ReadFile(Run(Id("isolated")) + "/merge.json"));
+  EXPECT_EQ(owners["data.txt"]["task"], "gen");
+  EXPECT_EQ(owners["used.txt"]["task"], "use");
+}
+
 TEST_F(DockerBackendTest, ProxiesReachTheContainers) {
   // Behind a proxy, what runs in a container needs it as much as porch does
   // (agents reach the API through it, commands fetch packages).

@@ -272,6 +272,20 @@ TEST_F(SlurmClusterTest, ThePromptPlanSucceedsOnNodesWithEveryKeySourceForBothEx
   matrix.RunAll(env, RunId(""), {KeyWay::kAnthropicEnv, KeyWay::kPorchEnv, KeyWay::kPorchYaml, KeyWay::kKeyFile});
 }
 
+TEST_F(SlurmClusterTest, IsolatedCommandsReachOutputThroughTheMerge) {
+  const std::string id = RunId("isolated");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: gen, command: 'echo data > data.txt'}\n"
+           "  - {id: use, command: 'cat data.txt > used.txt', depends_on: [gen]}\n"),
+      "--run-id", id, "--set", "merge.isolate_commands=true"}, Env());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/used.txt"), "data\n");
+  // Each worked in its workspace; the merge put their files in output/.
+  json owners = json::parse(*ReadFile(Run(id) + "/merge.json"));
+  EXPECT_EQ(owners["data.txt"]["task"], "gen");
+  EXPECT_EQ(owners["used.txt"]["task"], "use");
+}
+
 TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
   std::string id = RunId("timeout");
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
@@ -613,6 +627,20 @@ TEST_F(AwsClusterTest, ThePromptPlanSucceedsStagedThroughS3WithEveryKeySourceFor
   env["PORCH_SLURM_MEMORY"] = "1G";
   AgentMatrix matrix(dir_.path(), "slurm.claude_path=" + claude);
   matrix.RunAll(env, RunId("aws"), {KeyWay::kAnthropicEnv, KeyWay::kPorchEnv, KeyWay::kPorchYaml, KeyWay::kKeyFile});
+}
+
+TEST_F(AwsClusterTest, IsolatedCommandsReachOutputThroughTheMerge) {
+  const std::string id = RunId("awsisolated");
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+      Plan("tasks:\n  - {id: gen, command: 'echo data > data.txt'}\n"
+           "  - {id: use, command: 'cat data.txt > used.txt', depends_on: [gen]}\n"),
+      "--run-id", id, "--set", "merge.isolate_commands=true"}, AwsEnv());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(*ReadFile(Run(id) + "/output/used.txt"), "data\n");
+  // Each worked in its workspace; the merge put their files in output/.
+  json owners = json::parse(*ReadFile(Run(id) + "/merge.json"));
+  EXPECT_EQ(owners["data.txt"]["task"], "gen");
+  EXPECT_EQ(owners["used.txt"]["task"], "use");
 }
 
 // Nodes keep nothing of a run: not the attempts' directories, not the run's,
