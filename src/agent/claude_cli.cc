@@ -66,24 +66,24 @@ std::vector<std::string> ClaudeCliExecutor::Env(const AgentJob& job) {
       "NODE_EXTRA_CA_CERTS", "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL",
       "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS", "IS_SANDBOX"};
   const std::map<std::string, std::string>& from = job.settings->env;
-  auto has = [&](const std::string& name) { return from.count(name) > 0; };
   std::vector<std::string> env;
   const Config& c = job.settings->config;
+  const bool bedrock = c.llm.provider == "bedrock";
   auto pass = [&](const std::string& name) {
-    // The endpoint porch resolved (llm.base_url) is the one every agent uses.
+    // The endpoint porch resolved (llm.base_url) is the one every agent
+    // uses; on Bedrock the region and endpoint it resolved too.
     if (name == "ANTHROPIC_BASE_URL" && !c.llm.base_url.empty()) return;
+    if (bedrock && (name == "AWS_REGION" || name == "ANTHROPIC_BEDROCK_BASE_URL")) return;
     if (auto v = from.find(name); v != from.end()) env.push_back(name + "=" + v->second);
   };
   for (const char* name : kPass) pass(name);
   for (const std::string& name : SecretVariables()) pass(name);
   for (const std::string& name : LlmVariables()) pass(name);
   for (const std::string& name : ProxyVariables()) pass(name);
-  if (c.llm.provider == "bedrock") {
+  if (bedrock) {
     env.push_back("CLAUDE_CODE_USE_BEDROCK=1");
-    if (!has("AWS_REGION")) env.push_back("AWS_REGION=" + c.llm.region);
-    if (!c.llm.bedrock_endpoint.empty() && !has("ANTHROPIC_BEDROCK_BASE_URL")) {
-      env.push_back("ANTHROPIC_BEDROCK_BASE_URL=" + c.llm.bedrock_endpoint);
-    }
+    env.push_back("AWS_REGION=" + c.llm.region);
+    if (!c.llm.bedrock_endpoint.empty()) env.push_back("ANTHROPIC_BEDROCK_BASE_URL=" + c.llm.bedrock_endpoint);
   } else if (!c.llm.base_url.empty()) {
     env.push_back("ANTHROPIC_BASE_URL=" + c.llm.base_url);
   }

@@ -19,7 +19,7 @@ AgentSettings AgentSettingsFromConfig(const Config& config, const std::string& r
   s.allowed_tools = a.allowed_tools;
   s.run_command_tool = a.run_command_tool;
   s.acceptance_rounds = a.acceptance_rounds;
-  s.home = run_dir + "/.agent-home";
+  s.home = run_dir + "/.agent-home";  // the attempt's spec gives each attempt its own
   s.config = config;
   return s;
 }

@@ -352,7 +352,9 @@ int CmdResume(const GlobalOptions& g, const std::string& run) {
   Result<LoadedRun> loaded = LoadRun(*dir);
   if (!loaded.ok()) return Fail(loaded.status());
   ConfigLoader loader;
-  if (Status st = loader.ApplyFile(RunLayout(*dir).config()); !st.ok()) return Fail(st);
+  // Its values were resolved at the start (flags > environment > file) and
+  // keep their place: the environment now does not change a resumed run.
+  if (Status st = loader.ApplyFile(RunLayout(*dir).config(), "run"); !st.ok()) return Fail(st);
   Result<LoadedConfig> config = ApplyFlags(g, &loader);
   if (!config.ok()) return Fail(config.status());
   // The run's config.json keeps no secrets: a key from the config file or

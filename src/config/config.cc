@@ -338,13 +338,13 @@ Status ConfigLoader::Set(const std::string& key, const std::string& value, Confi
   return Status::Ok();
 }
 
-Status ConfigLoader::ApplyFile(const std::string& path) {
+Status ConfigLoader::ApplyFile(const std::string& path, const std::string& kind) {
   Result<std::string> text = ReadUserFile(path, kMaxConfigBytes, "config file");
   if (!text.ok()) return text.status();
-  return ApplyText(*text, path);
+  return ApplyText(*text, path, kind);
 }
 
-Status ConfigLoader::ApplyText(const std::string& text, const std::string& source) {
+Status ConfigLoader::ApplyText(const std::string& text, const std::string& source, const std::string& kind) {
   if (size_t bad = FindInvalidUtf8(text); bad != std::string::npos) {
     const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
     return Status::InvalidArgument(source + ":" + std::to_string(line) + ": byte " + std::to_string(bad) +
@@ -385,7 +385,7 @@ Status ConfigLoader::ApplyText(const std::string& text, const std::string& sourc
           return Status::InvalidArgument(where(inner.second) + ": '" + key +
                                          "' must be a single value");
         }
-        Status st = Set(key, inner.second.Scalar(), {"file", where(inner.second)});
+        Status st = Set(key, inner.second.Scalar(), {kind, where(inner.second)});
         if (!st.ok()) return st.Annotate(where(inner.second));
       }
       continue;
@@ -396,7 +396,7 @@ Status ConfigLoader::ApplyText(const std::string& text, const std::string& sourc
     if (!kv.second.IsScalar()) {
       return Status::InvalidArgument(where(kv.second) + ": '" + name + "' must be a single value");
     }
-    Status st = Set(name, kv.second.Scalar(), {"file", where(kv.second)});
+    Status st = Set(name, kv.second.Scalar(), {kind, where(kv.second)});
     if (!st.ok()) return st.Annotate(where(kv.second));
   }
   return Status::Ok();

@@ -171,9 +171,12 @@ class ConfigLoader {
   ConfigLoader();
 
   // Applies a YAML (or JSON) config file. Unknown keys and bad values are
-  // InvalidArgument naming the file, line and key.
-  Status ApplyFile(const std::string& path);
-  Status ApplyText(const std::string& text, const std::string& source);
+  // InvalidArgument naming the file, line and key. `kind` is the source kind
+  // its values get: "file", or "run" for a run's own config.json, whose
+  // values were resolved at the run's start and rank like flags (above the
+  // environment; flags given now still beat them).
+  Status ApplyFile(const std::string& path, const std::string& kind = "file");
+  Status ApplyText(const std::string& text, const std::string& source, const std::string& kind = "file");
 
   // Applies PORCH_* variables from `env` (name -> value). Unknown PORCH_*
   // names are ignored: the environment is shared with other programs.

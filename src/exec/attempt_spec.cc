@@ -66,6 +66,9 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
     spec.acceptance = task.acceptance;
     spec.system_context = AgentContext(plan, task);
     spec.agent = AgentSettingsFromConfig(config, AbsolutePath(layout.dir()));
+    // A HOME per attempt: CLI agents running at once never share its files
+    // (~/.claude.json and the rest are rewritten as they run).
+    spec.agent.home = AbsolutePath(spec.attempt_dir) + "/.agent-home";
     spec.agent.env = env;
     if (attempt > 1) {
       // The agent learns why the last try failed (a missing output, a

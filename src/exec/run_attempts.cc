@@ -12,7 +12,7 @@ Result<std::unique_ptr<RunAttempts>> RunAttempts::Load(const std::string& run_di
   Result<Plan> plan = LoadPlanFile(layout.plan());
   if (!plan.ok()) return plan.status().Annotate("run '" + run_dir + "'");
   ConfigLoader loader;
-  if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
+  if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config(), "run"));
   PORCH_RETURN_IF_ERROR(loader.ApplyEnv(env));
   // Where the attempt runs, the key may come from llm.api_key_file (a SLURM
   // node that is not given the environment) or from this place's own AWS

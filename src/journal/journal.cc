@@ -183,36 +183,93 @@ std::string EncodeRecord(const JournalRecord& rec) {
 
 Result<ReplayResult> ReplayJournal(const std::string& text, const std::string& source) {
   ReplayResult out;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    ++line_no;
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) {  // no newline: a torn final write
-      out.torn_tail = true;
+  PORCH_RETURN_IF_ERROR(ReplayJournalEach(
+      text, source, [&out](JournalRecord&& rec) { out.records.push_back(std::move(rec)); }, &out));
+  return out;
+}
+
+namespace {
+
+// Replays journal text handed in blocks: complete lines are parsed and
+// handed on, a partial last line waits for the next block. A damaged record
+// is an error unless it is the journal's last (a torn final write).
+class Replayer {
+ public:
+  Replayer(const std::string& source, const std::function<void(JournalRecord&&)>& each, ReplayResult* meta)
+      : source_(source), each_(each), meta_(meta) {}
+
+  // Consumes the complete lines of `text` (*used says how many bytes); with
+  // `eof`, judges what is left.
+  Status Feed(std::string_view text, bool eof, size_t* used) {
+    size_t pos = 0;
+    *used = 0;
+    for (size_t nl; (nl = text.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+      if (bad_) return *bad_;  // more follows the damaged record
+      ++line_no_;
+      const std::string where = " at line " + std::to_string(line_no_) + " (byte " + std::to_string(consumed_ + pos) + ")";
+      std::optional<std::string_view> body = CheckedBody(text.substr(pos, nl - pos));
+      if (!body) {
+        bad_ = Status::InvalidArgument("journal '" + source_ + "' is damaged" + where +
+                                       ": bad checksum or format before the last record");
+        continue;
+      }
+      JournalRecord rec;
+      if (Status parsed = ParseRecord(*body, &rec); !parsed.ok()) {
+        return Status::InvalidArgument("journal '" + source_ + "' has a bad record" + where + ": " +
+                                       parsed.message());
+      }
+      each_(std::move(rec));
+      meta_->valid_bytes = consumed_ + nl + 1;
+    }
+    consumed_ += pos;
+    *used = pos;
+    if (!eof) return Status::Ok();
+    const bool rest = pos < text.size();
+    if (bad_ && rest) return *bad_;  // a partial line after the damage
+    meta_->torn_tail = bad_.has_value() || rest;
+    return Status::Ok();
+  }
+
+ private:
+  const std::string& source_;
+  const std::function<void(JournalRecord&&)>& each_;
+  ReplayResult* meta_;
+  uint64_t consumed_ = 0;  // bytes before the text in hand
+  int line_no_ = 0;
+  std::optional<Status> bad_;
+};
+
+}  // namespace
+
+Status ReplayJournalEach(const std::string& text, const std::string& source,
+                         const std::function<void(JournalRecord&&)>& each, ReplayResult* meta) {
+  size_t used = 0;
+  return Replayer(source, each, meta).Feed(text, /*eof=*/true, &used);
+}
+
+Status ReadJournalEach(const std::string& path, const std::function<void(JournalRecord&&)>& each,
+                       ReplayResult* meta) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("cannot open journal '" + path + "'", errno);
+  Replayer replayer(path, each, meta);
+  std::string buf;  // unread text: at most one block and a line
+  std::vector<char> block(1 << 20);
+  Status st;
+  for (bool eof = false; !eof && st.ok();) {
+    ssize_t n = read(fd, block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      st = Status::FromErrno("cannot read journal '" + path + "'", errno);
       break;
     }
-    JournalRecord rec;
-    std::optional<std::string_view> body = CheckedBody(std::string_view(text).substr(pos, nl - pos));
-    if (!body) {
-      if (nl + 1 >= text.size()) {  // the last record: torn, ignore
-        out.torn_tail = true;
-        break;
-      }
-      return Status::InvalidArgument("journal '" + source + "' is damaged at line " +
-                                     std::to_string(line_no) + " (byte " + std::to_string(pos) +
-                                     "): bad checksum or format before the last record");
-    }
-    if (Status st = ParseRecord(*body, &rec); !st.ok()) {
-      return Status::InvalidArgument("journal '" + source + "' has a bad record at line " +
-                                     std::to_string(line_no) + " (byte " + std::to_string(pos) +
-                                     "): " + st.message());
-    }
-    out.records.push_back(std::move(rec));
-    pos = nl + 1;
-    out.valid_bytes = pos;
+    eof = n == 0;
+    buf.append(block.data(), static_cast<size_t>(n));
+    size_t used = 0;
+    st = replayer.Feed(buf, eof, &used);
+    buf.erase(0, used);
   }
-  return out;
+  close(fd);
+  return st;
 }
 
 Result<ReplayResult> ReadJournal(const std::string& path) {

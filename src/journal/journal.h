@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,8 +123,17 @@ struct ReplayResult {
 
 // Parses journal text. Fails only on damage before the last record.
 Result<ReplayResult> ReplayJournal(const std::string& text, const std::string& source);
+// The same, handing each record to `each` in order instead of keeping them
+// (a 100,000-task run's records need not all be held at once); `meta`
+// receives valid_bytes and torn_tail, its `records` stay empty.
+Status ReplayJournalEach(const std::string& text, const std::string& source,
+                         const std::function<void(JournalRecord&&)>& each, ReplayResult* meta);
 
 // Reads and replays the journal file at `path` (read-only).
 Result<ReplayResult> ReadJournal(const std::string& path);
+// The same, reading the file a block at a time and handing each record to
+// `each`: neither the file's text nor its records are held whole.
+Status ReadJournalEach(const std::string& path, const std::function<void(JournalRecord&&)>& each,
+                       ReplayResult* meta);
 
 }  // namespace porch

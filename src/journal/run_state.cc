@@ -113,4 +113,11 @@ RunState FoldJournal(const std::vector<JournalRecord>& records) {
   return state;
 }
 
+Result<RunState> FoldJournalFile(const std::string& path) {
+  RunState state;
+  ReplayResult meta;
+  PORCH_RETURN_IF_ERROR(ReadJournalEach(path, [&state](JournalRecord&& rec) { state.Apply(rec); }, &meta));
+  return state;
+}
+
 }  // namespace porch

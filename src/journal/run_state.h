@@ -72,5 +72,8 @@ struct RunState {
 };
 
 RunState FoldJournal(const std::vector<JournalRecord>& records);
+// Folds the journal file at `path` record by record, never holding them all
+// (read-only; the same errors as ReadJournal).
+Result<RunState> FoldJournalFile(const std::string& path);
 
 }  // namespace porch

@@ -79,7 +79,7 @@ std::string Resolve(const LoadedConfig& config, const std::string& key, const st
                     const std::map<std::string, std::string>& env, const char* var) {
   auto source = config.sources.find(key);
   const std::string kind = source == config.sources.end() ? "default" : source->second.kind;
-  if ((kind == "flag" || kind == "env") && !value.empty()) return value;
+  if ((kind == "flag" || kind == "run" || kind == "env") && !value.empty()) return value;
   const std::string from_env = Get(env, var);
   return from_env.empty() ? value : from_env;
 }
@@ -149,7 +149,7 @@ Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>
   auto rank = [&](const std::string& key) {
     auto s = config->sources.find(key);
     const std::string kind = s == config->sources.end() ? "default" : s->second.kind;
-    return kind == "flag" ? 3 : kind == "env" ? 2 : kind == "file" ? 1 : 0;
+    return kind == "flag" || kind == "run" ? 3 : kind == "env" ? 2 : kind == "file" ? 1 : 0;
   };
   const int key_rank = c.api_key.empty() ? -1 : rank("llm.api_key");
   const int file_rank = c.api_key_file.empty() || c.provider == "bedrock" ? -1 : rank("llm.api_key_file");
@@ -166,6 +166,15 @@ Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>
   c.base_url = Resolve(*config, "llm.base_url", c.base_url, *env, "ANTHROPIC_BASE_URL");
   if (!c.api_key.empty()) (*env)["ANTHROPIC_API_KEY"] = c.api_key;
   if (!c.base_url.empty()) (*env)["ANTHROPIC_BASE_URL"] = c.base_url;
+  if (c.provider == "bedrock") {
+    // The same rule for Bedrock's region and endpoint, which the Claude Code
+    // CLI reads from AWS_REGION and ANTHROPIC_BEDROCK_BASE_URL.
+    c.region = Resolve(*config, "llm.region", c.region, *env, "AWS_REGION");
+    c.bedrock_endpoint = Resolve(*config, "llm.bedrock_endpoint", c.bedrock_endpoint, *env,
+                                 "ANTHROPIC_BEDROCK_BASE_URL");
+    if (!c.region.empty()) (*env)["AWS_REGION"] = c.region;
+    if (!c.bedrock_endpoint.empty()) (*env)["ANTHROPIC_BEDROCK_BASE_URL"] = c.bedrock_endpoint;
+  }
   const bool bedrock = c.provider == "bedrock" || config->config.docker.use_bedrock;
   if (bedrock && (Get(*env, "AWS_ACCESS_KEY_ID").empty() || Get(*env, "AWS_SECRET_ACCESS_KEY").empty())) {
     CurlHttpClient imds;

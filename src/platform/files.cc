@@ -158,10 +158,31 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir) {
+  return WriteFileAtomicFrom(path, [&data](const AppendFn& append) { return append(data); }, sync_dir);
+}
+
+Status WriteFileAtomicFrom(const std::string& path, const std::function<Status(const AppendFn& append)>& produce,
+                           bool sync_dir) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("cannot create '" + tmp + "'", errno);
-  Status st = WriteAll(fd, data, tmp);
+  constexpr size_t kBuffer = 1 << 20;
+  std::string buffer;
+  Status written;  // the first failed write; later appends do nothing
+  const AppendFn append = [&](std::string_view piece) -> Status {
+    if (!written.ok()) return written;
+    if (buffer.size() + piece.size() < kBuffer) {
+      buffer.append(piece);
+      return Status::Ok();
+    }
+    written = WriteAll(fd, buffer, tmp);
+    buffer.clear();
+    if (written.ok()) written = WriteAll(fd, piece, tmp);
+    return written;
+  };
+  Status st = produce(append);
+  if (st.ok()) st = written;
+  if (st.ok()) st = WriteAll(fd, buffer, tmp);
   if (st.ok() && fsync(fd) != 0) st = Status::FromErrno("cannot fsync '" + tmp + "'", errno);
   if (close(fd) != 0 && st.ok()) st = Status::FromErrno("cannot close '" + tmp + "'", errno);
   if (st.ok() && rename(tmp.c_str(), path.c_str()) != 0) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,12 @@ Result<std::string> ReadUserFile(const std::string& path, uint64_t max_bytes,
 // false the directory is not fsynced: after a machine crash the new name may
 // be missing (the old content or no file), never a partial file.
 Status WriteFileAtomic(const std::string& path, const std::string& data, bool sync_dir = true);
+// WriteFileAtomic for content made in pieces, never held whole: `produce`
+// gets an `append` that adds a piece to the temp file (buffered); the file
+// replaces `path` only when `produce` and every append succeeded.
+using AppendFn = std::function<Status(std::string_view)>;
+Status WriteFileAtomicFrom(const std::string& path, const std::function<Status(const AppendFn& append)>& produce,
+                           bool sync_dir = true);
 
 // Room on disk, taken early, for a small file written at the end of some
 // work: the work's outcome must still be recordable when the disk has

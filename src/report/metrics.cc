@@ -150,13 +150,40 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
   return m;
 }
 
-std::string MetricsToJson(const RunMetrics& m) {
+Status WriteMetricsJson(const RunMetrics& m, const AppendFn& append) {
   using nlohmann::json;
   // Indented for people up to this many tasks; one line per task beyond,
   // each dumped as it is built (no document tree of 100,000 tasks).
   constexpr size_t kIndentedUpTo = 1000;
   const int indent = m.tasks.size() <= kIndentedUpTo ? 2 : -1;
-  std::string tasks_text;
+  json run = {{"run_id", m.run_id},
+              {"backend", m.backend},
+              {"outcome", m.outcome},
+              {"max_executors", m.max_executors},
+              {"started_at", m.started_at},
+              {"makespan_s", m.makespan},
+              {"total_task_time_s", m.total_task_time},
+              {"speedup", m.speedup},
+              {"parallel_efficiency", m.efficiency},
+              {"critical_path_s", m.critical_path},
+              {"critical_path_tasks", m.critical_path_tasks},
+              {"slots_used", m.slots_used},
+              {"tasks_total", m.tasks.size()},
+              {"succeeded", m.succeeded},
+              {"failed", m.failed},
+              {"skipped", m.skipped},
+              {"cancelled", m.cancelled},
+              {"not_run", m.pending},
+              {"cost_usd", m.cost_usd},
+              {"tokens", m.tokens},
+              {"planner_cost_usd", m.planner_cost_usd},
+              {"planner_tokens", m.planner_tokens}};
+  if (m.backend == "aws") {
+    run["aws"] = {{"cluster_name", m.cluster_name}, {"region", m.region}, {"bucket", m.bucket}};
+  }
+  PORCH_RETURN_IF_ERROR(append("{\"run\": " + run.dump(2, ' ', false, json::error_handler_t::replace) +
+                               ",\n\"tasks\": ["));
+  bool first = true;
   for (const TaskMetrics& t : m.tasks) {
     json attempts = json::array();
     for (const AttemptSpan& a : t.attempts) {
@@ -187,36 +214,19 @@ std::string MetricsToJson(const RunMetrics& m) {
     // `porch resume` runs every task that has not succeeded (a running
     // attempt is re-adopted, not started again).
     jt["runs_on_resume"] = t.state != TaskState::kSucceeded && t.state != TaskState::kRunning;
-    tasks_text += (tasks_text.empty() ? "\n" : ",\n") +
-                  jt.dump(indent, ' ', false, json::error_handler_t::replace);
+    PORCH_RETURN_IF_ERROR(append((first ? "\n" : ",\n") + jt.dump(indent, ' ', false, json::error_handler_t::replace)));
+    first = false;
   }
-  json run = {{"run_id", m.run_id},
-              {"backend", m.backend},
-              {"outcome", m.outcome},
-              {"max_executors", m.max_executors},
-              {"started_at", m.started_at},
-              {"makespan_s", m.makespan},
-              {"total_task_time_s", m.total_task_time},
-              {"speedup", m.speedup},
-              {"parallel_efficiency", m.efficiency},
-              {"critical_path_s", m.critical_path},
-              {"critical_path_tasks", m.critical_path_tasks},
-              {"slots_used", m.slots_used},
-              {"tasks_total", m.tasks.size()},
-              {"succeeded", m.succeeded},
-              {"failed", m.failed},
-              {"skipped", m.skipped},
-              {"cancelled", m.cancelled},
-              {"not_run", m.pending},
-              {"cost_usd", m.cost_usd},
-              {"tokens", m.tokens},
-              {"planner_cost_usd", m.planner_cost_usd},
-              {"planner_tokens", m.planner_tokens}};
-  if (m.backend == "aws") {
-    run["aws"] = {{"cluster_name", m.cluster_name}, {"region", m.region}, {"bucket", m.bucket}};
-  }
-  return "{\"run\": " + run.dump(2, ' ', false, json::error_handler_t::replace) + ",\n\"tasks\": [" +
-         tasks_text + "\n]}\n";
+  return append("\n]}\n");
+}
+
+std::string MetricsToJson(const RunMetrics& m) {
+  std::string out;
+  WriteMetricsJson(m, [&out](std::string_view piece) {
+    out.append(piece);
+    return Status::Ok();
+  }).IgnoreError();  // appending to a string cannot fail
+  return out;
 }
 
 }  // namespace porch

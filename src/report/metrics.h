@@ -8,6 +8,7 @@
 #include "journal/run_state.h"
 #include "plan/dag.h"
 #include "plan/task.h"
+#include "platform/files.h"
 
 namespace porch {
 
@@ -64,5 +65,8 @@ RunMetrics ComputeMetrics(const Plan& plan, const Dag& dag, const RunState& stat
                           int max_executors);
 
 std::string MetricsToJson(const RunMetrics& m);
+// The same text, handed to `append` piece by piece (the run first, then one
+// task at a time): a 100,000-task run's metrics are never one string.
+Status WriteMetricsJson(const RunMetrics& m, const AppendFn& append);
 
 }  // namespace porch

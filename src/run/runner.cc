@@ -64,9 +64,9 @@ Result<LoadedRun> LoadRun(const std::string& run_dir) {
   if (!run.ok()) return run.status();
   RunLayout layout(run_dir);
   if (PathExists(layout.journal())) {  // a run created but never started has none yet
-    Result<ReplayResult> replay = ReadJournal(layout.journal());
-    if (!replay.ok()) return replay.status();
-    run->state = FoldJournal(replay->records);
+    Result<RunState> state = FoldJournalFile(layout.journal());
+    if (!state.ok()) return state.status();
+    run->state = std::move(*state);
   }
   if (run->state.run_id.empty()) run->state.run_id = layout.run_id();
   ReadPlannerSpend(layout, &run->state);
@@ -168,15 +168,33 @@ std::vector<JournalRecord> ReconcileWithDisk(const Plan& plan, RunState* state,
 }
 
 Status WriteRunReport(const LoadedRun& run) {
-  RunLayout layout(run.run_dir);
-  Dag dag(run.plan);
-  RunMetrics m = ComputeMetrics(run.plan, dag, run.state, run.config.config.max_executors);
-  m.cluster_name = run.config.config.aws.cluster_name;
-  m.region = run.config.config.aws.region;
-  m.bucket = run.config.config.aws.s3_bucket;
-  PORCH_RETURN_IF_ERROR(WriteFileAtomic(layout.metrics(), MetricsToJson(m)));
-  return WriteFileAtomic(layout.report(), RenderReport(run.plan, dag, m));
+  return WriteRunReport(RunLayout(run.run_dir), run.plan, run.state, run.config.config);
 }
+
+Status WriteRunReport(const RunLayout& layout, const Plan& plan, const RunState& state, const Config& config) {
+  Dag dag(plan);
+  RunMetrics m = ComputeMetrics(plan, dag, state, config.max_executors);
+  m.cluster_name = config.aws.cluster_name;
+  m.region = config.aws.region;
+  m.bucket = config.aws.s3_bucket;
+  PORCH_RETURN_IF_ERROR(
+      WriteFileAtomicFrom(layout.metrics(), [&m](const AppendFn& append) { return WriteMetricsJson(m, append); }));
+  return WriteFileAtomic(layout.report(), RenderReport(plan, dag, m));
+}
+
+namespace {
+
+// The report drawn from what the journal says, read back record by record;
+// the plan is the one in hand (not parsed again).
+Status ReportFromJournal(const RunLayout& layout, const Plan& plan, const Config& config) {
+  Result<RunState> state = FoldJournalFile(layout.journal());
+  if (!state.ok()) return state.status();
+  if (state->run_id.empty()) state->run_id = layout.run_id();
+  ReadPlannerSpend(layout, &*state);
+  return WriteRunReport(layout, plan, *state, config);
+}
+
+}  // namespace
 
 Runner::Runner(Clock* clock, BackendFactory factory, SchedulerListener* listener,
                std::function<bool()> stop_requested)
@@ -270,58 +288,66 @@ Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& p
   Result<RunIdentity> identity = EnsureRunIdentity(layout, clock_->Now());
   if (!identity.ok()) return identity.status();
 
-  std::vector<JournalRecord> existing;
-  Result<std::unique_ptr<FileJournal>> journal = FileJournal::Open(layout.journal(), &existing);
-  if (!journal.ok()) return journal.status();
-  // A run that was created but never started (its backend could not start,
-  // porch died before the first record): resuming it starts it.
-  if (resume && existing.empty()) resume = false;
-  RunState previous = FoldJournal(existing);
-  if (resume) {
-    for (const JournalRecord& rec : ReconcileWithDisk(plan, &previous, AttemptsOnDisk(layout), clock_->Now())) {
+  // The scheduler, the backend, the DAG and the journal's records live in
+  // this block: they are gone before the run is read back for the report
+  // (a 100,000-task run would otherwise hold both at once).
+  std::string run_id;
+  Result<RunSummary> summary = Status::Internal("the run did not start");
+  {
+    std::vector<JournalRecord> existing;
+    Result<std::unique_ptr<FileJournal>> journal = FileJournal::Open(layout.journal(), &existing);
+    if (!journal.ok()) return journal.status();
+    // A run that was created but never started (its backend could not start,
+    // porch died before the first record): resuming it starts it.
+    if (resume && existing.empty()) resume = false;
+    RunState previous = FoldJournal(existing);
+    std::vector<JournalRecord>().swap(existing);  // folded: the records are not needed again
+    if (resume) {
+      for (const JournalRecord& rec : ReconcileWithDisk(plan, &previous, AttemptsOnDisk(layout), clock_->Now())) {
+        PORCH_RETURN_IF_ERROR((*journal)->Append(rec));
+      }
+    }
+    // The directory names the run (a journal that lost its first record still
+    // belongs to it).
+    run_id = resume && !previous.run_id.empty() ? previous.run_id : layout.run_id();
+
+    Result<std::unique_ptr<Backend>> backend = factory_(config, layout, *identity, clock_, plan);
+    if (!backend.ok()) return backend.status();
+
+    if (!resume) {
+      JournalRecord rec;
+      rec.type = JournalRecord::Type::kRunStarted;
+      rec.time = clock_->Now();
+      rec.detail = run_id;
+      rec.job_id = (*backend)->name();
       PORCH_RETURN_IF_ERROR((*journal)->Append(rec));
     }
-  }
-  // The directory names the run (a journal that lost its first record still
-  // belongs to it).
-  std::string run_id = resume && !previous.run_id.empty() ? previous.run_id : layout.run_id();
 
-  Result<std::unique_ptr<Backend>> backend = factory_(config, layout, *identity, clock_, plan);
-  if (!backend.ok()) return backend.status();
-
-  if (!resume) {
-    JournalRecord rec;
-    rec.type = JournalRecord::Type::kRunStarted;
-    rec.time = clock_->Now();
-    rec.detail = run_id;
-    rec.job_id = (*backend)->name();
-    PORCH_RETURN_IF_ERROR((*journal)->Append(rec));
+    Dag dag(plan);
+    SchedulerOptions options;
+    options.max_executors = config.max_executors;
+    options.fail_fast = config.fail_fast;
+    options.default_time_limit_s = config.default_time_limit_seconds;
+    options.budget_usd = config.budget.usd;
+    options.budget_tokens = config.budget.tokens;
+    ReadPlannerSpend(layout, &previous);
+    options.planner_usd = previous.planner_cost_usd;
+    options.planner_tokens = previous.planner_tokens;
+    options.early_dependents = (*backend)->capabilities().holds_dependents;
+    OutputMerger merger(&plan, layout, config.merge);
+    Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_,
+                        RetryPolicy(ToRetryOptions(config.retry)), options, listener_,
+                        stop_requested_, &merger);
+    if (resume) scheduler.Restore(previous);
+    summary = scheduler.Run();
+    Status closed = (*backend)->Close();
+    if (summary.ok() && !closed.ok()) summary = closed;
+    if (!summary.ok()) {
+      return summary.status().Annotate("run '" + run_id + "' stopped (resume it with `porch resume " +
+                                       run_id + "` once the cause is fixed)");
+    }
+    journal->reset();  // flush and close before reading it back
   }
-
-  Dag dag(plan);
-  SchedulerOptions options;
-  options.max_executors = config.max_executors;
-  options.fail_fast = config.fail_fast;
-  options.default_time_limit_s = config.default_time_limit_seconds;
-  options.budget_usd = config.budget.usd;
-  options.budget_tokens = config.budget.tokens;
-  ReadPlannerSpend(layout, &previous);
-  options.planner_usd = previous.planner_cost_usd;
-  options.planner_tokens = previous.planner_tokens;
-  options.early_dependents = (*backend)->capabilities().holds_dependents;
-  OutputMerger merger(&plan, layout, config.merge);
-  Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_,
-                      RetryPolicy(ToRetryOptions(config.retry)), options, listener_,
-                      stop_requested_, &merger);
-  if (resume) scheduler.Restore(previous);
-  Result<RunSummary> summary = scheduler.Run();
-  Status closed = (*backend)->Close();
-  if (summary.ok() && !closed.ok()) summary = closed;
-  if (!summary.ok()) {
-    return summary.status().Annotate("run '" + run_id + "' stopped (resume it with `porch resume " +
-                                     run_id + "` once the cause is fixed)");
-  }
-  journal->reset();  // flush and close before reading it back
 
   RunOutcome outcome;
   outcome.run_id = run_id;
@@ -330,10 +356,7 @@ Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& p
   outcome.report_path = layout.report();
   outcome.metrics_path = layout.metrics();
   outcome.max_executors = config.max_executors;
-  Result<LoadedRun> reloaded = LoadRun(run_dir);
-  if (!reloaded.ok()) return reloaded.status();
-  reloaded->config = loaded;
-  PORCH_RETURN_IF_ERROR(WriteRunReport(*reloaded).Annotate("writing the report"));
+  PORCH_RETURN_IF_ERROR(ReportFromJournal(layout, plan, config).Annotate("writing the report"));
   return outcome;
 }
 

@@ -67,6 +67,8 @@ std::vector<JournalRecord> ReconcileWithDisk(const Plan& plan, RunState* state,
 
 // Recomputes metrics.json and report.html from the journal.
 Status WriteRunReport(const LoadedRun& run);
+// The same from a plan and its folded journal, in `layout`'s directory.
+Status WriteRunReport(const RunLayout& layout, const Plan& plan, const RunState& state, const Config& config);
 
 // The scheduler's retry rule from the retry.* configuration.
 RetryOptions ToRetryOptions(const RetryConfig& config);

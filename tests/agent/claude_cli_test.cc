@@ -255,7 +255,7 @@ TEST_F(ClaudeCliExecutorTest, WritesTwoFilesOverSeveralTurnsAndReportsCost) {
   // The CLI got porch's context and ran with a per-run HOME.
   std::string system = server_->Posts()[0]["body"]["system"].dump();
   EXPECT_NE(system.find("Your task is 't'"), std::string::npos);
-  EXPECT_TRUE(IsDirectory(dir_.path() + "/porch-runs/runs/w/.agent-home"));
+  EXPECT_TRUE(IsDirectory(dir_.path() + "/porch-runs/runs/w/tasks/t/attempt-1/.agent-home"));  // its own
   // Live progress was followed from the event stream.
   json progress = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/w/tasks/t/attempt-1/progress.json"));
   EXPECT_EQ(progress["turns"], 3);

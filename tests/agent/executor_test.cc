@@ -408,10 +408,17 @@ TEST(ClaudeArgvTest, CarriesTheSettingsAndOnlyNeededEnvironment) {
   EXPECT_NE(all.find("NO_PROXY=10.0.0.0/8\n"), std::string::npos);
   s.config.llm.provider = "bedrock";
   s.config.llm.bedrock_endpoint = "http://127.0.0.1:1";
+  s.config.llm.region = "us-west-2";
+  // What porch resolved wins over what the environment says.
+  s.env["AWS_REGION"] = "eu-north-1";
+  s.env["ANTHROPIC_BEDROCK_BASE_URL"] = "http://stale";
   all.clear();
   for (const auto& e : ClaudeCliExecutor::Env(job)) all += e + "\n";
   EXPECT_NE(all.find("CLAUDE_CODE_USE_BEDROCK=1\n"), std::string::npos);
   EXPECT_NE(all.find("ANTHROPIC_BEDROCK_BASE_URL=http://127.0.0.1:1\n"), std::string::npos);
+  EXPECT_NE(all.find("AWS_REGION=us-west-2\n"), std::string::npos);
+  EXPECT_EQ(all.find("eu-north-1"), std::string::npos) << all;
+  EXPECT_EQ(all.find("http://stale"), std::string::npos) << all;
 }
 
 }  // namespace

@@ -217,6 +217,25 @@ TEST_F(AgentRunTest, AKeyGivenWithSetBeatsPorchLlmApiKeyForTheAgentsToo) {
   for (const json& p : server_->Posts()) EXPECT_EQ(p["headers"]["x-api-key"], "sk-new");
 }
 
+TEST_F(AgentRunTest, AResumedRunKeepsTheEndpointItWasStartedWith) {
+  // Started with --set llm.base_url (a flag beats ANTHROPIC_BASE_URL); the
+  // resume, in the same shell, must not fall back to the environment's.
+  Serve({Rule("TASK-R", Write("r.txt", "r\n"))});
+  auto env = Env();
+  env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9";  // nothing there
+  const std::string gate = dir_.path() + "/open";
+  PorchRun first = RunPorch(dir_.path(), {"run", "--plan", PlanFile(
+      "tasks:\n  - {id: gate, command: 'test -f " + gate + "', retries: 0}\n"
+      "  - {id: r, prompt: TASK-R, outputs: [r.txt], depends_on: [gate], retries: 0}\n"),
+      "--run-id", "res", "--set", "llm.base_url=" + server_->url()}, env);
+  ASSERT_EQ(first.exit_code, 1) << first.out << first.err;
+  ASSERT_TRUE(WriteFileAtomic(gate, "").ok());
+  PorchRun resumed = RunPorch(dir_.path(), {"resume", "res"}, env);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(*ReadFile(Out("res") + "/r.txt"), "r\n");
+  EXPECT_EQ(server_->Posts().size(), 2u);  // the task's turns went to the endpoint it was given
+}
+
 TEST_F(AgentRunTest, KeepLaterPolicyKeepsTheLaterVersionAndRecordsIt) {
   Serve({Rule("TASK-A", Write("shared.txt", "from a\n", 0.3)),
          Rule("TASK-B", Write("shared.txt", "from b\n", 0.6))});

@@ -76,6 +76,45 @@ TEST(JournalTest, DamageBeforeTheEndIsAnError) {
             std::string::npos);
 }
 
+TEST(JournalTest, ReadingAFileBlockByBlockSeesWhatReplayingItsTextSees) {
+  // Enough records that lines straddle the reader's 1 MiB blocks.
+  TempDir dir;
+  std::string text;
+  for (int i = 0; text.size() < 3 * (1 << 20); ++i) {
+    JournalRecord r = Rec(JournalRecord::Type::kFinished, "task-" + std::to_string(i), 1 + i % 3);
+    r.detail = std::string(static_cast<size_t>(i % 200), 'x');
+    text += EncodeRecord(r);
+  }
+  const std::string bad_tail = EncodeRecord(Rec(JournalRecord::Type::kSubmitted, "z", 1));
+  std::string damaged = bad_tail;
+  damaged[12] ^= 0x20;
+  const std::string damaged_middle = text.substr(0, 100) + "garbage\n" + text.substr(100);
+  struct Case {
+    std::string name, content;
+  };
+  for (const Case& c : {Case{"whole", text}, Case{"torn", text + bad_tail.substr(0, 20)},
+                        Case{"damaged last", text + damaged}, Case{"damaged middle", damaged_middle},
+                        Case{"damage then a partial line", text + damaged + "abc"}}) {
+    SCOPED_TRACE(c.name);
+    const std::string path = dir.path() + "/journal.log";
+    ASSERT_TRUE(WriteFileAtomic(path, c.content).ok());
+    Result<ReplayResult> whole = ReplayJournal(c.content, path);
+    ReplayResult meta;
+    std::vector<JournalRecord> seen;
+    Status read = ReadJournalEach(path, [&seen](JournalRecord&& r) { seen.push_back(std::move(r)); }, &meta);
+    ASSERT_EQ(read.ok(), whole.ok()) << read.ToString();
+    if (!whole.ok()) {
+      EXPECT_EQ(read.message(), whole.status().message());
+      continue;
+    }
+    ASSERT_EQ(seen.size(), whole->records.size());
+    EXPECT_EQ(seen.back().task, whole->records.back().task);
+    EXPECT_EQ(seen.back().detail, whole->records.back().detail);
+    EXPECT_EQ(meta.valid_bytes, whole->valid_bytes);
+    EXPECT_EQ(meta.torn_tail, whole->torn_tail);
+  }
+}
+
 TEST(JournalTest, FileJournalCutsTornTailBeforeAppending) {
   TempDir dir;
   std::string path = dir.path() + "/journal.log";

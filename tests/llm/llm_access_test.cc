@@ -55,6 +55,29 @@ TEST(LlmAccessTest, OnePrecedenceRuleForKeyAndEndpoint) {
   }
 }
 
+TEST(LlmAccessTest, BedrockRegionAndEndpointFollowTheSameRule) {
+  const std::string file = "llm:\n  provider: bedrock\n  region: eu-west-1\n  bedrock_endpoint: http://file\n";
+  std::map<std::string, std::string> aws = {{"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "S"}};
+  {  // the environment beats the file, for the planner and the agents alike
+    std::map<std::string, std::string> env = aws;
+    env["AWS_REGION"] = "us-west-2";
+    env["ANTHROPIC_BEDROCK_BASE_URL"] = "http://env";
+    LoadedConfig c = Load(file, env);
+    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
+    EXPECT_EQ(c.config.llm.region, "us-west-2");
+    EXPECT_EQ(c.config.llm.bedrock_endpoint, "http://env");
+  }
+  {  // a flag beats the environment, and the agents' variables say so
+    std::map<std::string, std::string> env = aws;
+    env["AWS_REGION"] = "us-west-2";
+    LoadedConfig c = Load(file, env, {{"llm.region", "ap-south-1"}});
+    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
+    EXPECT_EQ(c.config.llm.region, "ap-south-1");
+    EXPECT_EQ(env["AWS_REGION"], "ap-south-1");
+    EXPECT_EQ(env["ANTHROPIC_BEDROCK_BASE_URL"], "http://file");
+  }
+}
+
 TEST(LlmAccessTest, BedrockProfileCredentialsBecomeVariables) {
   TempDir home;
   ASSERT_TRUE(MakeDirs(home.path() + "/.aws").ok());

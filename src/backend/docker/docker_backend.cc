@@ -433,6 +433,8 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   // only the secrets).
   for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables(), &ProxyVariables()}) {
     for (const std::string& name : *names) {
+      // With docker.use_bedrock the region is docker.bedrock_region (below).
+      if (name == "AWS_REGION" && config.docker.use_bedrock) continue;
       if (auto v = env.find(name); v != env.end()) o.env.push_back(name + "=" + v->second);
     }
   }

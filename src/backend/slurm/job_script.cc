@@ -159,8 +159,9 @@ std::string StagedBody(const JobScriptSpec& spec) {
        "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
   // The attempt's own files; of an AI task's workspace only what the agent
   // changed (the rest is the snapshot it was given), and neither its seeded
-  // base/ nor any .git.
-  s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\" --exclude workspace --exclude base --exclude .git\n";
+  // base/, nor any .git, nor the CLI's HOME.
+  s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\" --exclude workspace --exclude base --exclude .git "
+       "--exclude .agent-home\n";
   s += "if [ -d \"$node/$rel/workspace\" ]; then porch_s3 sync \"$node/$rel/workspace\" "
        "\"$stage/$rel/workspace\" --unchanged-from \"$stage/input/output\" --exclude .git; fi\n";
   s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
