@@ -249,12 +249,23 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   ASSERT_TRUE(WriteFileAtomic(porch, *binary).ok());
   ASSERT_EQ(chmod(porch.c_str(), 0755), 0);
   const std::string plan = home + "/plan.yaml";
-  ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt && echo \"$USER $LOGNAME\" > d/u.txt'}\n").ok());
+  // An AI task too (porch's API agent, against the fake on the host's
+  // network): its workspace, base/, seed.json and merge are the user's.
+  TempDir server_dir;
+  FakeLlmServer server(server_dir.path(), AgentWritesFile("NONROOT-AGENT", "agent.txt", "a\n"));
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(WriteFileAtomic(plan, "tasks:\n  - {id: a, command: 'mkdir -p d && echo x > d/f.txt && echo \"$USER $LOGNAME\" > d/u.txt'}\n"
+                                    "  - {id: ai, prompt: NONROOT-AGENT, outputs: [agent.txt], depends_on: [a]}\n").ok());
   ASSERT_EQ(chown(plan.c_str(), nobody, nobody), 0);
   std::vector<std::pair<std::string, std::string>> env;
-  for (const auto& [k, v] : Env()) env.emplace_back(k, v);
+  auto base = Env();
+  base["PORCH_DOCKER_NETWORK"] = "host";  // the agent reaches the fake on the host's 127.0.0.1
+  for (const auto& [k, v] : base) env.emplace_back(k, v);
   env.emplace_back("HOME", home);
   env.emplace_back("TMPDIR", home);
+  env.emplace_back("PORCH_AGENT_EXECUTOR", "api");
+  env.emplace_back("ANTHROPIC_API_KEY", "sk-test");
+  env.emplace_back("ANTHROPIC_BASE_URL", server.url());
   const std::vector<std::string> as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
   std::vector<std::string> argv = as_nobody;
   for (const std::string& a : {porch, std::string("run"), std::string("--plan")}) argv.push_back(a);
@@ -265,6 +276,8 @@ TEST_F(DockerBackendTest, ARunnersOwnUserCanDeleteTheWholeRunDirectory) {
   EXPECT_EQ(run->exit_code, 0) << run->output;
   Result<std::string> made = ReadFile(run_dir + "/output/d/f.txt");
   EXPECT_EQ(made.ok() ? *made : "<missing>", "x\n");
+  EXPECT_TRUE(PathExists(run_dir + "/tasks/ai/attempt-1/workspace/agent.txt"));
+  EXPECT_EQ(*ReadFile(run_dir + "/output/agent.txt"), "a\n");
   // No passwd entry for the uid in the image, but its name in the environment.
   Result<std::string> name = ReadFile(run_dir + "/output/d/u.txt");
   EXPECT_EQ(name.ok() ? *name : "<missing>", UserName(nobody) + " " + UserName(nobody) + "\n");
