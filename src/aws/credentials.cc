@@ -164,8 +164,12 @@ void RenewIfExpiring(AwsCredentials* creds, double now_unix) {
   if (in.fail()) return;  // not a time we can read: keep the keys
   const double ends = static_cast<double>(timegm(&tm));
   if (ends - now_unix > 300) return;
+  if (creds->renew_failed_at > 0 && now_unix - creds->renew_failed_at < 30) return;  // not on every request
   Result<AwsCredentials> fresh = creds->renew();
-  if (!fresh.ok()) return;
+  if (!fresh.ok()) {
+    creds->renew_failed_at = now_unix;
+    return;
+  }
   auto renew = std::move(creds->renew);
   *creds = std::move(*fresh);
   if (!creds->renew) creds->renew = std::move(renew);

@@ -42,8 +42,9 @@ Result<AwsCredentials> InstanceMetadataCredentials(HttpClient& http,
 // Renews `creds` through its `renew` when its `expiration` is less than 5
 // minutes after `now_unix` (instance-metadata keys are offered anew at least
 // 5 minutes before the old ones end, and may be handed out that close to
-// it). On a failed renewal the old keys stay: the service then answers 403,
-// which names where they came from. Call before signing; from one thread
+// it). On a failed renewal the old keys stay (the service then answers 403,
+// which names where they came from) and renewal is tried again 30 s later,
+// not on every request. Call before signing; from one thread
 // (each client keeps its own copy).
 void RenewIfExpiring(AwsCredentials* creds, double now_unix);
 

@@ -21,6 +21,7 @@ struct AwsCredentials {
   // Fetches fresh keys (set for instance-metadata keys); see
   // RenewIfExpiring in aws/credentials.h. Empty: the keys never change.
   std::function<Result<AwsCredentials>()> renew;
+  double renew_failed_at = 0;  // when renewing last failed (tried again 30 s later)
 };
 
 struct SigV4Input {

@@ -71,21 +71,11 @@ bool IsLoopbackUrl(const std::string& url) {
   return (ip >> 24) == 127 || ip == 0;
 }
 
-Status CheckAgentEndpoint(const Config& config, const Plan& plan, const std::map<std::string, std::string>& env) {
+Status CheckAgentEndpoint(const Config& config, const Plan& plan) {
   if (config.backend != "docker" || config.docker.network == "host") return Status::Ok();
   bool agents = false;
   for (const Task& t : plan.tasks) agents |= t.is_agent();
   if (!agents) return Status::Ok();
-  for (const std::string& name : ProxyVariables()) {
-    if (name == "NO_PROXY" || name == "no_proxy") continue;
-    auto proxy = env.find(name);
-    if (proxy == env.end() || !IsLoopbackUrl(proxy->second)) continue;
-    return Status::InvalidArgument(
-        "the proxy in " + name + " is on a loopback address, which agents in containers on network '" +
-        config.docker.network + "' cannot reach (there it is the container itself); run with "
-        "docker.network=host (--set docker.network=host or PORCH_DOCKER_NETWORK=host), or give a "
-        "proxy address the containers can reach");
-  }
   const bool bedrock = config.llm.provider == "bedrock" || config.docker.use_bedrock;
   const std::string url = bedrock ? config.llm.bedrock_endpoint : config.llm.base_url;
   if (url.empty() || !IsLoopbackUrl(url)) return Status::Ok();

@@ -26,10 +26,7 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
 // "host", an endpoint on a loopback address (127.x, ::1, localhost) is the
 // container itself. InvalidArgument naming docker.network=host; OK when the
 // plan has no AI task or the endpoint is reachable as far as porch can tell.
-// The same for a proxy in `env` (HTTPS_PROXY and the rest, either case) on
-// a loopback address: the agents' requests would go to the container itself.
-Status CheckAgentEndpoint(const Config& config, const Plan& plan,
-                          const std::map<std::string, std::string>& env = {});
+Status CheckAgentEndpoint(const Config& config, const Plan& plan);
 
 // Whether the host of `url` ("scheme://[user@]host[:port]/...") is this
 // machine as seen by whoever connects: localhost and *.localhost (a final dot

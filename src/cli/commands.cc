@@ -318,7 +318,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
       // before paying for the plan.
       Plan agents;
       agents.tasks.emplace_back().prompt = "planned";
-      if (Status st = CheckAgentEndpoint(config->config, agents, env); !st.ok()) return Fail(st);
+      if (Status st = CheckAgentEndpoint(config->config, agents); !st.ok()) return Fail(st);
     }
     Result<PlanResult> planned = PlanRequirement(*config, *text, run_dir, env);
     if (!planned.ok()) return Fail(planned.status());
@@ -333,7 +333,7 @@ int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::stri
   if (!plan.ok()) return Fail(plan.status());
   if (Status st = ValidatePlan(*plan); !st.ok()) return Fail(st);
   if (!requirements.empty()) plan->requirements = requirements;
-  if (Status st = CheckAgentEndpoint(config->config, *plan, env); !st.ok()) return Fail(st);
+  if (Status st = CheckAgentEndpoint(config->config, *plan); !st.ok()) return Fail(st);
   std::fprintf(stderr, "porch: run %s: %zu tasks, backend %s, M=%d, in %s\n", run_id.c_str(),
                plan->tasks.size(), config->config.backend.c_str(), config->config.max_executors,
                RunLayout::RunDir(config->config.output_dir, run_id).c_str());
@@ -366,7 +366,7 @@ int CmdResume(const GlobalOptions& g, const std::string& run) {
   Result<std::map<std::string, std::string>> resolved = AgentEnvironment(&*config);
   if (!resolved.ok()) return Fail(resolved.status());
   const std::map<std::string, std::string>& env = *resolved;
-  if (Status st = CheckAgentEndpoint(config->config, loaded->plan, env); !st.ok()) return Fail(st);
+  if (Status st = CheckAgentEndpoint(config->config, loaded->plan); !st.ok()) return Fail(st);
   size_t done = 0;
   for (const auto& [id, rec] : loaded->state.tasks) done += rec.state == TaskState::kSucceeded;
   std::fprintf(stderr, "porch: resuming run %s: %zu of %zu tasks already succeeded\n",

@@ -12,14 +12,18 @@ Result<std::unique_ptr<RunAttempts>> RunAttempts::Load(const std::string& run_di
   Result<Plan> plan = LoadPlanFile(layout.plan());
   if (!plan.ok()) return plan.status().Annotate("run '" + run_dir + "'");
   ConfigLoader loader;
-  if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config(), "run"));
+  // As a file, below the environment: the environment an attempt gets is
+  // the one porch resolved for it (a key passed in a container's
+  // environment beats the key file path config.json names on the host).
+  if (PathExists(layout.config())) PORCH_RETURN_IF_ERROR(loader.ApplyFile(layout.config()));
   PORCH_RETURN_IF_ERROR(loader.ApplyEnv(env));
   // Where the attempt runs, the key may come from llm.api_key_file (a SLURM
   // node that is not given the environment) or from this place's own AWS
   // profile; an unusable key file only matters to AI tasks.
   LoadedConfig config = loader.loaded();
   auto home = env.find("HOME");
-  Status access = ResolveLlmAccess(&config, &env, home == env.end() ? "" : home->second);
+  Status access = ResolveLlmAccess(&config, &env, home == env.end() ? "" : home->second,
+                                   /*ask_instance_metadata=*/false);
   bool agents = false;
   for (const Task& t : plan->tasks) agents |= t.is_agent();
   if (!access.ok() && agents) return access.Annotate("run '" + run_dir + "'");

@@ -206,16 +206,16 @@ class Replayer {
     for (size_t nl; (nl = text.find('\n', pos)) != std::string::npos; pos = nl + 1) {
       if (bad_) return *bad_;  // more follows the damaged record
       ++line_no_;
-      const std::string where = " at line " + std::to_string(line_no_) + " (byte " + std::to_string(consumed_ + pos) + ")";
+      auto where = [&] { return " at line " + std::to_string(line_no_) + " (byte " + std::to_string(consumed_ + pos) + ")"; };
       std::optional<std::string_view> body = CheckedBody(text.substr(pos, nl - pos));
       if (!body) {
-        bad_ = Status::InvalidArgument("journal '" + source_ + "' is damaged" + where +
+        bad_ = Status::InvalidArgument("journal '" + source_ + "' is damaged" + where() +
                                        ": bad checksum or format before the last record");
         continue;
       }
       JournalRecord rec;
       if (Status parsed = ParseRecord(*body, &rec); !parsed.ok()) {
-        return Status::InvalidArgument("journal '" + source_ + "' has a bad record" + where + ": " +
+        return Status::InvalidArgument("journal '" + source_ + "' has a bad record" + where() + ": " +
                                        parsed.message());
       }
       each_(std::move(rec));

@@ -142,7 +142,7 @@ Result<std::string> ReadKeyFile(const std::string& path) {
 }
 
 Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
-                        const std::string& home) {
+                        const std::string& home, bool ask_instance_metadata) {
   LlmConfig& c = config->config.llm;
   // The key file takes the place its own source gives it: a flag beats the
   // environment, which beats the config file.
@@ -166,25 +166,19 @@ Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>
   c.base_url = Resolve(*config, "llm.base_url", c.base_url, *env, "ANTHROPIC_BASE_URL");
   if (!c.api_key.empty()) (*env)["ANTHROPIC_API_KEY"] = c.api_key;
   if (!c.base_url.empty()) (*env)["ANTHROPIC_BASE_URL"] = c.base_url;
-  if (c.provider == "bedrock") {
-    // The same rule for Bedrock's region and endpoint, which the Claude Code
-    // CLI reads from AWS_REGION and ANTHROPIC_BEDROCK_BASE_URL.
-    c.region = Resolve(*config, "llm.region", c.region, *env, "AWS_REGION");
-    c.bedrock_endpoint = Resolve(*config, "llm.bedrock_endpoint", c.bedrock_endpoint, *env,
-                                 "ANTHROPIC_BEDROCK_BASE_URL");
-    if (!c.region.empty()) (*env)["AWS_REGION"] = c.region;
-    if (!c.bedrock_endpoint.empty()) (*env)["ANTHROPIC_BEDROCK_BASE_URL"] = c.bedrock_endpoint;
-  }
   const bool bedrock = c.provider == "bedrock" || config->config.docker.use_bedrock;
   if (bedrock && (Get(*env, "AWS_ACCESS_KEY_ID").empty() || Get(*env, "AWS_SECRET_ACCESS_KEY").empty())) {
     CurlHttpClient imds;
-    Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home, &imds);
+    Result<AwsCredentials> creds = ResolveAwsCredentials(*env, home, ask_instance_metadata ? &imds : nullptr);
     if (!creds.ok()) return Status::Ok();  // said when a client is made
     // An instance's role keys expire within hours: where attempts run on
     // the instance (or on nodes with roles of their own) each process asks
     // the metadata service itself. Containers may not reach it (IMDSv2's
     // hop limit is 1 by default), so they get the keys as they are now.
-    if (creds->from_instance_metadata && config->config.backend != "docker") return Status::Ok();
+    if (creds->from_instance_metadata && config->config.backend != "docker" &&
+        !config->config.docker.planner_in_docker) {
+      return Status::Ok();
+    }
     (*env)["AWS_ACCESS_KEY_ID"] = creds->access_key_id;
     (*env)["AWS_SECRET_ACCESS_KEY"] = creds->secret_access_key;
     if (creds->session_token.empty()) {

@@ -39,8 +39,10 @@ Result<std::unique_ptr<LlmClient>> CreateLlmClient(const Config& config,
 // and the path stays in the config, so SLURM nodes read the file themselves;
 // when it loses it is cleared from the config.
 // InvalidArgument when the key file is unusable.
+// `ask_instance_metadata` false leaves the EC2 metadata service out (an
+// attempt's own process: its API agent asks when it makes its client).
 Status ResolveLlmAccess(LoadedConfig* config, std::map<std::string, std::string>* env,
-                        const std::string& home);
+                        const std::string& home, bool ask_instance_metadata = true);
 
 // The key in `path`: a regular file owned by this user and readable by no
 // one else (mode 0600 or 0400), surrounding whitespace removed, not empty.

@@ -128,7 +128,7 @@ OutputMerger::OutputMerger(const Plan* plan, RunLayout layout, MergeConfig confi
 
 void OutputMerger::OnFailed(const Task& task, BackendEvent* ev) {
   // A failed attempt in a workspace merges nothing.
-  if (task.is_agent() || config_.isolate_commands) return;
+  if (InWorkspace(task, ev->attempt)) return;
   std::vector<std::string> changed = CheckMergedFilesKept(task, *ev);
   if (!changed.empty()) {
     std::string list;
@@ -137,8 +137,15 @@ void OutputMerger::OnFailed(const Task& task, BackendEvent* ev) {
   }
 }
 
+bool OutputMerger::InWorkspace(const Task& task, int attempt) const {
+  // A command attempt's own workspace says it ran isolated, whatever the
+  // setting is now (merge.isolate_commands changed by a resume).
+  return task.is_agent() || config_.isolate_commands ||
+         IsDirectory(layout_.attempt_dir(task.id, attempt) + "/workspace");
+}
+
 void OutputMerger::OnSucceeded(const Task& task, BackendEvent* ev) {
-  if (!task.is_agent() && !config_.isolate_commands) {
+  if (!InWorkspace(task, ev->attempt)) {
     std::vector<std::string> changed = CheckMergedFilesKept(task, *ev);
     if (!changed.empty()) {
       std::string list;

@@ -77,6 +77,9 @@ class OutputMerger : public CompletionStage {
  private:
   // One output path's last writer. For AI merges: the attempt, the digest
   // and what lstat said right after the write (a quick "unchanged" check).
+  // Whether the attempt worked in a workspace (and so passes the merge).
+  bool InWorkspace(const Task& task, int attempt) const;
+
   struct Owner {
     std::string task;
     int attempt = 0;

@@ -159,11 +159,20 @@ TEST(InstanceMetadataTest, KeysAreRenewedOnlyWhenTheyAreAboutToEnd) {
   EXPECT_TRUE(static_cast<bool>(c.renew));  // and renews again later
   RenewIfExpiring(&c, ends);
   EXPECT_EQ(asked, 1);  // the new keys last until 18:00
-  // A failed renewal keeps the keys there are.
-  c.renew = []() -> Result<AwsCredentials> { return Status::NotFound("gone"); };
+  // A failed renewal keeps the keys there are, and is not tried again on
+  // every request.
+  int failed = 0;
+  c.renew = [&failed]() -> Result<AwsCredentials> {
+    ++failed;
+    return Status::NotFound("gone");
+  };
   c.expiration = "2026-12-02T12:00:00Z";
   RenewIfExpiring(&c, ends);
   EXPECT_EQ(c.access_key_id, "NEW");
+  RenewIfExpiring(&c, ends + 10);
+  EXPECT_EQ(failed, 1);
+  RenewIfExpiring(&c, ends + 31);
+  EXPECT_EQ(failed, 2);
 }
 
 }  // namespace

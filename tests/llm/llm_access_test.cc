@@ -55,27 +55,18 @@ TEST(LlmAccessTest, OnePrecedenceRuleForKeyAndEndpoint) {
   }
 }
 
-TEST(LlmAccessTest, BedrockRegionAndEndpointFollowTheSameRule) {
+TEST(LlmAccessTest, BedrocksRegionAndEndpointAreTheConfigsAlone) {
+  // The planner and every agent use llm.region and llm.bedrock_endpoint (the
+  // CLI is handed them, ClaudeArgvTest): AWS_REGION is left to what else
+  // reads it (S3's aws.region, the tasks' own aws CLI) and is not changed.
   const std::string file = "llm:\n  provider: bedrock\n  region: eu-west-1\n  bedrock_endpoint: http://file\n";
-  std::map<std::string, std::string> aws = {{"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "S"}};
-  {  // the environment beats the file, for the planner and the agents alike
-    std::map<std::string, std::string> env = aws;
-    env["AWS_REGION"] = "us-west-2";
-    env["ANTHROPIC_BEDROCK_BASE_URL"] = "http://env";
-    LoadedConfig c = Load(file, env);
-    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
-    EXPECT_EQ(c.config.llm.region, "us-west-2");
-    EXPECT_EQ(c.config.llm.bedrock_endpoint, "http://env");
-  }
-  {  // a flag beats the environment, and the agents' variables say so
-    std::map<std::string, std::string> env = aws;
-    env["AWS_REGION"] = "us-west-2";
-    LoadedConfig c = Load(file, env, {{"llm.region", "ap-south-1"}});
-    ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
-    EXPECT_EQ(c.config.llm.region, "ap-south-1");
-    EXPECT_EQ(env["AWS_REGION"], "ap-south-1");
-    EXPECT_EQ(env["ANTHROPIC_BEDROCK_BASE_URL"], "http://file");
-  }
+  std::map<std::string, std::string> env = {{"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "S"},
+                                            {"AWS_REGION", "us-west-2"}, {"ANTHROPIC_BEDROCK_BASE_URL", "http://env"}};
+  LoadedConfig c = Load(file, env, {{"llm.region", "ap-south-1"}});
+  ASSERT_TRUE(ResolveLlmAccess(&c, &env, "").ok());
+  EXPECT_EQ(c.config.llm.region, "ap-south-1");
+  EXPECT_EQ(c.config.llm.bedrock_endpoint, "http://file");
+  EXPECT_EQ(env["AWS_REGION"], "us-west-2");
 }
 
 TEST(LlmAccessTest, BedrockProfileCredentialsBecomeVariables) {

@@ -431,13 +431,14 @@ Result<std::unique_ptr<Backend>> CreateDockerBackend(const Config& config, const
   // Credentials reach containers through the environment at create time
   // only; proxies the same way (command tasks get them too: exec-task drops
   // only the secrets).
-  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables(), &ProxyVariables()}) {
+  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables()}) {
     for (const std::string& name : *names) {
       // With docker.use_bedrock the region is docker.bedrock_region (below).
       if (name == "AWS_REGION" && config.docker.use_bedrock) continue;
       if (auto v = env.find(name); v != env.end()) o.env.push_back(name + "=" + v->second);
     }
   }
+  for (std::string& proxy : ContainerProxies(env, config.docker.network)) o.env.push_back(std::move(proxy));
   // As that user, HOME is the run's (the image's /root is not theirs), and
   // the Claude Code CLI is looked up where the image has it.
   o.env.push_back("HOME=" + AbsolutePath(layout.dir()) + "/.agent-home");

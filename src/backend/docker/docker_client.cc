@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <tuple>
 
+#include "backend/factory.h"
+#include "config/config.h"
 #include "core/digest.h"
 #include "model/json_fields.h"
 
@@ -409,6 +411,19 @@ Status DockerClient::Logs(const std::string& id, std::string* out, std::string* 
   PORCH_RETURN_IF_ERROR(Check(r, "reading the logs of container " + id.substr(0, 12)));
   Demux(r->body, out, err);
   return Status::Ok();
+}
+
+std::vector<std::string> ContainerProxies(const std::map<std::string, std::string>& env,
+                                          const std::string& network) {
+  std::vector<std::string> out;
+  for (const std::string& name : ProxyVariables()) {
+    auto v = env.find(name);
+    if (v == env.end()) continue;
+    const bool no_proxy = name == "NO_PROXY" || name == "no_proxy";
+    if (!no_proxy && network != "host" && IsLoopbackUrl(v->second)) continue;
+    out.push_back(name + "=" + v->second);
+  }
+  return out;
 }
 
 }  // namespace porch

@@ -146,4 +146,11 @@ std::unique_ptr<FileLock> EngineLock(const std::string& socket, const std::strin
 // standard /var/run/docker.sock.
 std::string DockerSocket(const std::string& configured, const std::string& docker_host_env);
 
+// The proxy settings in `env` (ProxyVariables) as NAME=VALUE for a
+// container on `network`: all of them on "host"; on any other network a
+// proxy on a loopback address is left out (there it would be the container
+// itself, and the container may well reach its endpoint without it).
+std::vector<std::string> ContainerProxies(const std::map<std::string, std::string>& env,
+                                          const std::string& network);
+
 }  // namespace porch

@@ -40,7 +40,8 @@ ContainerSpec PlannerSpec(const Config& config, const std::map<std::string, std:
               "--output-dir", io, "--set", "docker.planner_in_docker=false",
               "--requirements-file", io + "/requirements.txt", "--plan-id", "plan", "--json"};
   spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + io};
-  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables(), &ProxyVariables()}) {
+  for (std::string& proxy : ContainerProxies(env, config.docker.planner_network)) spec.env.push_back(std::move(proxy));
+  for (const std::vector<std::string>* names : {&SecretVariables(), &LlmVariables()}) {
     for (const std::string& name : *names) {
       if (auto it = env.find(name); it != env.end()) spec.env.push_back(name + "=" + it->second);
     }

@@ -134,6 +134,17 @@ TEST(DockerClientUnitTest, StreamEventsReadsOneEventPerLineAndAsksForTheRunsOwn)
             Status::Code::kUnavailable);
 }
 
+TEST(DockerClientUnitTest, ALoopbackProxyStaysOutOfBridgedContainers) {
+  const std::map<std::string, std::string> env = {
+      {"HTTPS_PROXY", "http://127.0.0.1:3128"}, {"http_proxy", "proxy.corp:8080"},
+      {"NO_PROXY", "localhost,127.0.0.1"}, {"PATH", "/bin"}};
+  EXPECT_EQ(ContainerProxies(env, "host"),
+            (std::vector<std::string>{"HTTPS_PROXY=http://127.0.0.1:3128", "http_proxy=proxy.corp:8080",
+                                      "NO_PROXY=localhost,127.0.0.1"}));
+  EXPECT_EQ(ContainerProxies(env, "porch-net"),
+            (std::vector<std::string>{"http_proxy=proxy.corp:8080", "NO_PROXY=localhost,127.0.0.1"}));
+}
+
 TEST(DockerClientUnitTest, DemuxSplitsStreams) {
   std::string stream;
   auto frame = [&](char kind, const std::string& data) {
