@@ -352,15 +352,21 @@ class IsolatedCommandsTest : public ::testing::Test {
 
 // Each of two tasks waits until the other has started (so both were seeded
 // with the same output/) before it writes.
-const char* kBothStarted =
-    "touch $PORCH_RUN_DIR/$PORCH_TASK_ID.go; for i in $(seq 600); do [ $(ls $PORCH_RUN_DIR/*.go | wc -l) -ge 2 ] "
-    "&& break; sleep 0.05; done; ";
+// A seed task, then two that each wait until the other has started (so
+// both were seeded with the same output/) before running their command.
+std::string SeedThenTwo(const std::string& seed, const std::string& a, const std::string& b,
+                        const std::string& extra = "") {
+  const std::string wait =
+      "touch $PORCH_RUN_DIR/$PORCH_TASK_ID.go; for i in $(seq 600); do [ $(ls $PORCH_RUN_DIR/*.go | wc -l) -ge 2 ] "
+      "&& break; sleep 0.05; done; ";
+  return "tasks:\n  - {id: seed, command: \"" + seed + "\"}\n"
+         "  - {id: a, command: \"" + wait + a + "\", depends_on: [seed]" + extra + "}\n"
+         "  - {id: b, command: \"" + wait + b + "\", depends_on: [seed]" + extra + "}\n";
+}
 
 TEST_F(IsolatedCommandsTest, EditsToDifferentLinesOfOneFileBothLand) {
-  PorchRun r = Run("lines", std::string("tasks:\n"
-      "  - {id: seed, command: \"printf 'one\\\\ntwo\\\\nthree\\\\nfour\\\\nfive\\\\n' > f.txt\"}\n"
-      "  - {id: up, command: \"") + kBothStarted + "sed -i s/one/ONE/ f.txt\", depends_on: [seed]}\n"
-      "  - {id: down, command: \"" + kBothStarted + "sed -i s/five/FIVE/ f.txt\", depends_on: [seed]}\n");
+  PorchRun r = Run("lines", SeedThenTwo("printf 'one\\\\ntwo\\\\nthree\\\\nfour\\\\nfive\\\\n' > f.txt",
+                                       "sed -i s/one/ONE/ f.txt", "sed -i s/five/FIVE/ f.txt"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(*ReadFile(RunDir("lines") + "/output/f.txt"), "ONE\ntwo\nthree\nfour\nFIVE\n");
   // The later of the two was merged three ways, and that is on record.
@@ -370,20 +376,17 @@ TEST_F(IsolatedCommandsTest, EditsToDifferentLinesOfOneFileBothLand) {
   EXPECT_EQ(cases[0]["resolution"], "three-way");
   EXPECT_NE(cases[0]["task"], cases[0]["with"][0]);
   // The commands never wrote output/ themselves: each worked in its workspace.
-  EXPECT_TRUE(PathExists(RunDir("lines") + "/tasks/up/attempt-1/workspace/f.txt"));
+  EXPECT_TRUE(PathExists(RunDir("lines") + "/tasks/a/attempt-1/workspace/f.txt"));
   json owners = json::parse(*ReadFile(RunDir("lines") + "/merge.json"));
-  EXPECT_TRUE(owners["f.txt"]["task"] == "up" || owners["f.txt"]["task"] == "down") << owners.dump();
+  EXPECT_TRUE(owners["f.txt"]["task"] == "a" || owners["f.txt"]["task"] == "b") << owners.dump();
   // One commit per merged task, authored by the task.
   Result<ProcessResult> log = RunProcess({"git", "log", "--format=%an"}, RunDir("lines") + "/output");
   ASSERT_TRUE(log.ok());
-  for (const char* task : {"seed\n", "up\n", "down\n"}) EXPECT_NE(log->output.find(task), std::string::npos) << log->output;
+  for (const char* task : {"seed\n", "a\n", "b\n"}) EXPECT_NE(log->output.find(task), std::string::npos) << log->output;
 }
 
 TEST_F(IsolatedCommandsTest, OverlappingWritesAreAConflictNamingBothTasks) {
-  PorchRun r = Run("clash", std::string("tasks:\n"
-      "  - {id: seed, command: \"echo base > f.txt\"}\n"
-      "  - {id: a, command: \"") + kBothStarted + "echo A > f.txt\", depends_on: [seed], retries: 0}\n"
-      "  - {id: b, command: \"" + kBothStarted + "echo B > f.txt\", depends_on: [seed], retries: 0}\n");
+  PorchRun r = Run("clash", SeedThenTwo("echo base > f.txt", "echo A > f.txt", "echo B > f.txt", ", retries: 0"));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   json s = Status("clash");
   int failed = 0;

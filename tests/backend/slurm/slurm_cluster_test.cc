@@ -82,6 +82,20 @@ class SlurmClusterTest : public ::testing::Test {
     EXPECT_EQ(grep->output, "") << "the key reached the run directory";
   }
   std::string RunId(const std::string& name) { return run_prefix_ + name; }
+  // merge.isolate_commands on this backend: two commands, each in its
+  // workspace, reach output/ through the merge, which records them.
+  void ExpectIsolatedCommandsMerged(const std::string& id, const std::map<std::string, std::string>& env) {
+    PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
+        Plan("tasks:\n  - {id: gen, command: 'echo data > data.txt'}\n"
+             "  - {id: use, command: 'cat data.txt > used.txt', depends_on: [gen]}\n"),
+        "--run-id", id, "--set", "merge.isolate_commands=true"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(*ReadFile(Run(id) + "/output/used.txt"), "data\n");
+    json owners = json::parse(*ReadFile(Run(id) + "/merge.json"));
+    EXPECT_EQ(owners["data.txt"]["task"], "gen");
+    EXPECT_EQ(owners["used.txt"]["task"], "use");
+    EXPECT_TRUE(PathExists(Run(id) + "/tasks/use/attempt-1/seed.json"));  // it worked in a workspace
+  }
   std::string Plan(const std::string& yaml) {
     std::string path = dir_.path() + "/plan-" + std::to_string(++plans_) + ".yaml";
     EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
@@ -273,17 +287,7 @@ TEST_F(SlurmClusterTest, ThePromptPlanSucceedsOnNodesWithEveryKeySourceForBothEx
 }
 
 TEST_F(SlurmClusterTest, IsolatedCommandsReachOutputThroughTheMerge) {
-  const std::string id = RunId("isolated");
-  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
-      Plan("tasks:\n  - {id: gen, command: 'echo data > data.txt'}\n"
-           "  - {id: use, command: 'cat data.txt > used.txt', depends_on: [gen]}\n"),
-      "--run-id", id, "--set", "merge.isolate_commands=true"}, Env());
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(*ReadFile(Run(id) + "/output/used.txt"), "data\n");
-  // Each worked in its workspace; the merge put their files in output/.
-  json owners = json::parse(*ReadFile(Run(id) + "/merge.json"));
-  EXPECT_EQ(owners["data.txt"]["task"], "gen");
-  EXPECT_EQ(owners["used.txt"]["task"], "use");
+  ExpectIsolatedCommandsMerged(RunId("isolated"), Env());
 }
 
 TEST_F(SlurmClusterTest, TimeLimitStopsTheTaskAndTheRetryGetsTwiceTheTime) {
@@ -630,17 +634,7 @@ TEST_F(AwsClusterTest, ThePromptPlanSucceedsStagedThroughS3WithEveryKeySourceFor
 }
 
 TEST_F(AwsClusterTest, IsolatedCommandsReachOutputThroughTheMerge) {
-  const std::string id = RunId("awsisolated");
-  PorchRun r = RunPorch(dir_.path(), {"run", "--plan",
-      Plan("tasks:\n  - {id: gen, command: 'echo data > data.txt'}\n"
-           "  - {id: use, command: 'cat data.txt > used.txt', depends_on: [gen]}\n"),
-      "--run-id", id, "--set", "merge.isolate_commands=true"}, AwsEnv());
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(*ReadFile(Run(id) + "/output/used.txt"), "data\n");
-  // Each worked in its workspace; the merge put their files in output/.
-  json owners = json::parse(*ReadFile(Run(id) + "/merge.json"));
-  EXPECT_EQ(owners["data.txt"]["task"], "gen");
-  EXPECT_EQ(owners["used.txt"]["task"], "use");
+  ExpectIsolatedCommandsMerged(RunId("awsisolated"), AwsEnv());
 }
 
 // Nodes keep nothing of a run: not the attempts' directories, not the run's,
