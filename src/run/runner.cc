@@ -62,15 +62,22 @@ std::string ConfigToStoredJson(const LoadedConfig& loaded) {
 Result<LoadedRun> LoadRun(const std::string& run_dir) {
   Result<LoadedRun> run = LoadRunPlan(run_dir);
   if (!run.ok()) return run.status();
-  RunLayout layout(run_dir);
-  if (PathExists(layout.journal())) {  // a run created but never started has none yet
-    Result<RunState> state = FoldJournalFile(layout.journal());
-    if (!state.ok()) return state.status();
-    run->state = std::move(*state);
-  }
-  if (run->state.run_id.empty()) run->state.run_id = layout.run_id();
-  ReadPlannerSpend(layout, &run->state);
+  Result<RunState> state = LoadRunState(RunLayout(run_dir));
+  if (!state.ok()) return state.status();
+  run->state = std::move(*state);
   return run;
+}
+
+Result<RunState> LoadRunState(const RunLayout& layout) {
+  RunState state;
+  if (PathExists(layout.journal())) {  // a run created but never started has none yet
+    Result<RunState> folded = FoldJournalFile(layout.journal());
+    if (!folded.ok()) return folded.status();
+    state = std::move(*folded);
+  }
+  if (state.run_id.empty()) state.run_id = layout.run_id();
+  ReadPlannerSpend(layout, &state);
+  return state;
 }
 
 void ReadPlannerSpend(const RunLayout& layout, RunState* state) {
@@ -187,10 +194,8 @@ namespace {
 // The report drawn from what the journal says, read back record by record;
 // the plan is the one in hand (not parsed again).
 Status ReportFromJournal(const RunLayout& layout, const Plan& plan, const Config& config) {
-  Result<RunState> state = FoldJournalFile(layout.journal());
+  Result<RunState> state = LoadRunState(layout);
   if (!state.ok()) return state.status();
-  if (state->run_id.empty()) state->run_id = layout.run_id();
-  ReadPlannerSpend(layout, &*state);
   return WriteRunReport(layout, plan, *state, config);
 }
 

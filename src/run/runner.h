@@ -46,6 +46,9 @@ struct LoadedRun {
 
 // Reads plan.json, config.json and the journal of `run_dir` (no lock).
 Result<LoadedRun> LoadRun(const std::string& run_dir);
+// The run's state alone: its journal folded record by record (empty for a
+// run never started), the run id, the planner's spending.
+Result<RunState> LoadRunState(const RunLayout& layout);
 // Fills state->planner_* from the run's planner/summary.json; leaves them
 // at 0 when the run was not planned by porch or the file is unreadable.
 void ReadPlannerSpend(const RunLayout& layout, RunState* state);
