@@ -62,7 +62,7 @@ constexpr double kEventWindowSeconds = 1.0;
 constexpr double kEventOverlapSeconds = 0.5;
 constexpr auto kEventRetryPause = std::chrono::milliseconds(500);
 // How long a SIGKILLed memory-limited container's OOMKilled is waited for.
-constexpr int kOomLooks = 10;
+constexpr int kOomLooks = 20;
 constexpr double kOomLookSeconds = 0.1;
 
 }  // namespace
@@ -90,12 +90,21 @@ std::set<std::string> DockerEventFollower::TakeDeaths() {
   return std::exchange(died_, {});
 }
 
+bool DockerEventFollower::TakeOom(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return oomed_.erase(id) > 0;
+}
+
 void DockerEventFollower::Loop() {
   double since = WallSeconds() - kEventOverlapSeconds;
   while (!stop_) {
     const double until = WallSeconds() + kEventWindowSeconds;
     Status st = client_.StreamEvents(since, until, {{"porch.uid", uid_}},
                                      [this](const std::string& id, const std::string& action) {
+      if (action == "oom") {
+        std::lock_guard<std::mutex> lock(mu_);
+        oomed_.insert(id);
+      }
       if (action == "die") {  // (porch's own removal, "destroy", wakes no one)
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -249,12 +258,15 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   Result<ContainerState> st = client_.Inspect(id);
   // The engine records an OOM kill apart from the exit, sometimes a moment
   // after it: collected at its "die" event, a memory-limited container
-  // SIGKILLed without OOMKilled is looked at again for a little while.
-  for (int look = 0; look < kOomLooks && job.memory_limited && st.ok() && !st->oom_killed &&
+  // SIGKILLed without OOMKilled (in its inspect or as an "oom" event) is
+  // looked at again for a little while.
+  bool oom = (st.ok() && st->oom_killed) || (events_ && events_->TakeOom(id));
+  for (int look = 0; look < kOomLooks && job.memory_limited && st.ok() && !oom &&
                      st->exit_code == 128 + SIGKILL;
        ++look) {
     clock_->SleepUntil(clock_->Now() + kOomLookSeconds);
     st = client_.Inspect(id);
+    oom = (st.ok() && st->oom_killed) || (events_ && events_->TakeOom(id));
   }
   std::string out, err;
   if (client_.Logs(id, &out, &err).ok() && !(out.empty() && err.empty())) {
@@ -263,7 +275,7 @@ BackendEvent DockerBackend::Collect(const std::string& id, const Job& job) {
   }
   Ending e;
   e.cancel_requested = cancelled_at_.erase(id) > 0;
-  e.oom_killed = st.ok() && st->oom_killed;
+  e.oom_killed = oom;
   e.memory_limited = job.memory_limited;
   e.exit_code = st.ok() ? st->exit_code : -1;
   e.without_result = "the container exited " + std::to_string(e.exit_code) +

@@ -89,6 +89,11 @@ class DockerEventFollower {
   // Drains the wake-ups: the ids of the containers that ended since the
   // last call (the engine's list may show them running a moment longer).
   std::set<std::string> TakeDeaths();
+  // Whether the engine reported an "oom" event for container `id` (and
+  // forgets it). The engine records OOMKilled apart from the exit, and
+  // under load its inspect can show the exit without it; the event is a
+  // second witness. Any thread.
+  bool TakeOom(const std::string& id);
   bool following() const { return following_; }
 
  private:
@@ -102,6 +107,7 @@ class DockerEventFollower {
   std::atomic<bool> following_{false};
   std::mutex mu_;
   std::set<std::string> died_;  // guarded by mu_
+  std::set<std::string> oomed_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "backend/docker/docker_backend.h"
 #include "model/result_file.h"
 #include "fakes/fake_clock.h"
@@ -130,6 +134,65 @@ TEST_F(DockerBackendUnitTest, AnOomKillTheEngineRecordsLateIsStillAnOom) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].reason, FailureReason::kOom) << done[0].detail;
   EXPECT_EQ(engine_->inspects, 4);
+}
+
+// Answers GET /events for the event follower: the first window carries
+// `lines`, the later ones are empty (after a short pause, as a real window).
+class ScriptedEvents : public HttpClient {
+ public:
+  explicit ScriptedEvents(std::string lines) : lines_(std::move(lines)) {}
+  Result<HttpResponse> Send(const HttpRequest& req, const BodySink& sink) override {
+    if (req.url.find("/events") == std::string::npos) return HttpResponse{404, {}, ""};
+    if (sent_.exchange(true)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return HttpResponse{200, {}, ""};
+    }
+    sink(lines_);
+    return HttpResponse{200, {}, ""};
+  }
+
+ private:
+  std::string lines_;
+  std::atomic<bool> sent_{false};
+};
+
+// Under load the engine's inspect may never show OOMKilled for a container
+// the kernel killed at its limit; the engine's "oom" event still makes the
+// attempt an `oom` failure.
+TEST_F(DockerBackendUnitTest, AnOomEventMakesAnOomWhenInspectNeverShowsIt) {
+  DockerBackendOptions o;
+  o.run_id = "r";
+  o.uid = "0123456789abcdef";
+  o.poll_s = 1;
+  auto engine = std::make_unique<ScriptedEngine>(&clock_);
+  ScriptedEngine* e = engine.get();
+  auto events = std::make_unique<ScriptedEvents>(
+      "{\"Type\":\"container\",\"Action\":\"oom\",\"Actor\":{\"ID\":\"c1\"}}\n"
+      "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c1\"}}\n");
+  backend_ = std::make_unique<DockerBackend>(std::move(engine), "/tmp/none.sock", layout_, &clock_, o,
+                                             std::move(events));
+  task_.resources.memory_bytes = 16 << 20;
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  ASSERT_TRUE(backend_->Submit(ls)[0].ok());
+  e->state = "exited";
+  e->exit_code = 137;  // and OOMKilled stays false
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the follower's thread reads the window
+  std::vector<BackendEvent> done = Finished(10);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].reason, FailureReason::kOom) << done[0].detail;
+}
+
+// Without the event and without OOMKilled, a SIGKILLed container is not
+// called an OOM: the attempt fails as the backend's error.
+TEST_F(DockerBackendUnitTest, ASigkillWithoutAnyOomWitnessIsNotAnOom) {
+  task_.resources.memory_bytes = 16 << 20;
+  std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
+  ASSERT_TRUE(backend_->Submit(ls)[0].ok());
+  engine_->state = "exited";
+  engine_->exit_code = 137;
+  std::vector<BackendEvent> done = Finished(10);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_NE(done[0].reason, FailureReason::kOom) << done[0].detail;
 }
 
 TEST_F(DockerBackendUnitTest, EngineGoneTooLongStopsTheRunWithoutFailingAttempts) {
