@@ -23,7 +23,7 @@ LAYERS = [
     ("core", ["core"]),
     ("platform", ["platform"]),
     ("model", ["plan", "config", "journal", "model"]),
-    ("services", ["aws", "s3", "llm"]),
+    ("services", ["aws", "s3", "llm", "queue"]),
     ("sched", ["sched"]),
     ("exec", ["exec", "agent"]),
     ("backends", ["backend"]),

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 packages=(
   g++ make cmake ninja-build pkg-config git ca-certificates
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libgtest-dev
-  libcurl4-openssl-dev libssl-dev python3
+  libcurl4-openssl-dev libssl-dev libhiredis-dev python3
 )
 
 scripts/apt-install-missing.sh "${packages[@]}"

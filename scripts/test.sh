@@ -57,6 +57,8 @@ PORCH_S3_SIGV4_PORT="$(scripts/free-port.sh)" && export PORCH_S3_SIGV4_PORT
 PORCH_S3_FAUXQS_PORT="$(scripts/free-port.sh)" && export PORCH_S3_FAUXQS_PORT
 images=()
 cleanup() {
+  # redis-servers the queue tests started and could not stop (a crashed test).
+  find "$state" -name redis.pid 2>/dev/null | while read -r f; do kill "$(cat "$f")" 2>/dev/null; done
   scripts/s3-down.sh >/dev/null 2>&1
   scripts/slurm-down.sh >/dev/null 2>&1
   scripts/docker-down.sh >/dev/null 2>&1
@@ -82,6 +84,11 @@ if s3_env="$(scripts/s3-up.sh | tail -n 2)"; then
   export ${s3_env?}
 else
   daemon_failed "the S3 servers" "see $PORCH_S3_DIR; the S3Server* tests skip"
+fi
+if PORCH_REDIS_SERVER="$(scripts/install-redis.sh | tail -n 1)"; then
+  export PORCH_REDIS_SERVER
+else
+  daemon_failed "the Redis server" "redis-server could not be installed; the Queue* tests skip"
 fi
 if SLURM_CONF="$(scripts/slurm-up.sh | tail -n 1)"; then
   export SLURM_CONF

@@ -8,6 +8,7 @@
 #include "backend/aws/aws_backend.h"
 #include "backend/docker/docker_backend.h"
 #include "backend/local/local_backend.h"
+#include "backend/queue/queue_backend.h"
 #include "backend/slurm/slurm_backend.h"
 
 namespace porch {
@@ -32,8 +33,11 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
   if (config.backend == "aws") {
     return CreateAwsBackend(config, layout, identity, clock, env);
   }
+  if (config.backend == "queue") {
+    return CreateQueueBackend(config, layout, identity, clock, env);
+  }
   return Status::InvalidArgument("unknown backend '" + config.backend +
-                                 "' (known: threading, docker, slurm, aws)");
+                                 "' (known: threading, docker, slurm, aws, queue)");
 }
 
 bool IsLoopbackUrl(const std::string& url) {

@@ -55,6 +55,8 @@ uint64_t MaxPlanBytes(const Config& c) {
   return ParseMemory(c.limits.max_plan_bytes).value_or(kDefaultMaxPlanBytes);
 }
 
+}  // namespace
+
 // Defaults < config file < environment < flags.
 Result<LoadedConfig> LoadConfig(const GlobalOptions& g) {
   ConfigLoader loader;
@@ -67,7 +69,6 @@ Result<LoadedConfig> LoadConfig(const GlobalOptions& g) {
   return ApplyFlags(g, &loader);
 }
 
-}  // namespace
 
 Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader) {
   for (const std::string& kv : g.sets) {

@@ -38,6 +38,8 @@ struct GlobalOptions {
 // Applies the command-line layer (--set, --output-dir, --backend,
 // --max-executors, --fail-fast) on top of `loader` and checks the result.
 Result<LoadedConfig> ApplyFlags(const GlobalOptions& g, ConfigLoader* loader);
+// Defaults < config file (--config, else ./porch.yaml) < environment < flags.
+Result<LoadedConfig> LoadConfig(const GlobalOptions& g);
 
 int CmdRun(const GlobalOptions& g, const std::string& plan_path, const std::string& requirements,
            const std::string& requirements_file, const std::string& run_id);
@@ -58,6 +60,19 @@ int CmdServe(const GlobalOptions& g);
 int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<std::string>& args,
           bool delete_extra, const std::string& unchanged_from,
           const std::vector<std::string>& exclude = {});
+
+// porch worker: serves the queue backend's attempts (src/queue/worker.h).
+struct WorkerFlags {
+  std::string queue;          // empty: queue.url
+  std::string password_file;  // empty: queue.password_file / env
+  int slots = 0;              // 0: the number of CPUs
+  std::string labels;         // comma-separated
+  std::string work_dir;       // empty: $TMPDIR/porch-worker-<name>
+  std::string name;           // empty: <host>-<pid>-<random>
+  bool once = false;
+  double idle_exit_s = 0;
+};
+int CmdWorker(const GlobalOptions& g, const WorkerFlags& f);
 
 // time_limit_s / grace_s < 0: from the task and the run's config.
 // The local backend's spawner (exec/spawner.h): internal, started by porch.

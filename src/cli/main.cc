@@ -188,6 +188,29 @@ int main(int argc, char** argv) {
       "(docs/dashboard.md). It reads the run directories, so it also shows runs of other\n"
       "porch processes.\n\nExample:\n  porch serve --port 8470   # then open http://127.0.0.1:8470/");
 
+  porch::WorkerFlags wf;
+  CLI::App* worker_cmd = app.add_subcommand("worker", "run attempts of queue-backend runs (Redis Streams)");
+  AddGlobal(worker_cmd, &g);
+  worker_cmd->add_option("--queue", wf.queue, "redis://host:port/db (default: queue.url)");
+  worker_cmd->add_option("--password-file", wf.password_file,
+                         "file holding the Redis password (else PORCH_QUEUE_PASSWORD / REDISCLI_AUTH)");
+  worker_cmd->add_option("--slots", wf.slots, "attempts run at once (default: the number of CPUs)")
+      ->check(CLI::Range(1, 4096));
+  worker_cmd->add_option("--labels", wf.labels, "what this host offers, comma-separated (gpu,...)");
+  worker_cmd->add_option("--work-dir", wf.work_dir, "the worker's own files (default: in $TMPDIR)");
+  worker_cmd->add_option("--name", wf.name, "consumer name, unique among workers (default: host-pid-random)");
+  worker_cmd->add_flag("--once", wf.once, "exit once nothing runs and the queue has nothing for this worker");
+  worker_cmd->add_option("--idle-exit", wf.idle_exit_s, "exit after this many seconds with nothing to do")
+      ->check(CLI::Range(0.0, 1e9));
+  worker_cmd->footer(
+      "\nTakes attempts that `porch run --backend queue` pushed to Redis and runs each with\n"
+      "`porch exec-task` in the run directory, which must be on a filesystem this host\n"
+      "shares with porch at the same path (NFS). Tasks that need GPUs go only to workers\n"
+      "started with --labels gpu. SIGTERM: takes nothing more and finishes what runs (a\n"
+      "second SIGTERM stops those; porch runs them again). Exit codes: 0 stopped, 2 bad\n"
+      "flags, 3 Redis unreachable or refusing the password. docs/queue.md.\n\n"
+      "Example:\n  PORCH_QUEUE_PASSWORD=... porch worker --queue redis://10.0.0.5:6379/0 --slots 8");
+
   CLI::App* report_cmd = app.add_subcommand("report", "rewrite metrics.json and report.html");
   report_cmd->add_option("run", run, "run id or directory (default: the latest run)");
   report_cmd->footer(
@@ -267,6 +290,7 @@ int main(int argc, char** argv) {
   if (keys_cmd->parsed()) return porch::CmdConfigKeys();
   if (report_cmd->parsed()) return porch::CmdReport(g, run);
   if (serve_cmd->parsed()) return porch::CmdServe(g);
+  if (worker_cmd->parsed()) return porch::CmdWorker(g, wf);
   if (s3_cmd->parsed()) return porch::CmdS3(g, s3_action, s3_args, s3_delete, s3_unchanged_from, s3_exclude);
   if (exec_cmd->parsed()) return porch::CmdExecTask(run_dir, task, attempt, exec_time_limit, exec_grace);
   if (spawner_cmd->parsed()) return porch::CmdSpawner(run_dir, spawner_fd);

@@ -165,6 +165,24 @@ const std::vector<Field>& Fields() {
        Member(&Config::aws, &AwsConfig::s3_prefix)},
       {"aws.endpoint", Kind::kString, "S3 endpoint override (S3-compatible stores)", false,
        Member(&Config::aws, &AwsConfig::endpoint)},
+      {"queue.url", Kind::kString, "the Redis the workers read: redis://host:port/db (no password: see queue.password_file)", false,
+       Member(&Config::queue, &QueueConfig::url)},
+      {"queue.password_file", Kind::kString,
+       "a file holding the Redis password (else PORCH_QUEUE_PASSWORD or REDISCLI_AUTH)", false,
+       Member(&Config::queue, &QueueConfig::password_file)},
+      {"queue.prefix", Kind::kString, "key prefix in Redis (porch and its workers must agree)", false,
+       Member(&Config::queue, &QueueConfig::prefix)},
+      {"queue.visibility_timeout", Kind::kDouble,
+       "seconds without a worker's heartbeat before its attempt is taken back and run again", false,
+       Member(&Config::queue, &QueueConfig::visibility_timeout)},
+      {"queue.poll_seconds", Kind::kDouble, "seconds between reads of the run's result stream", false,
+       Member(&Config::queue, &QueueConfig::poll_seconds)},
+      {"queue.wait_seconds", Kind::kDouble, "how long Redis may be unreachable before the run stops", false,
+       Member(&Config::queue, &QueueConfig::wait_seconds)},
+      {"queue.timeout_seconds", Kind::kDouble, "timeout of connecting to Redis and of one command", false,
+       Member(&Config::queue, &QueueConfig::timeout_seconds)},
+      {"queue.staging", Kind::kString, "shared: workers see the run directory on a shared filesystem", false,
+       Member(&Config::queue, &QueueConfig::staging)},
       {"llm.provider", Kind::kString, "anthropic | bedrock", false,
        Member(&Config::llm, &LlmConfig::provider)},
       {"llm.model", Kind::kString, "model for planning and agents", false,
@@ -432,10 +450,19 @@ Status ConfigLoader::Check() const {
                                    where("max_executors") + ")");
   }
   if (c.backend != "threading" && c.backend != "docker" && c.backend != "slurm" &&
-      c.backend != "aws") {
+      c.backend != "aws" && c.backend != "queue") {
     return Status::InvalidArgument("unknown backend '" + c.backend +
-                                   "' (known: threading, docker, slurm, aws; from " +
+                                   "' (known: threading, docker, slurm, aws, queue; from " +
                                    where("backend") + ")");
+  }
+  if (!(c.queue.visibility_timeout >= 1) || !(c.queue.poll_seconds > 0) || !(c.queue.wait_seconds >= 0) ||
+      !(c.queue.timeout_seconds > 0)) {
+    return Status::InvalidArgument(
+        "queue.visibility_timeout must be at least 1 s, and queue.poll_seconds and queue.timeout_seconds "
+        "above 0 (queue.wait_seconds: 0 or more)");
+  }
+  if (c.queue.prefix.empty() || c.queue.prefix.find_first_of(" \t\n") != std::string::npos) {
+    return Status::InvalidArgument("queue.prefix must be a non-empty name without spaces");
   }
   if (c.retry.max_retries < 0 || c.retry.max_retries > 100) {
     return Status::InvalidArgument("retry.max_retries must be from 0 to 100");

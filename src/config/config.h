@@ -79,6 +79,17 @@ struct AwsConfig {
   std::string endpoint;               // S3-compatible endpoint override
 };
 
+struct QueueConfig {
+  std::string url = "redis://127.0.0.1:6379/0";  // the Redis the workers read (redis://[:pw@]host:port/db)
+  std::string password_file;          // a file holding the password (else PORCH_QUEUE_PASSWORD)
+  std::string prefix = "porch";       // key prefix: workers and porch must agree
+  double visibility_timeout = 30;     // a claimed attempt without a heartbeat this long is reclaimed
+  double poll_seconds = 0.05;         // between reads of the run's result stream
+  double wait_seconds = 120;          // how long Redis may be gone before the run stops
+  double timeout_seconds = 10;        // connecting, and one command
+  std::string staging = "shared";     // shared: workers see the run directory (NFS)
+};
+
 struct LlmConfig {
   std::string provider = "anthropic";  // anthropic | bedrock
   std::string model = "claude-sonnet-4-5";
@@ -138,13 +149,14 @@ struct Config {
   std::string requirements;
   std::string output_dir = "porch-runs";
   int max_executors = 5;
-  std::string backend = "threading";   // threading | docker | slurm | aws
+  std::string backend = "threading";   // threading | docker | slurm | aws | queue
   bool fail_fast = false;
   double default_time_limit_seconds = 0;  // 0: none
   double kill_grace_seconds = 5;       // SIGTERM -> SIGKILL
   DockerConfig docker;
   SlurmConfig slurm;
   AwsConfig aws;
+  QueueConfig queue;
   RetryConfig retry;
   LlmConfig llm;
   PlannerConfig planner;

@@ -6,8 +6,12 @@ namespace porch {
 namespace {
 
 volatile sig_atomic_t g_interrupt_signal = 0;
+volatile sig_atomic_t g_interrupt_count = 0;
 
-void OnInterrupt(int sig) { g_interrupt_signal = sig; }
+void OnInterrupt(int sig) {
+  g_interrupt_signal = sig;
+  g_interrupt_count = g_interrupt_count + 1;
+}
 void OnChild(int) {}  // exists only so SIGCHLD interrupts ppoll
 
 }  // namespace
@@ -41,5 +45,6 @@ SignalGuard::~SignalGuard() {
 
 bool SignalGuard::interrupted() { return g_interrupt_signal != 0; }
 int SignalGuard::interrupt_signal() { return g_interrupt_signal; }
+int SignalGuard::interrupt_count() { return g_interrupt_count; }
 
 }  // namespace porch

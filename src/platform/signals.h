@@ -24,6 +24,8 @@ class SignalGuard {
   static bool interrupted();
   // The signal that interrupted (SIGINT...), or 0.
   static int interrupt_signal();
+  // How many of those signals arrived (a second one asks for more haste).
+  static int interrupt_count();
 
  private:
   sigset_t old_mask_;

@@ -1,0 +1,399 @@
+#include "backend/queue/queue_backend.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "backend/verdict.h"
+#include "model/result_file.h"
+#include "platform/files.h"
+
+namespace porch {
+
+namespace {
+
+constexpr char kFenceTtl[] = "604800";  // a week: longer than any run is left unresumed
+
+// Reclaims, of the ids given, those pending longer than ARGV[1] ms: claimed
+// by porch's reaper, acknowledged and deleted in one step, so a heartbeat
+// that comes later finds nothing to renew.
+constexpr char kReapScript[] = R"lua(
+local out = {}
+for i = 2, #ARGV do
+  local c = redis.call('XCLAIM', KEYS[1], 'porch-workers', 'porch-reaper', ARGV[1], ARGV[i], 'JUSTID')
+  if #c > 0 then
+    redis.call('XACK', KEYS[1], 'porch-workers', ARGV[i])
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+)lua";
+
+// Cancels an attempt: its cancel key first (a worker that claims it later
+// will not run it; one running it stops at its next heartbeat); an entry no
+// worker has claimed is deleted (1). 0: the entry is gone (its result is on
+// its way); -1: a worker has it.
+constexpr char kCancelScript[] = R"lua(
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+local p = redis.call('XPENDING', KEYS[1], 'porch-workers', ARGV[1], ARGV[1], 1)
+if #p == 0 then return redis.call('XDEL', KEYS[1], ARGV[1]) end
+return -1
+)lua";
+
+// After a resume, an attempt recorded without its entry id: claimed (1), or
+// fenced off so no worker will ever run it (0), in one step.
+constexpr char kFenceScript[] = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return 0
+)lua";
+
+std::string JobKey(const std::string& task_id, int attempt) { return task_id + "#" + std::to_string(attempt); }
+
+std::string FieldOf(const RedisReply& fields, const std::string& name) {
+  for (size_t i = 0; fields.is_array() && i + 1 < fields.elements.size(); i += 2) {
+    if (fields.elements[i].text() == name) return fields.elements[i + 1].text();
+  }
+  return "";
+}
+
+}  // namespace
+
+QueueBackend::QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options)
+    : PollingBackend(clock),
+      redis_(redis),
+      layout_(std::move(layout)),
+      options_(std::move(options)),
+      names_{options_.prefix} {}
+
+void QueueBackend::Outage(bool failed) {
+  if (!failed) {
+    outage_since_ = 0;
+  } else if (outage_since_ == 0) {
+    outage_since_ = clock_->Now();
+  }
+}
+
+Status QueueBackend::health() const {
+  if (outage_since_ > 0 && clock_->Now() - outage_since_ > options_.wait_s) {
+    return Status::Unavailable("Redis has not answered for " + std::to_string(static_cast<int>(options_.wait_s)) +
+                               " s (queue.wait_seconds); the attempts in flight are kept in the queue");
+  }
+  return Status::Ok();
+}
+
+Status QueueBackend::EnsureGroup(const std::string& stream) {
+  if (groups_.count(stream) > 0) return Status::Ok();
+  Result<RedisReply> r = redis_->Command({"XGROUP", "CREATE", stream, kQueueGroup, "0", "MKSTREAM"});
+  if (!r.ok()) return r.status();
+  if (r->is_error() && r->str.find("BUSYGROUP") == std::string::npos) {
+    return Status::Unavailable("creating the consumer group of " + stream + ": " + r->str);
+  }
+  groups_.insert(stream);
+  return Status::Ok();
+}
+
+std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> launches) {
+  std::vector<RedisCommand> cmds;
+  std::vector<std::string> streams;
+  for (const Launch& l : launches) {
+    AttemptMessage m;
+    m.run_uid = options_.uid;
+    m.run_dir = layout_.dir();
+    m.task_id = l.task->id;
+    m.attempt = l.attempt;
+    m.time_limit_s = l.time_limit_s;
+    m.grace_s = options_.grace_s;
+    m.gpus = l.task->resources.gpus;
+    m.results = names_.Results(options_.uid);
+    m.prefix = options_.prefix;
+    streams.push_back(names_.ClassStream(QueueClass(m.gpus)));
+    RedisCommand add = {"XADD", streams.back(), "*"};
+    for (std::string& f : EncodeAttempt(m)) add.push_back(std::move(f));
+    cmds.push_back(std::move(add));
+  }
+  // Redis restarting: waited for (queue.wait_seconds). A resent XADD is
+  // harmless: the second copy finds the attempt's claim key taken.
+  Result<std::vector<RedisReply>> r = Status::Unavailable("not sent");
+  const double give_up = clock_->Now() + options_.wait_s;
+  for (double pause = 0.1;; pause = std::min(pause * 2, 2.0)) {
+    Status groups = Status::Ok();
+    for (const std::string& s : streams) {
+      if (groups.ok()) groups = EnsureGroup(s);
+    }
+    r = groups.ok() ? redis_->Pipeline(cmds) : Result<std::vector<RedisReply>>(groups);
+    Outage(!r.ok());
+    if (r.ok() || clock_->Now() >= give_up) break;
+    clock_->SleepUntil(clock_->Now() + pause);
+  }
+  std::vector<Result<std::string>> out;
+  for (size_t i = 0; i < launches.size(); ++i) {
+    if (!r.ok()) {
+      out.push_back(r.status().Annotate("queue backend: pushing the attempt"));
+      continue;
+    }
+    const RedisReply& reply = (*r)[i];
+    if (reply.is_error() || reply.text().empty()) {
+      out.push_back(Status::Unavailable("queue backend: XADD to " + streams[i] + " answered " + reply.str));
+      continue;
+    }
+    const Launch& l = launches[i];
+    Job job{l.index, l.attempt, l.task->id, streams[i], reply.text(), "", false};
+    jobs_[JobKey(job.task_id, job.attempt)] = job;
+    out.push_back(streams[i] + "|" + reply.text());
+  }
+  PollSoon(options_.poll_s);
+  return out;
+}
+
+QueueBackend::Job* QueueBackend::Find(const std::string& task_id, int attempt) {
+  auto it = jobs_.find(JobKey(task_id, attempt));
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+void QueueBackend::Cancel(Dag::Index index, int attempt) {
+  for (auto& [key, job] : jobs_) {
+    if (job.index != index || job.attempt != attempt || job.cancel_requested) continue;
+    job.cancel_requested = true;
+    to_cancel_.push_back(key);
+  }
+  PollSoon();
+}
+
+void QueueBackend::FlushCancels(std::vector<BackendEvent>* events) {
+  if (to_cancel_.empty()) return;
+  std::vector<RedisCommand> cmds;
+  std::vector<std::string> keys;
+  for (const std::string& key : to_cancel_) {
+    auto it = jobs_.find(key);
+    if (it == jobs_.end()) continue;
+    const Job& job = it->second;
+    // Without an entry id (adopted after a resume, not yet seen started),
+    // the key alone stops it.
+    cmds.push_back({"EVAL", kCancelScript, "2", job.stream.empty() ? names_.Results(options_.uid) : job.stream,
+                    names_.CancelKey(options_.uid, job.task_id, job.attempt),
+                    job.entry.empty() ? "0-0" : job.entry, kFenceTtl});
+    keys.push_back(key);
+  }
+  Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
+  Outage(!r.ok());
+  if (!r.ok()) return;  // asked again at the next poll
+  to_cancel_.clear();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if ((*r)[i].is_error() || (*r)[i].integer != 1) continue;  // a worker has it: its result comes
+    auto it = jobs_.find(keys[i]);
+    const Job& job = it->second;
+    events->push_back(FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kCancelled,
+                                  "cancelled before a worker took it"));
+    jobs_.erase(it);
+  }
+}
+
+void QueueBackend::ReadResults(std::vector<BackendEvent>* events) {
+  const std::string stream = names_.Results(options_.uid);
+  while (true) {
+    Result<RedisReply> r = redis_->Command({"XREAD", "COUNT", "1000", "STREAMS", stream, last_result_});
+    Outage(!r.ok());
+    if (!r.ok() || r->is_error()) return;
+    std::map<std::string, std::vector<StreamEntry>> got = StreamEntries(*r);
+    const std::vector<StreamEntry>& entries = got[stream];
+    for (const StreamEntry& e : entries) {
+      last_result_ = e.id;
+      OnMessage(e.fields, events);
+    }
+    if (entries.size() < 1000) return;
+  }
+}
+
+void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events) {
+  const std::string type = FieldOf(fields, "type");
+  if (type == "started") {
+    int attempt = std::atoi(FieldOf(fields, "attempt").c_str());
+    Job* job = Find(FieldOf(fields, "task"), attempt);
+    if (job == nullptr) return;
+    job->worker = FieldOf(fields, "worker");
+    if (job->entry.empty()) {  // adopted after a resume: now its entry is known
+      job->stream = FieldOf(fields, "stream");
+      job->entry = FieldOf(fields, "entry");
+    }
+    events->push_back(StartedEvent(job->index, job->attempt, std::strtod(FieldOf(fields, "started").c_str(), nullptr)));
+    return;
+  }
+  if (type != "result") return;
+  Result<ResultMessage> m = DecodeResult(fields);
+  if (!m.ok()) return;
+  auto it = jobs_.find(JobKey(m->task_id, m->attempt));
+  // Not in flight: a late result of an attempt porch reclaimed, or one
+  // already settled. Its result file stays where exec-task wrote it; it
+  // cannot override the newer attempt.
+  if (it == jobs_.end()) return;
+  const Job& job = it->second;
+  Ending e;
+  e.cancel_requested = job.cancel_requested;
+  e.exit_code = m->exit_code;
+  e.without_result = !m->detail.empty()
+                         ? m->detail
+                         : "exec-task on worker " + m->worker + " exited " + std::to_string(m->exit_code) +
+                               " without a result file (see tasks/" + job.task_id + "/attempt-" +
+                               std::to_string(job.attempt) + "/worker.log)";
+  Result<AttemptResult> result = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));
+  BackendEvent ev = ResolveEnding(job.index, job.attempt, clock_->Now(), result, e);
+  if (m->started_at > 0) ev.started_at = m->started_at;
+  events->push_back(std::move(ev));
+  jobs_.erase(it);
+}
+
+void QueueBackend::Reap(std::vector<BackendEvent>* events) {
+  next_reap_ = clock_->Now() + options_.visibility_s / 3;
+  std::map<std::string, std::vector<std::string>> by_stream;  // stream -> entry ids
+  for (const auto& [key, job] : jobs_) {
+    if (!job.entry.empty() && !job.cancel_requested) by_stream[job.stream].push_back(job.entry);
+  }
+  if (by_stream.empty()) return;
+  std::vector<RedisCommand> cmds;
+  std::vector<std::string> streams;
+  const std::string idle_ms = std::to_string(static_cast<long long>(std::llround(options_.visibility_s * 1000)));
+  for (const auto& [stream, ids] : by_stream) {
+    RedisCommand cmd = {"EVAL", kReapScript, "1", stream, idle_ms};
+    cmd.insert(cmd.end(), ids.begin(), ids.end());
+    cmds.push_back(std::move(cmd));
+    streams.push_back(stream);
+  }
+  Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
+  Outage(!r.ok());
+  if (!r.ok()) return;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    for (const RedisReply& id : (*r)[i].elements) {
+      for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+        if (it->second.stream != streams[i] || it->second.entry != id.text()) continue;
+        const Job& job = it->second;
+        events->push_back(FailedEvent(
+            job.index, job.attempt, clock_->Now(), FailureReason::kLost,
+            "worker " + (job.worker.empty() ? std::string("?") : job.worker) + " stopped heartbeating for " +
+                std::to_string(static_cast<int>(options_.visibility_s)) +
+                " s (queue.visibility_timeout); the attempt runs again, not charged"));
+        jobs_.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
+  std::vector<RedisCommand> cmds;
+  std::vector<std::string> keys;
+  for (const auto& [key, job] : jobs_) {
+    if (job.entry.empty()) continue;
+    cmds.push_back({"XRANGE", job.stream, job.entry, job.entry});
+    keys.push_back(key);
+  }
+  Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
+  Outage(!r.ok());
+  if (!r.ok()) return;
+  check_adopted_ = false;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!(*r)[i].is_array() || !(*r)[i].elements.empty()) continue;
+    auto it = jobs_.find(keys[i]);
+    events->push_back(FailedEvent(it->second.index, it->second.attempt, clock_->Now(), FailureReason::kLost,
+                                  "its queue entry was reclaimed while porch was down; it runs again"));
+    jobs_.erase(it);
+  }
+}
+
+void QueueBackend::Poll(std::vector<BackendEvent>* events) {
+  FlushCancels(events);
+  ReadResults(events);
+  if (check_adopted_ && outage_since_ == 0) CheckAdopted(events);
+  if (clock_->Now() >= next_reap_) Reap(events);
+}
+
+Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
+  Job job{f.index, f.attempt, f.task->id, "", "", "", false};
+  if (size_t bar = f.job_id.find('|'); bar != std::string::npos) {
+    job.stream = f.job_id.substr(0, bar);
+    job.entry = f.job_id.substr(bar + 1);
+    jobs_[JobKey(job.task_id, job.attempt)] = job;
+    check_adopted_ = true;
+    return RecoverOutcome::kAdopted;  // its result, if any, is in the result stream (read from 0)
+  }
+  if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
+    Emit(std::move(*done));
+    return RecoverOutcome::kAdopted;
+  }
+  // porch died between XADD and the journal: a worker may have claimed it.
+  Result<RedisReply> r = redis_->Command({"EVAL", kFenceScript, "2",
+                                          names_.ClaimKey(options_.uid, job.task_id, job.attempt),
+                                          names_.CancelKey(options_.uid, job.task_id, job.attempt), kFenceTtl});
+  if (!r.ok()) return r.status().Annotate("queue backend: recovering " + job.task_id);
+  if (r->is_error()) return Status::Unavailable("queue backend: recovering " + job.task_id + ": " + r->str);
+  if (r->integer == 1) {
+    jobs_[JobKey(job.task_id, job.attempt)] = job;
+    return RecoverOutcome::kAdopted;
+  }
+  return RecoverOutcome::kLost;
+}
+
+Status QueueBackend::Close() {
+  if (!jobs_.empty()) return Status::Ok();  // stopped with attempts in flight: resume reads their results
+  Result<RedisReply> r = redis_->Command({"DEL", names_.Results(options_.uid)});
+  (void)r;  // a result stream left behind costs little; Redis gone at the end is not the run's failure
+  return Status::Ok();
+}
+
+Result<RedisAddress> QueueAddress(const std::string& url, const std::string& password_file,
+                                  const std::map<std::string, std::string>& env) {
+  std::string password;
+  if (!password_file.empty()) {
+    Result<std::string> text = ReadFile(password_file);
+    if (!text.ok()) return text.status().Annotate("queue.password_file");
+    password = *text;
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) password.pop_back();
+  } else if (auto it = env.find("PORCH_QUEUE_PASSWORD"); it != env.end() && !it->second.empty()) {
+    password = it->second;
+  } else if (auto it2 = env.find("REDISCLI_AUTH"); it2 != env.end() && !it2->second.empty()) {
+    password = it2->second;
+  }
+  return ParseRedisUrl(url, password);
+}
+
+namespace {
+
+class OwningQueueBackend : public QueueBackend {
+ public:
+  OwningQueueBackend(std::unique_ptr<RedisClient> redis, RunLayout layout, Clock* clock, QueueBackendOptions o)
+      : QueueBackend(redis.get(), std::move(layout), clock, std::move(o)), redis_(std::move(redis)) {}
+
+ private:
+  std::unique_ptr<RedisClient> redis_;  // destroyed after the base, which only borrows it
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const RunLayout& layout,
+                                                    const RunIdentity& identity, Clock* clock,
+                                                    const std::map<std::string, std::string>& env) {
+  if (config.queue.staging != "shared") {
+    return Status::InvalidArgument("queue.staging: '" + config.queue.staging +
+                                   "' is not supported by this build (only 'shared': workers see the run "
+                                   "directory on a shared filesystem; see docs/queue.md)");
+  }
+  if (layout.dir().empty() || layout.dir().front() != '/') {
+    return Status::InvalidArgument("queue backend: the run directory must be an absolute path");
+  }
+  Result<RedisAddress> address = QueueAddress(config.queue.url, config.queue.password_file, env);
+  if (!address.ok()) return address.status();
+  Result<std::unique_ptr<HiredisClient>> client = ConnectRedis(*address, config.queue.timeout_seconds);
+  if (!client.ok()) return client.status().Annotate("queue backend");
+  QueueBackendOptions o;
+  o.uid = identity.uid;
+  o.prefix = config.queue.prefix;
+  o.visibility_s = config.queue.visibility_timeout;
+  o.poll_s = config.queue.poll_seconds;
+  o.grace_s = config.kill_grace_seconds;
+  o.wait_s = config.queue.wait_seconds;
+  return std::unique_ptr<Backend>(
+      std::make_unique<OwningQueueBackend>(std::move(*client), layout, clock, std::move(o)));
+}
+
+}  // namespace porch

@@ -1,0 +1,125 @@
+// The queue backend: attempts go to Redis Streams, where `porch worker`s on
+// any number of hosts take them (src/queue/worker.h), on a filesystem they
+// share with porch's run directory (NFS, as for SLURM).
+//
+// Authority: as everywhere, the attempt's result file (written by exec-task
+// on the worker) says how it ended; the worker's result message says when
+// to look, and why there is none when the worker could not run it.
+//
+// Per attempt: one XADD (pipelined with the others of a Submit), its share
+// of one XREAD per poll of the run's result stream (which brings both the
+// worker's "started" and "result" messages), and its share of one reaper
+// script every visibility/3 s.
+//
+// Workers die: the reaper script reclaims, for the run's own entries only
+// (matched by id, never by prefix), each entry pending for longer than
+// queue.visibility_timeout without a heartbeat (XCLAIM with that minimum
+// idle time; XACK and XDEL only what it claimed, atomically), and the
+// attempt is reported lost: the scheduler runs it again as a new attempt,
+// not charged to its retries. The dead worker's exec-task got SIGTERM when
+// its worker died (PR_SET_PDEATHSIG), so two copies never run at once. A
+// late result of a reclaimed attempt is ignored: that attempt is no longer
+// in flight.
+//
+// Redis restarts (AOF on): calls fail, the backend keeps its state and asks
+// again at the next poll; Submit waits for Redis up to queue.wait_seconds;
+// after that long without Redis, health() stops the run (to be resumed).
+//
+// Resume: Recover() adopts each attempt recorded with an entry id; its
+// result, if it came while porch was down, is in the result stream (read
+// from its start). An attempt without an id (porch died between XADD and
+// the journal) is adopted when a worker claimed it, else it is fenced off
+// (its cancel key set, atomically with the check) and reported lost.
+//
+// Threading: the scheduler's thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backend/polling_backend.h"
+#include "config/config.h"
+#include "model/run_identity.h"
+#include "model/run_layout.h"
+#include "queue/queue_protocol.h"
+#include "queue/redis_client.h"
+
+namespace porch {
+
+struct QueueBackendOptions {
+  std::string uid;                 // the run's unique id: every key and stream of the run carries it
+  std::string prefix = "porch";
+  double visibility_s = 30;        // a claimed entry without a heartbeat this long is reclaimed
+  double poll_s = 0.05;            // seconds between reads of the result stream
+  double grace_s = 5;              // exec-task's SIGTERM -> SIGKILL grace
+  double wait_s = 120;             // how long Redis may be gone before the run stops
+};
+
+class QueueBackend : public PollingBackend {
+ public:
+  // `redis` and `clock` are not owned and must outlive the backend. The
+  // layout's run directory must be absolute (workers see it at that path).
+  QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options);
+  std::string name() const override { return "queue"; }
+  std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
+  void Cancel(Dag::Index index, int attempt) override;
+  Result<RecoverOutcome> Recover(const InFlight& attempt) override;
+  Status health() const override;
+  // Removes the run's result stream (the keys expire by themselves).
+  Status Close() override;
+
+ private:
+  struct Job {
+    Dag::Index index = 0;
+    int attempt = 0;
+    std::string task_id;
+    std::string stream;        // its class stream
+    std::string entry;         // its entry id (empty: not known yet, after a resume)
+    std::string worker;        // who claimed it (from its "started" message)
+    bool cancel_requested = false;
+  };
+  void Poll(std::vector<BackendEvent>* events) override;
+  double PollInterval() const override { return options_.poll_s; }
+  // Reads new messages of the result stream.
+  void ReadResults(std::vector<BackendEvent>* events);
+  void OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events);
+  // Reclaims the run's entries whose worker stopped heartbeating.
+  void Reap(std::vector<BackendEvent>* events);
+  void FlushCancels(std::vector<BackendEvent>* events);
+  // Once after a resume: adopted entries gone from their stream without a
+  // result were reclaimed while porch was down: lost.
+  void CheckAdopted(std::vector<BackendEvent>* events);
+  Job* Find(const std::string& task_id, int attempt);
+  // A Redis call failed (or answered): tracks the outage.
+  void Outage(bool failed);
+  Status EnsureGroup(const std::string& stream);
+
+  RedisClient* redis_;
+  RunLayout layout_;
+  QueueBackendOptions options_;
+  QueueNames names_;
+  std::map<std::string, Job> jobs_;          // by job id "<stream>|<entry>" or "task#attempt" when adopted without one
+  std::set<std::string> groups_;             // streams whose consumer group exists
+  std::vector<std::string> to_cancel_;       // job ids
+  std::string last_result_ = "0";            // last id read from the result stream
+  double next_reap_ = 0;
+  double outage_since_ = 0;                  // 0: Redis answers
+  bool check_adopted_ = false;               // Recover() adopted entries: CheckAdopted at the next poll
+};
+
+// The queue backend's options from the configuration, and a client that
+// reached Redis. Unavailable (exit 3) when Redis cannot be reached or
+// refuses the password; InvalidArgument for a bad queue.url.
+Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const RunLayout& layout,
+                                                    const RunIdentity& identity, Clock* clock,
+                                                    const std::map<std::string, std::string>& env);
+
+// The queue's address from the configuration: queue.url, with the password
+// from the URL, queue.password_file, PORCH_QUEUE_PASSWORD or REDISCLI_AUTH.
+Result<RedisAddress> QueueAddress(const std::string& url, const std::string& password_file,
+                                  const std::map<std::string, std::string>& env);
+
+}  // namespace porch
