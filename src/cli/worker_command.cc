@@ -1,6 +1,7 @@
 // `porch worker`: flags and configuration to a Worker (src/queue/worker.h).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -81,7 +82,10 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
                                               f.password_file.empty() ? q.password_file : f.password_file,
                                               CurrentEnvironment());
   if (!address.ok()) return Refuse(kExitInvalid, address.status().message());
-  Result<std::unique_ptr<HiredisClient>> redis = ConnectRedis(*address, q.timeout_seconds);
+  // A call may not block longer than a quarter of the visibility timeout:
+  // the worker must notice it is cut off in time to stop its attempts.
+  Result<std::unique_ptr<HiredisClient>> redis =
+      ConnectRedis(*address, std::min(q.timeout_seconds, q.visibility_timeout / 4));
   if (!redis.ok()) return Refuse(kExitError, redis.status().message());
   SignalGuard signals;
   RealClock clock;

@@ -113,7 +113,8 @@ Result<AttemptMessage> DecodeAttempt(const RedisReply& fields) {
 
 std::vector<std::string> EncodeResult(const ResultMessage& m) {
   return {"task", m.task_id, "attempt", std::to_string(m.attempt), "exit", std::to_string(m.exit_code),
-          "worker", m.worker, "entry", m.entry, "started", Num(m.started_at), "ended", Num(m.ended_at), "detail", m.detail};
+          "worker", m.worker, "entry", m.entry, "started", Num(m.started_at), "ended", Num(m.ended_at), "detail", m.detail,
+          "lost", m.lost ? "1" : "0"};
 }
 
 Result<ResultMessage> DecodeResult(const RedisReply& fields) {
@@ -123,6 +124,7 @@ Result<ResultMessage> DecodeResult(const RedisReply& fields) {
   m.worker = f["worker"];
   m.entry = f["entry"];
   m.detail = f["detail"];
+  m.lost = f["lost"] == "1";
   if (m.task_id.empty()) return Status::InvalidArgument("a result without a task");
   if (!ToInt(f["attempt"], &m.attempt) || !ToInt(f["exit"], &m.exit_code)) {
     return Status::InvalidArgument("a result with a bad attempt or exit code");

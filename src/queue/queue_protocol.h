@@ -83,6 +83,10 @@ struct ResultMessage {
   // Why there is no result file, when the worker knows (-2: cancelled
   // before it started; -3: the worker could not start it).
   std::string detail;
+  // The worker stopped the attempt itself because it lost contact with
+  // Redis for half the visibility timeout (it would be reclaimed anyway):
+  // not the task's failure.
+  bool lost = false;
 };
 std::vector<std::string> EncodeResult(const ResultMessage& m);
 Result<ResultMessage> DecodeResult(const RedisReply& fields);

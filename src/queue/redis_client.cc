@@ -174,6 +174,7 @@ Status HiredisClient::Connect() {
   }
   redisSetTimeout(c, Timeval(timeout_s_));
   context_ = c;
+  ++connections_;
   std::vector<RedisCommand> hello;
   if (!address_.password.empty()) {
     hello.push_back(address_.user.empty() ? RedisCommand{"AUTH", address_.password}

@@ -7,6 +7,7 @@
 // that says how to get TLS anyway (a local stunnel), rather than pretending.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,11 @@ class RedisClient {
 
   // Pipeline of one command.
   Result<RedisReply> Command(const RedisCommand& command);
+
+  // How many connections were made so far: a change between two calls
+  // means the connection broke in between (Redis restarted, or the network
+  // did), even when the retry hid it from the call.
+  virtual uint64_t connections() const { return 0; }
 };
 
 // Where Redis is: parsed from redis://[[user]:password@]host[:port][/db].
@@ -80,6 +86,7 @@ class HiredisClient : public RedisClient {
   // its password.
   Status Connect();
   Result<std::vector<RedisReply>> Pipeline(const std::vector<RedisCommand>& commands) override;
+  uint64_t connections() const override { return connections_; }
 
  private:
   Result<std::vector<RedisReply>> Send(const std::vector<RedisCommand>& commands);
@@ -88,6 +95,7 @@ class HiredisClient : public RedisClient {
   RedisAddress address_;
   double timeout_s_;
   void* context_ = nullptr;  // redisContext*
+  uint64_t connections_ = 0;
 };
 
 // Connects a HiredisClient, with clear errors (for `porch run` and

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -97,6 +98,7 @@ Status Worker::Run() {
     Reap();
     PublishPending();
     if (clock_->Now() >= next_beat_) Heartbeat();
+    FenceIfCutOff();
     const int free = options_.slots - static_cast<int>(running_.size());
     int came = 0;
     if (stops == 0 && free > 0) {
@@ -250,7 +252,7 @@ void Worker::Start(const std::string& stream, const std::string& entry, const At
     return;
   }
   ++ran_;
-  running_.push_back({pid, stream, entry, m, clock_->Now(), false});
+  running_.push_back({pid, stream, entry, m, clock_->Now(), false, false});
 }
 
 void Worker::Reap() {
@@ -270,6 +272,7 @@ void Worker::Reap() {
     res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     res.started_at = r.started_at;
     res.ended_at = clock_->Now();
+    res.lost = r.fenced;
     unpublished_.push_back({r.stream, r.entry, r.msg.results, res});
     running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
   }
@@ -296,6 +299,20 @@ void Worker::PublishPending() {
   unpublished_.clear();
 }
 
+void Worker::FenceIfCutOff() {
+  for (Running& r : running_) {
+    // Its entry was last renewed by the latest heartbeat, or by its claim.
+    const double renewed = std::max(last_beat_ok_, r.started_at);
+    if (r.kill_sent || clock_->Now() - renewed < options_.visibility_s / 2) continue;
+    Log("no heartbeat got through for " + std::to_string(static_cast<int>(clock_->Now() - renewed)) +
+        " s: stopping attempt " + std::to_string(r.msg.attempt) + " of " + r.msg.task_id +
+        " (porch runs it again)");
+    kill(r.pid, SIGTERM);
+    r.kill_sent = true;
+    r.fenced = true;
+  }
+}
+
 void Worker::Heartbeat() {
   next_beat_ = clock_->Now() + options_.visibility_s / 3;
   std::vector<RedisCommand> cmds;
@@ -315,9 +332,10 @@ void Worker::Heartbeat() {
   Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
   if (!r.ok()) {
     Log("heartbeat failed: " + r.status().message());
-    next_beat_ = clock_->Now() + 1;
+    next_beat_ = clock_->Now() + std::min(1.0, options_.visibility_s / 6);
     return;
   }
+  last_beat_ok_ = clock_->Now();
   for (size_t i = 0; i < running_.size(); ++i) {
     Running& run = running_[i];
     const RedisReply& claimed = (*r)[2 * i];

@@ -17,6 +17,11 @@
 // exec-task has written the result file (durably: fsync and rename) and
 // exited.
 //
+// Cut off from Redis for half the visibility timeout, the worker stops its
+// running attempts itself (porch could reclaim them by then); their results
+// say "lost", so they run again uncharged. This needs kill_grace_seconds
+// well under half the visibility timeout.
+//
 // Stopping: SIGTERM or SIGINT claims nothing more and waits for the running
 // attempts to finish (a second one hands them back: their exec-tasks are
 // stopped and porch reclaims the entries after the visibility timeout).
@@ -72,6 +77,7 @@ class Worker {
     AttemptMessage msg;
     double started_at = 0;
     bool kill_sent = false;
+    bool fenced = false;   // stopped by FenceIfCutOff: its result says "lost"
   };
   struct Unpublished {
     std::string stream, entry;
@@ -87,6 +93,10 @@ class Worker {
   void Reap();
   void PublishPending();
   void Heartbeat();
+  // Stops the running attempts when no heartbeat got through for half the
+  // visibility timeout: porch may reclaim them soon, and a second copy must
+  // not start while this one runs.
+  void FenceIfCutOff();
   void Log(const std::string& line) const;
 
   RedisClient* redis_;
@@ -97,6 +107,7 @@ class Worker {
   std::vector<Running> running_;
   std::vector<Unpublished> unpublished_;
   double next_beat_ = 0;
+  double last_beat_ok_ = 0;   // when a heartbeat last got through (0: none yet)
   int ran_ = 0;
   int dead_lettered_ = 0;
 };

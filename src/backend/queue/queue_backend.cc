@@ -1,5 +1,8 @@
 #include "backend/queue/queue_backend.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -65,9 +68,17 @@ QueueBackend::QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, Q
       redis_(redis),
       layout_(std::move(layout)),
       options_(std::move(options)),
-      names_{options_.prefix} {}
+      names_{options_.prefix},
+      connections_seen_(redis->connections()) {}
 
 void QueueBackend::Outage(bool failed) {
+  // After any break (a failed call, or a reconnect a retry hid), workers get
+  // one whole visibility timeout to heartbeat again before anything of
+  // theirs is reclaimed: their entries aged while nobody could renew them.
+  if (failed || redis_->connections() != connections_seen_) {
+    connections_seen_ = redis_->connections();
+    next_reap_ = std::max(next_reap_, clock_->Now() + options_.visibility_s);
+  }
   if (!failed) {
     outage_since_ = 0;
   } else if (outage_since_ == 0) {
@@ -232,6 +243,10 @@ void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>
   Ending e;
   e.cancel_requested = job.cancel_requested;
   e.exit_code = m->exit_code;
+  if (m->lost && !job.cancel_requested) {
+    e.backend_says = BackendVerdict{FailureReason::kLost,
+        "worker " + m->worker + " lost contact with Redis and stopped the attempt; it runs again"};
+  }
   e.without_result = !m->detail.empty()
                          ? m->detail
                          : "exec-task on worker " + m->worker + " exited " + std::to_string(m->exit_code) +
@@ -378,8 +393,12 @@ Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const 
                                    "' is not supported by this build (only 'shared': workers see the run "
                                    "directory on a shared filesystem; see docs/queue.md)");
   }
+  // Workers find the run directory by its path: an absolute one.
+  RunLayout absolute = layout;
   if (layout.dir().empty() || layout.dir().front() != '/') {
-    return Status::InvalidArgument("queue backend: the run directory must be an absolute path");
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == nullptr) return Status::FromErrno("queue backend: the working directory", errno);
+    absolute = RunLayout(std::string(cwd) + "/" + layout.dir());
   }
   Result<RedisAddress> address = QueueAddress(config.queue.url, config.queue.password_file, env);
   if (!address.ok()) return address.status();
@@ -393,7 +412,7 @@ Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const 
   o.grace_s = config.kill_grace_seconds;
   o.wait_s = config.queue.wait_seconds;
   return std::unique_ptr<Backend>(
-      std::make_unique<OwningQueueBackend>(std::move(*client), layout, clock, std::move(o)));
+      std::make_unique<OwningQueueBackend>(std::move(*client), absolute, clock, std::move(o)));
 }
 
 }  // namespace porch

@@ -107,6 +107,7 @@ class QueueBackend : public PollingBackend {
   std::string last_result_ = "0";            // last id read from the result stream
   double next_reap_ = 0;
   double outage_since_ = 0;                  // 0: Redis answers
+  uint64_t connections_seen_ = 0;            // redis_->connections() at the last call
   bool check_adopted_ = false;               // Recover() adopted entries: CheckAdopted at the next poll
 };
 

@@ -1,0 +1,314 @@
+// The queue backend end to end: a real redis-server per test (127.0.0.1, a
+// free port, AOF on), real `porch worker` processes and `porch run
+// --backend queue`, on one machine standing in for many (the run directory
+// is "shared" because it is local). Skips without redis-server, except in
+// CI, where that fails.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "backend/queue/redis_server.h"
+#include "integration/porch_process.h"
+#include "platform/files.h"
+#include "test_util.h"
+
+namespace porch {
+namespace {
+
+using nlohmann::json;
+
+class QueueClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (RedisServer::Binary().empty()) PORCH_SKIP_OR_FAIL("redis-server is not installed (scripts/install-redis.sh)");
+    ASSERT_TRUE(MakeDirs(dir_.path() + "/redis").ok());
+    ASSERT_TRUE(MakeDirs(marks()).ok());
+    redis_ = std::make_unique<RedisServer>(dir_.path() + "/redis");
+    ASSERT_TRUE(redis_->Start()) << redis_->error();
+  }
+
+  std::string marks() const { return dir_.path() + "/marks"; }
+  std::string prefix() const { return prefix_; }
+
+  std::vector<std::string> Sets() const {
+    return {"--set", "queue.url=" + redis_->url(), "--set", "queue.prefix=" + prefix_, "--set",
+            "queue.poll_seconds=0.02", "--set", "queue.visibility_timeout=2", "--set", "kill_grace_seconds=1",
+            "--output-dir", dir_.path() + "/runs"};
+  }
+
+  std::unique_ptr<PorchProcess> Worker(const std::string& name, int slots, const std::string& labels = "") {
+    std::vector<std::string> args = {"worker", "--queue", redis_->url(), "--slots", std::to_string(slots),
+                                     "--name", name, "--set", "queue.prefix=" + prefix_, "--set",
+                                     "queue.visibility_timeout=2"};
+    if (!labels.empty()) {
+      args.push_back("--labels");
+      args.push_back(labels);
+    }
+    return std::make_unique<PorchProcess>(dir_.path(), args);
+  }
+
+  std::string Plan(const std::string& yaml) {
+    const std::string path = dir_.path() + "/" + UniqueName("plan") + ".yaml";
+    EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
+    return path;
+  }
+
+  std::vector<std::string> RunArgs(const std::string& plan, const std::string& run_id, int m) {
+    std::vector<std::string> args = {"run", "--plan", plan, "--backend", "queue", "--run-id", run_id, "-j",
+                                     std::to_string(m), "-q"};
+    for (const std::string& s : Sets()) args.push_back(s);
+    return args;
+  }
+
+  json Status(const std::string& run_id) {
+    PorchRun r = RunPorch(dir_.path(), {"status", run_id, "--json", "--output-dir", dir_.path() + "/runs"});
+    return json::parse(r.out, nullptr, false);
+  }
+
+  std::vector<std::string> Lines(const std::string& path) {
+    std::vector<std::string> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) out.push_back(line);
+    }
+    return out;
+  }
+
+  // Waits up to `seconds` for `done` to hold.
+  static bool Eventually(const std::function<bool()>& done, double seconds) {
+    for (int i = 0; i < seconds * 50; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return done();
+  }
+
+  // Stops a worker with SIGTERM; it exits 0 once its attempts are done.
+  static void StopWorker(PorchProcess* w) {
+    w->Signal(SIGTERM);
+    PorchRun r = w->Wait(30);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<RedisServer> redis_;
+  std::string prefix_ = UniqueName("porchtest");
+};
+
+// Each task appends "<task> <worker> <start> <end>" to one file (a short
+// append is atomic): how often, where and how concurrently each ran.
+std::string MarkedCommand(const std::string& marks, const std::string& id, const std::string& work) {
+  return "s=$(date +%s.%N); " + work + "; echo \"" + id + " $PORCH_WORKER_NAME $s $(date +%s.%N)\" >> " + marks +
+         "/runs.txt";
+}
+
+TEST_F(QueueClusterTest, AHundredTasksOverThreeWorkersRunOnceWithinMAndGpuTasksOnTheGpuWorker) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    plan << "  - id: " << id << "\n    command: '" << MarkedCommand(marks(), id, "sleep 0.02") << "'\n";
+    if (i >= 3) plan << "    depends_on: [t" << (i - 3) << (i % 7 == 0 && i >= 7 ? ", t" + std::to_string(i - 7) : "") << "]\n";
+    if (i % 10 == 5) plan << "    resources: {gpus: 1}\n";
+  }
+  auto w1 = Worker("w1", 2);
+  auto w2 = Worker("w2", 2);
+  auto w3 = Worker("gpu1", 2, "gpu");
+  const int m = 4;
+  PorchRun r = RunPorch(dir_.path(), RunArgs(Plan(plan.str()), "hundred", m));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, int> runs;
+  std::vector<std::pair<double, int>> edges;  // (time, +1 start / -1 end)
+  for (const std::string& line : Lines(marks() + "/runs.txt")) {
+    std::istringstream in(line);
+    std::string id, worker;
+    double start = 0, end = 0;
+    in >> id >> worker >> start >> end;
+    ++runs[id];
+    const int n = std::stoi(id.substr(1));
+    if (n % 10 == 5) {
+      EXPECT_EQ(worker, "gpu1") << id << " needs a GPU";
+    }
+    edges.push_back({start, +1});
+    edges.push_back({end, -1});
+  }
+  EXPECT_EQ(runs.size(), 100u);
+  for (const auto& [id, count] : runs) EXPECT_EQ(count, 1) << id << " ran " << count << " times";
+  std::sort(edges.begin(), edges.end());
+  int now = 0, most = 0;
+  for (const auto& e : edges) most = std::max(most, now += e.second);
+  EXPECT_LE(most, m) << "more attempts at once than -j " << m;
+  EXPECT_GE(most, 2) << "the workers never ran two at once";
+  for (auto* w : {w1.get(), w2.get(), w3.get()}) StopWorker(w);
+}
+
+// kill -9 of a worker while it runs attempts: they are reclaimed after the
+// visibility timeout and run on the other worker as new attempts, not
+// charged (retries: 0 and the run still succeeds), and the dead worker's
+// copies died with it (the lock each copy holds is never found taken).
+TEST_F(QueueClusterTest, AKilledWorkersAttemptsRunElsewhereUnchargedNeverTwiceAtOnce) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "k" + std::to_string(i);
+    const std::string lock = marks() + "/" + id + ".lock";
+    plan << "  - id: " << id << "\n    retries: 0\n    command: 'echo $PORCH_WORKER_NAME >> " << marks() << "/" << id
+         << ".starts; flock -n " << lock << " sleep 4 || { echo " << id << " >> " << marks()
+         << "/overlap; exit 1; }; echo $PORCH_WORKER_NAME >> " << marks() << "/" << id << ".done'\n";
+  }
+  auto doomed = Worker("doomed", 3);
+  PorchProcess run(dir_.path(), RunArgs(Plan(plan.str()), "killed-worker", 3));
+  ASSERT_TRUE(Eventually([&] {
+    for (int i = 0; i < 3; ++i) {
+      if (Lines(marks() + "/k" + std::to_string(i) + ".starts").empty()) return false;
+    }
+    return true;
+  }, 30)) << run.ErrSoFar();
+  auto survivor = Worker("survivor", 3);
+  doomed->Signal(SIGKILL);
+  doomed->Wait();
+  PorchRun r = run.Wait(90);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_FALSE(PathExists(marks() + "/overlap")) << *ReadFile(marks() + "/overlap");
+  json st = Status("killed-worker");
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "k" + std::to_string(i);
+    EXPECT_EQ(Lines(marks() + "/" + id + ".starts"), std::vector<std::string>({"doomed", "survivor"})) << id;
+    EXPECT_EQ(Lines(marks() + "/" + id + ".done"), std::vector<std::string>({"survivor"})) << id;
+  }
+  for (const json& t : st["tasks"]) {
+    ASSERT_EQ(t["attempt_details"].size(), 2u) << t.dump();
+    EXPECT_EQ(t["attempt_details"][0]["outcome"], "lost") << t.dump();
+    EXPECT_NE(t["attempt_details"][0]["detail"].get<std::string>().find("doomed"), std::string::npos) << t.dump();
+    EXPECT_EQ(t["state"], "succeeded");
+  }
+  StopWorker(survivor.get());
+}
+
+// kill -9 of porch mid-run, then resume: the attempts the workers ran
+// meanwhile are adopted from the result stream, none runs twice.
+TEST_F(QueueClusterTest, PorchKilledMidRunResumesWithoutRunningAnAttemptTwice) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    plan << "  - id: " << id << "\n    command: '" << MarkedCommand(marks(), id, "sleep 0.6") << "'\n";
+    if (i >= 4) plan << "    depends_on: [p" << (i - 4) << "]\n";
+  }
+  auto w1 = Worker("w1", 2);
+  auto w2 = Worker("w2", 2);
+  const std::string plan_path = Plan(plan.str());
+  PorchProcess run(dir_.path(), RunArgs(plan_path, "killed-porch", 4));
+  ASSERT_TRUE(Eventually([&] { return Lines(marks() + "/runs.txt").size() >= 1; }, 30)) << run.ErrSoFar();
+  run.Signal(SIGKILL);
+  run.Wait();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // results come in while porch is down
+  std::vector<std::string> resume = {"resume", "killed-porch"};
+  resume.push_back("--output-dir");
+  resume.push_back(dir_.path() + "/runs");
+  PorchRun r = RunPorch(dir_.path(), resume);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, int> runs;
+  for (const std::string& line : Lines(marks() + "/runs.txt")) ++runs[line.substr(0, line.find(' '))];
+  EXPECT_EQ(runs.size(), 8u);
+  for (const auto& [id, count] : runs) EXPECT_EQ(count, 1) << id << " ran " << count << " times";
+  StopWorker(w1.get());
+  StopWorker(w2.get());
+}
+
+// Redis stops and starts again mid-run (its AOF keeps the streams): the
+// workers and porch wait, and the run completes.
+TEST_F(QueueClusterTest, RedisRestartedMidRunTheRunCompletes) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = "r" + std::to_string(i);
+    plan << "  - id: " << id << "\n    command: '" << MarkedCommand(marks(), id, "sleep 0.4") << "'\n";
+    if (i > 0) plan << "    depends_on: [r" << (i - 1) << "]\n";
+  }
+  auto w1 = Worker("w1", 2);
+  PorchProcess run(dir_.path(), RunArgs(Plan(plan.str()), "restarted", 2));
+  ASSERT_TRUE(Eventually([&] { return Lines(marks() + "/runs.txt").size() >= 2; }, 30)) << run.ErrSoFar();
+  ASSERT_TRUE(redis_->Restart()) << redis_->error();
+  PorchRun r = run.Wait(120);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, int> runs;
+  for (const std::string& line : Lines(marks() + "/runs.txt")) ++runs[line.substr(0, line.find(' '))];
+  EXPECT_EQ(runs.size(), 6u);
+  for (const auto& [id, count] : runs) EXPECT_EQ(count, 1) << id;
+  StopWorker(w1.get());
+}
+
+TEST_F(QueueClusterTest, UnreachableRedisOrAWrongPasswordIsExit3AtTheStart) {
+  const std::string plan = Plan("tasks:\n  - id: a\n    command: 'true'\n");
+  redis_->Stop();  // nothing listens on its port now
+  std::vector<std::string> args = RunArgs(plan, "unreachable", 1);
+  PorchRun r = RunPorch(dir_.path(), args);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("cannot reach Redis at redis://127.0.0.1:" + std::to_string(redis_->port())),
+            std::string::npos) << r.err;
+  PorchRun w = RunPorch(dir_.path(), {"worker", "--queue", redis_->url(), "--once"});
+  EXPECT_EQ(w.exit_code, 3) << w.err;
+  EXPECT_NE(w.err.find("cannot reach Redis"), std::string::npos) << w.err;
+
+  TempDir other;
+  RedisServer locked(other.path(), "right-password");
+  ASSERT_TRUE(locked.Start()) << locked.error();
+  args = RunArgs(plan, "refused-1", 1);
+  for (std::string& a : args) {
+    if (a == "queue.url=" + redis_->url()) a = "queue.url=" + locked.url();
+  }
+  r = RunPorch(dir_.path(), args, {{"PORCH_QUEUE_PASSWORD", "wrong-password"}});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("password"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("wrong-password"), std::string::npos) << "the password was printed: " << r.err;
+  args = RunArgs(plan, "refused-2", 1);
+  for (std::string& a : args) {
+    if (a == "queue.url=" + redis_->url()) a = "queue.url=" + locked.url();
+  }
+  r = RunPorch(dir_.path(), args);  // none at all
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  // In the URL: refused before anything is written.
+  PorchRun inline_pw = RunPorch(dir_.path(), {"worker", "--queue", "redis://:right-password@127.0.0.1:1/0"});
+  EXPECT_EQ(inline_pw.exit_code, 2) << inline_pw.err;
+  EXPECT_EQ(inline_pw.err.find("right-password"), std::string::npos) << inline_pw.err;
+  // The right one, from a file: a worker with nothing to do exits 0.
+  ASSERT_TRUE(WriteFileAtomic(other.path() + "/pw", "right-password\n").ok());
+  PorchRun ok = RunPorch(dir_.path(), {"worker", "--queue", locked.url(), "--password-file", other.path() + "/pw",
+                                       "--once", "--set", "queue.prefix=" + prefix()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+// Garbage in a class stream is logged and moved to the dead-letter stream;
+// the worker goes on and runs a real attempt after it.
+TEST_F(QueueClusterTest, AMalformedMessageIsDeadLetteredAndTheWorkerGoesOn) {
+  std::unique_ptr<HiredisClient> c = redis_->Client();
+  const std::string stream = prefix() + ":q:default";
+  ASSERT_TRUE(c->Command({"XGROUP", "CREATE", stream, "porch-workers", "0", "MKSTREAM"}).ok());
+  ASSERT_TRUE(c->Command({"XADD", stream, "*", "v", "1", "task", "../../etc/passwd", "attempt", "x"}).ok());
+  ASSERT_TRUE(c->Command({"XADD", stream, "*", "hello", "world"}).ok());
+  auto w = Worker("w1", 1);
+  PorchRun r = RunPorch(dir_.path(), RunArgs(Plan("tasks:\n  - id: a\n    command: 'echo ok > a.txt'\n"), "after-garbage", 1));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  Result<RedisReply> dead = c->Command({"XLEN", prefix() + ":dead"});
+  ASSERT_TRUE(dead.ok());
+  EXPECT_EQ(dead->integer, 2);
+  Result<RedisReply> left = c->Command({"XLEN", stream});
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->integer, 0) << "every entry acknowledged and deleted";
+  w->Signal(SIGTERM);
+  PorchRun wr = w->Wait(30);
+  EXPECT_EQ(wr.exit_code, 0);
+  EXPECT_NE(wr.err.find("dead-lettered"), std::string::npos) << wr.err;
+}
+
+}  // namespace
+}  // namespace porch
