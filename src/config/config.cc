@@ -175,7 +175,7 @@ const std::vector<Field>& Fields() {
       {"queue.visibility_timeout", Kind::kDouble,
        "seconds without a worker's heartbeat before its attempt is taken back and run again", false,
        Member(&Config::queue, &QueueConfig::visibility_timeout)},
-      {"queue.poll_seconds", Kind::kDouble, "seconds between reads of the run's result stream", false,
+      {"queue.poll_seconds", Kind::kDouble, "longest wait of one blocking read of the run's result stream (Ctrl-C waits this long)", false,
        Member(&Config::queue, &QueueConfig::poll_seconds)},
       {"queue.wait_seconds", Kind::kDouble, "how long Redis may be unreachable before the run stops", false,
        Member(&Config::queue, &QueueConfig::wait_seconds)},

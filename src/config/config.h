@@ -84,7 +84,7 @@ struct QueueConfig {
   std::string password_file;          // a file holding the password (else PORCH_QUEUE_PASSWORD)
   std::string prefix = "porch";       // key prefix: workers and porch must agree
   double visibility_timeout = 30;     // a claimed attempt without a heartbeat this long is reclaimed
-  double poll_seconds = 0.05;         // between reads of the run's result stream
+  double poll_seconds = 0.1;          // longest wait of one read of the result stream
   double wait_seconds = 120;          // how long Redis may be gone before the run stops
   double timeout_seconds = 10;        // connecting, and one command
   std::string staging = "shared";     // shared: workers see the run directory (NFS)

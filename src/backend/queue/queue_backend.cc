@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -64,8 +65,8 @@ std::string FieldOf(const RedisReply& fields, const std::string& name) {
 }  // namespace
 
 QueueBackend::QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options)
-    : PollingBackend(clock),
-      redis_(redis),
+    : redis_(redis),
+      clock_(clock),
       layout_(std::move(layout)),
       options_(std::move(options)),
       names_{options_.prefix},
@@ -154,7 +155,6 @@ std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> la
     jobs_[JobKey(job.task_id, job.attempt)] = job;
     out.push_back(streams[i] + "|" + reply.text());
   }
-  PollSoon(options_.poll_s);
   return out;
 }
 
@@ -169,7 +169,6 @@ void QueueBackend::Cancel(Dag::Index index, int attempt) {
     job.cancel_requested = true;
     to_cancel_.push_back(key);
   }
-  PollSoon();
 }
 
 void QueueBackend::FlushCancels(std::vector<BackendEvent>* events) {
@@ -201,19 +200,31 @@ void QueueBackend::FlushCancels(std::vector<BackendEvent>* events) {
   }
 }
 
-void QueueBackend::ReadResults(std::vector<BackendEvent>* events) {
+bool QueueBackend::ReadResults(std::vector<BackendEvent>* events, double block_s) {
   const std::string stream = names_.Results(options_.uid);
-  while (true) {
-    Result<RedisReply> r = redis_->Command({"XREAD", "COUNT", "1000", "STREAMS", stream, last_result_});
+  const double start = clock_->Now();
+  for (bool first = true;; first = false) {
+    RedisCommand cmd = {"XREAD", "COUNT", "1000"};
+    if (first && block_s > 0) {
+      cmd.push_back("BLOCK");
+      cmd.push_back(std::to_string(std::max(1LL, std::llround(block_s * 1000))));
+    }
+    cmd.push_back("STREAMS");
+    cmd.push_back(stream);
+    cmd.push_back(last_result_);
+    Result<RedisReply> r = redis_->Command(cmd);
     Outage(!r.ok());
-    if (!r.ok() || r->is_error()) return;
+    if (!r.ok() || r->is_error()) return false;
     std::map<std::string, std::vector<StreamEntry>> got = StreamEntries(*r);
     const std::vector<StreamEntry>& entries = got[stream];
     for (const StreamEntry& e : entries) {
       last_result_ = e.id;
       OnMessage(e.fields, events);
     }
-    if (entries.size() < 1000) return;
+    // Nothing came: the server waited block_s (a fake one did not; its
+    // clock is moved instead).
+    if (first && entries.empty() && block_s > 0) clock_->SleepUntil(start + block_s);
+    if (entries.size() < 1000) return true;
   }
 }
 
@@ -296,31 +307,54 @@ void QueueBackend::Reap(std::vector<BackendEvent>* events) {
 }
 
 void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
-  std::vector<RedisCommand> cmds;
+  // One snapshot (MULTI): which entries are still in their stream, and the
+  // results so far. A worker deletes an entry in the same step as it
+  // publishes the result, so an entry gone from the snapshot has its result
+  // in the snapshot, unless porch reclaimed it.
+  std::vector<RedisCommand> cmds = {{"MULTI"}};
   std::vector<std::string> keys;
   for (const auto& [key, job] : jobs_) {
     if (job.entry.empty()) continue;
     cmds.push_back({"XRANGE", job.stream, job.entry, job.entry});
     keys.push_back(key);
   }
+  const std::string results = names_.Results(options_.uid);
+  cmds.push_back({"XREAD", "STREAMS", results, last_result_});
+  cmds.push_back({"EXEC"});
   Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
   Outage(!r.ok());
-  if (!r.ok()) return;
+  if (!r.ok() || !r->back().is_array() || r->back().elements.size() != keys.size() + 1) return;
+  const std::vector<RedisReply>& snapshot = r->back().elements;
   check_adopted_ = false;
+  std::map<std::string, std::vector<StreamEntry>> got = StreamEntries(snapshot.back());
+  for (const StreamEntry& e : got[results]) {
+    last_result_ = e.id;
+    OnMessage(e.fields, events);
+  }
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (!(*r)[i].is_array() || !(*r)[i].elements.empty()) continue;
     auto it = jobs_.find(keys[i]);
+    if (it == jobs_.end() || !snapshot[i].is_array() || !snapshot[i].elements.empty()) continue;
     events->push_back(FailedEvent(it->second.index, it->second.attempt, clock_->Now(), FailureReason::kLost,
                                   "its queue entry was reclaimed while porch was down; it runs again"));
     jobs_.erase(it);
   }
 }
 
-void QueueBackend::Poll(std::vector<BackendEvent>* events) {
-  FlushCancels(events);
-  ReadResults(events);
-  if (check_adopted_ && outage_since_ == 0) CheckAdopted(events);
-  if (clock_->Now() >= next_reap_) Reap(events);
+std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
+  std::vector<BackendEvent> events = std::move(pending_);
+  pending_.clear();
+  while (true) {
+    FlushCancels(&events);
+    if (check_adopted_ && outage_since_ == 0) CheckAdopted(&events);
+    if (clock_->Now() >= next_reap_) Reap(&events);
+    const double left = deadline - clock_->Now();
+    const double block = events.empty() ? std::min(std::max(left, 0.0), options_.poll_s) : 0;
+    const bool answered = ReadResults(&events, block);
+    if (!events.empty() || clock_->Now() >= deadline) break;
+    // Redis gone: no busy loop while it is.
+    if (!answered) clock_->SleepUntil(std::min(deadline, clock_->Now() + options_.poll_s));
+  }
+  return events;
 }
 
 Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
@@ -333,7 +367,7 @@ Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
     return RecoverOutcome::kAdopted;  // its result, if any, is in the result stream (read from 0)
   }
   if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
-    Emit(std::move(*done));
+    pending_.push_back(std::move(*done));
     return RecoverOutcome::kAdopted;
   }
   // porch died between XADD and the journal: a worker may have claimed it.
@@ -408,7 +442,7 @@ Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const 
   o.uid = identity.uid;
   o.prefix = config.queue.prefix;
   o.visibility_s = config.queue.visibility_timeout;
-  o.poll_s = config.queue.poll_seconds;
+  o.poll_s = std::min(config.queue.poll_seconds, config.queue.timeout_seconds / 2);  // a read must not time out
   o.grace_s = config.kill_grace_seconds;
   o.wait_s = config.queue.wait_seconds;
   return std::unique_ptr<Backend>(

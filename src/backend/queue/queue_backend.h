@@ -40,7 +40,8 @@
 #include <string>
 #include <vector>
 
-#include "backend/polling_backend.h"
+#include "model/backend.h"
+#include "platform/clock.h"
 #include "config/config.h"
 #include "model/run_identity.h"
 #include "model/run_layout.h"
@@ -53,18 +54,22 @@ struct QueueBackendOptions {
   std::string uid;                 // the run's unique id: every key and stream of the run carries it
   std::string prefix = "porch";
   double visibility_s = 30;        // a claimed entry without a heartbeat this long is reclaimed
-  double poll_s = 0.05;            // seconds between reads of the result stream
+  double poll_s = 0.1;             // longest wait of one read of the result stream
   double grace_s = 5;              // exec-task's SIGTERM -> SIGKILL grace
   double wait_s = 120;             // how long Redis may be gone before the run stops
 };
 
-class QueueBackend : public PollingBackend {
+class QueueBackend : public Backend {
  public:
   // `redis` and `clock` are not owned and must outlive the backend. The
   // layout's run directory must be absolute (workers see it at that path).
   QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options);
   std::string name() const override { return "queue"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
+  // Reads the result stream with a blocking XREAD (at most poll_s at a
+  // time), so a result is seen the moment a worker publishes it; between
+  // reads, the cancellations and, every visibility/3 s, the reaper.
+  std::vector<BackendEvent> Wait(double deadline) override;
   void Cancel(Dag::Index index, int attempt) override;
   Result<RecoverOutcome> Recover(const InFlight& attempt) override;
   Status health() const override;
@@ -81,10 +86,9 @@ class QueueBackend : public PollingBackend {
     std::string worker;        // who claimed it (from its "started" message)
     bool cancel_requested = false;
   };
-  void Poll(std::vector<BackendEvent>* events) override;
-  double PollInterval() const override { return options_.poll_s; }
-  // Reads new messages of the result stream.
-  void ReadResults(std::vector<BackendEvent>* events);
+  // Reads new messages of the result stream, waiting up to `block_s` for
+  // the first. False when Redis did not answer.
+  bool ReadResults(std::vector<BackendEvent>* events, double block_s);
   void OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events);
   // Reclaims the run's entries whose worker stopped heartbeating.
   void Reap(std::vector<BackendEvent>* events);
@@ -98,7 +102,9 @@ class QueueBackend : public PollingBackend {
   Status EnsureGroup(const std::string& stream);
 
   RedisClient* redis_;
+  Clock* clock_;
   RunLayout layout_;
+  std::vector<BackendEvent> pending_;        // from Recover(), handed out by the next Wait
   QueueBackendOptions options_;
   QueueNames names_;
   std::map<std::string, Job> jobs_;          // by job id "<stream>|<entry>" or "task#attempt" when adopted without one

@@ -238,10 +238,31 @@ TEST_F(QueueBackendUnitTest, ResumeAdoptsRecordedEntriesAndFencesOffUnrecordedOn
 // down, so lost.
 TEST_F(QueueBackendUnitTest, AnAdoptedEntryThatIsGoneWithoutAResultIsLost) {
   ASSERT_TRUE(backend_->Recover(InFlight{0, &plan_.tasks[0], 1, "porch:q:default|7-0"}).ok());
-  redis_.answer = [](const RedisCommand& c) { return c[0] == "XRANGE" ? F::Array({}) : RedisReply{}; };
+  // The snapshot: the entry is gone, and no result came.
+  redis_.answer = [](const RedisCommand& c) {
+    return c[0] == "EXEC" ? F::Array({F::Array({}), RedisReply{}}) : RedisReply{};
+  };
   std::vector<BackendEvent> evs = Events();
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].reason, FailureReason::kLost);
+}
+
+// Gone because a worker finished it: its result is in the same snapshot,
+// so it is a success, not a loss.
+TEST_F(QueueBackendUnitTest, AnAdoptedEntryGoneWithItsResultIsItsResult) {
+  ASSERT_TRUE(backend_->Recover(InFlight{0, &plan_.tasks[0], 1, "porch:q:default|7-0"}).ok());
+  WriteResult("t0", 1, FailureReason::kNone);
+  redis_.answer = [](const RedisCommand& c) {
+    if (c[0] != "EXEC") return RedisReply{};
+    RedisReply read = F::Array({F::Array({F::Str(std::string("porch:run:") + kUid + ":results"),
+                                          F::Array({F::Array({F::Str("9-0"),
+                                                              F::Fields({"type", "result", "task", "t0", "attempt",
+                                                                         "1", "exit", "0", "worker", "w1"})})})})});
+    return F::Array({F::Array({}), read});
+  };
+  std::vector<BackendEvent> evs = Events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].reason, FailureReason::kNone) << evs[0].detail;
 }
 
 }  // namespace
