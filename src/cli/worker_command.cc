@@ -7,7 +7,14 @@
 #include <random>
 #include <thread>
 
+#include <sys/stat.h>
+
+#include <map>
+#include <memory>
+
 #include "backend/queue/queue_backend.h"
+#include "exec/attempt.h"
+#include "exec/run_attempts.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "platform/clock.h"
@@ -18,12 +25,6 @@
 namespace porch {
 
 namespace {
-
-std::string SelfExe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("porch");
-}
 
 std::string DefaultName() {
   char host[256] = "";
@@ -52,6 +53,54 @@ std::vector<std::string> SplitLabels(const std::string& s) {
   return out;
 }
 
+// The runs this worker has attempts of, each loaded once (plan.json and
+// config.json parsed; what exec-task does per attempt). A run is loaded
+// again when its config.json changed (a resume with other flags); at most
+// kKeep are kept.
+class LoadedRuns {
+ public:
+  Result<std::function<int()>> Prepare(const AttemptMessage& m) {
+    Result<RunAttempts*> run = Get(m.run_dir);
+    if (!run.ok()) return run.status();
+    Result<AttemptSpec> spec = (*run)->Prepare(m.task_id, m.attempt, m.time_limit_s, m.grace_s);
+    if (!spec.ok()) return spec.status();
+    return std::function<int()>([spec = std::move(*spec)] { return RunAttempt(spec); });
+  }
+
+ private:
+  static constexpr size_t kKeep = 8;
+  struct Entry {
+    std::string stamp;  // config.json's mtime and size
+    std::unique_ptr<RunAttempts> run;
+    uint64_t used = 0;
+  };
+  static std::string Stamp(const std::string& run_dir) {
+    struct stat st;
+    if (stat(RunLayout(run_dir).config().c_str(), &st) != 0) return "";
+    return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "/" +
+           std::to_string(st.st_size);
+  }
+  Result<RunAttempts*> Get(const std::string& run_dir) {
+    const std::string stamp = Stamp(run_dir);
+    auto it = runs_.find(run_dir);
+    if (it == runs_.end() || it->second.stamp != stamp) {
+      Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
+      if (!run.ok()) return run.status();
+      if (runs_.size() >= kKeep && it == runs_.end()) {
+        runs_.erase(std::min_element(runs_.begin(), runs_.end(), [](const auto& a, const auto& b) {
+          return a.second.used < b.second.used;
+        }));
+      }
+      runs_[run_dir] = Entry{stamp, std::move(*run), 0};
+      it = runs_.find(run_dir);
+    }
+    it->second.used = ++clock_;
+    return it->second.run.get();
+  }
+  std::map<std::string, Entry> runs_;
+  uint64_t clock_ = 0;
+};
+
 int Refuse(int code, const std::string& message) {
   std::fprintf(stderr, "porch worker: %s\n", message.c_str());
   return code;
@@ -72,7 +121,6 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
   if (!classes.ok()) return Refuse(kExitInvalid, classes.status().message());
   o.classes = *classes;
   o.prefix = q.prefix;
-  o.porch_path = SelfExe();
   o.visibility_s = q.visibility_timeout;
   o.once = f.once;
   o.idle_exit_s = f.idle_exit_s;
@@ -87,6 +135,10 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
   Result<std::unique_ptr<HiredisClient>> redis =
       ConnectRedis(*address, std::min(q.timeout_seconds, q.visibility_timeout / 4));
   if (!redis.ok()) return Refuse(kExitError, redis.status().message());
+  // Tasks see where they ran (the environment the runs are loaded with).
+  setenv("PORCH_WORKER_NAME", o.name.c_str(), 1);
+  LoadedRuns runs;
+  o.prepare_in_process = [&runs](const AttemptMessage& m) { return runs.Prepare(m); };
   SignalGuard signals;
   RealClock clock;
   Worker worker(redis->get(), &clock, o, [] { return SignalGuard::interrupt_count(); });

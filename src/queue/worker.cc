@@ -147,14 +147,12 @@ int Worker::Claim(int free, double block_s) {
     SleepForSignals(1);
     return 0;
   }
-  int came = 0;
-  for (const auto& [stream, entries] : StreamEntries(*r)) {
-    for (const StreamEntry& e : entries) {
-      ++came;
-      Take(stream, e);
-    }
+  std::vector<std::pair<std::string, StreamEntry>> got;
+  for (auto& [stream, entries] : StreamEntries(*r)) {
+    for (StreamEntry& e : entries) got.push_back({stream, std::move(e)});
   }
-  return came;
+  Take(got);
+  return static_cast<int>(got.size());
 }
 
 void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const std::string& why) {
@@ -168,54 +166,94 @@ void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const s
       .IgnoreError();
 }
 
-void Worker::Take(const std::string& stream, const StreamEntry& e) {
-  Result<AttemptMessage> m = DecodeAttempt(e.fields);
-  if (!m.ok()) return DeadLetter(stream, e, m.status().message());
-  const QueueNames names{m->prefix};
-  Result<RedisReply> claim = redis_->Command(
-      {"EVAL", kClaimScript, "3", names.CancelKey(m->run_uid, m->task_id, m->attempt),
-       names.ClaimKey(m->run_uid, m->task_id, m->attempt), m->results, options_.name,
-       std::to_string(kClaimTtlSeconds), stream, e.id, m->task_id, std::to_string(m->attempt),
-       Fixed(clock_->Now())});
-  ResultMessage never;
-  never.task_id = m->task_id;
-  never.attempt = m->attempt;
-  never.worker = options_.name;
-  never.entry = e.id;
-  if (!claim.ok() || claim->is_error()) {
-    // Not claimed: left pending under this worker; porch reclaims it after
-    // the visibility timeout as a new attempt.
-    Log("could not claim " + e.id + ": " + (claim.ok() ? claim->str : claim.status().message()));
-    return;
+void Worker::Take(const std::vector<std::pair<std::string, StreamEntry>>& got) {
+  // Every claim of the batch in one round trip.
+  struct Claimed {
+    const std::string* stream;
+    const StreamEntry* entry;
+    AttemptMessage m;
+  };
+  std::vector<Claimed> valid;
+  std::vector<RedisCommand> cmds;
+  for (const auto& [stream, e] : got) {
+    Result<AttemptMessage> m = DecodeAttempt(e.fields);
+    if (!m.ok()) {
+      DeadLetter(stream, e, m.status().message());
+      continue;
+    }
+    const QueueNames names{m->prefix};
+    cmds.push_back({"EVAL", kClaimScript, "3", names.CancelKey(m->run_uid, m->task_id, m->attempt),
+                    names.ClaimKey(m->run_uid, m->task_id, m->attempt), m->results, options_.name,
+                    std::to_string(kClaimTtlSeconds), stream, e.id, m->task_id, std::to_string(m->attempt),
+                    Fixed(clock_->Now())});
+    valid.push_back({&stream, &e, std::move(*m)});
   }
-  if (claim->integer == 2) {
-    Log("attempt " + std::to_string(m->attempt) + " of " + m->task_id + " is claimed already (a resent message): dropped");
-    redis_->Pipeline({{"XACK", stream, kQueueGroup, e.id}, {"XDEL", stream, e.id}}).status().IgnoreError();
-    return;
+  if (valid.empty()) return;
+  Result<std::vector<RedisReply>> claims = redis_->Pipeline(cmds);
+  for (size_t i = 0; i < valid.size(); ++i) {
+    const std::string& stream = *valid[i].stream;
+    const std::string& id = valid[i].entry->id;
+    const AttemptMessage& m = valid[i].m;
+    ResultMessage never;
+    never.task_id = m.task_id;
+    never.attempt = m.attempt;
+    never.worker = options_.name;
+    never.entry = id;
+    if (!claims.ok() || (*claims)[i].is_error()) {
+      // Not claimed: left pending under this worker; porch reclaims it after
+      // the visibility timeout as a new attempt.
+      Log("could not claim " + id + ": " + (claims.ok() ? (*claims)[i].str : claims.status().message()));
+      continue;
+    }
+    const long long verdict = (*claims)[i].integer;
+    if (verdict == 2) {
+      Log("attempt " + std::to_string(m.attempt) + " of " + m.task_id +
+          " is claimed already (a resent message): dropped");
+      redis_->Pipeline({{"XACK", stream, kQueueGroup, id}, {"XDEL", stream, id}}).status().IgnoreError();
+    } else if (verdict == 0) {
+      never.exit_code = -2;
+      never.detail = "cancelled before it started";
+      unpublished_.push_back({stream, id, m.results, never});
+    } else if (!IsDirectory(m.run_dir)) {
+      never.exit_code = -3;
+      never.detail = "the run directory " + m.run_dir + " is not on worker " + options_.name +
+                     " (the queue backend needs a filesystem shared with porch)";
+      unpublished_.push_back({stream, id, m.results, never});
+    } else {
+      Start(stream, id, m);
+    }
   }
-  if (claim->integer == 0) {
-    never.exit_code = -2;
-    never.detail = "cancelled before it started";
-    unpublished_.push_back({stream, e.id, m->results, never});
-    return;
-  }
-  if (!IsDirectory(m->run_dir)) {
-    never.exit_code = -3;
-    never.detail = "the run directory " + m->run_dir + " is not on worker " + options_.name +
-                   " (the queue backend needs a filesystem shared with porch)";
-    unpublished_.push_back({stream, e.id, m->results, never});
-    return;
-  }
-  Start(stream, e.id, *m);
 }
 
 void Worker::Start(const std::string& stream, const std::string& entry, const AttemptMessage& m) {
-  std::vector<std::string> args = {options_.porch_path, "exec-task", "--run-dir", m.run_dir, "--task-id",
-                                   m.task_id, "--attempt", std::to_string(m.attempt), "--time-limit",
-                                   Fixed(m.time_limit_s), "--grace", Fixed(m.grace_s)};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  if (options_.run_inline) {
+    ResultMessage done;
+    done.task_id = m.task_id;
+    done.attempt = m.attempt;
+    done.worker = options_.name;
+    done.entry = entry;
+    done.started_at = clock_->Now();
+    done.exit_code = options_.run_inline(m);
+    done.ended_at = clock_->Now();
+    ++ran_;
+    unpublished_.push_back({stream, entry, m.results, done});
+    return;
+  }
+  Result<std::function<int()>> prepared =
+      options_.prepare_in_process ? options_.prepare_in_process(m)
+                                  : Result<std::function<int()>>(Status::Internal("no way to run attempts"));
+  if (!prepared.ok()) {
+    ResultMessage refused;
+    refused.task_id = m.task_id;
+    refused.attempt = m.attempt;
+    refused.worker = options_.name;
+    refused.entry = entry;
+    refused.exit_code = -3;
+    refused.detail = "worker " + options_.name + " could not start it: " + prepared.status().message();
+    unpublished_.push_back({stream, entry, m.results, refused});
+    return;
+  }
+  const std::function<int()>& in_process = *prepared;
   const std::string dir = m.run_dir + "/tasks/" + m.task_id + "/attempt-" + std::to_string(m.attempt);
   MakeDirs(dir).IgnoreError();
   int log = open((dir + "/worker.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -232,12 +270,15 @@ void Worker::Start(const std::string& stream, const std::string& entry, const At
       dup2(log, 1);
       dup2(log, 2);
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    setenv("PORCH_WORKER_NAME", options_.name.c_str(), 1);  // tasks may say where they ran
-    execv(argv[0], argv.data());
-    _exit(127);
+    close_range(3, ~0U, 0);  // the Redis connection is the worker's alone
+    // As exec-task's main() does: the attempt runner takes these signals
+    // itself (a SIGTERM is a cancellation that still leaves a result file).
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, sig);
+    sigprocmask(SIG_SETMASK, &mask, nullptr);
+    signal(SIGCHLD, SIG_DFL);
+    _exit(in_process());
   }
   if (log >= 0) close(log);
   if (pid < 0) {
@@ -294,7 +335,7 @@ void Worker::PublishPending() {
   if (!r.ok()) {
     Log("cannot publish " + std::to_string(unpublished_.size()) + " result(s) yet: " + r.status().message());
     SleepForSignals(0.5);
-    return;  // kept; exec-task's result files are safe on disk meanwhile
+    return;  // kept; the attempts' result files are safe on disk meanwhile
   }
   unpublished_.clear();
 }

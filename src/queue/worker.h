@@ -1,10 +1,11 @@
-// `porch worker`: takes attempts from the queue's streams and runs each with
-// `porch exec-task` (the same supervision, limits and result file as every
-// backend), on a filesystem it shares with porch's run directory.
+// `porch worker`: takes attempts from the queue's streams and runs each as
+// `porch exec-task` does (the same supervision, limits and result file as
+// every backend: RunAttempt, in a forked child, from the run loaded once),
+// on a filesystem it shares with porch's run directory.
 //
 // One thread; children are forked from it (a single-threaded process, so the
 // fork is safe) with PR_SET_PDEATHSIG = SIGTERM: when the worker dies, even
-// by kill -9, each exec-task gets SIGTERM, stops its command's process group
+// by kill -9, each attempt's supervisor gets SIGTERM, stops its command's process group
 // and records a cancellation, so a reclaimed attempt never runs twice at
 // once (the visibility timeout must be longer than the kill grace).
 //
@@ -14,7 +15,7 @@
 // (one XCLAIM per running attempt every visibility/3 s, which resets the
 // entry's idle time: porch reclaims entries idle longer than the visibility
 // timeout). The result is published, and the entry acknowledged, only after
-// exec-task has written the result file (durably: fsync and rename) and
+// the attempt has written its result file (durably: fsync and rename) and
 // exited.
 //
 // Cut off from Redis for half the visibility timeout, the worker stops its
@@ -23,7 +24,7 @@
 // well under half the visibility timeout.
 //
 // Stopping: SIGTERM or SIGINT claims nothing more and waits for the running
-// attempts to finish (a second one hands them back: their exec-tasks are
+// attempts to finish (a second one hands them back: their supervisors are
 // stopped and porch reclaims the entries after the visibility timeout).
 // `once` stops when nothing runs and the queue had nothing for it;
 // `idle_exit_s` after that long with nothing to do.
@@ -33,6 +34,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -48,12 +50,21 @@ struct WorkerOptions {
   std::vector<std::string> labels;      // advertised (gpu, large, ...)
   std::vector<std::string> classes;     // streams served (WorkerClasses(labels))
   std::string prefix = "porch";
-  std::string porch_path;               // the porch binary exec-task is run from
   std::string work_dir;                 // the worker's own logs
   double visibility_s = 30;             // heartbeats every visibility_s / 3
   bool once = false;
   double idle_exit_s = 0;               // 0: never
   double block_s = 0.2;                 // longest wait for work when idle
+  // Benchmarks of the broker path only: runs a claimed attempt in this
+  // thread (returning its exit code) instead of forking a child. Unset in
+  // porch worker.
+  std::function<int(const AttemptMessage&)> run_inline;
+  // How a claimed attempt runs: called in the worker (it may load the run
+  // once and keep it: what `porch exec-task` does per attempt costs
+  // milliseconds of CPU), it returns what a forked child of the worker
+  // runs, exiting with its result (RunAttempt, as exec-task does), or why
+  // the attempt cannot start.
+  std::function<Result<std::function<int()>>(const AttemptMessage&)> prepare_in_process;
 };
 
 class Worker {
@@ -87,7 +98,8 @@ class Worker {
   Status JoinGroups();
   // Claims up to `free` entries; returns how many messages came.
   int Claim(int free, double block_s);
-  void Take(const std::string& stream, const StreamEntry& e);
+  // Claims and starts what one XREADGROUP brought (stream, entry).
+  void Take(const std::vector<std::pair<std::string, StreamEntry>>& got);
   void DeadLetter(const std::string& stream, const StreamEntry& e, const std::string& why);
   void Start(const std::string& stream, const std::string& entry, const AttemptMessage& m);
   void Reap();

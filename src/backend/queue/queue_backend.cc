@@ -247,7 +247,7 @@ void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>
   if (!m.ok()) return;
   auto it = jobs_.find(JobKey(m->task_id, m->attempt));
   // Not in flight: a late result of an attempt porch reclaimed, or one
-  // already settled. Its result file stays where exec-task wrote it; it
+  // already settled. Its result file stays where its supervisor wrote it; it
   // cannot override the newer attempt.
   if (it == jobs_.end()) return;
   const Job& job = it->second;
@@ -260,7 +260,7 @@ void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>
   }
   e.without_result = !m->detail.empty()
                          ? m->detail
-                         : "exec-task on worker " + m->worker + " exited " + std::to_string(m->exit_code) +
+                         : "the attempt on worker " + m->worker + " exited " + std::to_string(m->exit_code) +
                                " without a result file (see tasks/" + job.task_id + "/attempt-" +
                                std::to_string(job.attempt) + "/worker.log)";
   Result<AttemptResult> result = ReadAttemptResult(layout_.result_path(job.task_id, job.attempt));

@@ -2,8 +2,8 @@
 // any number of hosts take them (src/queue/worker.h), on a filesystem they
 // share with porch's run directory (NFS, as for SLURM).
 //
-// Authority: as everywhere, the attempt's result file (written by exec-task
-// on the worker) says how it ended; the worker's result message says when
+// Authority: as everywhere, the attempt's result file (written by its
+// supervisor on the worker, as exec-task would) says how it ended; the worker's result message says when
 // to look, and why there is none when the worker could not run it.
 //
 // Per attempt: one XADD (pipelined with the others of a Submit), its share
@@ -16,7 +16,7 @@
 // queue.visibility_timeout without a heartbeat (XCLAIM with that minimum
 // idle time; XACK and XDEL only what it claimed, atomically), and the
 // attempt is reported lost: the scheduler runs it again as a new attempt,
-// not charged to its retries. The dead worker's exec-task got SIGTERM when
+// not charged to its retries. The dead worker's supervisors got SIGTERM when
 // its worker died (PR_SET_PDEATHSIG), so two copies never run at once. A
 // late result of a reclaimed attempt is ignored: that attempt is no longer
 // in flight.
@@ -55,7 +55,7 @@ struct QueueBackendOptions {
   std::string prefix = "porch";
   double visibility_s = 30;        // a claimed entry without a heartbeat this long is reclaimed
   double poll_s = 0.1;             // longest wait of one read of the result stream
-  double grace_s = 5;              // exec-task's SIGTERM -> SIGKILL grace
+  double grace_s = 5;              // the supervisor's SIGTERM -> SIGKILL grace
   double wait_s = 120;             // how long Redis may be gone before the run stops
 };
 
