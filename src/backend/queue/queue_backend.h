@@ -3,11 +3,12 @@
 // share with porch's run directory (NFS, as for SLURM).
 //
 // Authority: as everywhere, the attempt's result file (written by its
-// supervisor on the worker, as exec-task would) says how it ended; the worker's result message says when
-// to look, and why there is none when the worker could not run it.
+// supervisor on the worker, as exec-task would) says how it ended; the
+// worker's result message says when to look, and why there is none when
+// the worker could not run it.
 //
 // Per attempt: one XADD (pipelined with the others of a Submit), its share
-// of one XREAD per poll of the run's result stream (which brings both the
+// of the blocking XREADs of the run's result stream (which bring both the
 // worker's "started" and "result" messages), and its share of one reaper
 // script every visibility/3 s.
 //
@@ -22,8 +23,10 @@
 // in flight.
 //
 // Redis restarts (AOF on): calls fail, the backend keeps its state and asks
-// again at the next poll; Submit waits for Redis up to queue.wait_seconds;
-// after that long without Redis, health() stops the run (to be resumed).
+// again at the next read, and reclaims nothing for one visibility timeout
+// after any break (the workers could not renew their entries meanwhile).
+// Submit waits for Redis up to queue.wait_seconds; after that long without
+// Redis, health() stops the run (to be resumed).
 //
 // Resume: Recover() adopts each attempt recorded with an entry id; its
 // result, if it came while porch was down, is in the result stream (read
