@@ -386,14 +386,45 @@ Result<LoadedRun> LoadNamedRun(const GlobalOptions& g, const std::string& run) {
   return LoadRun(*dir);
 }
 
+namespace {
+
+// The queue backend's workers as the run last saw them (workers.json).
+void PrintWorkers(const json& workers) {
+  if (workers.empty()) return;
+  std::printf("\nworkers (as the run last saw them):\n%s %s %s %s %s %s\n", Pad("WORKER", 28).c_str(),
+              Pad("HOST", 20).c_str(), Pad("SLOTS", 5).c_str(), Pad("RUNNING", 7).c_str(), Pad("LABELS", 12).c_str(),
+              "LAST HEARTBEAT");
+  const double now = WallSeconds();
+  for (const json& w : workers) {
+    auto text = [&](const char* k) { return w.contains(k) && w[k].is_string() ? w[k].get<std::string>() : ""; };
+    auto number = [&](const char* k) { return w.contains(k) && w[k].is_number() ? w[k].get<double>() : 0.0; };
+    std::string labels;
+    if (w.contains("labels") && w["labels"].is_array()) {
+      for (const json& l : w["labels"]) labels += (labels.empty() ? "" : ",") + (l.is_string() ? l.get<std::string>() : "");
+    }
+    std::printf("%s %s %s %s %s %s ago\n", Pad(text("name"), 28).c_str(), Pad(text("host"), 20).c_str(),
+                Pad(std::to_string(static_cast<int>(number("slots"))), 5).c_str(),
+                Pad(std::to_string(static_cast<int>(number("running"))), 7).c_str(),
+                Pad(labels.empty() ? "-" : labels, 12).c_str(), FormatDuration(std::max(0.0, now - number("beat"))).c_str());
+  }
+}
+
+}  // namespace
+
 int CmdStatus(const GlobalOptions& g, const std::string& run) {
   Result<LoadedRun> loaded = LoadNamedRun(g, run);
   if (!loaded.ok()) return Fail(loaded.status());
   Dag dag(loaded->plan);
   RunMetrics m = ComputeMetrics(loaded->plan, dag, loaded->state,
                                 loaded->config.config.max_executors);
+  const json workers = ReadWorkersSnapshot(RunLayout(loaded->run_dir));
   if (g.json) {
-    std::cout << MetricsToJson(m);
+    std::string out = MetricsToJson(m);
+    // The queue backend's workers beside the metrics (one more member).
+    if (size_t end = out.rfind('}'); !workers.empty() && end != std::string::npos) {
+      out.insert(end, ",\"workers\":" + workers.dump());
+    }
+    std::cout << out;
     return kExitOk;
   }
   std::printf("run %s (%s, backend %s, M=%d): %zu succeeded, %zu failed, %zu skipped, "
@@ -416,6 +447,7 @@ int CmdStatus(const GlobalOptions& g, const std::string& run) {
                 Pad(t.attempts.empty() ? "-" : FormatDuration(t.duration), 10).c_str(),
                 Pad(exit, 5).c_str(), detail.c_str());
   }
+  PrintWorkers(workers);
   return kExitOk;
 }
 

@@ -17,6 +17,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace porch {
 
 class RunLayout {
@@ -57,9 +59,16 @@ class RunLayout {
   // The local backend's command attempts append their results here instead
   // of writing result.json (model/result_file.h, ResultLog).
   std::string results_log() const { return dir_ + "/results.log"; }
+  // The queue backend's workers as last seen (a JSON array; rewritten
+  // every few seconds while the run goes on).
+  std::string workers() const { return dir_ + "/workers.json"; }
 
  private:
   std::string dir_;
 };
+
+// The workers in `layout`'s workers.json (queue backend), or an empty array
+// when there is none or it is unreadable. Never throws.
+nlohmann::json ReadWorkersSnapshot(const RunLayout& layout);
 
 }  // namespace porch

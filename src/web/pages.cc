@@ -34,6 +34,7 @@ const char* kRunBody = R"(<p><a id="home" href="/">&larr; all runs</a></p>
 <div class="cards" id="cards"></div>
 <h2>Task graph</h2><div class="panel" id="dag"></div>
 <h2>Timeline (one row per executor slot)</h2><div class="panel" id="gantt"></div>
+<div id="workers"></div>
 <h2>Task</h2><div class="panel" id="detail">Click a task in the graph or the table.</div>
 <h2>Tasks <small id="pager"></small></h2><table id="tasks"></table>
 )";
@@ -70,6 +71,11 @@ function showSummary(s) {
     card('failed', s.failed) + card('skipped', s.skipped) + card('running', s.running) +
     card('makespan', dur(s.makespan_s)) + card('speedup', s.speedup.toFixed(2) + 'x') +
     (s.tokens ? card('AI cost', '$' + s.cost_usd.toFixed(4)) : '');
+  const w = s.workers || [];
+  document.getElementById('workers').innerHTML = !w.length ? '' :
+    '<h2>Workers</h2><table><tr><th>worker</th><th>host</th><th>slots</th><th>running</th><th>labels</th><th>last heartbeat</th></tr>' +
+    w.map(x => `<tr><td><code>${esc(x.name)}</code></td><td>${esc(x.host)}</td><td>${x.slots}</td><td>${x.running}</td>
+      <td>${esc((x.labels || []).join(', ') || '-')}</td><td>${dur(Math.max(0, Date.now() / 1000 - x.beat))} ago</td></tr>`).join('') + '</table>';
 }
 function onPage(t) { return t.index >= offset && t.index < offset + pageSize; }
 function showRows() {

@@ -155,7 +155,7 @@ json RunView::Summary() const {
   const double last = !unfinished_.empty() ? now : a.finishes.empty() ? 0 : *a.finishes.rbegin();
   const double makespan = first > 0 && last > first ? last - first : 0;
   const bool running = count(TaskState::kRunning) > 0;
-  return {{"run_id", run_.state.run_id},
+  json summary = {{"run_id", run_.state.run_id},
           {"backend", run_.state.backend},
           {"outcome", run_.state.outcome.empty() ? (running ? "running" : "incomplete")
                                                  : run_.state.outcome},
@@ -175,6 +175,9 @@ json RunView::Summary() const {
           {"cost_usd", a.cost_usd},
           {"tokens", a.tokens},
           {"seq", seq_}};
+  // The queue backend's workers (a small file it rewrites every few seconds).
+  if (run_.state.backend == "queue") summary["workers"] = ReadWorkersSnapshot(RunLayout(run_.run_dir));
+  return summary;
 }
 
 json RunView::RowLocked(size_t index) const {

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "backend/verdict.h"
 #include "model/result_file.h"
 #include "platform/files.h"
@@ -347,6 +349,7 @@ std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
     FlushCancels(&events);
     if (check_adopted_ && outage_since_ == 0) CheckAdopted(&events);
     if (clock_->Now() >= next_reap_) Reap(&events);
+    if (clock_->Now() >= next_workers_) RefreshWorkers();
     const double left = deadline - clock_->Now();
     const double block = events.empty() ? std::min(std::max(left, 0.0), options_.poll_s) : 0;
     const bool answered = ReadResults(&events, block);
@@ -355,6 +358,28 @@ std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
     if (!answered) clock_->SleepUntil(std::min(deadline, clock_->Now() + options_.poll_s));
   }
   return events;
+}
+
+void QueueBackend::RefreshWorkers() {
+  constexpr double kEverySeconds = 3;
+  next_workers_ = clock_->Now() + kEverySeconds;
+  const std::string since = std::to_string(clock_->Now() - 3 * options_.visibility_s);
+  Result<RedisReply> names = redis_->Command({"ZRANGEBYSCORE", names_.Workers(), since, "+inf", "LIMIT", "0", "1000"});
+  Outage(!names.ok());
+  if (!names.ok() || !names->is_array()) return;
+  nlohmann::json workers = nlohmann::json::array();
+  if (!names->elements.empty()) {
+    RedisCommand get = {"MGET"};
+    for (const RedisReply& n : names->elements) get.push_back(names_.WorkerKey(n.text()));
+    Result<RedisReply> beats = redis_->Command(get);
+    Outage(!beats.ok());
+    if (!beats.ok() || !beats->is_array()) return;
+    for (const RedisReply& b : beats->elements) {
+      nlohmann::json w = nlohmann::json::parse(b.text(), nullptr, false);
+      if (w.is_object()) workers.push_back(std::move(w));
+    }
+  }
+  WriteFileAtomic(layout_.workers(), workers.dump() + "\n", /*sync_dir=*/false).IgnoreError();
 }
 
 Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {

@@ -34,6 +34,10 @@
 // the journal) is adopted when a worker claimed it, else it is fenced off
 // (its cancel key set, atomically with the check) and reported lost.
 //
+// The workers (name, host, slots, labels, running, last beat) go to the
+// run's workers.json every few seconds, for `porch status` and the
+// dashboard.
+//
 // Threading: the scheduler's thread only.
 #pragma once
 
@@ -103,6 +107,10 @@ class QueueBackend : public Backend {
   // A Redis call failed (or answered): tracks the outage.
   void Outage(bool failed);
   Status EnsureGroup(const std::string& stream);
+  // Every few seconds: the workers that beat in the last three visibility
+  // timeouts, into the run's workers.json (for porch status and the
+  // dashboard). Best effort.
+  void RefreshWorkers();
 
   RedisClient* redis_;
   Clock* clock_;
@@ -115,6 +123,7 @@ class QueueBackend : public Backend {
   std::vector<std::string> to_cancel_;       // job ids
   std::string last_result_ = "0";            // last id read from the result stream
   double next_reap_ = 0;
+  double next_workers_ = 0;
   double outage_since_ = 0;                  // 0: Redis answers
   uint64_t connections_seen_ = 0;            // redis_->connections() at the last call
   bool check_adopted_ = false;               // Recover() adopted entries: CheckAdopted at the next poll

@@ -122,9 +122,24 @@ TEST_F(QueueClusterTest, AHundredTasksOverThreeWorkersRunOnceWithinMAndGpuTasksO
   auto w1 = Worker("w1", 2);
   auto w2 = Worker("w2", 2);
   auto w3 = Worker("gpu1", 2, "gpu");
+  std::unique_ptr<HiredisClient> c = redis_->Client();
+  ASSERT_TRUE(Eventually([&] {
+    Result<RedisReply> n = c->Command({"ZCARD", prefix() + ":workers"});
+    return n.ok() && n->integer == 3;
+  }, 30)) << "the workers did not register";
   const int m = 4;
   PorchRun r = RunPorch(dir_.path(), RunArgs(Plan(plan.str()), "hundred", m));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // porch status shows the workers the run saw.
+  PorchRun st = RunPorch(dir_.path(), {"status", "hundred", "--output-dir", dir_.path() + "/runs"});
+  EXPECT_NE(st.out.find("workers (as the run last saw them)"), std::string::npos) << st.out;
+  for (const char* name : {"w1 ", "w2 ", "gpu1 "}) EXPECT_NE(st.out.find(name), std::string::npos) << st.out;
+  json workers = Status("hundred")["workers"];
+  ASSERT_EQ(workers.size(), 3u) << workers.dump();
+  for (const json& w : workers) {
+    EXPECT_EQ(w["slots"], 2);
+    EXPECT_EQ(w["labels"], w["name"] == "gpu1" ? json::array({"gpu"}) : json::array()) << w.dump();
+  }
   std::map<std::string, int> runs;
   std::vector<std::pair<double, int>> edges;  // (time, +1 start / -1 end)
   for (const std::string& line : Lines(marks() + "/runs.txt")) {
