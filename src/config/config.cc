@@ -50,7 +50,7 @@ const std::vector<Field>& Fields() {
        Member(&Config::output_dir)},
       {"max_executors", Kind::kInt, "M: tasks running at once", false,
        Member(&Config::max_executors)},
-      {"backend", Kind::kString, "threading | docker | slurm | aws", false,
+      {"backend", Kind::kString, "threading | docker | slurm | aws | queue", false,
        Member(&Config::backend)},
       {"fail_fast", Kind::kBool, "stop starting tasks after the first permanent failure", false,
        Member(&Config::fail_fast)},
@@ -249,9 +249,10 @@ const std::vector<Field>& Fields() {
        Member(&Config::limits, &LimitsConfig::max_output_bytes)},
       {"merge.git", Kind::kBool, "make output/ a git repository, one commit per merged task",
        false, Member(&Config::merge, &MergeConfig::git)},
-      {"merge.isolate_commands", Kind::kBool,
-       "command tasks run in a workspace of their own and reach output/ through the merge, "
-       "like AI tasks (output/ is copied per attempt)",
+      {"merge.isolate_commands", Kind::kString,
+       "auto | true | false: command tasks run in a workspace of their own and reach output/ "
+       "through the merge, like AI tasks (output/ is copied per attempt); auto: when the plan "
+       "has AI tasks",
        false, Member(&Config::merge, &MergeConfig::isolate_commands)},
       {"planner.min_tasks", Kind::kInt, "fewest tasks a plan may have", false,
        Member(&Config::planner, &PlannerConfig::min_tasks)},
@@ -497,6 +498,11 @@ Status ConfigLoader::Check() const {
     return Status::InvalidArgument("agent.max_tokens must be >= 1 and <= agent.max_tokens_limit, found " +
                                    std::to_string(c.agent.max_tokens) + " and " +
                                    std::to_string(c.agent.max_tokens_limit));
+  }
+  if (c.merge.isolate_commands != "auto" && c.merge.isolate_commands != "true" &&
+      c.merge.isolate_commands != "false") {
+    return Status::InvalidArgument("merge.isolate_commands must be auto, true or false, found '" +
+                                   c.merge.isolate_commands + "'");
   }
   if (c.merge.conflict_policy != "fail" && c.merge.conflict_policy != "keep-later") {
     return Status::InvalidArgument("merge.conflict_policy must be fail or keep-later, found '" +

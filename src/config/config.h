@@ -135,9 +135,16 @@ struct MergeConfig {
   std::string conflict_policy = "fail";  // fail | keep-later
   bool git = true;                       // commit each merged task in output/
   // Command tasks too run in a workspace of their own (seeded with output/)
-  // and reach output/ only through the merge, like AI tasks. Off by default:
-  // the copy per attempt costs what the local backend's speed cannot afford.
-  bool isolate_commands = false;
+  // and reach output/ only through the merge, like AI tasks: "true",
+  // "false", or "auto" (the default): when the plan has AI tasks, whose
+  // merged files a command must not overwrite unseen. A plan of commands
+  // only runs them in output/ directly, as make does: the copy per attempt
+  // costs what the local backend's speed cannot afford.
+  std::string isolate_commands = "auto";
+  // Whether command tasks are isolated in a run whose plan has AI tasks or not.
+  bool IsolatesCommands(bool plan_has_agents) const {
+    return isolate_commands == "true" || (isolate_commands == "auto" && plan_has_agents);
+  }
 };
 
 struct LimitsConfig {

@@ -52,7 +52,7 @@ AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Tas
   spec.env["PORCH_OUTPUT_DIR"] = layout.output();
   spec.outputs = task.outputs;
   spec.outputs_declared = task.outputs_declared;
-  if (task.is_agent() || config.merge.isolate_commands) {
+  if (task.is_agent() || config.merge.isolate_commands == "true") {
     spec.workspace = AbsolutePath(spec.attempt_dir + "/workspace");
     spec.seed_from = AbsolutePath(layout.output());
   }

@@ -54,6 +54,9 @@ struct AttemptSpec {
 // directory and a system context describing the plan, the task and the
 // files its dependencies own. PORCH_* variables tell commands where they run.
 // `env` is porch's environment, handed to AI tasks' executors.
+// config.merge.isolate_commands must be decided ("true" or "false"; "auto"
+// counts as "false"): RunAttempts::Load decides it from the plan once, so
+// that no attempt scans the whole plan.
 AttemptSpec MakeAttemptSpec(const RunLayout& layout, const Plan& plan, const Task& task,
                             int attempt, double time_limit_s, const Config& config,
                             const std::map<std::string, std::string>& env);

@@ -27,6 +27,8 @@ Result<std::unique_ptr<RunAttempts>> RunAttempts::Load(const std::string& run_di
   bool agents = false;
   for (const Task& t : plan->tasks) agents |= t.is_agent();
   if (!access.ok() && agents) return access.Annotate("run '" + run_dir + "'");
+  // "auto" decided here, once: MakeAttemptSpec reads true or false.
+  config.config.merge.isolate_commands = config.config.merge.IsolatesCommands(agents) ? "true" : "false";
   return std::unique_ptr<RunAttempts>(
       new RunAttempts(layout, std::move(*plan), config.config, std::move(env)));
 }
@@ -44,7 +46,7 @@ Result<AttemptSpec> RunAttempts::Prepare(const std::string& task_id, int attempt
                                                  : config_.default_time_limit_seconds;
   if (time_limit_s >= 0) limit = time_limit_s;  // the backend's (a SLURM retry may double it)
   // A command that prints nothing keeps nothing: no directory of its own.
-  const bool lazy = result_log_fd >= 0 && !task.is_agent() && !config_.merge.isolate_commands &&
+  const bool lazy = result_log_fd >= 0 && !task.is_agent() && config_.merge.isolate_commands != "true" &&
                     task.command.find("PORCH_ATTEMPT_DIR") == std::string::npos;
   if (!lazy) PORCH_RETURN_IF_ERROR(MakeDirs(layout_.attempt_dir(task_id, attempt)));
   if (!IsDirectory(layout_.output())) PORCH_RETURN_IF_ERROR(MakeDirs(layout_.output()));

@@ -105,6 +105,9 @@ std::string MergeOutcome::Describe() const {
 
 OutputMerger::OutputMerger(const Plan* plan, RunLayout layout, MergeConfig config)
     : plan_(plan), layout_(std::move(layout)), config_(std::move(config)) {
+  bool agents = false;
+  for (const Task& t : plan_->tasks) agents |= t.is_agent();
+  isolated_commands_ = config_.IsolatesCommands(agents);
   // merge.json: {path: task} as older runs wrote it, or {path: {task, ...}}.
   Result<std::string> text = ReadFile(layout_.dir() + "/merge.json");
   const json j = text.ok() ? json::parse(*text, nullptr, false) : json();
@@ -140,7 +143,7 @@ void OutputMerger::OnFailed(const Task& task, BackendEvent* ev) {
 bool OutputMerger::InWorkspace(const Task& task, int attempt) const {
   // A command attempt's own workspace says it ran isolated, whatever the
   // setting is now (merge.isolate_commands changed by a resume).
-  return task.is_agent() || config_.isolate_commands ||
+  return task.is_agent() || isolated_commands_ ||
          IsDirectory(layout_.attempt_dir(task.id, attempt) + "/workspace");
 }
 

@@ -20,12 +20,13 @@
 // With merge.git, output/ is a git repository with one commit per merged
 // task, authored by the task id.
 //
-// Command tasks write output/ directly (a copy of output/ per command would
-// cost what porch's local backend cannot afford); after one succeeds, the
-// files AI tasks merged are checked, and a command that changed one fails
-// (invalid_task, naming both tasks) and the merged version is put back.
-// With merge.isolate_commands they work in a workspace like AI tasks and
-// pass this same merge, ownership and conflict rules included.
+// With merge.isolate_commands ("auto", the default: when the plan has AI
+// tasks) command tasks work in a workspace like AI tasks and pass this same
+// merge, ownership and conflict rules included. Otherwise they write
+// output/ directly (a copy of output/ per command would cost what porch's
+// local backend cannot afford); after one succeeds, the files AI tasks
+// merged are checked, and a command that changed one fails (invalid_task,
+// naming both tasks) and the merged version is put back.
 //
 // State: merge.json (output path -> the task that wrote it last, with the
 // attempt and digest of AI merges), merge-blobs/ (the content of every AI
@@ -124,6 +125,7 @@ class OutputMerger : public CompletionStage {
   const Plan* plan_;
   RunLayout layout_;
   MergeConfig config_;
+  bool isolated_commands_ = false;  // merge.isolate_commands decided for this plan
   std::map<std::string, Owner> owners_;  // output path -> who wrote it last
 };
 

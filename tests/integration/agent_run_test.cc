@@ -139,7 +139,7 @@ TEST_F(AgentRunTest, ACommandCannotSilentlyOverwriteWhatAnAiTaskMerged) {
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
   - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
   - {id: clobber, command: "for i in $(seq 400); do [ -f $PORCH_RUN_DIR/merge.json ] && break; sleep 0.05; done; echo from the command > shared.txt"}
-)"), "-j", "2", "--run-id", "cw"}, Env());
+)"), "-j", "2", "--run-id", "cw", "--set", "merge.isolate_commands=false"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   json s = Status("cw");
   EXPECT_EQ(s["tasks"][0]["state"], "succeeded");
@@ -153,6 +153,24 @@ TEST_F(AgentRunTest, ACommandCannotSilentlyOverwriteWhatAnAiTaskMerged) {
   EXPECT_EQ(cases[0]["task"], "clobber");
   EXPECT_EQ(cases[0]["with"], json::array({"a"}));
   EXPECT_EQ(cases[0]["resolution"], "put-back");
+}
+
+// The default (merge.isolate_commands: auto): beside an AI task the command
+// works in a workspace of its own, and its write meets the agent's in the
+// merge: a conflict naming both tasks, never a silent overwrite.
+TEST_F(AgentRunTest, ByDefaultACommandBesideAnAiTaskReachesOutputThroughTheMerge) {
+  Serve({Rule("TASK-A", Write("shared.txt", "from the agent\n"))});
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
+  - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
+  - {id: clobber, retries: 0, command: "for i in $(seq 400); do [ -f $PORCH_RUN_DIR/merge.json ] && break; sleep 0.05; done; echo from the command > shared.txt"}
+)"), "-j", "2", "--run-id", "cd"}, Env());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(PathExists(dir_.path() + "/porch-runs/runs/cd/tasks/clobber/attempt-1/workspace/shared.txt"));
+  EXPECT_EQ(*ReadFile(Out("cd") + "/shared.txt"), "from the agent\n");
+  json cases = json::parse(*ReadFile(dir_.path() + "/porch-runs/runs/cd/conflicts.json"));
+  ASSERT_EQ(cases.size(), 1u) << cases.dump();
+  EXPECT_EQ(cases[0]["task"], "clobber");
+  EXPECT_EQ(cases[0]["with"], json::array({"a"}));
 }
 
 TEST_F(AgentRunTest, ACommandThatSawTheMergedFileMayChangeIt) {
@@ -173,7 +191,7 @@ TEST_F(AgentRunTest, AFailedCommandsWriteToAMergedFileIsPutBackToo) {
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
   - {id: a, title: A, prompt: "TASK-A", outputs: [shared.txt]}
   - {id: bad, command: "for i in $(seq 400); do [ -f $PORCH_RUN_DIR/merge.json ] && break; sleep 0.05; done; echo clobbered > shared.txt; exit 3", retries: 0}
-)"), "-j", "2", "--run-id", "fb"}, Env());
+)"), "-j", "2", "--run-id", "fb", "--set", "merge.isolate_commands=false"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_EQ(*ReadFile(Out("fb") + "/shared.txt"), "from the agent\n");
   std::string detail = Status("fb")["tasks"][1]["attempt_details"][0]["detail"];
@@ -307,7 +325,7 @@ TEST_F(AgentRunTest, PlannedCProjectIsBuiltAndTestedByItsIntegrationTask) {
   ASSERT_TRUE(log.ok());
   int commits = 0;
   for (char c : log->output) commits += c == '\n';
-  EXPECT_EQ(commits, 6);
+  EXPECT_EQ(commits, 7);  // the integration command too: isolated, beside AI tasks, it is merged
   EXPECT_GT(s["run"]["cost_usd"].get<double>(), 0);
   // Planning is part of the run's usage: the run's total is the planner's
   // plus every task's.

@@ -142,13 +142,15 @@ TEST_F(OutputMergerTest, AnAttemptThatSawTheCurrentFileMergesWithoutConflict) {
 }
 
 TEST_F(OutputMergerTest, OwnersSurviveARestartAndCommandTasksAreLeftAlone) {
+  MergeConfig direct = Config();
+  direct.isolate_commands = "false";  // commands write output/ themselves
   {
-    OutputMerger merger(&plan_, layout_, Config());
+    OutputMerger merger(&plan_, layout_, direct);
     Attempt("a", 1, {{"shared.txt", "from a"}});
     BackendEvent ev = FailedEvent(0, 1, 1, FailureReason::kNone, "");
     merger.OnSucceeded(plan_.tasks[0], &ev);
   }
-  OutputMerger resumed(&plan_, layout_, Config());  // a resumed porch
+  OutputMerger resumed(&plan_, layout_, direct);  // a resumed porch
   Attempt("b", 1, {{"shared.txt", "from b"}});
   BackendEvent ev = FailedEvent(1, 1, 2, FailureReason::kNone, "");
   resumed.OnSucceeded(plan_.tasks[1], &ev);
