@@ -203,11 +203,11 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--idle-exit", wf.idle_exit_s, "exit after this many seconds with nothing to do")
       ->check(CLI::Range(0.0, 1e9));
   worker_cmd->footer(
-      "\nTakes attempts that `porch run --backend queue` pushed to Redis and runs each with\n"
-      "`porch exec-task` in the run directory, which must be on a filesystem this host\n"
+      "\nTakes attempts that `porch run --backend queue` pushed to Redis and runs each as\n"
+      "`porch exec-task` would, in the run directory, which must be on a filesystem this host\n"
       "shares with porch at the same path (NFS). Tasks that need GPUs go only to workers\n"
       "started with --labels gpu. SIGTERM: takes nothing more and finishes what runs (a\n"
-      "second SIGTERM stops those; porch runs them again). Exit codes: 0 stopped, 2 bad\n"
+      "second SIGTERM stops those; porch runs them again, uncharged). Exit codes: 0 stopped, 2 bad\n"
       "flags, 3 Redis unreachable or refusing the password. docs/queue.md.\n\n"
       "Example:\n  PORCH_QUEUE_PASSWORD=... porch worker --queue redis://10.0.0.5:6379/0 --slots 8");
 

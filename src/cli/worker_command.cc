@@ -130,10 +130,11 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
                                               f.password_file.empty() ? q.password_file : f.password_file,
                                               CurrentEnvironment());
   if (!address.ok()) return Refuse(kExitInvalid, address.status().message());
-  // A call may not block longer than a quarter of the visibility timeout:
-  // the worker must notice it is cut off in time to stop its attempts.
+  // A call (and its one reconnect) may not block longer than a quarter of
+  // the visibility timeout: the worker must notice it is cut off in time to
+  // stop its attempts (worker.h).
   Result<std::unique_ptr<HiredisClient>> redis =
-      ConnectRedis(*address, std::min(q.timeout_seconds, q.visibility_timeout / 4));
+      ConnectRedis(*address, std::min(q.timeout_seconds, q.visibility_timeout / 8));
   if (!redis.ok()) return Refuse(kExitError, redis.status().message());
   // Tasks see where they ran (the environment the runs are loaded with).
   setenv("PORCH_WORKER_NAME", o.name.c_str(), 1);

@@ -275,6 +275,12 @@ std::string KnownSections() {
   return "docker, slurm, aws, retry, llm, planner, agent, budget, merge";
 }
 
+std::string FormatNumber(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 Status ParseValue(const Field& f, const std::string& text, void* out) {
   auto bad = [&](const char* want) {
     return Status::InvalidArgument("'" + std::string(f.key) + "' must be " + want + ", found '" +
@@ -461,6 +467,12 @@ Status ConfigLoader::Check() const {
     return Status::InvalidArgument(
         "queue.visibility_timeout must be at least 1 s, and queue.poll_seconds and queue.timeout_seconds "
         "above 0 (queue.wait_seconds: 0 or more)");
+  }
+  if (c.backend == "queue" && c.kill_grace_seconds >= c.queue.visibility_timeout / 3) {
+    return Status::InvalidArgument(
+        "kill_grace_seconds (" + FormatNumber(c.kill_grace_seconds) + ") must be under a third of "
+        "queue.visibility_timeout (" + FormatNumber(c.queue.visibility_timeout) + "): a worker cut off from "
+        "Redis must have stopped its attempts before porch takes them back (docs/queue.md)");
   }
   if (c.queue.prefix.empty() || c.queue.prefix.find_first_of(" \t\n") != std::string::npos) {
     return Status::InvalidArgument("queue.prefix must be a non-empty name without spaces");

@@ -81,7 +81,7 @@ bool SafeName(const std::string& s) {
 std::vector<std::string> EncodeAttempt(const AttemptMessage& m) {
   return {"v", "1", "uid", m.run_uid, "dir", m.run_dir, "task", m.task_id, "attempt", std::to_string(m.attempt),
           "limit", Num(m.time_limit_s), "grace", Num(m.grace_s), "gpus", std::to_string(m.gpus),
-          "results", m.results, "prefix", m.prefix};
+          "results", m.results, "prefix", m.prefix, "vis", Num(m.visibility_s)};
 }
 
 Result<AttemptMessage> DecodeAttempt(const RedisReply& fields) {
@@ -105,6 +105,9 @@ Result<AttemptMessage> DecodeAttempt(const RedisReply& fields) {
   if (!ToDouble(f["grace"], &m.grace_s)) return Status::InvalidArgument("a bad grace '" + f["grace"] + "'");
   if (!ToInt(f["gpus"], &m.gpus) || m.gpus < 0) return Status::InvalidArgument("a bad gpu count '" + f["gpus"] + "'");
   if (m.results.empty() || m.prefix.empty()) return Status::InvalidArgument("no result stream or key prefix");
+  if (!f["vis"].empty() && !ToDouble(f["vis"], &m.visibility_s)) {
+    return Status::InvalidArgument("a bad visibility timeout '" + f["vis"] + "'");
+  }
   if (m.results != QueueNames{m.prefix}.Results(m.run_uid)) {
     return Status::InvalidArgument("the result stream '" + m.results + "' is not the run's");
   }

@@ -12,6 +12,7 @@
 //   <p>:run:<uid>:claim:<t>:<n>  set (NX) by the worker that runs the attempt:
 //                                a second copy of the message (a resent
 //                                XADD) is dropped, never run.
+//   <p>:run:<uid>:gone           set: the run's entries porch reclaimed or cancelled.
 //   <p>:worker:<name>            a worker's heartbeat (JSON, expires).
 //   <p>:workers                  sorted set of worker names by last beat.
 //   <p>:dead                     messages no worker could read (dead letters).
@@ -40,6 +41,9 @@ struct QueueNames {
   std::string ClaimKey(const std::string& uid, const std::string& task, int attempt) const {
     return prefix + ":run:" + uid + ":claim:" + task + ":" + std::to_string(attempt);
   }
+  // The run's entries porch reclaimed or cancelled (so its scripts answer
+  // the same when run twice).
+  std::string Gone(const std::string& uid) const { return prefix + ":run:" + uid + ":gone"; }
   std::string WorkerKey(const std::string& name) const { return prefix + ":worker:" + name; }
   std::string Workers() const { return prefix + ":workers"; }
   std::string DeadLetters() const { return prefix + ":dead"; }
@@ -65,6 +69,7 @@ struct AttemptMessage {
   int gpus = 0;
   std::string results;       // the stream the result goes to
   std::string prefix;        // the key prefix (for the cancel and claim keys)
+  double visibility_s = 0;   // porch's queue.visibility_timeout (0: not given)
 };
 std::vector<std::string> EncodeAttempt(const AttemptMessage& m);  // field, value, field, value...
 // From a stream entry's fields. InvalidArgument saying what is missing or

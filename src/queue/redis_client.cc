@@ -68,14 +68,21 @@ Result<RedisAddress> ParseRedisUrl(const std::string& url, const std::string& pa
   if (url.rfind("redis://", 0) != 0) return Status::InvalidArgument("queue.url: not a redis:// URL" + usage);
   RedisAddress a;
   std::string rest = url.substr(8);
+  // The user information ends at the last '@' (a password may hold '/' or
+  // '@'); only then the path.
+  std::string userinfo;
+  bool has_userinfo = false;
+  if (size_t at = rest.rfind('@'); at != std::string::npos) {
+    userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    has_userinfo = true;
+  }
   std::string path;
   if (size_t slash = rest.find('/'); slash != std::string::npos) {
     path = rest.substr(slash + 1);
     rest.resize(slash);
   }
-  if (size_t at = rest.rfind('@'); at != std::string::npos) {
-    std::string userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
+  if (has_userinfo) {
     size_t colon = userinfo.find(':');
     std::string user = colon == std::string::npos ? userinfo : userinfo.substr(0, colon);
     std::string pass = colon == std::string::npos ? "" : userinfo.substr(colon + 1);

@@ -23,13 +23,37 @@ namespace {
 constexpr int kClaimTtlSeconds = 7 * 86400;
 
 // Claims an attempt atomically: not when porch cancelled it, not twice (a
-// resent XADD), and tells porch it started.
+// resent XADD: another entry of the same attempt), and tells porch it
+// started. Run twice by the same worker for the same entry, it answers 1
+// again and sends nothing more. KEYS: cancel key, claim key, result
+// stream; ARGV: worker, ttl, stream, entry, task, attempt, now.
 constexpr char kClaimScript[] = R"lua(
+local me = ARGV[1] .. '|' .. ARGV[4]
+if redis.call('GET', KEYS[2]) == me then return 1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 2 end
-redis.call('XADD', KEYS[3], '*', 'type', 'started', 'task', ARGV[5], 'attempt', ARGV[6],
+if not redis.call('SET', KEYS[2], me, 'NX', 'EX', ARGV[2]) then return 2 end
+redis.call('XADD', KEYS[3], 'NOMKSTREAM', '*', 'type', 'started', 'task', ARGV[5], 'attempt', ARGV[6],
            'worker', ARGV[1], 'stream', ARGV[3], 'entry', ARGV[4], 'started', ARGV[7])
 return 1
+)lua";
+
+// The heartbeat: renews each entry still pending under this worker (and
+// only those: an entry Redis handed to another consumer is not taken
+// back) and says which porch cancelled. ARGV: worker, then per entry
+// stream, id, cancel key. Per entry: 1 renewed, 2 renewed and cancelled,
+// 0 no longer this worker's.
+constexpr char kBeatScript[] = R"lua(
+local out = {}
+for i = 2, #ARGV, 3 do
+  local p = redis.call('XPENDING', ARGV[i], 'porch-workers', ARGV[i + 1], ARGV[i + 1], 1)
+  if #p == 0 or p[1][2] ~= ARGV[1] then
+    out[#out + 1] = 0
+  else
+    redis.call('XCLAIM', ARGV[i], 'porch-workers', ARGV[1], 0, ARGV[i + 1], 'JUSTID')
+    if redis.call('EXISTS', ARGV[i + 2]) == 1 then out[#out + 1] = 2 else out[#out + 1] = 1 end
+  end
+end
+return out
 )lua";
 
 std::string Fixed(double v) {
@@ -87,34 +111,40 @@ Status Worker::Run() {
   for (const std::string& cls : options_.classes) streams += (streams.empty() ? "" : ", ") + names_.ClassStream(cls);
   Log("serving " + std::to_string(options_.slots) + " slot(s) from " + streams);
   double idle_since = clock_->Now();
-  int handed_back_at = 0;
+  bool handed_back = false;
   while (true) {
     const int stops = stop_requests_();
-    if (stops >= 2 && handed_back_at < 2) {
-      handed_back_at = 2;
-      Log("second stop request: stopping the running attempts; porch reclaims them");
-      for (Running& r : running_) kill(r.pid, SIGTERM);
+    if (stops >= 2 && !handed_back) {
+      handed_back = true;
+      for (Running& r : running_) Stop(r, /*lost=*/true, "second stop request");
     }
     Reap();
     PublishPending();
     if (clock_->Now() >= next_beat_) Heartbeat();
     FenceIfCutOff();
-    const int free = options_.slots - static_cast<int>(running_.size());
+    if (stops == 0) StartFromBacklog();
+    const int free = options_.slots - static_cast<int>(running_.size() + backlog_.size());
     int came = 0;
     if (stops == 0 && free > 0) {
-      came = Claim(free, running_.empty() ? options_.block_s : 0.02);
+      came = Read(free, running_.empty() ? options_.block_s : 0.02);
+      FenceIfCutOff();  // the read may have blocked
+      StartFromBacklog();
     } else {
       SleepForSignals(0.05);
     }
     if (!running_.empty() || came > 0) idle_since = clock_->Now();
-    const bool idle = running_.empty() && unpublished_.empty();
-    if (idle && stops > 0) break;
+    const bool idle = running_.empty() && unpublished_.empty() && backlog_.empty();
+    if (stops > 0 && running_.empty() && unpublished_.empty()) break;
     if (idle && came == 0 && options_.once) break;
     if (idle && options_.idle_exit_s > 0 && clock_->Now() - idle_since >= options_.idle_exit_s) {
       Log("nothing to do for " + std::to_string(static_cast<long long>(options_.idle_exit_s)) + " s: exiting");
       break;
     }
     SleepForSignals(0);
+  }
+  if (!backlog_.empty()) {
+    Log(std::to_string(backlog_.size()) + " attempt(s) taken but not started are left to porch, which takes "
+        "them back after the visibility timeout");
   }
   redis_->Pipeline({{"DEL", names_.WorkerKey(options_.name)}, {"ZREM", names_.Workers(), options_.name}})
       .status()
@@ -123,8 +153,8 @@ Status Worker::Run() {
   return Status::Ok();
 }
 
-int Worker::Claim(int free, double block_s) {
-  RedisCommand cmd = {"XREADGROUP", "GROUP", kQueueGroup, options_.name, "COUNT", std::to_string(free)};
+int Worker::Read(int want, double block_s) {
+  RedisCommand cmd = {"XREADGROUP", "GROUP", kQueueGroup, options_.name, "COUNT", std::to_string(want)};
   if (block_s > 0) {
     cmd.push_back("BLOCK");
     cmd.push_back(std::to_string(std::max(1, static_cast<int>(block_s * 1000))));
@@ -133,9 +163,10 @@ int Worker::Claim(int free, double block_s) {
   for (const std::string& cls : options_.classes) cmd.push_back(names_.ClassStream(cls));
   for (size_t i = 0; i < options_.classes.size(); ++i) cmd.push_back(">");
   Result<RedisReply> r = redis_->Command(cmd);
+  const double pause = std::min(1.0, options_.visibility_s / 12);
   if (!r.ok()) {
     Log("cannot reach Redis (" + r.status().message() + "); retrying");
-    SleepForSignals(1);
+    SleepForSignals(pause);
     return 0;
   }
   if (r->is_error()) {
@@ -144,15 +175,23 @@ int Worker::Claim(int free, double block_s) {
     } else {
       Log("XREADGROUP: " + r->str);
     }
-    SleepForSignals(1);
+    SleepForSignals(pause);
     return 0;
   }
-  std::vector<std::pair<std::string, StreamEntry>> got;
+  int came = 0;
   for (auto& [stream, entries] : StreamEntries(*r)) {
-    for (StreamEntry& e : entries) got.push_back({stream, std::move(e)});
+    for (StreamEntry& e : entries) {
+      ++came;
+      Result<AttemptMessage> m = DecodeAttempt(e.fields);
+      if (!m.ok()) {
+        DeadLetter(stream, e, m.status().message());
+        continue;
+      }
+      const double vis = m->visibility_s > 0 ? std::min(m->visibility_s, options_.visibility_s) : options_.visibility_s;
+      backlog_.push_back({stream, e.id, std::move(*m), clock_->Now(), vis});
+    }
   }
-  Take(got);
-  return static_cast<int>(got.size());
+  return came;
 }
 
 void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const std::string& why) {
@@ -166,66 +205,65 @@ void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const s
       .IgnoreError();
 }
 
-void Worker::Take(const std::vector<std::pair<std::string, StreamEntry>>& got) {
+void Worker::StartFromBacklog() {
+  const size_t free = static_cast<size_t>(std::max(0, options_.slots - static_cast<int>(running_.size())));
+  const size_t n = std::min(free, backlog_.size());
+  if (n == 0) return;
   // Every claim of the batch in one round trip.
-  struct Claimed {
-    const std::string* stream;
-    const StreamEntry* entry;
-    AttemptMessage m;
-  };
-  std::vector<Claimed> valid;
   std::vector<RedisCommand> cmds;
-  for (const auto& [stream, e] : got) {
-    Result<AttemptMessage> m = DecodeAttempt(e.fields);
-    if (!m.ok()) {
-      DeadLetter(stream, e, m.status().message());
-      continue;
-    }
-    const QueueNames names{m->prefix};
-    cmds.push_back({"EVAL", kClaimScript, "3", names.CancelKey(m->run_uid, m->task_id, m->attempt),
-                    names.ClaimKey(m->run_uid, m->task_id, m->attempt), m->results, options_.name,
-                    std::to_string(kClaimTtlSeconds), stream, e.id, m->task_id, std::to_string(m->attempt),
+  for (size_t i = 0; i < n; ++i) {
+    const Held& h = backlog_[i];
+    const AttemptMessage& m = h.msg;
+    const QueueNames names{m.prefix};
+    cmds.push_back({"EVAL", kClaimScript, "3", names.CancelKey(m.run_uid, m.task_id, m.attempt),
+                    names.ClaimKey(m.run_uid, m.task_id, m.attempt), m.results, options_.name,
+                    std::to_string(kClaimTtlSeconds), h.stream, h.entry, m.task_id, std::to_string(m.attempt),
                     Fixed(clock_->Now())});
-    valid.push_back({&stream, &e, std::move(*m)});
   }
-  if (valid.empty()) return;
   Result<std::vector<RedisReply>> claims = redis_->Pipeline(cmds);
-  for (size_t i = 0; i < valid.size(); ++i) {
-    const std::string& stream = *valid[i].stream;
-    const std::string& id = valid[i].entry->id;
-    const AttemptMessage& m = valid[i].m;
+  if (!claims.ok()) {
+    Log("could not claim " + std::to_string(n) + " attempt(s) yet: " + claims.status().message());
+    return;  // kept in the backlog (the heartbeat holds them), tried again
+  }
+  std::vector<Held> taken(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(n));
+  backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    const Held& h = taken[i];
+    const AttemptMessage& m = h.msg;
+    const RedisReply& verdict = (*claims)[i];
     ResultMessage never;
     never.task_id = m.task_id;
     never.attempt = m.attempt;
     never.worker = options_.name;
-    never.entry = id;
-    if (!claims.ok() || (*claims)[i].is_error()) {
-      // Not claimed: left pending under this worker; porch reclaims it after
-      // the visibility timeout as a new attempt.
-      Log("could not claim " + id + ": " + (claims.ok() ? (*claims)[i].str : claims.status().message()));
-      continue;
-    }
-    const long long verdict = (*claims)[i].integer;
-    if (verdict == 2) {
+    never.entry = h.entry;
+    if (verdict.is_error() || verdict.type != RedisReply::Type::kInteger) {
+      Log("could not claim " + h.entry + ": " + verdict.str + "; tried again");
+      backlog_.push_back(h);
+    } else if (verdict.integer == 2) {
       Log("attempt " + std::to_string(m.attempt) + " of " + m.task_id +
           " is claimed already (a resent message): dropped");
-      redis_->Pipeline({{"XACK", stream, kQueueGroup, id}, {"XDEL", stream, id}}).status().IgnoreError();
-    } else if (verdict == 0) {
+      redis_->Pipeline({{"XACK", h.stream, kQueueGroup, h.entry}, {"XDEL", h.stream, h.entry}}).status().IgnoreError();
+    } else if (verdict.integer == 0) {
       never.exit_code = -2;
       never.detail = "cancelled before it started";
-      unpublished_.push_back({stream, id, m.results, never});
+      unpublished_.push_back({h.stream, h.entry, m.results, never});
     } else if (!IsDirectory(m.run_dir)) {
       never.exit_code = -3;
       never.detail = "the run directory " + m.run_dir + " is not on worker " + options_.name +
                      " (the queue backend needs a filesystem shared with porch)";
-      unpublished_.push_back({stream, id, m.results, never});
+      unpublished_.push_back({h.stream, h.entry, m.results, never});
     } else {
-      Start(stream, id, m);
+      Held started = h;
+      started.renewed = clock_->Now();
+      Start(started);
     }
   }
 }
 
-void Worker::Start(const std::string& stream, const std::string& entry, const AttemptMessage& m) {
+void Worker::Start(const Held& h) {
+  const std::string& stream = h.stream;
+  const std::string& entry = h.entry;
+  const AttemptMessage& m = h.msg;
   if (options_.run_inline) {
     ResultMessage done;
     done.task_id = m.task_id;
@@ -293,7 +331,7 @@ void Worker::Start(const std::string& stream, const std::string& entry, const At
     return;
   }
   ++ran_;
-  running_.push_back({pid, stream, entry, m, clock_->Now(), false, false});
+  running_.push_back({h, pid, clock_->Now(), false, false});
 }
 
 void Worker::Reap() {
@@ -306,15 +344,15 @@ void Worker::Reap() {
     }
     const Running& r = running_[i];
     ResultMessage res;
-    res.task_id = r.msg.task_id;
-    res.attempt = r.msg.attempt;
+    res.task_id = r.held.msg.task_id;
+    res.attempt = r.held.msg.attempt;
     res.worker = options_.name;
-    res.entry = r.entry;
+    res.entry = r.held.entry;
     res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     res.started_at = r.started_at;
     res.ended_at = clock_->Now();
     res.lost = r.fenced;
-    unpublished_.push_back({r.stream, r.entry, r.msg.results, res});
+    unpublished_.push_back({r.held.stream, r.held.entry, r.held.msg.results, res});
     running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }
@@ -323,7 +361,8 @@ void Worker::PublishPending() {
   if (unpublished_.empty()) return;
   std::vector<RedisCommand> cmds;
   for (const Unpublished& u : unpublished_) {
-    RedisCommand add = {"XADD", u.results, "*", "type", "result"};
+    // NOMKSTREAM: a run porch has closed gets nothing re-created.
+    RedisCommand add = {"XADD", u.results, "NOMKSTREAM", "*", "type", "result"};
     for (std::string& f : EncodeResult(u.result)) add.push_back(std::move(f));
     cmds.push_back({"MULTI"});
     cmds.push_back(std::move(add));
@@ -334,62 +373,86 @@ void Worker::PublishPending() {
   Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
   if (!r.ok()) {
     Log("cannot publish " + std::to_string(unpublished_.size()) + " result(s) yet: " + r.status().message());
-    SleepForSignals(0.5);
+    SleepForSignals(std::min(0.5, options_.visibility_s / 12));
     return;  // kept; the attempts' result files are safe on disk meanwhile
   }
-  unpublished_.clear();
+  // Each transaction's EXEC answers an array when it ran; an error (the
+  // server loading its AOF, out of memory) or nil keeps the result for the
+  // next try.
+  std::vector<Unpublished> left;
+  for (size_t i = 0; i < unpublished_.size(); ++i) {
+    const RedisReply& exec = (*r)[5 * i + 4];
+    if (!exec.is_array()) {
+      Log("result of " + unpublished_[i].result.task_id + " not published yet: " +
+          (exec.str.empty() ? (*r)[5 * i + 1].str : exec.str));
+      left.push_back(std::move(unpublished_[i]));
+    }
+  }
+  unpublished_ = std::move(left);
+}
+
+void Worker::Stop(Running& r, bool lost, const std::string& why) {
+  if (r.kill_sent) return;
+  Log(why + ": stopping attempt " + std::to_string(r.held.msg.attempt) + " of " + r.held.msg.task_id +
+      (lost ? " (porch runs it again, not charged)" : ""));
+  kill(r.pid, SIGTERM);
+  r.kill_sent = true;
+  r.fenced = lost;
 }
 
 void Worker::FenceIfCutOff() {
+  const double now = clock_->Now();
   for (Running& r : running_) {
-    // Its entry was last renewed by the latest heartbeat, or by its claim.
-    const double renewed = std::max(last_beat_ok_, r.started_at);
-    if (r.kill_sent || clock_->Now() - renewed < options_.visibility_s / 2) continue;
-    Log("no heartbeat got through for " + std::to_string(static_cast<int>(clock_->Now() - renewed)) +
-        " s: stopping attempt " + std::to_string(r.msg.attempt) + " of " + r.msg.task_id +
-        " (porch runs it again)");
-    kill(r.pid, SIGTERM);
-    r.kill_sent = true;
-    r.fenced = true;
+    if (r.kill_sent || now - r.held.renewed < r.held.visibility / 3) continue;
+    Stop(r, /*lost=*/true,
+         "no heartbeat got through for " + std::to_string(static_cast<int>(now - r.held.renewed)) + " s");
   }
 }
 
 void Worker::Heartbeat() {
-  next_beat_ = clock_->Now() + options_.visibility_s / 3;
-  std::vector<RedisCommand> cmds;
-  for (const Running& r : running_) {
-    const QueueNames names{r.msg.prefix};
-    cmds.push_back({"XCLAIM", r.stream, kQueueGroup, options_.name, "0", r.entry, "JUSTID"});
-    cmds.push_back({"EXISTS", names.CancelKey(r.msg.run_uid, r.msg.task_id, r.msg.attempt)});
-  }
+  double vis = options_.visibility_s;
+  for (const Running& r : running_) vis = std::min(vis, r.held.visibility);
+  for (const Held& h : backlog_) vis = std::min(vis, h.visibility);
+  next_beat_ = clock_->Now() + vis / 6;
+  const double sent_at = clock_->Now();
+  RedisCommand beat = {"EVAL", kBeatScript, "0", options_.name};
+  auto add = [&](const Held& h) {
+    beat.push_back(h.stream);
+    beat.push_back(h.entry);
+    beat.push_back(QueueNames{h.msg.prefix}.CancelKey(h.msg.run_uid, h.msg.task_id, h.msg.attempt));
+  };
+  for (const Running& r : running_) add(r.held);
+  for (const Held& h : backlog_) add(h);
   char host[256] = "";
   gethostname(host, sizeof host - 1);
-  nlohmann::json beat = {{"name", options_.name}, {"host", host}, {"pid", getpid()},
-                         {"slots", options_.slots}, {"labels", options_.labels},
-                         {"running", static_cast<int>(running_.size())}, {"beat", clock_->Now()}};
+  nlohmann::json me = {{"name", options_.name}, {"host", host}, {"pid", getpid()},
+                       {"slots", options_.slots}, {"labels", options_.labels},
+                       {"running", static_cast<int>(running_.size())}, {"beat", clock_->Now()}};
   const int ttl = std::max(3, static_cast<int>(std::ceil(options_.visibility_s * 3)));
-  cmds.push_back({"SET", names_.WorkerKey(options_.name), beat.dump(), "EX", std::to_string(ttl)});
-  cmds.push_back({"ZADD", names_.Workers(), Fixed(clock_->Now()), options_.name});
-  Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
-  if (!r.ok()) {
-    Log("heartbeat failed: " + r.status().message());
-    next_beat_ = clock_->Now() + std::min(1.0, options_.visibility_s / 6);
+  Result<std::vector<RedisReply>> r = redis_->Pipeline(
+      {beat, {"SET", names_.WorkerKey(options_.name), me.dump(), "EX", std::to_string(ttl)},
+       {"ZADD", names_.Workers(), Fixed(clock_->Now()), options_.name}});
+  const size_t held = running_.size() + backlog_.size();
+  if (!r.ok() || !(*r)[0].is_array() || (*r)[0].elements.size() != held) {
+    Log("heartbeat failed: " + (r.ok() ? (*r)[0].str : r.status().message()));
+    next_beat_ = clock_->Now() + std::min(1.0, vis / 12);
     return;
   }
-  last_beat_ok_ = clock_->Now();
+  const std::vector<RedisReply>& verdicts = (*r)[0].elements;
   for (size_t i = 0; i < running_.size(); ++i) {
     Running& run = running_[i];
-    const RedisReply& claimed = (*r)[2 * i];
-    const bool lost = claimed.is_array() && claimed.elements.empty();
-    const bool cancelled = (*r)[2 * i + 1].integer == 1;
-    if ((lost || cancelled) && !run.kill_sent) {
-      Log(std::string(lost ? "lost" : "cancelled") + ": attempt " + std::to_string(run.msg.attempt) + " of " +
-          run.msg.task_id + (lost ? " was reclaimed by porch (this worker missed its heartbeats)" : "") +
-          "; stopping it");
-      kill(run.pid, SIGTERM);
-      run.kill_sent = true;
-    }
+    const long long v = verdicts[i].integer;
+    if (v != 0) run.held.renewed = sent_at;
+    if (v == 0) Stop(run, /*lost=*/false, "reclaimed by porch (this worker missed its heartbeats)");
+    if (v == 2) Stop(run, /*lost=*/false, "cancelled by porch");
   }
+  std::vector<Held> kept;
+  for (size_t i = 0; i < backlog_.size(); ++i) {
+    if (verdicts[running_.size() + i].integer == 0) continue;  // reclaimed meanwhile: not ours to start
+    backlog_[i].renewed = sent_at;
+    kept.push_back(std::move(backlog_[i]));
+  }
+  backlog_ = std::move(kept);
 }
 
 }  // namespace porch

@@ -5,28 +5,41 @@
 //
 // One thread; children are forked from it (a single-threaded process, so the
 // fork is safe) with PR_SET_PDEATHSIG = SIGTERM: when the worker dies, even
-// by kill -9, each attempt's supervisor gets SIGTERM, stops its command's process group
-// and records a cancellation, so a reclaimed attempt never runs twice at
-// once (the visibility timeout must be longer than the kill grace).
+// by kill -9, each attempt's supervisor gets SIGTERM, stops its command's
+// process group and records a cancellation, so a reclaimed attempt never
+// runs twice at once. (A worker that is stopped, not killed, by SIGSTOP or
+// a frozen VM, keeps its attempts alive while porch reclaims them: the
+// guarantee needs a worker that runs or dies.)
 //
-// Per claimed attempt, Redis sees: its share of one XREADGROUP, one script
-// call (claim: cancel check, claim key SET NX, "started" message), one
-// MULTI/EXEC (result message, XACK, XDEL) and its share of the heartbeats
-// (one XCLAIM per running attempt every visibility/3 s, which resets the
-// entry's idle time: porch reclaims entries idle longer than the visibility
-// timeout). The result is published, and the entry acknowledged, only after
-// the attempt has written its result file (durably: fsync and rename) and
-// exited.
+// Per claimed attempt, Redis sees: its share of one XREADGROUP, its share
+// of one pipeline of claim scripts (cancel check, claim key SET NX,
+// "started" message), one MULTI/EXEC (result message, XACK, XDEL) and its
+// share of the heartbeats: every visibility/6 s one script renews each
+// entry the worker holds (XCLAIM by itself, which resets the entry's idle
+// time, only while the entry is still pending under this worker) and says
+// which were cancelled. porch reclaims entries idle longer than the
+// visibility timeout. The result is published, and the entry acknowledged,
+// only after the attempt has written its result file (durably: fsync and
+// rename) and exited. Every script is safe to run twice (a reply lost to a
+// broken connection is sent again).
 //
-// Cut off from Redis for half the visibility timeout, the worker stops its
-// running attempts itself (porch could reclaim them by then); their results
-// say "lost", so they run again uncharged. This needs kill_grace_seconds
-// well under half the visibility timeout.
+// An XREADGROUP over several class streams may bring more entries than free
+// slots (its COUNT is per stream): the extra ones wait in a backlog, held
+// by heartbeats, and start as slots free up.
+//
+// Cut off from Redis for a third of the visibility timeout (no heartbeat
+// got through), the worker stops its running attempts itself (porch could
+// reclaim them soon); their results say "lost", so they run again
+// uncharged. Each Redis call is bounded (queue.timeout_seconds, at most
+// visibility/8), so this happens in time; kill_grace_seconds must be well
+// under a third of the visibility timeout. The visibility timeout is the
+// smaller of the worker's and the one each attempt's message carries
+// (porch's).
 //
 // Stopping: SIGTERM or SIGINT claims nothing more and waits for the running
-// attempts to finish (a second one hands them back: their supervisors are
-// stopped and porch reclaims the entries after the visibility timeout).
-// `once` stops when nothing runs and the queue had nothing for it;
+// attempts to finish (a second one stops them: they are reported lost and
+// run again elsewhere, uncharged; the backlog waits for porch to reclaim
+// it). `once` stops when nothing runs and the queue had nothing for it;
 // `idle_exit_s` after that long with nothing to do.
 #pragma once
 
@@ -51,7 +64,7 @@ struct WorkerOptions {
   std::vector<std::string> classes;     // streams served (WorkerClasses(labels))
   std::string prefix = "porch";
   std::string work_dir;                 // the worker's own logs
-  double visibility_s = 30;             // heartbeats every visibility_s / 3
+  double visibility_s = 30;             // heartbeats every visibility_s / 6 (or the message's, if smaller)
   bool once = false;
   double idle_exit_s = 0;               // 0: never
   double block_s = 0.2;                 // longest wait for work when idle
@@ -82,13 +95,19 @@ class Worker {
   int dead_lettered() const { return dead_lettered_; }
 
  private:
-  struct Running {
-    pid_t pid = -1;
+  // An entry this worker holds: waiting in the backlog, or running.
+  struct Held {
     std::string stream, entry;
     AttemptMessage msg;
+    double renewed = 0;    // when its idle time was last reset (claim or heartbeat)
+    double visibility = 0; // the smaller of the worker's and the message's
+  };
+  struct Running {
+    Held held;
+    pid_t pid = -1;
     double started_at = 0;
     bool kill_sent = false;
-    bool fenced = false;   // stopped by FenceIfCutOff: its result says "lost"
+    bool fenced = false;   // stopped by the worker (cut off, second SIGTERM): its result says "lost"
   };
   struct Unpublished {
     std::string stream, entry;
@@ -96,19 +115,21 @@ class Worker {
     ResultMessage result;
   };
   Status JoinGroups();
-  // Claims up to `free` entries; returns how many messages came.
-  int Claim(int free, double block_s);
-  // Claims and starts what one XREADGROUP brought (stream, entry).
-  void Take(const std::vector<std::pair<std::string, StreamEntry>>& got);
+  // Reads up to `want` entries into the backlog; returns how many came.
+  int Read(int want, double block_s);
+  // Claims and starts backlog entries while slots are free.
+  void StartFromBacklog();
   void DeadLetter(const std::string& stream, const StreamEntry& e, const std::string& why);
-  void Start(const std::string& stream, const std::string& entry, const AttemptMessage& m);
+  void Start(const Held& h);
   void Reap();
   void PublishPending();
   void Heartbeat();
-  // Stops the running attempts when no heartbeat got through for half the
-  // visibility timeout: porch may reclaim them soon, and a second copy must
-  // not start while this one runs.
+  // Stops the running attempts whose entries no heartbeat renewed for a
+  // third of their visibility timeout: porch may reclaim them soon, and a
+  // second copy must not start while this one runs.
   void FenceIfCutOff();
+  // Stops one running attempt; `lost`: its result says so.
+  void Stop(Running& r, bool lost, const std::string& why);
   void Log(const std::string& line) const;
 
   RedisClient* redis_;
@@ -116,10 +137,10 @@ class Worker {
   WorkerOptions options_;
   std::function<int()> stop_requests_;
   QueueNames names_;
+  std::vector<Held> backlog_;
   std::vector<Running> running_;
   std::vector<Unpublished> unpublished_;
   double next_beat_ = 0;
-  double last_beat_ok_ = 0;   // when a heartbeat last got through (0: none yet)
   int ran_ = 0;
   int dead_lettered_ = 0;
 };

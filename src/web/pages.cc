@@ -74,8 +74,8 @@ function showSummary(s) {
   const w = s.workers || [];
   document.getElementById('workers').innerHTML = !w.length ? '' :
     '<h2>Workers</h2><table><tr><th>worker</th><th>host</th><th>slots</th><th>running</th><th>labels</th><th>last heartbeat</th></tr>' +
-    w.map(x => `<tr><td><code>${esc(x.name)}</code></td><td>${esc(x.host)}</td><td>${x.slots}</td><td>${x.running}</td>
-      <td>${esc((x.labels || []).join(', ') || '-')}</td><td>${dur(Math.max(0, Date.now() / 1000 - x.beat))} ago</td></tr>`).join('') + '</table>';
+    w.map(x => `<tr><td><code>${esc(x.name)}</code></td><td>${esc(x.host)}</td><td>${Number(x.slots) || 0}</td><td>${Number(x.running) || 0}</td>
+      <td>${esc((x.labels || []).join(', ') || '-')}</td><td>${dur(Math.max(0, Date.now() / 1000 - (Number(x.beat) || 0)))} ago</td></tr>`).join('') + '</table>';
 }
 function onPage(t) { return t.index >= offset && t.index < offset + pageSize; }
 function showRows() {

@@ -80,6 +80,21 @@ TEST(ConfigTest, BadValuesAreErrors) {
             std::string::npos);
 }
 
+TEST(ConfigTest, QueueSettingsThatCannotWorkAreRefused) {
+  ConfigLoader grace;
+  ASSERT_TRUE(grace.ApplyFlag("backend", "queue", "--backend").ok());
+  ASSERT_TRUE(grace.ApplyFlag("kill_grace_seconds", "20", "--set").ok());
+  EXPECT_NE(grace.Check().message().find("under a third of queue.visibility_timeout (30)"), std::string::npos)
+      << grace.Check().message();
+  ConfigLoader isolate;
+  ASSERT_TRUE(isolate.ApplyFlag("merge.isolate_commands", "sometimes", "--set").ok());
+  EXPECT_NE(isolate.Check().message().find("auto, true or false"), std::string::npos);
+  ConfigLoader fine;
+  ASSERT_TRUE(fine.ApplyFlag("backend", "queue", "--backend").ok());
+  EXPECT_TRUE(fine.Check().ok()) << fine.Check().message();
+  EXPECT_EQ(fine.loaded().config.merge.isolate_commands, "auto");
+}
+
 TEST(ConfigTest, SecretsAreRedacted) {
   ConfigLoader loader;
   ASSERT_TRUE(loader.ApplyEnv({{"PORCH_LLM_API_KEY", "sk-very-secret"}}).ok());

@@ -34,6 +34,12 @@ TEST(RedisUrlTest, ThePasswordComesFromOutsideTheUrlAndIsNeverShown) {
   ASSERT_FALSE(inline_pw.ok());
   EXPECT_EQ(inline_pw.status().message().find("hunter2"), std::string::npos);
   EXPECT_NE(inline_pw.status().message().find("PORCH_QUEUE_PASSWORD"), std::string::npos);
+  // A password holding '/' or '@' is still the password, never a port or a path in a message.
+  for (const char* url : {"redis://u:abc/1@h:6379/0", "redis://:p@ss/w0rd@h/2"}) {
+    Result<RedisAddress> odd = ParseRedisUrl(url);
+    ASSERT_FALSE(odd.ok()) << url;
+    EXPECT_NE(odd.status().message().find("carries a password"), std::string::npos) << odd.status().message();
+  }
 }
 
 TEST(RedisUrlTest, BadUrlsSayWhatIsWrong) {

@@ -20,17 +20,27 @@ namespace {
 
 constexpr char kFenceTtl[] = "604800";  // a week: longer than any run is left unresumed
 
-// Reclaims, of the ids given, those pending longer than ARGV[1] ms: claimed
-// by porch's reaper, acknowledged and deleted in one step, so a heartbeat
-// that comes later finds nothing to renew.
+// Reclaims, of the entries given, those pending longer than ARGV[1] ms:
+// claimed by porch's reaper, acknowledged and deleted in one step, so a
+// heartbeat that comes later finds nothing to renew. Each reclaimed entry
+// is remembered in the run's set KEYS[2] ("stream|id"), so that running the
+// script again (a lost reply resent) answers the same. KEYS: stream, set;
+// ARGV: min idle ms, set ttl, ids.
 constexpr char kReapScript[] = R"lua(
 local out = {}
-for i = 2, #ARGV do
-  local c = redis.call('XCLAIM', KEYS[1], 'porch-workers', 'porch-reaper', ARGV[1], ARGV[i], 'JUSTID')
-  if #c > 0 then
-    redis.call('XACK', KEYS[1], 'porch-workers', ARGV[i])
-    redis.call('XDEL', KEYS[1], ARGV[i])
+for i = 3, #ARGV do
+  local member = KEYS[1] .. '|' .. ARGV[i]
+  if redis.call('SISMEMBER', KEYS[2], member) == 1 then
     out[#out + 1] = ARGV[i]
+  else
+    local c = redis.call('XCLAIM', KEYS[1], 'porch-workers', 'porch-reaper', ARGV[1], ARGV[i], 'JUSTID')
+    if #c > 0 then
+      redis.call('XACK', KEYS[1], 'porch-workers', ARGV[i])
+      redis.call('XDEL', KEYS[1], ARGV[i])
+      redis.call('SADD', KEYS[2], member)
+      redis.call('EXPIRE', KEYS[2], ARGV[2])
+      out[#out + 1] = ARGV[i]
+    end
   end
 end
 return out
@@ -38,13 +48,22 @@ return out
 
 // Cancels an attempt: its cancel key first (a worker that claims it later
 // will not run it; one running it stops at its next heartbeat); an entry no
-// worker has claimed is deleted (1). 0: the entry is gone (its result is on
-// its way); -1: a worker has it.
+// worker has claimed is deleted (1, remembered in the run's set, so the
+// answer is the same when the script runs again). 0: the entry is gone (its
+// result is on its way); -1: a worker has it. KEYS: stream, cancel key,
+// set; ARGV: id, ttl.
 constexpr char kCancelScript[] = R"lua(
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+local member = 'cancelled|' .. KEYS[1] .. '|' .. ARGV[1]
+if redis.call('SISMEMBER', KEYS[3], member) == 1 then return 1 end
 local p = redis.call('XPENDING', KEYS[1], 'porch-workers', ARGV[1], ARGV[1], 1)
-if #p == 0 then return redis.call('XDEL', KEYS[1], ARGV[1]) end
-return -1
+if #p > 0 then return -1 end
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[3], member)
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+  return 1
+end
+return 0
 )lua";
 
 // After a resume, an attempt recorded without its entry id: claimed (1), or
@@ -81,6 +100,12 @@ void QueueBackend::Outage(bool failed) {
   if (failed || redis_->connections() != connections_seen_) {
     connections_seen_ = redis_->connections();
     next_reap_ = std::max(next_reap_, clock_->Now() + options_.visibility_s);
+    // A Redis that restarted may have lost what it had not written (no
+    // AOF, or appendfsync everysec): after the same wait, every entry is
+    // looked for again, and the result stream made again if it is gone.
+    check_adopted_ = !jobs_.empty();
+    check_after_ = clock_->Now() + options_.visibility_s;
+    results_made_ = false;
   }
   if (!failed) {
     outage_since_ = 0;
@@ -108,6 +133,17 @@ Status QueueBackend::EnsureGroup(const std::string& stream) {
   return Status::Ok();
 }
 
+Status QueueBackend::EnsureResults() {
+  if (results_made_) return Status::Ok();
+  // Workers publish with NOMKSTREAM (nothing re-created after the run ends),
+  // so the run's stream must exist first.
+  Result<RedisReply> r = redis_->Command({"XADD", names_.Results(options_.uid), "*", "type", "open"});
+  if (!r.ok()) return r.status();
+  if (r->is_error()) return Status::Unavailable("creating the result stream: " + r->str);
+  results_made_ = true;
+  return Status::Ok();
+}
+
 std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> launches) {
   std::vector<RedisCommand> cmds;
   std::vector<std::string> streams;
@@ -122,6 +158,7 @@ std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> la
     m.gpus = l.task->resources.gpus;
     m.results = names_.Results(options_.uid);
     m.prefix = options_.prefix;
+    m.visibility_s = options_.visibility_s;
     streams.push_back(names_.ClassStream(QueueClass(m.gpus)));
     RedisCommand add = {"XADD", streams.back(), "*"};
     for (std::string& f : EncodeAttempt(m)) add.push_back(std::move(f));
@@ -132,11 +169,20 @@ std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> la
   Result<std::vector<RedisReply>> r = Status::Unavailable("not sent");
   const double give_up = clock_->Now() + options_.wait_s;
   for (double pause = 0.1;; pause = std::min(pause * 2, 2.0)) {
-    Status groups = Status::Ok();
+    Status groups = EnsureResults();
     for (const std::string& s : streams) {
       if (groups.ok()) groups = EnsureGroup(s);
     }
     r = groups.ok() ? redis_->Pipeline(cmds) : Result<std::vector<RedisReply>>(groups);
+    // An error answer (the server loading its AOF after a restart, out of
+    // memory) is waited out like no answer; what went in is sent again
+    // (a second copy of an attempt is never run: its claim key).
+    if (r.ok()) {
+      for (const RedisReply& reply : *r) {
+        if (reply.is_error()) r = Status::Unavailable("Redis answered " + reply.str);
+        if (!r.ok()) break;
+      }
+    }
     Outage(!r.ok());
     if (r.ok() || clock_->Now() >= give_up) break;
     clock_->SleepUntil(clock_->Now() + pause);
@@ -181,25 +227,34 @@ void QueueBackend::FlushCancels(std::vector<BackendEvent>* events) {
     auto it = jobs_.find(key);
     if (it == jobs_.end()) continue;
     const Job& job = it->second;
-    // Without an entry id (adopted after a resume, not yet seen started),
-    // the key alone stops it.
-    cmds.push_back({"EVAL", kCancelScript, "2", job.stream.empty() ? names_.Results(options_.uid) : job.stream,
-                    names_.CancelKey(options_.uid, job.task_id, job.attempt),
-                    job.entry.empty() ? "0-0" : job.entry, kFenceTtl});
+    const std::string cancel_key = names_.CancelKey(options_.uid, job.task_id, job.attempt);
+    if (job.entry.empty()) {
+      // Adopted after a resume and not seen started yet: the key alone
+      // keeps a worker from starting it, or stops it at its next heartbeat.
+      cmds.push_back({"SET", cancel_key, "1", "EX", kFenceTtl});
+    } else {
+      cmds.push_back({"EVAL", kCancelScript, "3", job.stream, cancel_key, names_.Gone(options_.uid), job.entry,
+                      kFenceTtl});
+    }
     keys.push_back(key);
   }
   Result<std::vector<RedisReply>> r = redis_->Pipeline(cmds);
   Outage(!r.ok());
-  if (!r.ok()) return;  // asked again at the next poll
-  to_cancel_.clear();
+  if (!r.ok()) return;  // asked again at the next read
+  std::vector<std::string> again;
   for (size_t i = 0; i < keys.size(); ++i) {
-    if ((*r)[i].is_error() || (*r)[i].integer != 1) continue;  // a worker has it: its result comes
+    const RedisReply& reply = (*r)[i];
+    if (reply.is_error()) {
+      again.push_back(keys[i]);  // the server loading its AOF: asked again
+      continue;
+    }
+    if (reply.type != RedisReply::Type::kInteger || reply.integer != 1) continue;  // its result comes
     auto it = jobs_.find(keys[i]);
-    const Job& job = it->second;
-    events->push_back(FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kCancelled,
+    events->push_back(FailedEvent(it->second.index, it->second.attempt, clock_->Now(), FailureReason::kCancelled,
                                   "cancelled before a worker took it"));
     jobs_.erase(it);
   }
+  to_cancel_ = std::move(again);
 }
 
 bool QueueBackend::ReadResults(std::vector<BackendEvent>* events, double block_s) {
@@ -215,7 +270,7 @@ bool QueueBackend::ReadResults(std::vector<BackendEvent>* events, double block_s
     cmd.push_back(stream);
     cmd.push_back(last_result_);
     Result<RedisReply> r = redis_->Command(cmd);
-    Outage(!r.ok());
+    Outage(!r.ok() || r->is_error());
     if (!r.ok() || r->is_error()) return false;
     std::map<std::string, std::vector<StreamEntry>> got = StreamEntries(*r);
     const std::vector<StreamEntry>& entries = got[stream];
@@ -237,7 +292,9 @@ void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>
     Job* job = Find(FieldOf(fields, "task"), attempt);
     if (job == nullptr) return;
     job->worker = FieldOf(fields, "worker");
-    if (job->entry.empty()) {  // adopted after a resume: now its entry is known
+    // The entry that runs: after a resume the first news of it, and after
+    // a resent XADD perhaps not the one Submit recorded.
+    if (!FieldOf(fields, "entry").empty()) {
       job->stream = FieldOf(fields, "stream");
       job->entry = FieldOf(fields, "entry");
     }
@@ -276,14 +333,14 @@ void QueueBackend::Reap(std::vector<BackendEvent>* events) {
   next_reap_ = clock_->Now() + options_.visibility_s / 3;
   std::map<std::string, std::vector<std::string>> by_stream;  // stream -> entry ids
   for (const auto& [key, job] : jobs_) {
-    if (!job.entry.empty() && !job.cancel_requested) by_stream[job.stream].push_back(job.entry);
+    if (!job.entry.empty()) by_stream[job.stream].push_back(job.entry);
   }
   if (by_stream.empty()) return;
   std::vector<RedisCommand> cmds;
   std::vector<std::string> streams;
   const std::string idle_ms = std::to_string(static_cast<long long>(std::llround(options_.visibility_s * 1000)));
   for (const auto& [stream, ids] : by_stream) {
-    RedisCommand cmd = {"EVAL", kReapScript, "1", stream, idle_ms};
+    RedisCommand cmd = {"EVAL", kReapScript, "2", stream, names_.Gone(options_.uid), idle_ms, kFenceTtl};
     cmd.insert(cmd.end(), ids.begin(), ids.end());
     cmds.push_back(std::move(cmd));
     streams.push_back(stream);
@@ -296,11 +353,15 @@ void QueueBackend::Reap(std::vector<BackendEvent>* events) {
       for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
         if (it->second.stream != streams[i] || it->second.entry != id.text()) continue;
         const Job& job = it->second;
-        events->push_back(FailedEvent(
-            job.index, job.attempt, clock_->Now(), FailureReason::kLost,
-            "worker " + (job.worker.empty() ? std::string("?") : job.worker) + " stopped heartbeating for " +
-                std::to_string(static_cast<int>(options_.visibility_s)) +
-                " s (queue.visibility_timeout); the attempt runs again, not charged"));
+        const std::string who = "worker " + (job.worker.empty() ? std::string("?") : job.worker) +
+                                " stopped heartbeating for " +
+                                std::to_string(static_cast<int>(options_.visibility_s)) +
+                                " s (queue.visibility_timeout)";
+        // A cancelled attempt whose worker died ends cancelled, as asked.
+        events->push_back(job.cancel_requested
+                              ? FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kCancelled, who)
+                              : FailedEvent(job.index, job.attempt, clock_->Now(), FailureReason::kLost,
+                                            who + "; the attempt runs again, not charged"));
         jobs_.erase(it);
         break;
       }
@@ -315,10 +376,12 @@ void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
   // in the snapshot, unless porch reclaimed it.
   std::vector<RedisCommand> cmds = {{"MULTI"}};
   std::vector<std::string> keys;
+  std::vector<std::string> checked;  // the entry looked at, per key
   for (const auto& [key, job] : jobs_) {
     if (job.entry.empty()) continue;
     cmds.push_back({"XRANGE", job.stream, job.entry, job.entry});
     keys.push_back(key);
+    checked.push_back(job.stream + "|" + job.entry);
   }
   const std::string results = names_.Results(options_.uid);
   cmds.push_back({"XREAD", "STREAMS", results, last_result_});
@@ -336,6 +399,8 @@ void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
   for (size_t i = 0; i < keys.size(); ++i) {
     auto it = jobs_.find(keys[i]);
     if (it == jobs_.end() || !snapshot[i].is_array() || !snapshot[i].elements.empty()) continue;
+    // A "started" in the snapshot named another entry (a resent XADD): that one runs.
+    if (it->second.stream + "|" + it->second.entry != checked[i]) continue;
     events->push_back(FailedEvent(it->second.index, it->second.attempt, clock_->Now(), FailureReason::kLost,
                                   "its queue entry was reclaimed while porch was down; it runs again"));
     jobs_.erase(it);
@@ -347,7 +412,7 @@ std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
   pending_.clear();
   while (true) {
     FlushCancels(&events);
-    if (check_adopted_ && outage_since_ == 0) CheckAdopted(&events);
+    if (check_adopted_ && outage_since_ == 0 && clock_->Now() >= check_after_) CheckAdopted(&events);
     if (clock_->Now() >= next_reap_) Reap(&events);
     if (clock_->Now() >= next_workers_) RefreshWorkers();
     const double left = deadline - clock_->Now();
@@ -383,6 +448,7 @@ void QueueBackend::RefreshWorkers() {
 }
 
 Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
+  if (Status st = EnsureResults(); !st.ok()) return st.Annotate("queue backend: recovering " + f.task->id);
   Job job{f.index, f.attempt, f.task->id, "", "", "", false};
   if (size_t bar = f.job_id.find('|'); bar != std::string::npos) {
     job.stream = f.job_id.substr(0, bar);
@@ -410,7 +476,7 @@ Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
 
 Status QueueBackend::Close() {
   if (!jobs_.empty()) return Status::Ok();  // stopped with attempts in flight: resume reads their results
-  Result<RedisReply> r = redis_->Command({"DEL", names_.Results(options_.uid)});
+  Result<RedisReply> r = redis_->Command({"DEL", names_.Results(options_.uid), names_.Gone(options_.uid)});
   (void)r;  // a result stream left behind costs little; Redis gone at the end is not the run's failure
   return Status::Ok();
 }

@@ -107,6 +107,8 @@ class QueueBackend : public Backend {
   // A Redis call failed (or answered): tracks the outage.
   void Outage(bool failed);
   Status EnsureGroup(const std::string& stream);
+  // The run's result stream exists (workers publish without creating it).
+  Status EnsureResults();
   // Every few seconds: the workers that beat in the last three visibility
   // timeouts, into the run's workers.json (for porch status and the
   // dashboard). Best effort.
@@ -126,7 +128,9 @@ class QueueBackend : public Backend {
   double next_workers_ = 0;
   double outage_since_ = 0;                  // 0: Redis answers
   uint64_t connections_seen_ = 0;            // redis_->connections() at the last call
-  bool check_adopted_ = false;               // Recover() adopted entries: CheckAdopted at the next poll
+  bool check_adopted_ = false;               // CheckAdopted once check_after_ has come
+  double check_after_ = 0;
+  bool results_made_ = false;                // the result stream was made on this connection
 };
 
 // The queue backend's options from the configuration, and a client that

@@ -41,6 +41,7 @@ class QueueBackendUnitTest : public ::testing::Test {
 
   RedisReply Answer(const RedisCommand& c) {
     if (c[0] == "XGROUP") return F::Str("OK");
+    if (c[0] == "XADD" && c[1].find(":results") != std::string::npos) return F::Str("0-1");  // "open"
     if (c[0] == "XADD") return F::Str(std::to_string(++next_id_) + "-0");
     if (c[0] == "XREAD") {
       if (results_.empty()) return RedisReply{};
@@ -99,7 +100,10 @@ TEST_F(QueueBackendUnitTest, AttemptsGoToTheirClassStreamInOneRoundTrip) {
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_EQ(*ids[0], "porch:q:default|1-0");
   EXPECT_EQ(*ids[2], "porch:q:gpu|3-0");
-  std::vector<RedisCommand> adds = redis_.Sent("XADD");
+  std::vector<RedisCommand> adds;
+  for (const RedisCommand& c : redis_.Sent("XADD")) {
+    if (c[1].find(":q:") != std::string::npos) adds.push_back(c);
+  }
   ASSERT_EQ(adds.size(), 3u);
   EXPECT_EQ(adds[2][1], "porch:q:gpu");
   Result<AttemptMessage> m = DecodeAttempt(F::Fields({adds[0].begin() + 3, adds[0].end()}));
@@ -152,13 +156,48 @@ TEST_F(QueueBackendUnitTest, AReclaimedEntryIsALostAttempt) {
   }
   ASSERT_FALSE(reaps.empty());
   EXPECT_EQ(reaps[0][3], "porch:q:default");
-  EXPECT_EQ(reaps[0][4], "30000");  // the visibility timeout, in ms
-  EXPECT_EQ(std::vector<std::string>(reaps[0].begin() + 5, reaps[0].end()),
+  EXPECT_EQ(reaps[0][4], std::string("porch:run:") + kUid + ":gone");
+  EXPECT_EQ(reaps[0][5], "30000");  // the visibility timeout, in ms
+  EXPECT_EQ(std::vector<std::string>(reaps[0].begin() + 7, reaps[0].end()),
             std::vector<std::string>({"1-0", "2-0"}));
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].index, 1u);
   EXPECT_EQ(evs[0].reason, FailureReason::kLost);
   EXPECT_NE(evs[0].detail.find("heartbeat"), std::string::npos);
+}
+
+// Cancelled while a worker had it, and then the worker died: the reaper
+// ends it cancelled (porch waits for nothing more).
+TEST_F(QueueBackendUnitTest, ACancelledAttemptWhoseWorkerDiedEndsCancelled) {
+  std::vector<Launch> ls = {L(0)};
+  backend_->Submit(ls);
+  cancel_answer_ = -1;  // a worker has it
+  backend_->Cancel(0, 1);
+  EXPECT_TRUE(Events().empty());
+  reap_answer_ = F::Array({F::Str("1-0")});
+  clock_.Advance(11);
+  std::vector<BackendEvent> evs = Events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].reason, FailureReason::kCancelled);
+}
+
+// A resent XADD made two entries of one attempt; the worker's "started"
+// names the one that runs, and porch follows that one from then on.
+TEST_F(QueueBackendUnitTest, TheStartedMessageNamesTheEntryThatRuns) {
+  std::vector<Launch> ls = {L(0)};
+  backend_->Submit(ls);  // porch recorded 1-0
+  Message({"type", "started", "task", "t0", "attempt", "1", "worker", "w1", "stream", "porch:q:default",
+           "entry", "0-9", "started", "5"});
+  ASSERT_EQ(Events().size(), 1u);
+  cancel_answer_ = -1;
+  backend_->Cancel(0, 1);
+  Events();
+  std::vector<RedisCommand> cancels;
+  for (const RedisCommand& c : redis_.Sent("EVAL")) {
+    if (c[1].find("XPENDING") != std::string::npos) cancels.push_back(c);
+  }
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0][6], "0-9");
 }
 
 TEST_F(QueueBackendUnitTest, CancellingAnUnclaimedAttemptEndsItAtOnce) {

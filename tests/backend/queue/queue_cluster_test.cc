@@ -40,14 +40,14 @@ class QueueClusterTest : public ::testing::Test {
 
   std::vector<std::string> Sets() const {
     return {"--set", "queue.url=" + redis_->url(), "--set", "queue.prefix=" + prefix_, "--set",
-            "queue.poll_seconds=0.02", "--set", "queue.visibility_timeout=2", "--set", "kill_grace_seconds=1",
+            "queue.poll_seconds=0.02", "--set", "queue.visibility_timeout=3", "--set", "kill_grace_seconds=0.5",
             "--output-dir", dir_.path() + "/runs"};
   }
 
   std::unique_ptr<PorchProcess> Worker(const std::string& name, int slots, const std::string& labels = "") {
     std::vector<std::string> args = {"worker", "--queue", redis_->url(), "--slots", std::to_string(slots),
                                      "--name", name, "--set", "queue.prefix=" + prefix_, "--set",
-                                     "queue.visibility_timeout=2"};
+                                     "queue.visibility_timeout=3"};
     if (!labels.empty()) {
       args.push_back("--labels");
       args.push_back(labels);
@@ -206,6 +206,60 @@ TEST_F(QueueClusterTest, AKilledWorkersAttemptsRunElsewhereUnchargedNeverTwiceAt
     EXPECT_EQ(t["state"], "succeeded");
   }
   StopWorker(survivor.get());
+}
+
+// A worker serving several streams (default and gpu) reads up to its free
+// slots from each: what does not fit waits in its backlog, never runs
+// beyond --slots.
+TEST_F(QueueClusterTest, AWorkerOnSeveralStreamsNeverRunsMoreThanItsSlots) {
+  std::ostringstream plan;
+  plan << "tasks:\n";
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = "s" + std::to_string(i);
+    plan << "  - id: " << id << "\n    command: '" << MarkedCommand(marks(), id, "sleep 0.3") << "'\n";
+    if (i % 2 == 1) plan << "    resources: {gpus: 1}\n";
+  }
+  auto w = Worker("one-slot", 1, "gpu");
+  PorchRun r = RunPorch(dir_.path(), RunArgs(Plan(plan.str()), "slots", 6));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<std::pair<double, int>> edges;
+  for (const std::string& line : Lines(marks() + "/runs.txt")) {
+    std::istringstream in(line);
+    std::string id, worker;
+    double start = 0, end = 0;
+    in >> id >> worker >> start >> end;
+    edges.push_back({start, +1});
+    edges.push_back({end, -1});
+  }
+  ASSERT_EQ(edges.size(), 12u);
+  std::sort(edges.begin(), edges.end());
+  int now = 0, most = 0;
+  for (const auto& e : edges) most = std::max(most, now += e.second);
+  EXPECT_EQ(most, 1) << "a worker with --slots 1 ran " << most << " at once";
+  StopWorker(w.get());
+}
+
+// A second SIGTERM stops the running attempts: they run again on another
+// worker, not charged (retries: 0 and the run succeeds).
+TEST_F(QueueClusterTest, ASecondSigtermHandsTheAttemptsBack) {
+  auto leaving = Worker("leaving", 2);
+  PorchProcess run(dir_.path(), RunArgs(Plan("tasks:\n  - id: long\n    retries: 0\n    command: 'echo $PORCH_WORKER_NAME >> " +
+                                             marks() + "/long.starts; sleep 3'\n"),
+                                        "handed-back", 2));
+  ASSERT_TRUE(Eventually([&] { return Lines(marks() + "/long.starts").size() == 1; }, 30)) << run.ErrSoFar();
+  auto staying = Worker("staying", 2);
+  leaving->Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  leaving->Signal(SIGTERM);
+  PorchRun left = leaving->Wait(30);
+  EXPECT_EQ(left.exit_code, 0) << left.err;
+  PorchRun r = run.Wait(60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Lines(marks() + "/long.starts"), std::vector<std::string>({"leaving", "staying"}));
+  json t = Status("handed-back")["tasks"][0];
+  ASSERT_EQ(t["attempt_details"].size(), 2u) << t.dump();
+  EXPECT_EQ(t["attempt_details"][0]["outcome"], "lost") << t.dump();
+  StopWorker(staying.get());
 }
 
 // kill -9 of porch mid-run, then resume: the attempts the workers ran
