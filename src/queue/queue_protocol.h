@@ -89,7 +89,8 @@ struct ResultMessage {
   // before it started; -3: the worker could not start it).
   std::string detail;
   // The worker stopped the attempt itself because it lost contact with
-  // Redis for half the visibility timeout (it would be reclaimed anyway):
+  // Redis for a third of the visibility timeout (it would be reclaimed soon),
+  // or asked to hand its attempts back (a second SIGTERM):
   // not the task's failure.
   bool lost = false;
 };
