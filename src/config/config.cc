@@ -445,6 +445,30 @@ Status ConfigLoader::ApplyFlag(const std::string& key, const std::string& value,
   return Status::Ok();
 }
 
+namespace {
+
+// The queue backend's settings, alone and against kill_grace_seconds.
+Status CheckQueue(const Config& c) {
+  if (!(c.queue.visibility_timeout >= 1) || !(c.queue.poll_seconds > 0) || !(c.queue.wait_seconds >= 0) ||
+      !(c.queue.timeout_seconds > 0)) {
+    return Status::InvalidArgument(
+        "queue.visibility_timeout must be at least 1 s, and queue.poll_seconds and queue.timeout_seconds "
+        "above 0 (queue.wait_seconds: 0 or more)");
+  }
+  if (c.backend == "queue" && c.kill_grace_seconds >= c.queue.visibility_timeout / 3) {
+    return Status::InvalidArgument(
+        "kill_grace_seconds (" + FormatNumber(c.kill_grace_seconds) + ") must be under a third of "
+        "queue.visibility_timeout (" + FormatNumber(c.queue.visibility_timeout) + "): a worker cut off from "
+        "Redis must have stopped its attempts before porch takes them back (docs/queue.md)");
+  }
+  if (c.queue.prefix.empty() || c.queue.prefix.find_first_of(" \t\n") != std::string::npos) {
+    return Status::InvalidArgument("queue.prefix must be a non-empty name without spaces");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status ConfigLoader::Check() const {
   const Config& c = loaded_.config;
   auto where = [&](const std::string& key) {
@@ -462,21 +486,7 @@ Status ConfigLoader::Check() const {
                                    "' (known: threading, docker, slurm, aws, queue; from " +
                                    where("backend") + ")");
   }
-  if (!(c.queue.visibility_timeout >= 1) || !(c.queue.poll_seconds > 0) || !(c.queue.wait_seconds >= 0) ||
-      !(c.queue.timeout_seconds > 0)) {
-    return Status::InvalidArgument(
-        "queue.visibility_timeout must be at least 1 s, and queue.poll_seconds and queue.timeout_seconds "
-        "above 0 (queue.wait_seconds: 0 or more)");
-  }
-  if (c.backend == "queue" && c.kill_grace_seconds >= c.queue.visibility_timeout / 3) {
-    return Status::InvalidArgument(
-        "kill_grace_seconds (" + FormatNumber(c.kill_grace_seconds) + ") must be under a third of "
-        "queue.visibility_timeout (" + FormatNumber(c.queue.visibility_timeout) + "): a worker cut off from "
-        "Redis must have stopped its attempts before porch takes them back (docs/queue.md)");
-  }
-  if (c.queue.prefix.empty() || c.queue.prefix.find_first_of(" \t\n") != std::string::npos) {
-    return Status::InvalidArgument("queue.prefix must be a non-empty name without spaces");
-  }
+  PORCH_RETURN_IF_ERROR(CheckQueue(c));
   if (c.retry.max_retries < 0 || c.retry.max_retries > 100) {
     return Status::InvalidArgument("retry.max_retries must be from 0 to 100");
   }

@@ -205,6 +205,17 @@ void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const s
       .IgnoreError();
 }
 
+void Worker::Unstarted(const Held& h, int code, const std::string& detail) {
+  ResultMessage never;
+  never.task_id = h.msg.task_id;
+  never.attempt = h.msg.attempt;
+  never.worker = options_.name;
+  never.entry = h.entry;
+  never.exit_code = code;
+  never.detail = detail;
+  unpublished_.push_back({h.stream, h.entry, h.msg.results, never});
+}
+
 void Worker::StartFromBacklog() {
   const size_t free = static_cast<size_t>(std::max(0, options_.slots - static_cast<int>(running_.size())));
   const size_t n = std::min(free, backlog_.size());
@@ -231,11 +242,6 @@ void Worker::StartFromBacklog() {
     const Held& h = taken[i];
     const AttemptMessage& m = h.msg;
     const RedisReply& verdict = (*claims)[i];
-    ResultMessage never;
-    never.task_id = m.task_id;
-    never.attempt = m.attempt;
-    never.worker = options_.name;
-    never.entry = h.entry;
     if (verdict.is_error() || verdict.type != RedisReply::Type::kInteger) {
       Log("could not claim " + h.entry + ": " + verdict.str + "; tried again");
       backlog_.push_back(h);
@@ -244,14 +250,10 @@ void Worker::StartFromBacklog() {
           " is claimed already (a resent message): dropped");
       redis_->Pipeline({{"XACK", h.stream, kQueueGroup, h.entry}, {"XDEL", h.stream, h.entry}}).status().IgnoreError();
     } else if (verdict.integer == 0) {
-      never.exit_code = -2;
-      never.detail = "cancelled before it started";
-      unpublished_.push_back({h.stream, h.entry, m.results, never});
+      Unstarted(h, -2, "cancelled before it started");
     } else if (!IsDirectory(m.run_dir)) {
-      never.exit_code = -3;
-      never.detail = "the run directory " + m.run_dir + " is not on worker " + options_.name +
-                     " (the queue backend needs a filesystem shared with porch)";
-      unpublished_.push_back({h.stream, h.entry, m.results, never});
+      Unstarted(h, -3, "the run directory " + m.run_dir + " is not on worker " + options_.name +
+                           " (the queue backend needs a filesystem shared with porch)");
     } else {
       Held started = h;
       started.renewed = clock_->Now();
@@ -261,34 +263,25 @@ void Worker::StartFromBacklog() {
 }
 
 void Worker::Start(const Held& h) {
-  const std::string& stream = h.stream;
-  const std::string& entry = h.entry;
   const AttemptMessage& m = h.msg;
   if (options_.run_inline) {
     ResultMessage done;
     done.task_id = m.task_id;
     done.attempt = m.attempt;
     done.worker = options_.name;
-    done.entry = entry;
+    done.entry = h.entry;
     done.started_at = clock_->Now();
     done.exit_code = options_.run_inline(m);
     done.ended_at = clock_->Now();
     ++ran_;
-    unpublished_.push_back({stream, entry, m.results, done});
+    unpublished_.push_back({h.stream, h.entry, m.results, done});
     return;
   }
   Result<std::function<int()>> prepared =
       options_.prepare_in_process ? options_.prepare_in_process(m)
                                   : Result<std::function<int()>>(Status::Internal("no way to run attempts"));
   if (!prepared.ok()) {
-    ResultMessage refused;
-    refused.task_id = m.task_id;
-    refused.attempt = m.attempt;
-    refused.worker = options_.name;
-    refused.entry = entry;
-    refused.exit_code = -3;
-    refused.detail = "worker " + options_.name + " could not start it: " + prepared.status().message();
-    unpublished_.push_back({stream, entry, m.results, refused});
+    Unstarted(h, -3, "worker " + options_.name + " could not start it: " + prepared.status().message());
     return;
   }
   const std::function<int()>& in_process = *prepared;
@@ -320,14 +313,7 @@ void Worker::Start(const Held& h) {
   }
   if (log >= 0) close(log);
   if (pid < 0) {
-    ResultMessage failed;
-    failed.task_id = m.task_id;
-    failed.attempt = m.attempt;
-    failed.worker = options_.name;
-    failed.entry = entry;
-    failed.exit_code = -3;
-    failed.detail = "worker " + options_.name + " could not fork";
-    unpublished_.push_back({stream, entry, m.results, failed});
+    Unstarted(h, -3, "worker " + options_.name + " could not fork");
     return;
   }
   ++ran_;

@@ -121,6 +121,9 @@ class Worker {
   void StartFromBacklog();
   void DeadLetter(const std::string& stream, const StreamEntry& e, const std::string& why);
   void Start(const Held& h);
+  // Reports `h` as not started (`code`: -2 cancelled first, -3 could not
+  // start), with why.
+  void Unstarted(const Held& h, int code, const std::string& detail);
   void Reap();
   void PublishPending();
   void Heartbeat();

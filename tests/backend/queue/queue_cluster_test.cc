@@ -110,6 +110,23 @@ std::string MarkedCommand(const std::string& marks, const std::string& id, const
          "/runs.txt";
 }
 
+// The most attempts that ran at once, from runs.txt's start and end times.
+int MostAtOnce(const std::vector<std::string>& lines) {
+  std::vector<std::pair<double, int>> edges;  // (time, +1 start / -1 end)
+  for (const std::string& line : lines) {
+    std::istringstream in(line);
+    std::string id, worker;
+    double start = 0, end = 0;
+    in >> id >> worker >> start >> end;
+    edges.push_back({start, +1});
+    edges.push_back({end, -1});
+  }
+  std::sort(edges.begin(), edges.end());
+  int now = 0, most = 0;
+  for (const auto& e : edges) most = std::max(most, now += e.second);
+  return most;
+}
+
 TEST_F(QueueClusterTest, AHundredTasksOverThreeWorkersRunOnceWithinMAndGpuTasksOnTheGpuWorker) {
   std::ostringstream plan;
   plan << "tasks:\n";
@@ -141,25 +158,19 @@ TEST_F(QueueClusterTest, AHundredTasksOverThreeWorkersRunOnceWithinMAndGpuTasksO
     EXPECT_EQ(w["labels"], w["name"] == "gpu1" ? json::array({"gpu"}) : json::array()) << w.dump();
   }
   std::map<std::string, int> runs;
-  std::vector<std::pair<double, int>> edges;  // (time, +1 start / -1 end)
-  for (const std::string& line : Lines(marks() + "/runs.txt")) {
+  const std::vector<std::string> lines = Lines(marks() + "/runs.txt");
+  for (const std::string& line : lines) {
     std::istringstream in(line);
     std::string id, worker;
-    double start = 0, end = 0;
-    in >> id >> worker >> start >> end;
+    in >> id >> worker;
     ++runs[id];
-    const int n = std::stoi(id.substr(1));
-    if (n % 10 == 5) {
+    if (std::stoi(id.substr(1)) % 10 == 5) {
       EXPECT_EQ(worker, "gpu1") << id << " needs a GPU";
     }
-    edges.push_back({start, +1});
-    edges.push_back({end, -1});
   }
   EXPECT_EQ(runs.size(), 100u);
   for (const auto& [id, count] : runs) EXPECT_EQ(count, 1) << id << " ran " << count << " times";
-  std::sort(edges.begin(), edges.end());
-  int now = 0, most = 0;
-  for (const auto& e : edges) most = std::max(most, now += e.second);
+  const int most = MostAtOnce(lines);
   EXPECT_LE(most, m) << "more attempts at once than -j " << m;
   EXPECT_GE(most, 2) << "the workers never ran two at once";
   for (auto* w : {w1.get(), w2.get(), w3.get()}) StopWorker(w);
@@ -222,19 +233,9 @@ TEST_F(QueueClusterTest, AWorkerOnSeveralStreamsNeverRunsMoreThanItsSlots) {
   auto w = Worker("one-slot", 1, "gpu");
   PorchRun r = RunPorch(dir_.path(), RunArgs(Plan(plan.str()), "slots", 6));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  std::vector<std::pair<double, int>> edges;
-  for (const std::string& line : Lines(marks() + "/runs.txt")) {
-    std::istringstream in(line);
-    std::string id, worker;
-    double start = 0, end = 0;
-    in >> id >> worker >> start >> end;
-    edges.push_back({start, +1});
-    edges.push_back({end, -1});
-  }
-  ASSERT_EQ(edges.size(), 12u);
-  std::sort(edges.begin(), edges.end());
-  int now = 0, most = 0;
-  for (const auto& e : edges) most = std::max(most, now += e.second);
+  const std::vector<std::string> lines = Lines(marks() + "/runs.txt");
+  ASSERT_EQ(lines.size(), 6u);
+  const int most = MostAtOnce(lines);
   EXPECT_EQ(most, 1) << "a worker with --slots 1 ran " << most << " at once";
   StopWorker(w.get());
 }
