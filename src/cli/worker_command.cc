@@ -74,6 +74,14 @@ class LoadedRuns {
     std::unique_ptr<RunAttempts> run;
     uint64_t used = 0;
   };
+  // The worker's environment, less PORCH_* settings: the run's config.json
+  // decides for its attempts (porch's merge must agree with them), not
+  // whatever the worker's host exports.
+  static std::map<std::string, std::string> AttemptEnvironment() {
+    std::map<std::string, std::string> env = CurrentEnvironment();
+    for (const auto& [key, description] : ConfigKeys()) env.erase(EnvNameForKey(key));
+    return env;
+  }
   static std::string Stamp(const std::string& run_dir) {
     struct stat st;
     if (stat(RunLayout(run_dir).config().c_str(), &st) != 0) return "";
@@ -84,7 +92,7 @@ class LoadedRuns {
     const std::string stamp = Stamp(run_dir);
     auto it = runs_.find(run_dir);
     if (it == runs_.end() || it->second.stamp != stamp) {
-      Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
+      Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, AttemptEnvironment());
       if (!run.ok()) return run.status();
       if (runs_.size() >= kKeep && it == runs_.end()) {
         runs_.erase(std::min_element(runs_.begin(), runs_.end(), [](const auto& a, const auto& b) {
@@ -135,6 +143,7 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
   // stop its attempts (worker.h).
   Result<std::unique_ptr<HiredisClient>> redis =
       ConnectRedis(*address, std::min(q.timeout_seconds, q.visibility_timeout / 8));
+  o.call_timeout_s = q.timeout_seconds;
   if (!redis.ok()) return Refuse(kExitError, redis.status().message());
   // Tasks see where they ran (the environment the runs are loaded with).
   setenv("PORCH_WORKER_NAME", o.name.c_str(), 1);

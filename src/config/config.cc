@@ -358,7 +358,16 @@ Status ConfigLoader::Set(const std::string& key, const std::string& value, Confi
   if (FindInvalidUtf8(value) != std::string::npos) {
     return Status::InvalidArgument("the value of '" + key + "' is not UTF-8 text");
   }
-  PORCH_RETURN_IF_ERROR(ParseValue(*f, value, f->ptr(loaded_.config)));
+  std::string text = value;
+  if (key == "merge.isolate_commands") {
+    // Once a boolean: its spellings (yes, on, 1, True...) still mean the same.
+    std::string l;
+    for (char c : value) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (l == "1" || l == "yes" || l == "on" || l == "true") text = "true";
+    if (l == "0" || l == "no" || l == "off" || l == "false") text = "false";
+    if (l == "auto") text = "auto";
+  }
+  PORCH_RETURN_IF_ERROR(ParseValue(*f, text, f->ptr(loaded_.config)));
   loaded_.sources[key] = std::move(source);
   return Status::Ok();
 }

@@ -1,5 +1,7 @@
 #include "queue/queue_protocol.h"
 
+#include "plan/validate.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -69,12 +71,9 @@ std::string Num(double v) {
   return buf;
 }
 
-// A task id or a uid as it may appear in a key and a path: no '/', no "..",
-// nothing that is not printable.
-bool SafeName(const std::string& s) {
-  if (s.empty() || s.size() > 200 || s == "." || s == ".." || s.find('/') != std::string::npos) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 127; });
-}
+// A task id or a uid as a plan may have it (plan/validate.h): it becomes a
+// path component and part of a key.
+bool SafeName(const std::string& s) { return CheckId(s).ok(); }
 
 }  // namespace
 

@@ -164,6 +164,11 @@ HiredisClient::HiredisClient(RedisAddress address, double timeout_s)
 
 HiredisClient::~HiredisClient() { Drop(); }
 
+void HiredisClient::SetTimeout(double seconds) {
+  timeout_s_ = seconds;
+  if (context_ != nullptr) redisSetTimeout(static_cast<redisContext*>(context_), Timeval(seconds));
+}
+
 void HiredisClient::Drop() {
   if (context_ != nullptr) redisFree(static_cast<redisContext*>(context_));
   context_ = nullptr;

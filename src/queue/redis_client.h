@@ -54,6 +54,10 @@ class RedisClient {
   // means the connection broke in between (Redis restarted, or the network
   // did), even when the retry hid it from the call.
   virtual uint64_t connections() const { return 0; }
+
+  // Bounds each later call (connecting, and each command's reply) to
+  // `seconds`. The real client's default is its constructor's.
+  virtual void SetTimeout(double seconds) { (void)seconds; }
 };
 
 // Where Redis is: parsed from redis://[[user]:password@]host[:port][/db].
@@ -87,6 +91,7 @@ class HiredisClient : public RedisClient {
   Status Connect();
   Result<std::vector<RedisReply>> Pipeline(const std::vector<RedisCommand>& commands) override;
   uint64_t connections() const override { return connections_; }
+  void SetTimeout(double seconds) override;
 
  private:
   Result<std::vector<RedisReply>> Send(const std::vector<RedisCommand>& commands);

@@ -22,12 +22,17 @@ namespace {
 
 constexpr int kClaimTtlSeconds = 7 * 86400;
 
-// Claims an attempt atomically: not when porch cancelled it, not twice (a
-// resent XADD: another entry of the same attempt), and tells porch it
-// started. Run twice by the same worker for the same entry, it answers 1
-// again and sends nothing more. KEYS: cancel key, claim key, result
-// stream; ARGV: worker, ttl, stream, entry, task, attempt, now.
+// Claims an attempt atomically: only while the entry is still pending
+// under this worker (3: porch took it back meanwhile), not when porch
+// cancelled it (0), not twice (2: a resent XADD, another entry of the same
+// attempt); it resets the entry's idle time and tells porch it started.
+// Run twice by the same worker for the same entry, it answers 1 again and
+// sends nothing more. KEYS: cancel key, claim key, result stream; ARGV:
+// worker, ttl, stream, entry, task, attempt, now.
 constexpr char kClaimScript[] = R"lua(
+local p = redis.call('XPENDING', ARGV[3], 'porch-workers', ARGV[4], ARGV[4], 1)
+if #p == 0 or p[1][2] ~= ARGV[1] then return 3 end
+redis.call('XCLAIM', ARGV[3], 'porch-workers', ARGV[1], 0, ARGV[4], 'JUSTID')
 local me = ARGV[1] .. '|' .. ARGV[4]
 if redis.call('GET', KEYS[2]) == me then return 1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -90,6 +95,20 @@ void Worker::Log(const std::string& line) const {
   std::fflush(stderr);
 }
 
+double Worker::Visibility() const {
+  double vis = options_.visibility_s;
+  for (const Running& r : running_) vis = std::min(vis, r.held.visibility);
+  for (const Held& h : backlog_) vis = std::min(vis, h.visibility);
+  return vis;
+}
+
+void Worker::BoundCalls() {
+  const double t = std::min(options_.call_timeout_s, Visibility() / 8);
+  if (t == call_timeout_now_) return;
+  call_timeout_now_ = t;
+  redis_->SetTimeout(t);
+}
+
 Status Worker::JoinGroups() {
   std::vector<RedisCommand> cmds;
   for (const std::string& cls : options_.classes) {
@@ -118,6 +137,7 @@ Status Worker::Run() {
       handed_back = true;
       for (Running& r : running_) Stop(r, /*lost=*/true, "second stop request");
     }
+    BoundCalls();
     Reap();
     PublishPending();
     if (clock_->Now() >= next_beat_) Heartbeat();
@@ -154,7 +174,9 @@ Status Worker::Run() {
 }
 
 int Worker::Read(int want, double block_s) {
+  FenceIfCutOff();
   RedisCommand cmd = {"XREADGROUP", "GROUP", kQueueGroup, options_.name, "COUNT", std::to_string(want)};
+  block_s = std::min(block_s, call_timeout_now_ > 0 ? call_timeout_now_ / 2 : block_s);  // the read must not time out
   if (block_s > 0) {
     cmd.push_back("BLOCK");
     cmd.push_back(std::to_string(std::max(1, static_cast<int>(block_s * 1000))));
@@ -200,9 +222,35 @@ void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const s
   RedisCommand add = {"XADD", names_.DeadLetters(), "MAXLEN", "~", "10000", "*", "stream", stream,
                       "entry", e.id, "error", why, "worker", options_.name};
   for (const RedisReply& f : e.fields.elements) add.push_back(f.text());
+  // A run that can be told (its result stream, task and attempt are
+  // readable) hears why its attempt will not run, instead of waiting for it.
+  Result<Held> told = ReadableEnough(stream, e);
+  if (told.ok()) {
+    redis_->Command(add).status().IgnoreError();
+    Unstarted(*told, -3, "worker " + options_.name + " could not read its message: " + why);
+    return;  // the publish acknowledges and deletes it
+  }
   redis_->Pipeline({{"MULTI"}, add, {"XACK", stream, kQueueGroup, e.id}, {"XDEL", stream, e.id}, {"EXEC"}})
       .status()
       .IgnoreError();
+}
+
+Result<Worker::Held> Worker::ReadableEnough(const std::string& stream, const StreamEntry& e) const {
+  AttemptMessage m;
+  for (size_t i = 0; e.fields.is_array() && i + 1 < e.fields.elements.size(); i += 2) {
+    const std::string k = e.fields.elements[i].text(), v = e.fields.elements[i + 1].text();
+    if (k == "uid") m.run_uid = v;
+    if (k == "task") m.task_id = v;
+    if (k == "results") m.results = v;
+    if (k == "prefix") m.prefix = v;
+    if (k == "attempt") m.attempt = std::atoi(v.c_str());
+  }
+  // Only into the run's own result stream, as a valid message would say.
+  if (m.run_uid.empty() || m.task_id.empty() || m.attempt < 1 || m.prefix.empty() ||
+      m.results != QueueNames{m.prefix}.Results(m.run_uid)) {
+    return Status::InvalidArgument("not enough to tell the run");
+  }
+  return Held{stream, e.id, m, clock_->Now(), options_.visibility_s};
 }
 
 void Worker::Unstarted(const Held& h, int code, const std::string& detail) {
@@ -220,6 +268,7 @@ void Worker::StartFromBacklog() {
   const size_t free = static_cast<size_t>(std::max(0, options_.slots - static_cast<int>(running_.size())));
   const size_t n = std::min(free, backlog_.size());
   if (n == 0) return;
+  FenceIfCutOff();
   // Every claim of the batch in one round trip.
   std::vector<RedisCommand> cmds;
   for (size_t i = 0; i < n; ++i) {
@@ -245,6 +294,9 @@ void Worker::StartFromBacklog() {
     if (verdict.is_error() || verdict.type != RedisReply::Type::kInteger) {
       Log("could not claim " + h.entry + ": " + verdict.str + "; tried again");
       backlog_.push_back(h);
+    } else if (verdict.integer == 3) {
+      Log("attempt " + std::to_string(m.attempt) + " of " + m.task_id +
+          " was taken back by porch before it started (this worker missed its heartbeats): dropped");
     } else if (verdict.integer == 2) {
       Log("attempt " + std::to_string(m.attempt) + " of " + m.task_id +
           " is claimed already (a resent message): dropped");
@@ -345,6 +397,7 @@ void Worker::Reap() {
 
 void Worker::PublishPending() {
   if (unpublished_.empty()) return;
+  FenceIfCutOff();
   std::vector<RedisCommand> cmds;
   for (const Unpublished& u : unpublished_) {
     // NOMKSTREAM: a run porch has closed gets nothing re-created.
@@ -375,6 +428,7 @@ void Worker::PublishPending() {
     }
   }
   unpublished_ = std::move(left);
+  if (!unpublished_.empty()) SleepForSignals(std::min(0.5, options_.visibility_s / 12));
 }
 
 void Worker::Stop(Running& r, bool lost, const std::string& why) {
@@ -396,9 +450,8 @@ void Worker::FenceIfCutOff() {
 }
 
 void Worker::Heartbeat() {
-  double vis = options_.visibility_s;
-  for (const Running& r : running_) vis = std::min(vis, r.held.visibility);
-  for (const Held& h : backlog_) vis = std::min(vis, h.visibility);
+  FenceIfCutOff();
+  const double vis = Visibility();
   next_beat_ = clock_->Now() + vis / 6;
   const double sent_at = clock_->Now();
   RedisCommand beat = {"EVAL", kBeatScript, "0", options_.name};
@@ -409,6 +462,13 @@ void Worker::Heartbeat() {
   };
   for (const Running& r : running_) add(r.held);
   for (const Held& h : backlog_) add(h);
+  // Finished, result not published yet (Redis loading, say): held too, so
+  // porch does not take back and run again what is done.
+  for (const Unpublished& u : unpublished_) {
+    beat.push_back(u.stream);
+    beat.push_back(u.entry);
+    beat.push_back("");
+  }
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   nlohmann::json me = {{"name", options_.name}, {"host", host}, {"pid", getpid()},
@@ -418,7 +478,7 @@ void Worker::Heartbeat() {
   Result<std::vector<RedisReply>> r = redis_->Pipeline(
       {beat, {"SET", names_.WorkerKey(options_.name), me.dump(), "EX", std::to_string(ttl)},
        {"ZADD", names_.Workers(), Fixed(clock_->Now()), options_.name}});
-  const size_t held = running_.size() + backlog_.size();
+  const size_t held = running_.size() + backlog_.size() + unpublished_.size();
   if (!r.ok() || !(*r)[0].is_array() || (*r)[0].elements.size() != held) {
     Log("heartbeat failed: " + (r.ok() ? (*r)[0].str : r.status().message()));
     next_beat_ = clock_->Now() + std::min(1.0, vis / 12);
@@ -433,7 +493,7 @@ void Worker::Heartbeat() {
     if (v == 2) Stop(run, /*lost=*/false, "cancelled by porch");
   }
   std::vector<Held> kept;
-  for (size_t i = 0; i < backlog_.size(); ++i) {
+  for (size_t i = 0; i < backlog_.size(); ++i) {  // (the unpublished ones' verdicts change nothing)
     if (verdicts[running_.size() + i].integer == 0) continue;  // reclaimed meanwhile: not ours to start
     backlog_[i].renewed = sent_at;
     kept.push_back(std::move(backlog_[i]));

@@ -68,6 +68,8 @@ struct WorkerOptions {
   bool once = false;
   double idle_exit_s = 0;               // 0: never
   double block_s = 0.2;                 // longest wait for work when idle
+  double call_timeout_s = 10;           // one Redis call at most (queue.timeout_seconds); also
+                                        // bounded to visibility/8 of what the worker holds
   // Benchmarks of the broker path only: runs a claimed attempt in this
   // thread (returning its exit code) instead of forking a child. Unset in
   // porch worker.
@@ -120,6 +122,9 @@ class Worker {
   // Claims and starts backlog entries while slots are free.
   void StartFromBacklog();
   void DeadLetter(const std::string& stream, const StreamEntry& e, const std::string& why);
+  // Of a message that is not a valid attempt: enough (run, task, attempt,
+  // the run's own result stream) to tell porch it will not run.
+  Result<Held> ReadableEnough(const std::string& stream, const StreamEntry& e) const;
   void Start(const Held& h);
   // Reports `h` as not started (`code`: -2 cancelled first, -3 could not
   // start), with why.
@@ -134,6 +139,10 @@ class Worker {
   // Stops one running attempt; `lost`: its result says so.
   void Stop(Running& r, bool lost, const std::string& why);
   void Log(const std::string& line) const;
+  // The smallest visibility timeout of what the worker holds (its own when
+  // nothing); each Redis call is bounded to an eighth of it.
+  double Visibility() const;
+  void BoundCalls();
 
   RedisClient* redis_;
   Clock* clock_;
@@ -144,6 +153,7 @@ class Worker {
   std::vector<Running> running_;
   std::vector<Unpublished> unpublished_;
   double next_beat_ = 0;
+  double call_timeout_now_ = 0;  // what the client was last told
   int ran_ = 0;
   int dead_lettered_ = 0;
 };

@@ -93,6 +93,15 @@ TEST(ConfigTest, QueueSettingsThatCannotWorkAreRefused) {
   ASSERT_TRUE(fine.ApplyFlag("backend", "queue", "--backend").ok());
   EXPECT_TRUE(fine.Check().ok()) << fine.Check().message();
   EXPECT_EQ(fine.loaded().config.merge.isolate_commands, "auto");
+  // Once a boolean: its spellings still mean the same.
+  for (const char* yes : {"yes", "On", "1", "TRUE"}) {
+    ConfigLoader l;
+    ASSERT_TRUE(l.ApplyFlag("merge.isolate_commands", yes, "--set").ok());
+    EXPECT_EQ(l.loaded().config.merge.isolate_commands, "true") << yes;
+  }
+  ConfigLoader no;
+  ASSERT_TRUE(no.ApplyEnv({{"PORCH_MERGE_ISOLATE_COMMANDS", "off"}}).ok());
+  EXPECT_EQ(no.loaded().config.merge.isolate_commands, "false");
 }
 
 TEST(ConfigTest, SecretsAreRedacted) {

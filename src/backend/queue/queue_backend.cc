@@ -164,44 +164,52 @@ std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> la
     for (std::string& f : EncodeAttempt(m)) add.push_back(std::move(f));
     cmds.push_back(std::move(add));
   }
-  // Redis restarting: waited for (queue.wait_seconds). A resent XADD is
-  // harmless: the second copy finds the attempt's claim key taken.
-  Result<std::vector<RedisReply>> r = Status::Unavailable("not sent");
+  // Redis restarting: waited for (queue.wait_seconds). Each attempt is
+  // sent until one XADD of it got an id; only those without one are sent
+  // again (a resent one whose reply was lost makes a second entry, which no
+  // worker runs: its claim key is taken).
+  std::vector<std::string> ids(launches.size());
+  Status last = Status::Ok();
   const double give_up = clock_->Now() + options_.wait_s;
   for (double pause = 0.1;; pause = std::min(pause * 2, 2.0)) {
-    Status groups = EnsureResults();
-    for (const std::string& s : streams) {
-      if (groups.ok()) groups = EnsureGroup(s);
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < launches.size(); ++i) {
+      if (ids[i].empty()) todo.push_back(i);
     }
-    r = groups.ok() ? redis_->Pipeline(cmds) : Result<std::vector<RedisReply>>(groups);
-    // An error answer (the server loading its AOF after a restart, out of
-    // memory) is waited out like no answer; what went in is sent again
-    // (a second copy of an attempt is never run: its claim key).
-    if (r.ok()) {
-      for (const RedisReply& reply : *r) {
-        if (reply.is_error()) r = Status::Unavailable("Redis answered " + reply.str);
-        if (!r.ok()) break;
+    if (todo.empty()) break;
+    last = EnsureResults();
+    for (size_t i : todo) {
+      if (last.ok()) last = EnsureGroup(streams[i]);
+    }
+    if (last.ok()) {
+      std::vector<RedisCommand> batch;
+      for (size_t i : todo) batch.push_back(cmds[i]);
+      Result<std::vector<RedisReply>> r = redis_->Pipeline(batch);
+      last = r.status();
+      for (size_t k = 0; r.ok() && k < todo.size(); ++k) {
+        // An error answer (the server loading its AOF, out of memory) is
+        // waited out like no answer.
+        if ((*r)[k].is_error() || (*r)[k].text().empty()) {
+          last = Status::Unavailable("XADD answered '" + (*r)[k].str + "'");
+        } else {
+          ids[todo[k]] = (*r)[k].text();
+        }
       }
     }
-    Outage(!r.ok());
-    if (r.ok() || clock_->Now() >= give_up) break;
+    Outage(!last.ok());
+    if (last.ok() || clock_->Now() >= give_up) break;
     clock_->SleepUntil(clock_->Now() + pause);
   }
   std::vector<Result<std::string>> out;
   for (size_t i = 0; i < launches.size(); ++i) {
-    if (!r.ok()) {
-      out.push_back(r.status().Annotate("queue backend: pushing the attempt"));
-      continue;
-    }
-    const RedisReply& reply = (*r)[i];
-    if (reply.is_error() || reply.text().empty()) {
-      out.push_back(Status::Unavailable("queue backend: XADD to " + streams[i] + " answered " + reply.str));
+    if (ids[i].empty()) {
+      out.push_back(last.Annotate("queue backend: pushing the attempt to " + streams[i]));
       continue;
     }
     const Launch& l = launches[i];
-    Job job{l.index, l.attempt, l.task->id, streams[i], reply.text(), "", false};
+    Job job{l.index, l.attempt, l.task->id, streams[i], ids[i], "", false};
     jobs_[JobKey(job.task_id, job.attempt)] = job;
-    out.push_back(streams[i] + "|" + reply.text());
+    out.push_back(streams[i] + "|" + ids[i]);
   }
   return out;
 }
@@ -411,6 +419,7 @@ std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
   std::vector<BackendEvent> events = std::move(pending_);
   pending_.clear();
   while (true) {
+    if (!results_made_ && !jobs_.empty()) EnsureResults().IgnoreError();  // gone with a Redis that lost its data
     FlushCancels(&events);
     if (check_adopted_ && outage_since_ == 0 && clock_->Now() >= check_after_) CheckAdopted(&events);
     if (clock_->Now() >= next_reap_) Reap(&events);

@@ -239,6 +239,25 @@ TEST_F(QueueBackendUnitTest, RedisGoneIsWaitedOutThenStopsTheRun) {
   EXPECT_TRUE(backend_->health().ok());
 }
 
+// One XADD of a batch answered an error (the server loading its AOF): only
+// that one is sent again; the others are not duplicated.
+TEST_F(QueueBackendUnitTest, OnlyTheAttemptsRedisRefusedAreSentAgain) {
+  int refusals = 1;
+  redis_.answer = [&](const RedisCommand& c) {
+    if (c[0] == "XADD" && c[1] == "porch:q:default" && c[c.size() - 1 - 14] == "t1" && refusals-- > 0) {
+      return F::Err("LOADING Redis is loading the dataset in memory");
+    }
+    return Answer(c);
+  };
+  std::vector<Launch> ls = {L(0), L(1)};
+  std::vector<Result<std::string>> ids = backend_->Submit(ls);
+  ASSERT_TRUE(ids[0].ok());
+  ASSERT_TRUE(ids[1].ok()) << ids[1].status().message();
+  int pushed = 0;
+  for (const RedisCommand& c : redis_.Sent("XADD")) pushed += c[1] == "porch:q:default";
+  EXPECT_EQ(pushed, 3);  // t0 once, t1 twice
+}
+
 TEST_F(QueueBackendUnitTest, ASubmitWaitsForRedisThenFailsAsUnavailable) {
   redis_.down = true;
   std::vector<Launch> ls = {L(0)};

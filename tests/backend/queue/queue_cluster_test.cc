@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "backend/queue/redis_server.h"
+#include "queue/queue_protocol.h"
 #include "integration/porch_process.h"
 #include "platform/files.h"
 #include "test_util.h"
@@ -355,6 +356,44 @@ TEST_F(QueueClusterTest, UnreachableRedisOrAWrongPasswordIsExit3AtTheStart) {
   PorchRun ok = RunPorch(dir_.path(), {"worker", "--queue", locked.url(), "--password-file", other.path() + "/pw",
                                        "--once", "--set", "queue.prefix=" + prefix()});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+// Task ids a plan allows (spaces, non-ASCII) are ids a worker accepts: a
+// message a worker refused would leave porch waiting.
+TEST_F(QueueClusterTest, TaskIdsWithSpacesAndUnicodeRun) {
+  auto w = Worker("w1", 2);
+  PorchRun r = RunPorch(dir_.path(), RunArgs(Plan("tasks:\n  - id: 'make docs'\n    command: 'true'\n"
+                                                  "  - id: 'übersetzen'\n    command: 'true'\n"),
+                                             "odd-ids", 2));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  StopWorker(w.get());
+}
+
+// A message a worker cannot read, but which names a run, its task and
+// attempt and that run's own result stream: the run is told (a result with
+// the reason), instead of waiting for an attempt that will never run.
+TEST_F(QueueClusterTest, AnUnreadableAttemptOfARunIsReportedToThatRun) {
+  std::unique_ptr<HiredisClient> c = redis_->Client();
+  const std::string stream = prefix() + ":q:default";
+  const std::string results = prefix() + ":run:0123456789abcdef:results";
+  ASSERT_TRUE(c->Command({"XGROUP", "CREATE", stream, "porch-workers", "0", "MKSTREAM"}).ok());
+  ASSERT_TRUE(c->Command({"XADD", results, "*", "type", "open"}).ok());
+  ASSERT_TRUE(c->Command({"XADD", stream, "*", "v", "1", "uid", "0123456789abcdef", "dir", "/nowhere", "task", "t",
+                          "attempt", "1", "limit", "soon", "grace", "1", "gpus", "0", "results", results, "prefix",
+                          prefix()}).ok());
+  auto w = Worker("w1", 1);
+  ASSERT_TRUE(Eventually([&] {
+    Result<RedisReply> n = c->Command({"XLEN", results});
+    return n.ok() && n->integer == 2;
+  }, 30));
+  Result<RedisReply> all = c->Command({"XRANGE", results, "-", "+"});
+  ASSERT_TRUE(all.ok());
+  Result<ResultMessage> told = DecodeResult(all->elements[1].elements[1]);
+  ASSERT_TRUE(told.ok()) << told.status().message();
+  EXPECT_EQ(told->task_id, "t");
+  EXPECT_EQ(told->exit_code, -3);
+  EXPECT_NE(told->detail.find("time limit"), std::string::npos) << told->detail;
+  StopWorker(w.get());
 }
 
 // Garbage in a class stream is logged and moved to the dead-letter stream;
