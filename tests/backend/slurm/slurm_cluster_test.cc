@@ -443,12 +443,15 @@ TEST_F(SlurmClusterTest, CtrlCWithPendingJobsExitsPromptly) {
 // The node goes down under a running job (as a failed or preempted node
 // does): the job ends NODE_FAIL, and the task runs again as a new attempt
 // without charging a retry (retries are off). Takes the cluster's only node
-// down, so ctest runs it alone (RUN_SERIAL, CMakeLists.txt).
+// down, so ctest runs it alone (RUN_SERIAL, CMakeLists.txt). The node's
+// slurmd kills the first job's processes when it registers again after
+// the resume, which took more than 3.5 s once under ASan: the command
+// sleeps long enough that the kill always comes first.
 using SlurmSerialTest = SlurmClusterTest;
 TEST_F(SlurmSerialTest, ANodeThatFailsUnderAJobMeansALostAttempt) {
   std::string id = RunId("nodefail");
   PorchProcess p(dir_.path(), {"run", "--plan",
-      Plan("tasks:\n  - {id: n, retries: 0, command: 'touch ../started; sleep 6; echo run >> ../ran'}\n"),
+      Plan("tasks:\n  - {id: n, retries: 0, command: 'touch ../started; sleep 20; echo run >> ../ran'}\n"),
       "--run-id", id}, Env());
   ASSERT_TRUE(WaitFor([&] { return PathExists(Run(id) + "/started"); })) << p.ErrSoFar();
   auto node = [&](const char* state) {
