@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/planner.h"
-#include "aws/credentials.h"
+#include "backend/aws/aws_backend.h"
 #include "s3/s3_client.h"
 #include "s3/sync.h"
 #include "backend/factory.h"
@@ -620,18 +620,11 @@ int CmdS3(const GlobalOptions& g, const std::string& action, const std::vector<s
           const std::vector<std::string>& exclude) {
   Result<LoadedConfig> config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
-  std::map<std::string, std::string> env = CurrentEnvironment();
-  CurlHttpClient imds;
-  Result<AwsCredentials> creds = ResolveAwsCredentials(env, env.count("HOME") ? env["HOME"] : "", &imds);
-  if (!creds.ok()) return Fail(creds.status().Annotate("porch s3"));
-  S3Options o;
-  o.region = config->config.aws.region;
-  if (auto it = env.find("AWS_REGION"); it != env.end() && !it->second.empty()) o.region = it->second;
-  o.endpoint = config->config.aws.endpoint;
-  o.credentials = *creds;
+  Result<S3Options> o = S3OptionsFrom(config->config.aws, CurrentEnvironment());
+  if (!o.ok()) return Fail(o.status().Annotate("porch s3"));
   RealClock clock;
   CurlHttpClient http;
-  S3Client s3(&http, &clock, o);
+  S3Client s3(&http, &clock, *o);
   std::string bucket, prefix;
   auto need_url = [&](const std::string& url) -> Status {
     if (ParseS3Url(url, &bucket, &prefix)) return Status::Ok();

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -12,6 +13,8 @@
 #include <map>
 #include <memory>
 
+#include "backend/aws/aws_backend.h"
+#include "backend/aws/node_staging.h"
 #include "backend/queue/queue_backend.h"
 #include "exec/attempt.h"
 #include "exec/run_attempts.h"
@@ -59,7 +62,10 @@ std::vector<std::string> SplitLabels(const std::string& s) {
 // kKeep are kept.
 class LoadedRuns {
  public:
+  LoadedRuns(std::string work_dir, AwsConfig aws) : work_dir_(std::move(work_dir)), aws_(std::move(aws)) {}
+
   Result<std::function<int()>> Prepare(const AttemptMessage& m) {
+    if (!m.stage.empty()) return PrepareStaged(m);
     Result<RunAttempts*> run = Get(m.run_dir);
     if (!run.ok()) return run.status();
     Result<AttemptSpec> spec = (*run)->Prepare(m.task_id, m.attempt, m.time_limit_s, m.grace_s);
@@ -68,6 +74,55 @@ class LoadedRuns {
   }
 
  private:
+  // A run staged through S3: the child fetches the inputs into a node
+  // directory of its own, loads the run from there (each attempt has its
+  // own copy), runs the attempt and sends it back; the directory goes
+  // unless PORCH_KEEP_NODE_DIR is set or something failed.
+  Result<std::function<int()>> PrepareStaged(const AttemptMessage& m) const {
+    StagedAttempt a;
+    if (!ParseS3Url(m.stage, &a.bucket, &a.base) || a.base.empty()) {
+      return Status::InvalidArgument("'" + m.stage + "' is not an s3://bucket/prefix address");
+    }
+    a.node = WorkerRunDir(m, work_dir_);
+    a.task = m.task_id;
+    a.attempt = m.attempt;
+    return std::function<int()>([a, aws = aws_, limit = m.time_limit_s, grace = m.grace_s] {
+      return RunStaged(a, aws, limit, grace);
+    });
+  }
+  // In the attempt's child.
+  static int RunStaged(const StagedAttempt& a, const AwsConfig& aws, double limit_s, double grace_s) {
+    auto fail = [](int code, const Status& st) {
+      std::fprintf(stderr, "porch worker: %s\n", st.message().c_str());
+      return code;
+    };
+    // Resolved per attempt: a role's credentials expire.
+    Result<S3Options> o = S3OptionsFrom(aws, CurrentEnvironment());
+    if (!o.ok()) return fail(kWorkerStageInFailed, o.status().Annotate("S3 credentials"));
+    RealClock clock;
+    CurlHttpClient http;
+    S3Client s3(&http, &clock, *o);
+    if (Status st = StageIn(s3, a); !st.ok()) return fail(kWorkerStageInFailed, st);
+    int rc = kExecNotStarted;
+    Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(a.node, AttemptEnvironment());
+    Result<AttemptSpec> spec = run.ok() ? (*run)->Prepare(a.task, a.attempt, limit_s, grace_s)
+                                        : Result<AttemptSpec>(run.status());
+    if (spec.ok()) {
+      rc = RunAttempt(*spec);
+    } else {
+      fail(0, spec.status());
+    }
+    // Sent also when the attempt failed: its logs say why.
+    Status out = StageOut(s3, a);
+    if (!out.ok() && out.code() != Status::Code::kNotFound) return fail(kWorkerStageOutFailed, out);
+    if (getenv("PORCH_KEEP_NODE_DIR") == nullptr || *getenv("PORCH_KEEP_NODE_DIR") == '\0') {
+      std::error_code ec;
+      std::filesystem::remove_all(a.node, ec);
+      rmdir(std::filesystem::path(a.node).parent_path().c_str());  // the run's, once empty
+    }
+    return rc;
+  }
+
   static constexpr size_t kKeep = 8;
   struct Entry {
     std::string stamp;  // config.json's mtime and size
@@ -107,6 +162,8 @@ class LoadedRuns {
   }
   std::map<std::string, Entry> runs_;
   uint64_t clock_ = 0;
+  std::string work_dir_;
+  AwsConfig aws_;
 };
 
 int Refuse(int code, const std::string& message) {
@@ -134,6 +191,7 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
   o.idle_exit_s = f.idle_exit_s;
   o.work_dir = f.work_dir.empty() ? TempDirectory() + "/porch-worker-" + o.name : f.work_dir;
   if (Status st = MakeDirs(o.work_dir); !st.ok()) return Refuse(kExitError, "--work-dir: " + st.message());
+  o.work_dir = AbsolutePath(o.work_dir);  // attempts may change directory
   Result<RedisAddress> address = QueueAddress(f.queue.empty() ? q.url : f.queue,
                                               f.password_file.empty() ? q.password_file : f.password_file,
                                               CurrentEnvironment());
@@ -147,7 +205,7 @@ int CmdWorker(const GlobalOptions& g, const WorkerFlags& f) {
   if (!redis.ok()) return Refuse(kExitError, redis.status().message());
   // Tasks see where they ran (the environment the runs are loaded with).
   setenv("PORCH_WORKER_NAME", o.name.c_str(), 1);
-  LoadedRuns runs;
+  LoadedRuns runs(o.work_dir, loaded->config.aws);
   o.prepare_in_process = [&runs](const AttemptMessage& m) { return runs.Prepare(m); };
   SignalGuard signals;
   RealClock clock;

@@ -181,7 +181,7 @@ const std::vector<Field>& Fields() {
        Member(&Config::queue, &QueueConfig::wait_seconds)},
       {"queue.timeout_seconds", Kind::kDouble, "timeout of connecting to Redis and of one command", false,
        Member(&Config::queue, &QueueConfig::timeout_seconds)},
-      {"queue.staging", Kind::kString, "shared: workers see the run directory on a shared filesystem", false,
+      {"queue.staging", Kind::kString, "shared: workers see the run directory on a shared filesystem; s3: files go through aws.s3_bucket", false,
        Member(&Config::queue, &QueueConfig::staging)},
       {"llm.provider", Kind::kString, "anthropic | bedrock", false,
        Member(&Config::llm, &LlmConfig::provider)},
@@ -469,6 +469,11 @@ Status CheckQueue(const Config& c) {
         "kill_grace_seconds (" + FormatNumber(c.kill_grace_seconds) + ") must be under a third of "
         "queue.visibility_timeout (" + FormatNumber(c.queue.visibility_timeout) + "): a worker cut off from "
         "Redis must have stopped its attempts before porch takes them back (docs/queue.md)");
+  }
+  if (c.queue.staging != "shared" && c.queue.staging != "s3") {
+    return Status::InvalidArgument("queue.staging must be 'shared' (workers see the run directory on a shared "
+                                   "filesystem) or 's3' (through the bucket aws.s3_bucket), not '" +
+                                   c.queue.staging + "'");
   }
   if (c.queue.prefix.empty() || c.queue.prefix.find_first_of(" \t\n") != std::string::npos) {
     return Status::InvalidArgument("queue.prefix must be a non-empty name without spaces");

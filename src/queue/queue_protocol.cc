@@ -78,9 +78,19 @@ bool SafeName(const std::string& s) { return CheckId(s).ok(); }
 }  // namespace
 
 std::vector<std::string> EncodeAttempt(const AttemptMessage& m) {
+  if (!m.stage.empty()) {
+    return {"v", "1", "uid", m.run_uid, "stage", m.stage, "task", m.task_id, "attempt", std::to_string(m.attempt),
+            "limit", Num(m.time_limit_s), "grace", Num(m.grace_s), "gpus", std::to_string(m.gpus),
+            "results", m.results, "prefix", m.prefix, "vis", Num(m.visibility_s)};
+  }
   return {"v", "1", "uid", m.run_uid, "dir", m.run_dir, "task", m.task_id, "attempt", std::to_string(m.attempt),
           "limit", Num(m.time_limit_s), "grace", Num(m.grace_s), "gpus", std::to_string(m.gpus),
           "results", m.results, "prefix", m.prefix, "vis", Num(m.visibility_s)};
+}
+
+std::string WorkerRunDir(const AttemptMessage& m, const std::string& work_dir) {
+  if (m.stage.empty()) return m.run_dir;
+  return work_dir + "/porch-" + m.run_uid + "/" + m.task_id + "-" + std::to_string(m.attempt);
 }
 
 Result<AttemptMessage> DecodeAttempt(const RedisReply& fields) {
@@ -93,7 +103,14 @@ Result<AttemptMessage> DecodeAttempt(const RedisReply& fields) {
   m.results = f["results"];
   m.prefix = f["prefix"];
   if (!SafeName(m.run_uid)) return Status::InvalidArgument("a bad run uid '" + m.run_uid + "'");
-  if (m.run_dir.empty() || m.run_dir.front() != '/') {
+  m.stage = f["stage"];
+  if (!m.stage.empty()) {
+    // Staged through S3: the worker has no use for porch's run directory.
+    if (m.stage.rfind("s3://", 0) != 0 || m.stage.size() <= 5 || m.stage.find("/..") != std::string::npos ||
+        !m.run_dir.empty()) {
+      return Status::InvalidArgument("the stage '" + m.stage + "' is not an s3://bucket/prefix URL of a run");
+    }
+  } else if (m.run_dir.empty() || m.run_dir.front() != '/') {
     return Status::InvalidArgument("the run directory '" + m.run_dir + "' is not an absolute path");
   }
   if (!SafeName(m.task_id)) return Status::InvalidArgument("a bad task id '" + m.task_id + "'");

@@ -61,7 +61,8 @@ Result<std::vector<std::string>> WorkerClasses(const std::vector<std::string>& l
 // One attempt, as porch pushes it.
 struct AttemptMessage {
   std::string run_uid;
-  std::string run_dir;       // absolute, as the workers see it (shared filesystem)
+  std::string run_dir;       // absolute, as the workers see it (shared filesystem); empty when staged
+  std::string stage;         // queue.staging s3: s3://bucket/<prefix>/runs/<id>.<uid> (node_staging.h)
   std::string task_id;
   int attempt = 0;
   double time_limit_s = 0;   // 0: none
@@ -71,7 +72,11 @@ struct AttemptMessage {
   std::string prefix;        // the key prefix (for the cancel and claim keys)
   double visibility_s = 0;   // porch's queue.visibility_timeout (0: not given)
 };
-std::vector<std::string> EncodeAttempt(const AttemptMessage& m);  // field, value, field, value...
+std::vector<std::string> EncodeAttempt(const AttemptMessage& m);
+// The run directory an attempt runs in on a worker: porch's own (shared
+// filesystem), or when staged the worker's node directory for this attempt,
+// <work_dir>/porch-<uid>/<task>-<attempt>, as the aws job scripts make it.
+std::string WorkerRunDir(const AttemptMessage& m, const std::string& work_dir);  // field, value, field, value...
 // From a stream entry's fields. InvalidArgument saying what is missing or
 // malformed (the worker dead-letters such a message).
 Result<AttemptMessage> DecodeAttempt(const RedisReply& fields);

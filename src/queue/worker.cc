@@ -303,7 +303,7 @@ void Worker::StartFromBacklog() {
       redis_->Pipeline({{"XACK", h.stream, kQueueGroup, h.entry}, {"XDEL", h.stream, h.entry}}).status().IgnoreError();
     } else if (verdict.integer == 0) {
       Unstarted(h, -2, "cancelled before it started");
-    } else if (!IsDirectory(m.run_dir)) {
+    } else if (m.stage.empty() && !IsDirectory(m.run_dir)) {
       Unstarted(h, -3, "the run directory " + m.run_dir + " is not on worker " + options_.name +
                            " (the queue backend needs a filesystem shared with porch)");
     } else {
@@ -337,7 +337,8 @@ void Worker::Start(const Held& h) {
     return;
   }
   const std::function<int()>& in_process = *prepared;
-  const std::string dir = m.run_dir + "/tasks/" + m.task_id + "/attempt-" + std::to_string(m.attempt);
+  const std::string dir =
+      WorkerRunDir(m, options_.work_dir) + "/tasks/" + m.task_id + "/attempt-" + std::to_string(m.attempt);
   MakeDirs(dir).IgnoreError();
   int log = open((dir + "/worker.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const pid_t parent = getpid();
@@ -390,6 +391,12 @@ void Worker::Reap() {
     res.started_at = r.started_at;
     res.ended_at = clock_->Now();
     res.lost = r.fenced;
+    if (!r.held.msg.stage.empty() && (res.exit_code == kWorkerStageInFailed || res.exit_code == kWorkerStageOutFailed)) {
+      res.detail = "worker " + options_.name + " could not " +
+                   (res.exit_code == kWorkerStageInFailed ? "fetch the run's inputs from " : "send the attempt to ") +
+                   r.held.msg.stage + " (its log: " + WorkerRunDir(r.held.msg, options_.work_dir) + "/tasks/" +
+                   res.task_id + "/attempt-" + std::to_string(res.attempt) + "/worker.log on that worker)";
+    }
     unpublished_.push_back({r.held.stream, r.held.entry, r.held.msg.results, res});
     running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
   }

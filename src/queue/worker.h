@@ -1,7 +1,10 @@
 // `porch worker`: takes attempts from the queue's streams and runs each as
 // `porch exec-task` does (the same supervision, limits and result file as
 // every backend: RunAttempt, in a forked child, from the run loaded once),
-// on a filesystem it shares with porch's run directory.
+// on a filesystem it shares with porch's run directory, or, for a run
+// staged through S3, in a directory of its own under --work-dir
+// (WorkerRunDir), which the child fills from S3 before the attempt and
+// sends back after it (node_staging.h).
 //
 // One thread; children are forked from it (a single-threaded process, so the
 // fork is safe) with PR_SET_PDEATHSIG = SIGTERM: when the worker dies, even
@@ -57,13 +60,18 @@
 
 namespace porch {
 
+// A staged attempt's child could not fetch the run's inputs (92) or send
+// the attempt back (93): the codes of the aws job scripts.
+inline constexpr int kWorkerStageInFailed = 92;
+inline constexpr int kWorkerStageOutFailed = 93;
+
 struct WorkerOptions {
   std::string name;                     // consumer name, unique among workers
   int slots = 1;
   std::vector<std::string> labels;      // advertised (gpu, large, ...)
   std::vector<std::string> classes;     // streams served (WorkerClasses(labels))
   std::string prefix = "porch";
-  std::string work_dir;                 // the worker's own logs
+  std::string work_dir;                 // the worker's own files (staged runs' node directories)
   double visibility_s = 30;             // heartbeats every visibility_s / 6 (or the message's, if smaller)
   bool once = false;
   double idle_exit_s = 0;               // 0: never

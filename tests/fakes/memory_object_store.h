@@ -16,6 +16,7 @@ class MemoryObjectStore : public ObjectStore {
  public:
   std::map<std::string, std::map<std::string, std::string>> buckets;
   std::vector<std::string> calls;  // "PUT bucket/key", "GET ...", "LIST bucket/prefix", ...
+  bool down = false;               // every call answers Unavailable (S3 unreachable)
 
   Status CreateBucket(const std::string& bucket) override {
     calls.push_back("MB " + bucket);
@@ -29,6 +30,7 @@ class MemoryObjectStore : public ObjectStore {
   }
   Status PutData(const std::string& bucket, const std::string& key, const std::string& data) override {
     calls.push_back("PUT " + bucket + "/" + key);
+    if (down) return Status::Unavailable("S3 is down");
     auto b = buckets.find(bucket);
     if (b == buckets.end()) return Status::NotFound("bucket '" + bucket + "' does not exist");
     b->second[key] = data;
@@ -42,18 +44,21 @@ class MemoryObjectStore : public ObjectStore {
   }
   Result<std::string> GetData(const std::string& bucket, const std::string& key) override {
     calls.push_back("GET " + bucket + "/" + key);
+    if (down) return Status::Unavailable("S3 is down");
     const std::string* data = Find(bucket, key);
     if (!data) return Status::NotFound("no " + bucket + "/" + key);
     return *data;
   }
   Result<ObjectInfo> Head(const std::string& bucket, const std::string& key) override {
     calls.push_back("HEAD " + bucket + "/" + key);
+    if (down) return Status::Unavailable("S3 is down");
     const std::string* data = Find(bucket, key);
     if (!data) return Status::NotFound("no " + bucket + "/" + key);
     return Info(key, *data);
   }
   Result<std::vector<ObjectInfo>> List(const std::string& bucket, const std::string& prefix) override {
     calls.push_back("LIST " + bucket + "/" + prefix);
+    if (down) return Status::Unavailable("S3 is down");
     auto b = buckets.find(bucket);
     if (b == buckets.end()) return Status::NotFound("bucket '" + bucket + "' does not exist");
     std::vector<ObjectInfo> out;

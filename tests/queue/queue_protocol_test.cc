@@ -96,6 +96,34 @@ TEST(QueueMessageTest, AnAttemptSurvivesTheRoundTrip) {
   EXPECT_EQ(back->gpus, 1);
 }
 
+// queue.staging s3: the message names the stage and no directory; a
+// worker runs the attempt in a directory of its own.
+TEST(QueueMessageTest, AStagedAttemptCarriesItsStageAndRunsInTheWorkersDirectory) {
+  AttemptMessage m = Sample();
+  m.run_dir = "";
+  m.stage = "s3://bkt/porch/runs/r1.0123456789abcdef";
+  Result<AttemptMessage> back = DecodeAttempt(FakeRedis::Fields(EncodeAttempt(m)));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->stage, m.stage);
+  EXPECT_EQ(back->run_dir, "");
+  EXPECT_EQ(WorkerRunDir(*back, "/var/porch"), "/var/porch/porch-0123456789abcdef/build-2");
+  EXPECT_EQ(WorkerRunDir(Sample(), "/var/porch"), "/shared/runs/r1");
+  std::vector<std::string> kv = EncodeAttempt(m);
+  auto with = [&](const std::string& field, const std::string& value) {
+    std::vector<std::string> changed = kv;
+    for (size_t i = 0; i + 1 < changed.size(); i += 2) {
+      if (changed[i] == field) changed[i + 1] = value;
+    }
+    return DecodeAttempt(FakeRedis::Fields(changed));
+  };
+  EXPECT_FALSE(with("stage", "http://bkt/x").ok());
+  EXPECT_FALSE(with("stage", "s3://").ok());
+  EXPECT_FALSE(with("stage", "s3://bkt/runs/../../other").ok());
+  kv.push_back("dir");
+  kv.push_back("/shared/runs/r1");  // both: which one?
+  EXPECT_FALSE(DecodeAttempt(FakeRedis::Fields(kv)).ok());
+}
+
 // What a worker dead-letters instead of running: each field broken in turn.
 TEST(QueueMessageTest, MalformedAttemptsAreRefusedWithTheReason) {
   std::vector<std::string> good = EncodeAttempt(Sample());

@@ -1,6 +1,7 @@
 #include "backend/aws/aws_backend.h"
 
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "platform/tree.h"
@@ -52,23 +53,29 @@ void S3Stager::Fetch(const std::vector<std::pair<std::string, int>>& active) {
   if (active.empty()) return;
   Result<std::vector<ObjectInfo>> results = store_->List(bucket_, base_ + "/results/");
   if (!results.ok()) return;  // S3 unreachable for now: next poll
-  std::map<std::string, std::string> by_attempt;  // "<task>/attempt-<n>.json" -> key
+  std::set<std::string> done;  // "<task>/attempt-<n>.json"
   const std::string head = base_ + "/results/";
-  for (const ObjectInfo& o : *results) by_attempt[o.key.substr(head.size())] = o.key;
+  for (const ObjectInfo& o : *results) done.insert(o.key.substr(head.size()));
   for (const auto& [task, attempt] : active) {
     if (PathExists(layout_.result_path(task, attempt))) continue;
-    auto it = by_attempt.find(task + "/attempt-" + std::to_string(attempt) + ".json");
-    if (it == by_attempt.end()) continue;
-    std::string dir = layout_.attempt_dir(task, attempt);
-    std::string rel = "tasks/" + task + "/attempt-" + std::to_string(attempt);
-    if (!SyncDown(*store_, bucket_, base_ + "/" + rel, dir, {}).ok()) continue;
-    // What the task changed in output/, as the local backend leaves it.
-    if (PathExists(dir + "/output") && !SeedWorkspace(dir + "/output", layout_.output()).ok()) {
-      continue;
-    }
+    if (done.count(task + "/attempt-" + std::to_string(attempt) + ".json") == 0) continue;
     // A failed download is tried again at the next poll (no result file yet).
-    store_->GetFile(bucket_, it->second, layout_.result_path(task, attempt)).IgnoreError();
+    FetchAttempt(task, attempt).IgnoreError();
   }
+}
+
+Status S3Stager::FetchAttempt(const std::string& task, int attempt) {
+  const std::string rel = "tasks/" + task + "/attempt-" + std::to_string(attempt);
+  const std::string dir = layout_.attempt_dir(task, attempt);
+  Result<SyncStats> down = SyncDown(*store_, bucket_, base_ + "/" + rel, dir, {});
+  if (!down.ok()) return down.status().Annotate("fetching " + rel);
+  // What the task changed in output/, as the local backend leaves it.
+  if (PathExists(dir + "/output")) {
+    Result<std::map<std::string, FileDigest>> seeded = SeedWorkspace(dir + "/output", layout_.output());
+    if (!seeded.ok()) return seeded.status().Annotate("bringing " + rel + "/output into the run's output");
+  }
+  return store_->GetFile(bucket_, base_ + "/results/" + task + "/attempt-" + std::to_string(attempt) + ".json",
+                         layout_.result_path(task, attempt));
 }
 
 Status S3Stager::Close() {
@@ -79,14 +86,62 @@ Status S3Stager::Close() {
                               "/output");
 }
 
+Result<S3Options> S3OptionsFrom(const AwsConfig& aws, const std::map<std::string, std::string>& env) {
+  CurlHttpClient imds;
+  Result<AwsCredentials> creds = ResolveAwsCredentials(env, env.count("HOME") ? env.at("HOME") : "", &imds);
+  if (!creds.ok()) return creds.status();
+  S3Options o;
+  o.region = aws.region;
+  if (auto it = env.find("AWS_REGION"); it != env.end() && !it->second.empty()) o.region = it->second;
+  o.endpoint = aws.endpoint;
+  o.credentials = *creds;
+  return o;
+}
+
+Result<S3Staging> OpenS3Staging(const Config& config, const RunLayout& layout, const RunIdentity& identity,
+                                Clock* clock, const std::map<std::string, std::string>& env,
+                                const std::string& backend) {
+  const AwsConfig& aws = config.aws;
+  if (aws.s3_bucket.empty()) {
+    return Status::InvalidArgument(
+        backend + ": no bucket: set aws.s3_bucket (or PORCH_AWS_S3_BUCKET) to the S3 bucket "
+        "the cluster's nodes can read and write");
+  }
+  Result<S3Options> so = S3OptionsFrom(aws, env);
+  if (!so.ok()) return so.status().Annotate(backend);
+  S3Staging parts;
+  parts.region = so->region;
+  parts.http = std::make_unique<CurlHttpClient>();
+  parts.s3 = std::make_unique<S3Client>(parts.http.get(), clock, *so);
+  std::string prefix = aws.s3_prefix;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
+  // Two runs with the same run id (two output directories, two users)
+  // share a bucket without meeting: the uid is part of the path.
+  std::string base = (prefix.empty() ? "" : prefix + "/") + "runs/" + identity.run_id + "." + identity.uid;
+  // Access check: a clear error now rather than failed jobs later.
+  Result<std::vector<ObjectInfo>> probe = parts.s3->List(aws.s3_bucket, base + "/run.json");
+  if (!probe.ok()) return probe.status().Annotate(backend + ": checking bucket access");
+
+  std::vector<std::string> s3_args = {"--set", "aws.region=" + parts.region};
+  if (!aws.endpoint.empty()) s3_args.insert(s3_args.end(), {"--set", "aws.endpoint=" + aws.endpoint});
+  parts.stager = std::make_unique<S3Stager>(parts.s3.get(), aws.s3_bucket, base, layout, s3_args);
+  const nlohmann::json marker = {{"run_id", identity.run_id},
+                                 {"uid", identity.uid},
+                                 {"backend", backend},
+                                 {"cluster_name", aws.cluster_name},
+                                 {"region", parts.region},
+                                 {"started_at", clock->Now()}};
+  PORCH_RETURN_IF_ERROR(
+      parts.stager->Start(marker.dump() + "\n").Annotate(backend + ": writing the run marker"));
+  return parts;
+}
+
 namespace {
 
-struct AwsParts {
+struct AwsParts : S3Staging {
   std::unique_ptr<CommandRunner> runner;
   std::unique_ptr<SlurmClient> client;
-  std::unique_ptr<HttpClient> http;
-  std::unique_ptr<S3Client> s3;
-  std::unique_ptr<S3Stager> stager;
 };
 
 class AwsBackend : private AwsParts, public SlurmBackend {
@@ -101,48 +156,10 @@ class AwsBackend : private AwsParts, public SlurmBackend {
 Result<std::unique_ptr<Backend>> CreateAwsBackend(const Config& config, const RunLayout& layout,
                                                   const RunIdentity& identity, Clock* clock,
                                                   const std::map<std::string, std::string>& env) {
-  const AwsConfig& aws = config.aws;
-  if (aws.s3_bucket.empty()) {
-    return Status::InvalidArgument(
-        "aws backend: no bucket: set aws.s3_bucket (or PORCH_AWS_S3_BUCKET) to the S3 bucket "
-        "the cluster's nodes can read and write");
-  }
-  CurlHttpClient imds;
-  Result<AwsCredentials> creds =
-      ResolveAwsCredentials(env, env.count("HOME") ? env.at("HOME") : "", &imds);
-  if (!creds.ok()) return creds.status().Annotate("aws backend");
-  std::string region = aws.region;
-  if (auto it = env.find("AWS_REGION"); it != env.end() && !it->second.empty()) region = it->second;
-
+  Result<S3Staging> staging = OpenS3Staging(config, layout, identity, clock, env, "aws backend");
+  if (!staging.ok()) return staging.status();
   AwsParts parts;
-  parts.http = std::make_unique<CurlHttpClient>();
-  S3Options so;
-  so.region = region;
-  so.endpoint = aws.endpoint;
-  so.credentials = *creds;
-  parts.s3 = std::make_unique<S3Client>(parts.http.get(), clock, so);
-  const std::string& run_id = identity.run_id;
-  std::string prefix = aws.s3_prefix;
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
-  // Two runs with the same run id (two output directories, two users)
-  // share a bucket without meeting: the uid is part of the path.
-  std::string base = (prefix.empty() ? "" : prefix + "/") + "runs/" + run_id + "." + identity.uid;
-  // Access check: a clear error now rather than failed jobs later.
-  Result<std::vector<ObjectInfo>> probe = parts.s3->List(aws.s3_bucket, base + "/run.json");
-  if (!probe.ok()) return probe.status().Annotate("aws backend: checking bucket access");
-
-  std::vector<std::string> s3_args = {"--set", "aws.region=" + region};
-  if (!aws.endpoint.empty()) s3_args.insert(s3_args.end(), {"--set", "aws.endpoint=" + aws.endpoint});
-  parts.stager = std::make_unique<S3Stager>(parts.s3.get(), aws.s3_bucket, base, layout, s3_args);
-  const nlohmann::json marker = {{"run_id", run_id},
-                                 {"uid", identity.uid},
-                                 {"cluster_name", aws.cluster_name},
-                                 {"region", region},
-                                 {"started_at", clock->Now()}};
-  PORCH_RETURN_IF_ERROR(
-      parts.stager->Start(marker.dump() + "\n").Annotate("aws backend: writing the run marker"));
-
+  static_cast<S3Staging&>(parts) = std::move(*staging);
   // The SLURM side: everything the slurm backend checks, on the cluster's
   // head node.
   Result<SlurmSetup> slurm = ConnectSlurm(config, identity, clock, env);

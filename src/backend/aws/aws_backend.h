@@ -27,7 +27,9 @@
 #include "platform/clock.h"
 #include "platform/command_runner.h"
 #include "model/run_layout.h"
+#include "platform/http.h"
 #include "s3/object_store.h"
+#include "s3/s3_client.h"
 
 namespace porch {
 
@@ -40,6 +42,12 @@ class S3Stager : public AttemptStager {
 
   Status Publish(const std::vector<std::pair<std::string, int>>& launching = {}) override;
   void Fetch(const std::vector<std::pair<std::string, int>>& active) override;
+  // Brings one finished attempt home (its files, what it changed in
+  // output/, its result last), without listing: the queue backend knows
+  // from the worker's message that it is there. NotFound when its result
+  // is not in S3 (the worker could not send it); other errors are worth
+  // trying again.
+  Status FetchAttempt(const std::string& task, int attempt);
   std::string StageUrl() const override { return "s3://" + bucket_ + "/" + base_; }
   std::vector<std::string> S3Args() const override { return s3_args_; }
   // The final upload of output/ (an error names where it was going).
@@ -55,6 +63,28 @@ class S3Stager : public AttemptStager {
   RunLayout layout_;
   std::vector<std::string> s3_args_;
 };
+
+// The S3 client's settings from aws.* and the environment: credentials
+// (env, the shared files under HOME, the instance's metadata service: a
+// clear error naming what was looked at), AWS_REGION over aws.region, and
+// aws.endpoint.
+Result<S3Options> S3OptionsFrom(const AwsConfig& aws, const std::map<std::string, std::string>& env);
+
+// What staging a run through S3 needs, made and checked once: the
+// credentials (a clear error naming what is missing), the bucket (that it
+// exists and porch may list it), and the run marker and inputs written.
+// `backend` names the caller in errors ("aws backend", "queue backend").
+// The stager borrows the client, which borrows the HTTP client: keep them
+// together, in this order.
+struct S3Staging {
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<S3Client> s3;
+  std::unique_ptr<S3Stager> stager;
+  std::string region;
+};
+Result<S3Staging> OpenS3Staging(const Config& config, const RunLayout& layout, const RunIdentity& identity,
+                                Clock* clock, const std::map<std::string, std::string>& env,
+                                const std::string& backend);
 
 // Checks the credentials and the bucket (clear errors naming both), writes
 // the run marker and the inputs, and returns the staged SLURM backend.

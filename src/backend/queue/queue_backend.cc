@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/aws/aws_backend.h"
 #include "backend/verdict.h"
 #include "model/result_file.h"
 #include "platform/files.h"
@@ -85,9 +86,11 @@ std::string FieldOf(const RedisReply& fields, const std::string& name) {
 
 }  // namespace
 
-QueueBackend::QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options)
+QueueBackend::QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options,
+                           S3Stager* stager)
     : redis_(redis),
       clock_(clock),
+      stager_(stager),
       layout_(std::move(layout)),
       options_(std::move(options)),
       names_{options_.prefix},
@@ -145,12 +148,24 @@ Status QueueBackend::EnsureResults() {
 }
 
 std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> launches) {
+  if (stager_ != nullptr && !launches.empty()) {
+    std::vector<std::pair<std::string, int>> launching;
+    for (const Launch& l : launches) launching.emplace_back(l.task->id, l.attempt);
+    if (Status st = stager_->Publish(launching); !st.ok()) {
+      return std::vector<Result<std::string>>(
+          launches.size(), st.Annotate("queue backend: publishing the run's inputs to " + stager_->StageUrl()));
+    }
+  }
   std::vector<RedisCommand> cmds;
   std::vector<std::string> streams;
   for (const Launch& l : launches) {
     AttemptMessage m;
     m.run_uid = options_.uid;
-    m.run_dir = layout_.dir();
+    if (stager_ != nullptr) {
+      m.stage = stager_->StageUrl();
+    } else {
+      m.run_dir = layout_.dir();
+    }
     m.task_id = l.task->id;
     m.attempt = l.attempt;
     m.time_limit_s = l.time_limit_s;
@@ -293,7 +308,7 @@ bool QueueBackend::ReadResults(std::vector<BackendEvent>* events, double block_s
   }
 }
 
-void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events) {
+void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events, double since) {
   const std::string type = FieldOf(fields, "type");
   if (type == "started") {
     int attempt = std::atoi(FieldOf(fields, "attempt").c_str());
@@ -318,6 +333,16 @@ void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>
   // cannot override the newer attempt.
   if (it == jobs_.end()) return;
   const Job& job = it->second;
+  if (stager_ != nullptr && !PathExists(layout_.result_path(job.task_id, job.attempt))) {
+    // NotFound: the worker sent no result (it says why); anything else is
+    // S3 failing for now.
+    Status fetched = stager_->FetchAttempt(job.task_id, job.attempt);
+    if (since < 0) since = clock_->Now();
+    if (!fetched.ok() && fetched.code() != Status::Code::kNotFound && clock_->Now() - since < options_.wait_s) {
+      unfetched_.emplace_back(fields, since);
+      return;
+    }
+  }
   Ending e;
   e.cancel_requested = job.cancel_requested;
   e.exit_code = m->exit_code;
@@ -418,6 +443,9 @@ void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
 std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
   std::vector<BackendEvent> events = std::move(pending_);
   pending_.clear();
+  std::vector<std::pair<RedisReply, double>> again = std::move(unfetched_);
+  unfetched_.clear();
+  for (auto& [fields, since] : again) OnMessage(fields, &events, since);
   while (true) {
     if (!results_made_ && !jobs_.empty()) EnsureResults().IgnoreError();  // gone with a Redis that lost its data
     FlushCancels(&events);
@@ -466,6 +494,7 @@ Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
     check_adopted_ = true;
     return RecoverOutcome::kAdopted;  // its result, if any, is in the result stream (read from 0)
   }
+  if (stager_ != nullptr) stager_->FetchAttempt(f.task->id, f.attempt).IgnoreError();  // done while porch was down?
   if (std::optional<BackendEvent> done = EventFromResultFile(layout_, f)) {
     pending_.push_back(std::move(*done));
     return RecoverOutcome::kAdopted;
@@ -485,6 +514,7 @@ Result<RecoverOutcome> QueueBackend::Recover(const InFlight& f) {
 
 Status QueueBackend::Close() {
   if (!jobs_.empty()) return Status::Ok();  // stopped with attempts in flight: resume reads their results
+  if (stager_ != nullptr) PORCH_RETURN_IF_ERROR(stager_->Close().Annotate("queue backend"));
   Result<RedisReply> r = redis_->Command({"DEL", names_.Results(options_.uid), names_.Gone(options_.uid)});
   (void)r;  // a result stream left behind costs little; Redis gone at the end is not the run's failure
   return Status::Ok();
@@ -508,13 +538,16 @@ Result<RedisAddress> QueueAddress(const std::string& url, const std::string& pas
 
 namespace {
 
-class OwningQueueBackend : public QueueBackend {
+class OwningQueueBackend : private S3Staging, public QueueBackend {
  public:
-  OwningQueueBackend(std::unique_ptr<RedisClient> redis, RunLayout layout, Clock* clock, QueueBackendOptions o)
-      : QueueBackend(redis.get(), std::move(layout), clock, std::move(o)), redis_(std::move(redis)) {}
+  OwningQueueBackend(std::unique_ptr<RedisClient> redis, S3Staging staging, RunLayout layout, Clock* clock,
+                     QueueBackendOptions o)
+      : S3Staging(std::move(staging)),
+        QueueBackend(redis.get(), std::move(layout), clock, std::move(o), stager.get()),
+        redis_(std::move(redis)) {}
 
  private:
-  std::unique_ptr<RedisClient> redis_;  // destroyed after the base, which only borrows it
+  std::unique_ptr<RedisClient> redis_;  // the base only borrows it (and does not use it when destroyed)
 };
 
 }  // namespace
@@ -522,11 +555,6 @@ class OwningQueueBackend : public QueueBackend {
 Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const RunLayout& layout,
                                                     const RunIdentity& identity, Clock* clock,
                                                     const std::map<std::string, std::string>& env) {
-  if (config.queue.staging != "shared") {
-    return Status::InvalidArgument("queue.staging: '" + config.queue.staging +
-                                   "' is not supported by this build (only 'shared': workers see the run "
-                                   "directory on a shared filesystem; see docs/queue.md)");
-  }
   // Workers find the run directory by its path: an absolute one.
   RunLayout absolute = layout;
   if (layout.dir().empty() || layout.dir().front() != '/') {
@@ -538,6 +566,12 @@ Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const 
   if (!address.ok()) return address.status();
   Result<std::unique_ptr<HiredisClient>> client = ConnectRedis(*address, config.queue.timeout_seconds);
   if (!client.ok()) return client.status().Annotate("queue backend");
+  S3Staging staging;
+  if (config.queue.staging == "s3") {
+    Result<S3Staging> opened = OpenS3Staging(config, absolute, identity, clock, env, "queue backend (queue.staging: s3)");
+    if (!opened.ok()) return opened.status();
+    staging = std::move(*opened);
+  }
   QueueBackendOptions o;
   o.uid = identity.uid;
   o.prefix = config.queue.prefix;
@@ -545,8 +579,8 @@ Result<std::unique_ptr<Backend>> CreateQueueBackend(const Config& config, const 
   o.poll_s = std::min(config.queue.poll_seconds, config.queue.timeout_seconds / 2);  // a read must not time out
   o.grace_s = config.kill_grace_seconds;
   o.wait_s = config.queue.wait_seconds;
-  return std::unique_ptr<Backend>(
-      std::make_unique<OwningQueueBackend>(std::move(*client), absolute, clock, std::move(o)));
+  return std::unique_ptr<Backend>(std::make_unique<OwningQueueBackend>(std::move(*client), std::move(staging),
+                                                                       absolute, clock, std::move(o)));
 }
 
 }  // namespace porch

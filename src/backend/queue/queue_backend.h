@@ -1,6 +1,9 @@
 // The queue backend: attempts go to Redis Streams, where `porch worker`s on
 // any number of hosts take them (src/queue/worker.h), on a filesystem they
-// share with porch's run directory (NFS, as for SLURM).
+// share with porch's run directory (NFS, as for SLURM), or, with
+// queue.staging: s3, on disks of their own: the run's inputs and each
+// attempt's files go through an S3 bucket, laid out as for the aws backend
+// (S3Stager here, StageIn/StageOut on the worker: node_staging.h).
 //
 // Authority: as everywhere, the attempt's result file (written by its
 // supervisor on the worker, as exec-task would) says how it ended; the
@@ -66,11 +69,18 @@ struct QueueBackendOptions {
   double wait_s = 120;             // how long Redis may be gone before the run stops
 };
 
+class S3Stager;
+
 class QueueBackend : public Backend {
  public:
-  // `redis` and `clock` are not owned and must outlive the backend. The
-  // layout's run directory must be absolute (workers see it at that path).
-  QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options);
+  // `redis`, `clock` and `stager` are not owned and must outlive the
+  // backend. Without a stager the layout's run directory must be absolute
+  // (workers see it at that path); with one, workers never see it: each
+  // submission publishes what changed in output/ first, and a worker's
+  // result brings the attempt's files home (fetched again at the next
+  // read while S3 fails, for up to queue.wait_seconds).
+  QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options,
+               S3Stager* stager = nullptr);
   std::string name() const override { return "queue"; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   // Reads the result stream with a blocking XREAD (at most poll_s at a
@@ -80,7 +90,8 @@ class QueueBackend : public Backend {
   void Cancel(Dag::Index index, int attempt) override;
   Result<RecoverOutcome> Recover(const InFlight& attempt) override;
   Status health() const override;
-  // Removes the run's result stream (the keys expire by themselves).
+  // Removes the run's result stream (the keys expire by themselves); when
+  // staged, sends the run's output to S3 (errors say where).
   Status Close() override;
 
  private:
@@ -96,7 +107,9 @@ class QueueBackend : public Backend {
   // Reads new messages of the result stream, waiting up to `block_s` for
   // the first. False when Redis did not answer.
   bool ReadResults(std::vector<BackendEvent>* events, double block_s);
-  void OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events);
+  // `since`: when the message was first read (a result whose files S3 did
+  // not give yet is read again later).
+  void OnMessage(const RedisReply& fields, std::vector<BackendEvent>* events, double since = -1);
   // Reclaims the run's entries whose worker stopped heartbeating.
   void Reap(std::vector<BackendEvent>* events);
   void FlushCancels(std::vector<BackendEvent>* events);
@@ -116,6 +129,8 @@ class QueueBackend : public Backend {
 
   RedisClient* redis_;
   Clock* clock_;
+  S3Stager* stager_;                         // null: a shared filesystem
+  std::vector<std::pair<RedisReply, double>> unfetched_;  // results whose files S3 has not given yet, since
   RunLayout layout_;
   std::vector<BackendEvent> pending_;        // from Recover(), handed out by the next Wait
   QueueBackendOptions options_;

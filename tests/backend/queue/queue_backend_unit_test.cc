@@ -7,7 +7,9 @@
 
 #include <deque>
 
+#include "backend/aws/aws_backend.h"
 #include "fakes/fake_clock.h"
+#include "fakes/memory_object_store.h"
 #include "fakes/fake_redis.h"
 #include "model/result_file.h"
 #include "platform/files.h"
@@ -321,6 +323,94 @@ TEST_F(QueueBackendUnitTest, AnAdoptedEntryGoneWithItsResultIsItsResult) {
   std::vector<BackendEvent> evs = Events();
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].reason, FailureReason::kNone) << evs[0].detail;
+}
+
+// queue.staging: s3. The workers never see the run directory: each
+// submission publishes what changed, the message carries the stage instead
+// of the directory, and a worker's result brings the attempt home from S3;
+// while S3 fails the result is fetched again later, not lost.
+class StagedQueueBackendTest : public QueueBackendUnitTest {
+ protected:
+  StagedQueueBackendTest()
+      : stager_(&store_, "bkt", "porch/runs/r." + std::string(kUid), layout_, {}) {
+    store_.buckets["bkt"];
+    EXPECT_TRUE(MakeDirs(layout_.output()).ok());
+    EXPECT_TRUE(WriteFileAtomic(layout_.plan(), "{\"tasks\": []}").ok());
+    QueueBackendOptions o;
+    o.uid = kUid;
+    o.visibility_s = 30;
+    o.poll_s = 0.05;
+    o.wait_s = 60;
+    backend_ = std::make_unique<QueueBackend>(&redis_, layout_, &clock_, o, &stager_);
+  }
+  std::string Key(const std::string& rest) const { return "porch/runs/r." + std::string(kUid) + "/" + rest; }
+  MemoryObjectStore store_;
+  S3Stager stager_;
+};
+
+TEST_F(StagedQueueBackendTest, MessagesCarryTheStageAndResultsComeHomeFromS3) {
+  ASSERT_TRUE(WriteFileAtomic(layout_.output() + "/in.txt", "input").ok());
+  std::vector<Launch> ls = {L(0), L(1)};
+  backend_->Submit(ls);
+  auto& b = store_.buckets["bkt"];
+  EXPECT_EQ(b[Key("input/output/in.txt")], "input");  // published before the XADDs
+  std::vector<RedisCommand> adds;
+  for (const RedisCommand& c : redis_.Sent("XADD")) {
+    if (c[1].find(":q:") != std::string::npos) adds.push_back(c);
+  }
+  ASSERT_EQ(adds.size(), 2u);
+  Result<AttemptMessage> m = DecodeAttempt(F::Fields({adds[0].begin() + 3, adds[0].end()}));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->stage, "s3://bkt/" + Key("").substr(0, Key("").size() - 1));
+  EXPECT_EQ(m->run_dir, "");  // porch's directory is nothing to a worker
+  EXPECT_EQ(WorkerRunDir(*m, "/w"), std::string("/w/porch-") + kUid + "/t0-1");
+
+  // t0: the worker sent its files and result. t1: S3 fails when its
+  // result message comes, then recovers.
+  AttemptResult r;
+  r.task_id = "t0";
+  r.attempt = 1;
+  b[Key("tasks/t0/attempt-1/stdout")] = "hello\n";
+  b[Key("tasks/t0/attempt-1/output/made.txt")] = "made";
+  b[Key("results/t0/attempt-1.json")] = AttemptResultToJson(r);
+  Message({"type", "result", "task", "t0", "attempt", "1", "exit", "0", "worker", "w1", "entry", "1-0"});
+  std::vector<BackendEvent> evs = Events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].reason, FailureReason::kNone);
+  EXPECT_EQ(*ReadFile(layout_.stdout_path("t0", 1)), "hello\n");
+  EXPECT_EQ(*ReadFile(layout_.output() + "/made.txt"), "made");
+
+  r.task_id = "t1";
+  b[Key("results/t1/attempt-1.json")] = AttemptResultToJson(r);
+  store_.down = true;
+  Message({"type", "result", "task", "t1", "attempt", "1", "exit", "0", "worker", "w1", "entry", "2-0"});
+  EXPECT_TRUE(Events(2).empty());  // not lost, not settled: waiting for S3
+  store_.down = false;
+  evs = Events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].index, 1u);
+  EXPECT_EQ(evs[0].reason, FailureReason::kNone);
+}
+
+TEST_F(StagedQueueBackendTest, AResultNeverSentIsTheWorkersWordNotAWait) {
+  std::vector<Launch> ls = {L(0)};
+  backend_->Submit(ls);
+  Message({"type", "result", "task", "t0", "attempt", "1", "exit", "93", "worker", "w1", "entry", "1-0",
+           "detail", "worker w1 could not send the attempt to s3://bkt/x"});
+  std::vector<BackendEvent> evs = Events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].reason, FailureReason::kBackendError);
+  EXPECT_NE(evs[0].detail.find("could not send the attempt"), std::string::npos) << evs[0].detail;
+}
+
+TEST_F(StagedQueueBackendTest, APublishThatFailsFailsTheSubmissionSayingWhere) {
+  store_.down = true;
+  std::vector<Launch> ls = {L(0)};
+  std::vector<Result<std::string>> ids = backend_->Submit(ls);
+  ASSERT_EQ(ids.size(), 1u);
+  ASSERT_FALSE(ids[0].ok());
+  EXPECT_NE(ids[0].status().message().find("s3://bkt/"), std::string::npos) << ids[0].status().message();
+  EXPECT_TRUE(redis_.Sent("XADD").empty());  // nothing queued that a worker could not fetch
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "backend/queue/redis_server.h"
 #include "queue/queue_protocol.h"
+#include "fakes/fake_llm_server.h"
 #include "integration/porch_process.h"
 #include "platform/files.h"
 #include "test_util.h"
@@ -417,6 +418,82 @@ TEST_F(QueueClusterTest, AMalformedMessageIsDeadLetteredAndTheWorkerGoesOn) {
   PorchRun wr = w->Wait(30);
   EXPECT_EQ(wr.exit_code, 0);
   EXPECT_NE(wr.err.find("dead-lettered"), std::string::npos) << wr.err;
+}
+
+// queue.staging: s3. Two workers in work directories of their own, with
+// nothing shared with porch but Redis and a bucket on the S3 server of
+// scripts/s3-up.sh: the messages name no directory, the tasks run in the
+// workers' node directories, a task's output reaches its dependent through
+// S3, a failing task's logs come home, and the run's output is in the
+// bucket at the end.
+TEST_F(QueueClusterTest, AStagedRunGoesThroughS3WithNoSharedRunDirectory) {
+  const char* url = getenv("PORCH_S3_SIGV4_ENDPOINT");
+  if (!url || !*url) PORCH_SKIP_OR_FAIL("PORCH_S3_SIGV4_ENDPOINT is not set (run scripts/s3-up.sh)");
+  const std::string bucket = UniqueName("porch-queue");
+  // An agent on the API too: its workspace goes up and its merge happens home.
+  TempDir server_dir;
+  json write = {{"tool_use", {{"name", "write_file"}, {"input", {{"path", "ai.txt"}, {"content", "agent\n"}}}}}};
+  FakeLlmServer server(server_dir.path(), json{{"rules", {{{"match", "wrote "}, {"responses", {{{"text", "Done."}}}}},
+                                                          {{"match", "QUEUE-AI"}, {"responses", {write}}}}}});
+  ASSERT_TRUE(server.ok());
+  std::map<std::string, std::string> env = {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+                                            {"PORCH_AWS_REGION", "us-east-1"}, {"PORCH_AWS_ENDPOINT", url},
+                                            {"PORCH_KEEP_NODE_DIR", "1"}, {"ANTHROPIC_API_KEY", "sk-test"},
+                                            {"ANTHROPIC_BASE_URL", server.url()}, {"PORCH_AGENT_EXECUTOR", "api"}};
+  PorchRun mb = RunPorch(dir_.path(), {"s3", "mb", "s3://" + bucket}, env);
+  if (mb.exit_code != 0) PORCH_SKIP_OR_FAIL("no S3 server answers at " << url << ": " << mb.err);
+  std::vector<std::unique_ptr<PorchProcess>> workers;
+  for (const char* name : {"s1", "s2"}) {
+    workers.push_back(std::make_unique<PorchProcess>(
+        dir_.path(), std::vector<std::string>{"worker", "--queue", redis_->url(), "--slots", "2", "--name", name,
+                                              "--work-dir", dir_.path() + "/" + name, "--set",
+                                              "queue.prefix=" + prefix_, "--set", "queue.visibility_timeout=3"},
+        env));
+  }
+  std::vector<std::string> args = RunArgs(Plan("tasks:\n"
+      "  - {id: gen, command: 'echo data > data.txt; pwd > where-gen.txt'}\n"
+      "  - {id: use, command: 'cat data.txt > used.txt; pwd > where-use.txt', depends_on: [gen]}\n"
+      "  - {id: bad, command: 'echo oops >&2; exit 4', retries: 0}\n"
+      "  - {id: p1, command: 'echo 1 > p1.txt'}\n"
+      "  - {id: p2, command: 'echo 2 > p2.txt'}\n"
+      "  - {id: ai, prompt: QUEUE-AI, outputs: [ai.txt], depends_on: [gen]}\n"), "staged", 4);
+  for (const char* s : {"--set", "queue.staging=s3"}) args.push_back(s);
+  env["PORCH_AWS_S3_BUCKET"] = bucket;
+  PorchRun r = RunPorch(dir_.path(), args, env);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // `bad` fails, on purpose
+  const std::string run = dir_.path() + "/runs/runs/staged";
+  auto read = [](const std::string& path) {
+    Result<std::string> text = ReadFile(path);
+    return text.ok() ? *text : "(missing: " + path + ")";
+  };
+  EXPECT_EQ(read(run + "/output/used.txt"), "data\n");  // gen's output reached use through S3
+  EXPECT_EQ(read(run + "/output/p2.txt"), "2\n");
+  for (const char* task : {"gen", "use"}) {
+    const std::string where = read(run + "/output/where-" + std::string(task) + ".txt");
+    const bool on_a_worker = where.rfind(dir_.path() + "/s1/porch-", 0) == 0 ||
+                             where.rfind(dir_.path() + "/s2/porch-", 0) == 0;
+    EXPECT_TRUE(on_a_worker) << task << " ran in " << where;
+    EXPECT_NE(where.find("/" + std::string(task) + "-1/"), std::string::npos) << where;
+  }
+  EXPECT_EQ(read(run + "/output/ai.txt"), "agent\n");
+  EXPECT_EQ(read(run + "/tasks/bad/attempt-1/stderr"), "oops\n");  // a failure's logs come home
+  json st = Status("staged");
+  EXPECT_EQ(st["run"]["succeeded"], 5) << st.dump();
+  env["PORCH_JSON"] = "1";
+  PorchRun ls = RunPorch(dir_.path(), {"s3", "ls", "s3://" + bucket + "/porch/runs/", "--json"}, env);
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  std::string keys;
+  for (const json& k : json::parse(ls.out)) keys += k["key"].get<std::string>() + "\n";
+  for (const char* key : {"/run.json", "/input/plan.json", "/results/gen/attempt-1.json", "/results/bad/attempt-1.json",
+                          "/tasks/use/attempt-1/workspace/used.txt", "/tasks/ai/attempt-1/workspace/ai.txt",
+                          "/output/ai.txt"}) {
+    EXPECT_NE(keys.find(key), std::string::npos) << key << "\n" << keys;
+  }
+  EXPECT_EQ(keys.find("/.git/"), std::string::npos) << "the output's repository never goes up\n" << keys;
+  // Beside an agent, commands are isolated too (merge.isolate_commands
+  // auto): each sent back only what it made.
+  EXPECT_EQ(keys.find("/tasks/use/attempt-1/workspace/data.txt"), std::string::npos) << keys;
+  for (auto& w : workers) StopWorker(w.get());
 }
 
 }  // namespace
