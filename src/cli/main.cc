@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--slots", wf.slots, "attempts run at once (default: the number of CPUs)")
       ->check(CLI::Range(1, 4096));
   worker_cmd->add_option("--labels", wf.labels, "what this host offers, comma-separated (gpu,...)");
-  worker_cmd->add_option("--work-dir", wf.work_dir, "the worker's own files (default: in $TMPDIR)");
+  worker_cmd->add_option("--work-dir", wf.work_dir,
+                         "the worker's own files; runs staged through S3 run here (default: in $TMPDIR)");
   worker_cmd->add_option("--name", wf.name, "consumer name, unique among workers (default: host-pid-random)");
   worker_cmd->add_flag("--once", wf.once, "exit once nothing runs and the queue has nothing for this worker");
   worker_cmd->add_option("--idle-exit", wf.idle_exit_s, "exit after this many seconds with nothing to do")
@@ -205,7 +206,9 @@ int main(int argc, char** argv) {
   worker_cmd->footer(
       "\nTakes attempts that `porch run --backend queue` pushed to Redis and runs each as\n"
       "`porch exec-task` would, in the run directory, which must be on a filesystem this host\n"
-      "shares with porch at the same path (NFS). Tasks that need GPUs go only to workers\n"
+      "shares with porch at the same path (NFS), or, for a run with queue.staging=s3, in\n"
+      "--work-dir, fetching and sending its files through S3 with this host's credentials\n"
+      "(AWS_* env, ~/.aws, the instance role; aws.endpoint). Tasks that need GPUs go only to workers\n"
       "started with --labels gpu. SIGTERM: takes nothing more and finishes what runs (a\n"
       "second SIGTERM stops those; porch runs them again, uncharged). Exit codes: 0 stopped, 2 bad\n"
       "flags, 3 Redis unreachable or refusing the password. docs/queue.md.\n\n"

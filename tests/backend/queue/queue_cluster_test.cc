@@ -493,6 +493,13 @@ TEST_F(QueueClusterTest, AStagedRunGoesThroughS3WithNoSharedRunDirectory) {
   // Beside an agent, commands are isolated too (merge.isolate_commands
   // auto): each sent back only what it made.
   EXPECT_EQ(keys.find("/tasks/use/attempt-1/workspace/data.txt"), std::string::npos) << keys;
+  // A bucket that is not there: refused at the start, saying which.
+  env["PORCH_AWS_S3_BUCKET"] = "porch-no-such-bucket";
+  args = RunArgs(Plan("tasks:\n  - {id: a, command: 'true'}\n"), "nobucket", 1);
+  for (const char* s : {"--set", "queue.staging=s3"}) args.push_back(s);
+  PorchRun bad = RunPorch(dir_.path(), args, env);
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;  // the configuration names no usable bucket
+  EXPECT_NE(bad.err.find("bucket 'porch-no-such-bucket' does not exist"), std::string::npos) << bad.err;
   for (auto& w : workers) StopWorker(w.get());
 }
 
