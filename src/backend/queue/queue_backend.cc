@@ -147,15 +147,15 @@ Status QueueBackend::EnsureResults() {
   return Status::Ok();
 }
 
+Status QueueBackend::Publish(std::span<const Launch> launches) {
+  if (stager_ == nullptr || launches.empty()) return Status::Ok();
+  std::vector<std::pair<std::string, int>> launching;
+  for (const Launch& l : launches) launching.emplace_back(l.task->id, l.attempt);
+  return stager_->Publish(launching).Annotate("queue backend: publishing the run's inputs to " + stager_->StageUrl());
+}
+
 std::vector<Result<std::string>> QueueBackend::Submit(std::span<const Launch> launches) {
-  if (stager_ != nullptr && !launches.empty()) {
-    std::vector<std::pair<std::string, int>> launching;
-    for (const Launch& l : launches) launching.emplace_back(l.task->id, l.attempt);
-    if (Status st = stager_->Publish(launching); !st.ok()) {
-      return std::vector<Result<std::string>>(
-          launches.size(), st.Annotate("queue backend: publishing the run's inputs to " + stager_->StageUrl()));
-    }
-  }
+  if (Status st = Publish(launches); !st.ok()) return std::vector<Result<std::string>>(launches.size(), st);
   std::vector<RedisCommand> cmds;
   std::vector<std::string> streams;
   for (const Launch& l : launches) {

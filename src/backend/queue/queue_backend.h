@@ -104,6 +104,8 @@ class QueueBackend : public Backend {
     std::string worker;        // who claimed it (from its "started" message)
     bool cancel_requested = false;
   };
+  // Staged: what the attempts about to be pushed need, to S3 first.
+  Status Publish(std::span<const Launch> launches);
   // Reads new messages of the result stream, waiting up to `block_s` for
   // the first. False when Redis did not answer.
   bool ReadResults(std::vector<BackendEvent>* events, double block_s);
