@@ -77,11 +77,20 @@ class LoadedRuns {
   // A run staged through S3: the child fetches the inputs into a node
   // directory of its own, loads the run from there (each attempt has its
   // own copy), runs the attempt and sends it back; the directory goes
-  // unless PORCH_KEEP_NODE_DIR is set or something failed.
+  // unless PORCH_KEEP_NODE_DIR is set or something failed. Only stages in
+  // the worker's own bucket (aws.s3_bucket): whoever can write to Redis
+  // must not be able to make the worker fetch a plan from, and send files
+  // to, a bucket of theirs with the worker's credentials.
   Result<std::function<int()>> PrepareStaged(const AttemptMessage& m) const {
     StagedAttempt a;
     if (!ParseS3Url(m.stage, &a.bucket, &a.base) || a.base.empty()) {
       return Status::InvalidArgument("'" + m.stage + "' is not an s3://bucket/prefix address");
+    }
+    if (aws_.s3_bucket.empty() || a.bucket != aws_.s3_bucket) {
+      return Status::InvalidArgument("the run is staged in bucket '" + a.bucket + "', and this worker only uses " +
+                                     (aws_.s3_bucket.empty() ? std::string("the bucket its aws.s3_bucket names (unset)")
+                                                             : "its own bucket '" + aws_.s3_bucket + "'") +
+                                     ": start it with PORCH_AWS_S3_BUCKET=" + a.bucket + " if that one is trusted");
     }
     a.node = WorkerRunDir(m, work_dir_);
     a.task = m.task_id;
@@ -90,19 +99,30 @@ class LoadedRuns {
       return RunStaged(a, aws, limit, grace);
     });
   }
+  // Calls `step` with an S3 client made for it: credentials looked up
+  // again (a role's keys expire during a long attempt), and the connection
+  // closed before the attempt runs (its commands inherit no socket).
+  static Status WithS3(const AwsConfig& aws, const std::function<Status(ObjectStore&)>& step) {
+    Result<S3Options> o = S3OptionsFrom(aws, CurrentEnvironment());
+    if (!o.ok()) return o.status().Annotate("S3 credentials");
+    RealClock clock;
+    CurlHttpClient http;
+    S3Client s3(&http, &clock, *o);
+    return step(s3);
+  }
   // In the attempt's child.
   static int RunStaged(const StagedAttempt& a, const AwsConfig& aws, double limit_s, double grace_s) {
     auto fail = [](int code, const Status& st) {
       std::fprintf(stderr, "porch worker: %s\n", st.message().c_str());
       return code;
     };
-    // Resolved per attempt: a role's credentials expire.
-    Result<S3Options> o = S3OptionsFrom(aws, CurrentEnvironment());
-    if (!o.ok()) return fail(kWorkerStageInFailed, o.status().Annotate("S3 credentials"));
-    RealClock clock;
-    CurlHttpClient http;
-    S3Client s3(&http, &clock, *o);
-    if (Status st = StageIn(s3, a); !st.ok()) return fail(kWorkerStageInFailed, st);
+    std::map<std::string, FileDigest> seed;
+    Status in = WithS3(aws, [&](ObjectStore& s3) {
+      Result<std::map<std::string, FileDigest>> fetched = StageIn(s3, a);
+      if (fetched.ok()) seed = std::move(*fetched);
+      return fetched.status();
+    });
+    if (!in.ok()) return fail(kWorkerStageInFailed, in);
     int rc = kExecNotStarted;
     Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(a.node, AttemptEnvironment());
     Result<AttemptSpec> spec = run.ok() ? (*run)->Prepare(a.task, a.attempt, limit_s, grace_s)
@@ -113,7 +133,7 @@ class LoadedRuns {
       fail(0, spec.status());
     }
     // Sent also when the attempt failed: its logs say why.
-    Status out = StageOut(s3, a);
+    Status out = WithS3(aws, [&](ObjectStore& s3) { return StageOut(s3, a, seed); });
     if (!out.ok() && out.code() != Status::Code::kNotFound) return fail(kWorkerStageOutFailed, out);
     if (getenv("PORCH_KEEP_NODE_DIR") == nullptr || *getenv("PORCH_KEEP_NODE_DIR") == '\0') {
       std::error_code ec;

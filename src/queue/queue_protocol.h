@@ -72,11 +72,11 @@ struct AttemptMessage {
   std::string prefix;        // the key prefix (for the cancel and claim keys)
   double visibility_s = 0;   // porch's queue.visibility_timeout (0: not given)
 };
-std::vector<std::string> EncodeAttempt(const AttemptMessage& m);
+std::vector<std::string> EncodeAttempt(const AttemptMessage& m);  // field, value, field, value...
 // The run directory an attempt runs in on a worker: porch's own (shared
 // filesystem), or when staged the worker's node directory for this attempt,
 // <work_dir>/porch-<uid>/<task>-<attempt>, as the aws job scripts make it.
-std::string WorkerRunDir(const AttemptMessage& m, const std::string& work_dir);  // field, value, field, value...
+std::string WorkerRunDir(const AttemptMessage& m, const std::string& work_dir);
 // From a stream entry's fields. InvalidArgument saying what is missing or
 // malformed (the worker dead-letters such a message).
 Result<AttemptMessage> DecodeAttempt(const RedisReply& fields);

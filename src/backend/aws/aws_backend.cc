@@ -82,7 +82,7 @@ Status S3Stager::Close() {
   SyncOptions options;
   options.exclude = {".git"};  // the repository stays with the run directory
   Result<SyncStats> up = SyncUp(*store_, layout_.output(), bucket_, base_ + "/output", options);
-  return up.status().Annotate("aws backend: the final upload of output/ to " + StageUrl() +
+  return up.status().Annotate("S3 staging: the final upload of output/ to " + StageUrl() +
                               "/output");
 }
 

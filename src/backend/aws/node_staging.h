@@ -12,13 +12,17 @@
 //   <base>/results/<t>/attempt-<n>.json     the result, sent last
 //
 // Not sent: any .git (objects, hooks), an AI task's seeded base/, the CLI
-// agent's HOME (.agent-home), and whatever is identical to the input
-// snapshot. Blocking; not thread-safe (the store is not).
+// agent's HOME (.agent-home), and whatever is identical to what was
+// fetched. Blocking; not thread-safe (the store is not). (The shell twin
+// compares with the input snapshot as it is when the attempt ends, which
+// may have moved on: a known weakness of the aws job scripts.)
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "core/status.h"
+#include "platform/tree.h"
 #include "s3/object_store.h"
 
 namespace porch {
@@ -33,12 +37,16 @@ struct StagedAttempt {
 };
 
 // Fetches <base>/input into `node` (plan.json, config.json, output/, and
-// for a retry why the previous attempt failed).
-Status StageIn(ObjectStore& store, const StagedAttempt& a);
+// for a retry why the previous attempt failed). Returns the digests of the
+// output/ it fetched: what the attempt started from.
+Result<std::map<std::string, FileDigest>> StageIn(ObjectStore& store, const StagedAttempt& a);
 
 // Sends back what the attempt made; its result (if it wrote one) last, so
 // that porch, which looks for the result, finds everything else there.
+// "Changed" is against `seed`, what StageIn fetched (not the input
+// snapshot as it is now: porch publishes other tasks' changes meanwhile,
+// and an old copy of their files must not go back as this attempt's).
 // NotFound when the attempt wrote no result (everything else was sent).
-Status StageOut(ObjectStore& store, const StagedAttempt& a);
+Status StageOut(ObjectStore& store, const StagedAttempt& a, const std::map<std::string, FileDigest>& seed);
 
 }  // namespace porch

@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "backend/aws/aws_backend.h"
 #include "backend/verdict.h"
+#include "queue/worker.h"
 #include "model/result_file.h"
 #include "platform/files.h"
 
@@ -333,7 +335,10 @@ void QueueBackend::OnMessage(const RedisReply& fields, std::vector<BackendEvent>
   // cannot override the newer attempt.
   if (it == jobs_.end()) return;
   const Job& job = it->second;
-  if (stager_ != nullptr && !PathExists(layout_.result_path(job.task_id, job.attempt))) {
+  // A worker that never started it (-2, -3) or could not fetch its inputs
+  // has sent nothing to fetch.
+  const bool nothing_sent = m->exit_code < 0 || m->exit_code == kWorkerStageInFailed;
+  if (stager_ != nullptr && !nothing_sent && !PathExists(layout_.result_path(job.task_id, job.attempt))) {
     // NotFound: the worker sent no result (it says why); anything else is
     // S3 failing for now.
     Status fetched = stager_->FetchAttempt(job.task_id, job.attempt);
@@ -410,8 +415,12 @@ void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
   std::vector<RedisCommand> cmds = {{"MULTI"}};
   std::vector<std::string> keys;
   std::vector<std::string> checked;  // the entry looked at, per key
+  std::set<std::string> fetching;  // results read, their files not fetched yet: not lost
+  for (const auto& [fields, since] : unfetched_) {
+    fetching.insert(JobKey(FieldOf(fields, "task"), std::atoi(FieldOf(fields, "attempt").c_str())));
+  }
   for (const auto& [key, job] : jobs_) {
-    if (job.entry.empty()) continue;
+    if (job.entry.empty() || fetching.count(key) > 0) continue;
     cmds.push_back({"XRANGE", job.stream, job.entry, job.entry});
     keys.push_back(key);
     checked.push_back(job.stream + "|" + job.entry);

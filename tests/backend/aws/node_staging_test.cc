@@ -33,18 +33,21 @@ class NodeStagingTest : public ::testing::Test {
 };
 
 TEST_F(NodeStagingTest, StageInFetchesTheInputsIntoTheNodeDirectory) {
-  ASSERT_TRUE(StageIn(store_, a_).ok());
+  Result<std::map<std::string, FileDigest>> seed = StageIn(store_, a_);
+  ASSERT_TRUE(seed.ok());
+  EXPECT_EQ(seed->size(), 2u);  // output/'s two files, as fetched
   EXPECT_EQ(*ReadFile(a_.node + "/plan.json"), "{\"tasks\": []}");
   EXPECT_EQ(*ReadFile(a_.node + "/output/seed.txt"), "seed");
   EXPECT_TRUE(IsDirectory(Attempt()));
   store_.down = true;
-  Status st = StageIn(store_, a_);
+  Status st = StageIn(store_, a_).status();
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("s3://bkt/p/runs/r.u/input"), std::string::npos) << st.message();
 }
 
 TEST_F(NodeStagingTest, StageOutSendsOnlyWhatChangedAndTheResultLast) {
-  ASSERT_TRUE(StageIn(store_, a_).ok());
+  Result<std::map<std::string, FileDigest>> seed = StageIn(store_, a_);
+  ASSERT_TRUE(seed.ok());
   ASSERT_TRUE(WriteFileAtomic(a_.node + "/output/made.txt", "made").ok());
   ASSERT_TRUE(WriteFileAtomic(a_.node + "/output/seed.txt", "changed").ok());
   ASSERT_TRUE(MakeDirs(a_.node + "/output/.git/hooks").ok());
@@ -57,7 +60,7 @@ TEST_F(NodeStagingTest, StageOutSendsOnlyWhatChangedAndTheResultLast) {
   ASSERT_TRUE(WriteFileAtomic(Attempt() + "/.agent-home/.claude.json", "secret-ish").ok());
   ASSERT_TRUE(WriteFileAtomic(Attempt() + "/result.json", "{\"task_id\": \"t\"}").ok());
   store_.calls.clear();
-  ASSERT_TRUE(StageOut(store_, a_).ok());
+  ASSERT_TRUE(StageOut(store_, a_, *seed).ok());
   auto& b = store_.buckets["bkt"];
   const std::string up = "p/runs/r.u/tasks/t/attempt-2";
   EXPECT_EQ(b[up + "/output/made.txt"], "made");
@@ -75,15 +78,41 @@ TEST_F(NodeStagingTest, StageOutSendsOnlyWhatChangedAndTheResultLast) {
   EXPECT_EQ(store_.calls.back(), "PUT bkt/p/runs/r.u/results/t/attempt-2.json");  // last
 }
 
+// porch publishes another task's change to seed.txt while this attempt
+// runs: the attempt's untouched old copy is not sent back as its change
+// (it would undo the other task's).
+TEST_F(NodeStagingTest, AnInputThatMovedOnMeanwhileIsNotSentBackAsAChange) {
+  Result<std::map<std::string, FileDigest>> seed = StageIn(store_, a_);
+  ASSERT_TRUE(seed.ok());
+  store_.buckets["bkt"]["p/runs/r.u/input/output/seed.txt"] = "another task's change";
+  ASSERT_TRUE(WriteFileAtomic(Attempt() + "/result.json", "{}").ok());
+  ASSERT_TRUE(StageOut(store_, a_, *seed).ok());
+  EXPECT_EQ(store_.buckets["bkt"].count("p/runs/r.u/tasks/t/attempt-2/output/seed.txt"), 0u);
+}
+
+// Only the output upload fails: the result is not sent (porch must not
+// take a success whose files never arrived).
+TEST_F(NodeStagingTest, NoResultGoesUpWhenTheFilesDidNot) {
+  Result<std::map<std::string, FileDigest>> seed = StageIn(store_, a_);
+  ASSERT_TRUE(seed.ok());
+  ASSERT_TRUE(WriteFileAtomic(a_.node + "/output/made.txt", "made").ok());
+  ASSERT_TRUE(WriteFileAtomic(Attempt() + "/result.json", "{}").ok());
+  store_.buckets.erase("bkt");  // every PUT fails: no such bucket
+  EXPECT_FALSE(StageOut(store_, a_, *seed).ok());
+  store_.buckets["bkt"];
+  EXPECT_EQ(store_.buckets["bkt"].count("p/runs/r.u/results/t/attempt-2.json"), 0u);
+}
+
 TEST_F(NodeStagingTest, WithoutAResultEverythingElseGoesAndItSaysNotFound) {
-  ASSERT_TRUE(StageIn(store_, a_).ok());
+  Result<std::map<std::string, FileDigest>> seed = StageIn(store_, a_);
+  ASSERT_TRUE(seed.ok());
   ASSERT_TRUE(WriteFileAtomic(Attempt() + "/stderr", "crashed\n").ok());
-  Status st = StageOut(store_, a_);
+  Status st = StageOut(store_, a_, *seed);
   EXPECT_EQ(st.code(), Status::Code::kNotFound) << st.message();
   EXPECT_EQ(store_.buckets["bkt"]["p/runs/r.u/tasks/t/attempt-2/stderr"], "crashed\n");
   EXPECT_EQ(store_.buckets["bkt"].count("p/runs/r.u/results/t/attempt-2.json"), 0u);
   store_.down = true;
-  st = StageOut(store_, a_);
+  st = StageOut(store_, a_, *seed);
   EXPECT_NE(st.code(), Status::Code::kNotFound);
   EXPECT_NE(st.message().find("s3://bkt/p/runs/r.u/tasks/t/attempt-2"), std::string::npos) << st.message();
 }

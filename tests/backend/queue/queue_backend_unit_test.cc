@@ -392,6 +392,41 @@ TEST_F(StagedQueueBackendTest, MessagesCarryTheStageAndResultsComeHomeFromS3) {
   EXPECT_EQ(evs[0].reason, FailureReason::kNone);
 }
 
+// Redis reconnects while a result waits for S3: the check of adopted
+// entries (the worker deleted this one with its result) does not call the
+// attempt lost; it ends with its result once S3 answers.
+TEST_F(StagedQueueBackendTest, AResultWaitingForS3IsNotLostWhenRedisReconnects) {
+  std::vector<Launch> ls = {L(0)};
+  backend_->Submit(ls);
+  AttemptResult r;
+  r.task_id = "t0";
+  r.attempt = 1;
+  store_.buckets["bkt"][Key("results/t0/attempt-1.json")] = AttemptResultToJson(r);
+  store_.down = true;
+  Message({"type", "result", "task", "t0", "attempt", "1", "exit", "0", "worker", "w1", "entry", "1-0"});
+  EXPECT_TRUE(Events(1).empty());
+  // Redis goes away and comes back; the worker had deleted the entry with
+  // its result, so a snapshot shows every entry looked at as gone.
+  int ranges = 0;
+  redis_.answer = [&](const RedisCommand& c) {
+    if (c[0] == "MULTI") ranges = 0;
+    if (c[0] == "XRANGE") ++ranges;
+    if (c[0] != "EXEC") return Answer(c);
+    std::vector<RedisReply> snapshot(ranges, F::Array({}));
+    snapshot.push_back(RedisReply{});
+    return F::Array(snapshot);
+  };
+  redis_.down = true;
+  EXPECT_TRUE(Events(1).empty());
+  redis_.down = false;
+  std::vector<BackendEvent> evs = Events(35);  // past the visibility timeout: the entries are checked
+  EXPECT_TRUE(evs.empty()) << evs.front().detail;
+  store_.down = false;
+  evs = Events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].reason, FailureReason::kNone) << evs[0].detail;
+}
+
 TEST_F(StagedQueueBackendTest, AResultNeverSentIsTheWorkersWordNotAWait) {
   std::vector<Launch> ls = {L(0)};
   backend_->Submit(ls);

@@ -438,7 +438,8 @@ TEST_F(QueueClusterTest, AStagedRunGoesThroughS3WithNoSharedRunDirectory) {
   ASSERT_TRUE(server.ok());
   std::map<std::string, std::string> env = {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
                                             {"PORCH_AWS_REGION", "us-east-1"}, {"PORCH_AWS_ENDPOINT", url},
-                                            {"PORCH_KEEP_NODE_DIR", "1"}, {"ANTHROPIC_API_KEY", "sk-test"},
+                                            {"PORCH_KEEP_NODE_DIR", "1"}, {"PORCH_AWS_S3_BUCKET", bucket},
+                                            {"ANTHROPIC_API_KEY", "sk-test"},
                                             {"ANTHROPIC_BASE_URL", server.url()}, {"PORCH_AGENT_EXECUTOR", "api"}};
   PorchRun mb = RunPorch(dir_.path(), {"s3", "mb", "s3://" + bucket}, env);
   if (mb.exit_code != 0) PORCH_SKIP_OR_FAIL("no S3 server answers at " << url << ": " << mb.err);
@@ -458,7 +459,6 @@ TEST_F(QueueClusterTest, AStagedRunGoesThroughS3WithNoSharedRunDirectory) {
       "  - {id: p2, command: 'echo 2 > p2.txt'}\n"
       "  - {id: ai, prompt: QUEUE-AI, outputs: [ai.txt], depends_on: [gen]}\n"), "staged", 4);
   for (const char* s : {"--set", "queue.staging=s3"}) args.push_back(s);
-  env["PORCH_AWS_S3_BUCKET"] = bucket;
   PorchRun r = RunPorch(dir_.path(), args, env);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // `bad` fails, on purpose
   const std::string run = dir_.path() + "/runs/runs/staged";
