@@ -152,19 +152,24 @@ std::string StagedBody(const JobScriptSpec& spec) {
        "--attempt \"$attempt\" --time-limit \"$limit\" --grace " + FormatSeconds(spec.grace_s) +
        "\nrc=$?\n";
   s += "# Back to S3, also when the task failed: what it changed in output/, its\n"
-       "# attempt's files, and last its result, which tells porch it is over.\n";
+       "# attempt's files, and last its result, which tells porch it is over (and\n"
+       "# only when everything else arrived: a result without its files is worse\n"
+       "# than none, which porch retries).\n";
+  s += "sent=1\n";
   s += "porch_s3 sync \"$node/output\" \"$stage/$rel/output\" --unchanged-from "
-       "\"$stage/input/output\" --exclude .git\n";
+       "\"$stage/input/output\" --exclude .git || sent=\n";
   s += "mkdir -p \"$node/.result\" && if [ -f \"$node/$rel/result.json\" ]; then "
        "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
   // The attempt's own files; of an AI task's workspace only what the agent
   // changed (the rest is the snapshot it was given), and neither its seeded
   // base/, nor any .git, nor the CLI's HOME.
   s += "porch_s3 sync \"$node/$rel\" \"$stage/$rel\" --exclude workspace --exclude base --exclude .git "
-       "--exclude .agent-home\n";
+       "--exclude .agent-home || sent=\n";
   s += "if [ -d \"$node/$rel/workspace\" ]; then porch_s3 sync \"$node/$rel/workspace\" "
-       "\"$stage/$rel/workspace\" --unchanged-from \"$stage/input/output\" --exclude .git; fi\n";
-  s += "porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || rc=93\n";
+       "\"$stage/$rel/workspace\" --unchanged-from \"$stage/input/output\" --exclude .git || sent=; fi\n";
+  s += "if [ -n \"$sent\" ]; then porch_s3 sync \"$node/.result\" \"$stage/results/$task\" || sent=; fi\n";
+  s += "[ -n \"$sent\" ] || { echo \"porch: could not send attempt $attempt of $task to $stage on "
+       "$(hostname); its files are kept in $node\" >&2; rc=93; }\n";
   // Nothing stays on the node: the attempt's directory, the run's (when it
   // is empty) and SLURM's own output file for this job go.
   std::string own_output;
@@ -172,7 +177,7 @@ std::string StagedBody(const JobScriptSpec& spec) {
     own_output = " " + ShellQuote(spec.output.substr(0, j)) + "\"${SLURM_JOB_ID:-}\"" +
                  ShellQuote(spec.output.substr(j + 2));
   }
-  s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || { rm -rf \"$node\"; rmdir \"$top\" 2>/dev/null; }\n";
+  s += "[ -n \"${PORCH_KEEP_NODE_DIR:-}\" ] || [ -z \"$sent\" ] || { rm -rf \"$node\"; rmdir \"$top\" 2>/dev/null; }\n";
   if (!own_output.empty()) s += "rm -f" + own_output + "\n";
   s += "exit $rc\n";
   return s;
