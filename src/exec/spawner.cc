@@ -1,6 +1,7 @@
 #include "exec/spawner.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -152,7 +153,7 @@ class Spawner {
       // Room for the result of every supervisor that may still append one:
       // this one, the others this spawner started, those porch adopted.
       const uint64_t adopted = static_cast<uint64_t>(std::clamp(number("adopted"), 0.0, 1e5));
-      Status room = ReserveAppendRoom(results_fd_, (live_ + adopted + 1) * kResultRoomBytes, "results.log");
+      Status room = KeepRoom((live_ + adopted + 1) * kResultRoomBytes);
       if (!room.ok()) {
         Send({{"refused", task}, {"attempt", attempt}, {"stop", true},
               {"error", "no room on disk for the attempt's result (" + room.message() + "); nothing ran"}});
@@ -199,6 +200,25 @@ class Spawner {
     Send({{"spawned", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}});
   }
 
+  // Makes sure `bytes` past the end of results.log are allocated. Blocks
+  // kept earlier stay allocated (appends use them up, nothing frees them),
+  // so a call that finds enough kept does nothing more than an fstat; one
+  // that must keep more keeps twice what is needed (or just that, when
+  // the disk has no more), so fallocate runs once per many attempts.
+  Status KeepRoom(uint64_t bytes) {
+    struct stat st;
+    if (fstat(results_fd_, &st) != 0) return Status::FromErrno("cannot stat results.log", errno);
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (size + bytes <= kept_until_) return Status::Ok();
+    for (uint64_t ask : {2 * bytes, bytes}) {
+      if (ReserveAppendRoom(results_fd_, ask, "results.log").ok()) {
+        kept_until_ = size + ask;
+        return Status::Ok();
+      }
+    }
+    return ReserveAppendRoom(results_fd_, bytes, "results.log");
+  }
+
   // The supervisor: a forked child of a single-threaded process.
   [[noreturn]] void Supervise(AttemptSpec spec) {
     // Hold termination signals until RunAttempt waits for them: a cancel
@@ -225,6 +245,7 @@ class Spawner {
   int log_fd_ = -1;
   int results_fd_ = -1;  // the run's results log (command attempts' results)
   uint64_t live_ = 0;    // supervisors started and not yet reaped
+  uint64_t kept_until_ = 0;  // results.log's blocks are allocated up to here
   std::string pending_;
 };
 
