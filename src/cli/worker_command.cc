@@ -1,4 +1,5 @@
 // `porch worker`: flags and configuration to a Worker (src/queue/worker.h).
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -116,12 +117,24 @@ class LoadedRuns {
       std::fprintf(stderr, "porch worker: %s\n", st.message().c_str());
       return code;
     };
+    // Until the attempt starts, a stop request (the worker dying, fenced or
+    // asked twice) ends the child at once: nothing has run, nothing to
+    // send. The worker blocked these signals for RunAttempt, which takes
+    // them itself.
+    sigset_t stops, before;
+    sigemptyset(&stops);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      sigaddset(&stops, sig);
+      signal(sig, SIG_DFL);  // not the worker's handler, inherited by the fork
+    }
+    sigprocmask(SIG_UNBLOCK, &stops, &before);
     std::map<std::string, FileDigest> seed;
     Status in = WithS3(aws, [&](ObjectStore& s3) {
       Result<std::map<std::string, FileDigest>> fetched = StageIn(s3, a);
       if (fetched.ok()) seed = std::move(*fetched);
       return fetched.status();
     });
+    sigprocmask(SIG_SETMASK, &before, nullptr);
     if (!in.ok()) return fail(kWorkerStageInFailed, in);
     int rc = kExecNotStarted;
     Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(a.node, AttemptEnvironment());

@@ -36,14 +36,6 @@ Result<std::vector<std::string>> WorkerClasses(const std::vector<std::string>& l
 
 namespace {
 
-std::map<std::string, std::string> Fields(const RedisReply& fields) {
-  std::map<std::string, std::string> out;
-  if (!fields.is_array()) return out;
-  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-    out[fields.elements[i].text()] = fields.elements[i + 1].text();
-  }
-  return out;
-}
 
 bool ToInt(const std::string& s, int* out) {
   if (s.empty()) return false;
@@ -76,6 +68,22 @@ std::string Num(double v) {
 bool SafeName(const std::string& s) { return CheckId(s).ok(); }
 
 }  // namespace
+
+std::map<std::string, std::string> Fields(const RedisReply& fields) {
+  std::map<std::string, std::string> out;
+  if (!fields.is_array()) return out;
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    out.emplace(fields.elements[i].text(), fields.elements[i + 1].text());
+  }
+  return out;
+}
+
+std::string FieldOf(const RedisReply& fields, const std::string& name) {
+  for (size_t i = 0; fields.is_array() && i + 1 < fields.elements.size(); i += 2) {
+    if (fields.elements[i].text() == name) return fields.elements[i + 1].text();
+  }
+  return "";
+}
 
 std::vector<std::string> EncodeAttempt(const AttemptMessage& m) {
   if (!m.stage.empty()) {

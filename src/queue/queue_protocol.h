@@ -58,6 +58,12 @@ std::string QueueClass(int gpus);
 // bad label (empty, or with characters outside [a-z0-9_-]) or more than 6.
 Result<std::vector<std::string>> WorkerClasses(const std::vector<std::string>& labels);
 
+// A stream entry's fields (field, value, ...) by name; the first of a
+// repeated field wins, as in FieldOf. Not an array: none.
+std::map<std::string, std::string> Fields(const RedisReply& fields);
+// One field's value, "" when absent.
+std::string FieldOf(const RedisReply& fields, const std::string& name);
+
 // One attempt, as porch pushes it.
 struct AttemptMessage {
   std::string run_uid;

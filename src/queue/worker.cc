@@ -85,7 +85,11 @@ Worker::Worker(RedisClient* redis, Clock* clock, WorkerOptions options, std::fun
       clock_(clock),
       options_(std::move(options)),
       stop_requests_(std::move(stop_requests)),
-      names_{options_.prefix} {}
+      names_{options_.prefix} {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  host_ = host;
+}
 
 void Worker::Log(const std::string& line) const {
   std::time_t now = std::time(nullptr);
@@ -476,9 +480,7 @@ void Worker::Heartbeat() {
     beat.push_back(u.entry);
     beat.push_back("");
   }
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
-  nlohmann::json me = {{"name", options_.name}, {"host", host}, {"pid", getpid()},
+  nlohmann::json me = {{"name", options_.name}, {"host", host_}, {"pid", getpid()},
                        {"slots", options_.slots}, {"labels", options_.labels},
                        {"running", static_cast<int>(running_.size())}, {"beat", clock_->Now()}};
   const int ttl = std::max(3, static_cast<int>(std::ceil(options_.visibility_s * 3)));

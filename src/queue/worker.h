@@ -157,6 +157,7 @@ class Worker {
   WorkerOptions options_;
   std::function<int()> stop_requests_;
   QueueNames names_;
+  std::string host_;  // for the heartbeat
   std::vector<Held> backlog_;
   std::vector<Running> running_;
   std::vector<Unpublished> unpublished_;

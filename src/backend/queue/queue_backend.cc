@@ -79,13 +79,6 @@ return 0
 
 std::string JobKey(const std::string& task_id, int attempt) { return task_id + "#" + std::to_string(attempt); }
 
-std::string FieldOf(const RedisReply& fields, const std::string& name) {
-  for (size_t i = 0; fields.is_array() && i + 1 < fields.elements.size(); i += 2) {
-    if (fields.elements[i].text() == name) return fields.elements[i + 1].text();
-  }
-  return "";
-}
-
 }  // namespace
 
 QueueBackend::QueueBackend(RedisClient* redis, RunLayout layout, Clock* clock, QueueBackendOptions options,
@@ -452,9 +445,12 @@ void QueueBackend::CheckAdopted(std::vector<BackendEvent>* events) {
 std::vector<BackendEvent> QueueBackend::Wait(double deadline) {
   std::vector<BackendEvent> events = std::move(pending_);
   pending_.clear();
-  std::vector<std::pair<RedisReply, double>> again = std::move(unfetched_);
-  unfetched_.clear();
-  for (auto& [fields, since] : again) OnMessage(fields, &events, since);
+  if (!unfetched_.empty() && clock_->Now() >= next_fetch_) {
+    next_fetch_ = clock_->Now() + 1;  // S3 failing: once a second, not at every read
+    std::vector<std::pair<RedisReply, double>> again = std::move(unfetched_);
+    unfetched_.clear();
+    for (auto& [fields, since] : again) OnMessage(fields, &events, since);
+  }
   while (true) {
     if (!results_made_ && !jobs_.empty()) EnsureResults().IgnoreError();  // gone with a Redis that lost its data
     FlushCancels(&events);

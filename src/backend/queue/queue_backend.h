@@ -133,6 +133,7 @@ class QueueBackend : public Backend {
   Clock* clock_;
   S3Stager* stager_;                         // null: a shared filesystem
   std::vector<std::pair<RedisReply, double>> unfetched_;  // results whose files S3 has not given yet, since
+  double next_fetch_ = 0;                    // when unfetched_ is tried again
   RunLayout layout_;
   std::vector<BackendEvent> pending_;        // from Recover(), handed out by the next Wait
   QueueBackendOptions options_;
