@@ -120,12 +120,18 @@ class LoadedRuns {
     // Until the attempt starts, a stop request (the worker dying, fenced or
     // asked twice) ends the child at once: nothing has run, nothing to
     // send. The worker blocked these signals for RunAttempt, which takes
-    // them itself.
+    // them itself; afterwards the inherited no-op handler is back, so a
+    // signal let through while the send-back sleeps between S3 retries
+    // (the clock's ppoll) cannot kill a finished attempt before its result
+    // is sent.
+    constexpr int kStops[] = {SIGTERM, SIGINT, SIGHUP};
+    struct sigaction dfl {}, saved[3];
+    dfl.sa_handler = SIG_DFL;
     sigset_t stops, before;
     sigemptyset(&stops);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-      sigaddset(&stops, sig);
-      signal(sig, SIG_DFL);  // not the worker's handler, inherited by the fork
+    for (int i = 0; i < 3; ++i) {
+      sigaddset(&stops, kStops[i]);
+      sigaction(kStops[i], &dfl, &saved[i]);
     }
     sigprocmask(SIG_UNBLOCK, &stops, &before);
     std::map<std::string, FileDigest> seed;
@@ -135,15 +141,18 @@ class LoadedRuns {
       return fetched.status();
     });
     sigprocmask(SIG_SETMASK, &before, nullptr);
+    for (int i = 0; i < 3; ++i) sigaction(kStops[i], &saved[i], nullptr);
     if (!in.ok()) return fail(kWorkerStageInFailed, in);
-    int rc = kExecNotStarted;
+    int rc = kExecNoResult;
     Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(a.node, AttemptEnvironment());
     Result<AttemptSpec> spec = run.ok() ? (*run)->Prepare(a.task, a.attempt, limit_s, grace_s)
                                         : Result<AttemptSpec>(run.status());
     if (spec.ok()) {
       rc = RunAttempt(*spec);
     } else {
-      fail(0, spec.status());
+      // As exec-task answers: a failure of the task, charged (not "no
+      // room", which would run it again and again).
+      rc = fail(spec.status().code() == Status::Code::kInvalidArgument ? kExecUsage : kExecNoResult, spec.status());
     }
     // Sent also when the attempt failed: its logs say why.
     Status out = WithS3(aws, [&](ObjectStore& s3) { return StageOut(s3, a, seed); });

@@ -209,14 +209,18 @@ class Spawner {
     struct stat st;
     if (fstat(results_fd_, &st) != 0) return Status::FromErrno("cannot stat results.log", errno);
     const uint64_t size = static_cast<uint64_t>(st.st_size);
+    // Nothing truncates results.log; were it shorter than last seen, the
+    // blocks kept past its old end may be gone: keep them again.
+    if (size < last_size_) kept_until_ = 0;
+    last_size_ = size;
     if (size + bytes <= kept_until_) return Status::Ok();
-    for (uint64_t ask : {2 * bytes, bytes}) {
-      if (ReserveAppendRoom(results_fd_, ask, "results.log").ok()) {
-        kept_until_ = size + ask;
-        return Status::Ok();
-      }
+    if (ReserveAppendRoom(results_fd_, 2 * bytes, "results.log").ok()) {
+      kept_until_ = size + 2 * bytes;
+      return Status::Ok();
     }
-    return ReserveAppendRoom(results_fd_, bytes, "results.log");
+    Status exact = ReserveAppendRoom(results_fd_, bytes, "results.log");
+    if (exact.ok()) kept_until_ = size + bytes;
+    return exact;
   }
 
   // The supervisor: a forked child of a single-threaded process.
@@ -246,6 +250,7 @@ class Spawner {
   int results_fd_ = -1;  // the run's results log (command attempts' results)
   uint64_t live_ = 0;    // supervisors started and not yet reaped
   uint64_t kept_until_ = 0;  // results.log's blocks are allocated up to here
+  uint64_t last_size_ = 0;   // results.log's size at the last KeepRoom
   std::string pending_;
 };
 

@@ -241,14 +241,11 @@ void Worker::DeadLetter(const std::string& stream, const StreamEntry& e, const s
 
 Result<Worker::Held> Worker::ReadableEnough(const std::string& stream, const StreamEntry& e) const {
   AttemptMessage m;
-  for (size_t i = 0; e.fields.is_array() && i + 1 < e.fields.elements.size(); i += 2) {
-    const std::string k = e.fields.elements[i].text(), v = e.fields.elements[i + 1].text();
-    if (k == "uid") m.run_uid = v;
-    if (k == "task") m.task_id = v;
-    if (k == "results") m.results = v;
-    if (k == "prefix") m.prefix = v;
-    if (k == "attempt") m.attempt = std::atoi(v.c_str());
-  }
+  m.run_uid = FieldOf(e.fields, "uid");
+  m.task_id = FieldOf(e.fields, "task");
+  m.results = FieldOf(e.fields, "results");
+  m.prefix = FieldOf(e.fields, "prefix");
+  m.attempt = std::atoi(FieldOf(e.fields, "attempt").c_str());
   // Only into the run's own result stream, as a valid message would say.
   if (m.run_uid.empty() || m.task_id.empty() || m.attempt < 1 || m.prefix.empty() ||
       m.results != QueueNames{m.prefix}.Results(m.run_uid)) {

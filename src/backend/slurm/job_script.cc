@@ -159,7 +159,7 @@ std::string StagedBody(const JobScriptSpec& spec) {
   s += "porch_s3 sync \"$node/output\" \"$stage/$rel/output\" --unchanged-from "
        "\"$stage/input/output\" --exclude .git || sent=\n";
   s += "mkdir -p \"$node/.result\" && if [ -f \"$node/$rel/result.json\" ]; then "
-       "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\"; fi\n";
+       "mv \"$node/$rel/result.json\" \"$node/.result/attempt-$attempt.json\" || sent=; fi\n";
   // The attempt's own files; of an AI task's workspace only what the agent
   // changed (the rest is the snapshot it was given), and neither its seeded
   // base/, nor any .git, nor the CLI's HOME.
