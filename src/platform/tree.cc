@@ -17,6 +17,15 @@ namespace porch {
 
 namespace {
 
+// A file porch itself is writing (WriteFileBeneath's ".<name>.porch-<pid>",
+// renamed over <name> in a moment): never part of a tree's contents.
+bool IsPorchTemp(const std::string& name) {
+  const size_t mark = name.rfind(".porch-");
+  if (name.empty() || name[0] != '.' || mark == std::string::npos || mark == 0) return false;
+  const std::string pid = name.substr(mark + 7);
+  return !pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos;
+}
+
 Status Walk(const std::string& root, const std::string& rel,
             std::map<std::string, FileDigest>* out) {
   std::string dir = rel.empty() ? root : root + "/" + rel;
@@ -27,11 +36,14 @@ Status Walk(const std::string& root, const std::string& rel,
     std::string child_rel = rel.empty() ? name : rel + "/" + name;
     std::string path = root + "/" + child_rel;
     struct stat st;
-    if (lstat(path.c_str(), &st) != 0) continue;
+    if (IsPorchTemp(name) || lstat(path.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
       PORCH_RETURN_IF_ERROR(Walk(root, child_rel, out));
     } else if (S_ISREG(st.st_mode)) {
       Result<std::string> data = ReadFile(path);
+      // Gone since it was listed (a merge into output/ replaced it): the
+      // tree as it is now does not have it.
+      if (!data.ok() && !PathExists(path)) continue;
       if (!data.ok()) return data.status();
       (*out)[child_rel] = {child_rel, Sha256Hex(*data), static_cast<uint64_t>(data->size())};
     }
@@ -214,8 +226,14 @@ Result<std::map<std::string, FileDigest>> SeedWorkspace(const std::string& from,
   PORCH_RETURN_IF_ERROR(MakeDirs(to));
   Result<std::map<std::string, FileDigest>> files = DigestTree(from);
   if (!files.ok()) return files.status();
-  for (const auto& [rel, d] : *files) {
-    PORCH_RETURN_IF_ERROR(CopyFile(from + "/" + rel, to + "/" + rel));
+  for (auto it = files->begin(); it != files->end();) {
+    Status copied = CopyFile(from + "/" + it->first, to + "/" + it->first);
+    if (!copied.ok() && !PathExists(from + "/" + it->first)) {
+      it = files->erase(it);  // removed while the seed was taken: not part of it
+      continue;
+    }
+    PORCH_RETURN_IF_ERROR(copied);
+    ++it;
   }
   return files;
 }

@@ -19,11 +19,14 @@ struct FileDigest {
 };
 
 // Relative path -> digest of every regular file under `dir` (".git" and
-// ".porch" skipped), sorted.
+// ".porch" skipped), sorted. Safe while porch writes into `dir` (a merge
+// into output/): its temp files (".<name>.porch-<pid>") are not contents,
+// and a file gone between listing and reading is left out.
 Result<std::map<std::string, FileDigest>> DigestTree(const std::string& dir);
 
 // Copies every regular file under `from` into `to` (created), keeping the
-// relative layout; ".git" is skipped. Returns the digests of what it copied.
+// relative layout; ".git" is skipped. Returns the digests of what it copied
+// (a file removed meanwhile is neither copied nor in them).
 Result<std::map<std::string, FileDigest>> SeedWorkspace(const std::string& from, const std::string& to);
 
 // Files in `now` that are new or changed compared with `seed`.
