@@ -100,28 +100,17 @@ void AppendNote(const AttemptSpec& spec, const std::string& line) {
   std::ofstream(spec.stderr_path, std::ios::app) << "porch: " << line << "\n";
 }
 
-// A command's environment: this process's with the task's PORCH_* settings,
-// without porch's credentials (only agents get those).
-std::vector<std::string> CommandEnv(const AttemptSpec& spec) {
+// A command's environment: `base` with the task's PORCH_* settings, without
+// porch's credentials (only agents get those).
+std::vector<std::string> CommandEnv(const AttemptSpec& spec,
+                                    const std::map<std::string, std::string>& base) {
   std::vector<std::pair<std::string, std::string>> extra(spec.env.begin(), spec.env.end());
-  return EnvironmentWith(extra, SecretVariables());
+  return EnvironmentFrom(base, extra, SecretVariables());
 }
 
-// Fills r from running spec.command.
-void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
-  // Plain commands run directly, as GNU make does: one exec fewer per task.
-  std::optional<std::vector<std::string>> words = SplitSimpleCommand(spec.command);
-  SpawnSpec s;
-  s.argv = words ? *words : std::vector<std::string>{"/bin/sh", "-c", spec.command};
-  s.env = CommandEnv(spec);
-  s.workdir = spec.workdir;
-  s.stdout_path = spec.stdout_path;
-  s.stderr_path = spec.stderr_path;
-  s.time_limit_s = spec.time_limit_s;
-  s.grace_s = spec.grace_s;
-  s.max_output_bytes = spec.max_output_bytes;
-  s.lazy_output = spec.lazy_output;
-  SpawnOutcome o = SpawnAndWait(s, cancelled);
+// Fills r from how the command `program` (argv[0]) ended.
+void FillFromOutcome(const AttemptSpec& spec, const std::string& program, const SpawnOutcome& o,
+                     AttemptResult* r) {
   r->exit_code = o.exit_code;
   r->term_signal = o.term_signal;
   if (o.spawn_errno == ENOENT || o.spawn_errno == EACCES) {
@@ -129,7 +118,7 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     bool missing = o.spawn_errno == ENOENT;
     r->reason = missing ? FailureReason::kCommandNotFound : FailureReason::kNotExecutable;
     r->detail = std::string(missing ? "command not found: '" : "command not executable: '") +
-                s.argv[0] + "'";
+                program + "'";
     AppendNote(spec, r->detail);
   } else if (o.spawn_errno != 0) {
     r->exit_code = -1;
@@ -157,6 +146,12 @@ void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     r->reason = FailureReason::kExitCode;
     r->detail = "exit " + std::to_string(o.exit_code);
   }
+}
+
+// Fills r from running spec.command.
+void RunCommand(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
+  SpawnSpec s = CommandSpawnSpec(spec, CurrentEnvironment());
+  FillFromOutcome(spec, s.argv[0], SpawnAndWait(s, cancelled), r);
 }
 
 // The declared-outputs contract, checked once a task has otherwise
@@ -287,7 +282,7 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
     WriteFileFast(acceptance_log + ".round", "").IgnoreError();
     SpawnSpec check;
     check.argv = {"/bin/sh", "-c", spec.acceptance};
-    check.env = CommandEnv(spec);
+    check.env = CommandEnv(spec, CurrentEnvironment());
     check.workdir = spec.workspace;
     check.stdout_path = acceptance_log + ".round";
     check.stderr_path = acceptance_log + ".round";
@@ -321,6 +316,39 @@ void RunAgent(const AttemptSpec& spec, AttemptResult* r, bool* cancelled) {
 }
 
 }  // namespace
+
+SpawnSpec CommandSpawnSpec(const AttemptSpec& spec, const std::map<std::string, std::string>& env) {
+  // Plain commands run directly, as GNU make does: one exec fewer per task.
+  std::optional<std::vector<std::string>> words = SplitSimpleCommand(spec.command);
+  SpawnSpec s;
+  s.argv = words ? std::move(*words) : std::vector<std::string>{"/bin/sh", "-c", spec.command};
+  s.env = CommandEnv(spec, env);
+  s.workdir = spec.workdir;
+  s.stdout_path = spec.stdout_path;
+  s.stderr_path = spec.stderr_path;
+  s.time_limit_s = spec.time_limit_s;
+  s.grace_s = spec.grace_s;
+  s.max_output_bytes = spec.max_output_bytes;
+  s.lazy_output = spec.lazy_output;
+  return s;
+}
+
+AttemptResult CommandAttemptResult(const AttemptSpec& spec, const std::string& program,
+                                   const SpawnOutcome& outcome, double started_at) {
+  AttemptResult r;
+  r.task_id = spec.task_id;
+  r.attempt = spec.attempt;
+  r.started_at = started_at;
+  FillFromOutcome(spec, program, outcome, &r);
+  if (r.reason == FailureReason::kNone) CheckOutputs(spec, spec.workdir, false, &r);
+  return r;
+}
+
+int RecordResult(const AttemptSpec& spec, AttemptResult r) {
+  r.finished_at = WallSeconds();
+  r.runner_pid = getpid();
+  return FinishInLog(spec, std::move(r));
+}
 
 int RunAttempt(const AttemptSpec& spec) {
   std::optional<ReservedFile> slot;  // none: the results log, whose room the spawner keeps

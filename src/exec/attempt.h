@@ -11,9 +11,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "exec/attempt_spec.h"
 #include "model/result_file.h"
+#include "platform/spawn.h"
 
 namespace porch {
 
@@ -34,5 +37,20 @@ constexpr uint64_t kResultRoomBytes = 16 * 1024;
 // calling thread's signal mask; meant for a process of its own.
 // Returns one of the kExec* codes.
 int RunAttempt(const AttemptSpec& spec);
+
+// RunAttempt's steps for a command attempt, for a caller that waits for
+// many commands itself (the local spawner, exec/spawner.h) instead of one
+// process per attempt:
+// What runs: the command (a plain one exec'd directly, as GNU make does;
+// else /bin/sh -c), in spec.workdir, with `env` (this process's environment)
+// plus the task's PORCH_* settings and without porch's credentials.
+SpawnSpec CommandSpawnSpec(const AttemptSpec& spec, const std::map<std::string, std::string>& env);
+// The attempt's result from how the command (`program`, its argv[0]) ended,
+// with the declared-outputs check; may add a line to the attempt's stderr.
+AttemptResult CommandAttemptResult(const AttemptSpec& spec, const std::string& program,
+                                   const SpawnOutcome& outcome, double started_at);
+// Appends `r` to spec.result_log_fd as one record (its lists cut if it
+// would not fit the room kept). Returns the kExec* code RunAttempt would.
+int RecordResult(const AttemptSpec& spec, AttemptResult r);
 
 }  // namespace porch

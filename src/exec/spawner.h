@@ -6,40 +6,59 @@
 // unsafe; exec'ing the whole porch binary per attempt (and loading the plan
 // each time) costs milliseconds. So the local backend posix_spawns
 // `porch spawner` once, before its first attempt: a single-threaded process
-// that loads the run (plan.json, config.json) once and, per request, forks a
-// supervisor that runs the attempt exactly as `porch exec-task` does
-// (RunAttempt: the command in a process group of its own, the time limit,
-// the result file written atomically).
+// that loads the run (plan.json, config.json) once and starts the run's
+// attempts, two ways:
+//  - command attempts (those whose result goes to results.log: a command
+//    task run in output/) it runs itself, as a keeper: it posix_spawns the
+//    command in a process group of its own and watches all of them from one
+//    event loop (platform/command_pool.h: output relayed to files made at the
+//    first byte, time limits, cancels, what a command leaves behind killed),
+//    then appends each result to <run>/results.log. No process per attempt
+//    but the command's own: a command attempt costs what it costs under
+//    Ninja, one vfork and exec;
+//  - other attempts (AI tasks, isolated commands, commands that name
+//    PORCH_ATTEMPT_DIR) get a forked supervisor each, which runs the attempt
+//    exactly as `porch exec-task` does (RunAttempt) and writes its result.
 //
 // Protocol over one stream socket (fd), one JSON object per line:
 //   porch -> spawner  {"task": ID, "attempt": N, "limit": S, "grace": S,
-//                      "adopted": A (supervisors porch re-adopted, still running)}
+//                      "adopted": A (attempts porch re-adopted, still running)}
 //   spawner -> porch  {"spawned": ID, "attempt": N, "pid": P, "ticks": T}
+//                     (with "keeper": K, "keeper_ticks": KT when the spawner
+//                     K keeps the command P itself; P is below 0 for a
+//                     command that could not start, whose result is already
+//                     in results.log)
 //                     or {"refused": ID, "attempt": N, "error": "..."}
 //                     (with "stop": true when no attempt can start now,
 //                     e.g. the disk is full: porch stops the run),
 //                     (one per request, in request order), and
-//                     {"exited": P, "status": W} when a supervisor ends
-//                     (W as waitpid reports it).
-// Before answering "spawned", the spawner appends the attempt's pid and
-// start time to <run>/spawned.log, so a porch killed before it journaled the
-// job id still finds the supervisor on resume; the supervisor starts the
-// task only once that record is written (a pipe holds it back), so an
+//                     {"exited": P, "status": W} when an attempt ends (W as
+//                     waitpid reports a supervisor's end: exit kExecOk,
+//                     kExecTaskFailed or kExecNoResult once the result is
+//                     written).
+// A kept command is cancelled by sigqueue(K, SpawnerCancelSignal(), P): a
+// signal reaches the keeper of an earlier porch too, which porch no longer
+// has a socket to.
+//
+// spawned.log: before a command starts, the spawner appends the attempt
+// with its own pid and start time as keeper; once it runs, again with the
+// command's. A supervisor's record (its pid and start time) is appended
+// before it starts the task (a pipe holds it back). So a porch killed
+// before it journaled the job id still finds the attempt on resume, and an
 // attempt that could not be recorded never runs.
 //
-// Command attempts append their results to <run>/results.log (one record
-// each, model/result_file.h) instead of writing result.json, and make their
-// attempt directory only if they print something: a silent command leaves
-// no inode of its own. Before each such supervisor starts, the spawner
-// keeps room in the log for the result of every supervisor still running
-// (kResultRoomBytes each: its own children and the adopted ones porch
+// Results: before each attempt that appends to results.log starts, the
+// spawner keeps room in the log for the result of every attempt still
+// running (kResultRoomBytes each: its own and the adopted ones porch
 // counts), where the filesystem can preallocate; without that room it
 // refuses with "stop".
 //
-// Supervisors are in process groups of their own (a terminal's Ctrl-C
-// reaches porch only) and outlive the spawner: when porch goes away (EOF on
-// the socket) the spawner exits at once and the supervisors run on, to be
-// re-adopted by `porch resume`.
+// Lifetime: the spawner leaves porch's process tree when it starts (porch
+// never waits for it). When porch goes away (EOF on the socket), it takes
+// no more requests, keeps the commands it runs until they end, writes their
+// results and exits; supervisors, in process groups of their own, run on.
+// `porch resume` re-adopts both. SIGTERM, SIGINT or SIGHUP to the spawner
+// cancel the commands it keeps.
 #pragma once
 
 #include <map>
@@ -52,7 +71,8 @@ namespace porch {
 int ServeSpawner(const std::string& run_dir, int fd);
 
 // Where the spawner records the attempts it started: one JSON object per
-// line, {"task": ID, "attempt": N, "pid": P, "ticks": T}.
+// line, {"task": ID, "attempt": N, "pid": P, "ticks": T} (with "keeper": K,
+// "keeper_ticks": KT for a kept command; without "pid" before it starts).
 std::string SpawnedLogPath(const std::string& run_dir);
 
 // One line of spawned.log.
@@ -61,6 +81,8 @@ struct SpawnedRecord {
   int attempt = 0;
   int pid = 0;
   unsigned long long ticks = 0;
+  int keeper = 0;  // the spawner that keeps the command; 0: a supervisor's record
+  unsigned long long keeper_ticks = 0;
 };
 // spawned.log's records in order (a line cut short by a crash is skipped).
 std::vector<SpawnedRecord> ReadSpawnedLog(const std::string& run_dir);
@@ -68,6 +90,9 @@ std::vector<SpawnedRecord> ReadSpawnedLog(const std::string& run_dir);
 // The highest attempt number spawned.log records for each task: attempts
 // of command tasks may have no directory, yet their numbers are used.
 std::map<std::string, int> HighestSpawnedAttempts(const std::string& run_dir);
+
+// The signal that cancels a kept command (its pid as the signal's value).
+int SpawnerCancelSignal();
 
 // Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat
 // field 22), or 0 if there is no such process. With the pid, it names a

@@ -9,7 +9,9 @@
 // only writes (readers see the records; the next Sync makes them durable). The
 // scheduler calls Sync() before it acts on a transition (submits a job,
 // starts dependents), so after a crash the journal holds every transition
-// porch acted on. A crash mid-write leaves at most a torn last line; replay
+// porch acted on; for a backend whose attempts die with the machine it only
+// writes them first, and syncs at most once a second
+// (Backend::NeedsDurableLaunches). A crash mid-write leaves at most a torn last line; replay
 // ignores it (and Open() cuts it off before appending). A bad record that is
 // not the last one means the file was damaged: replay refuses it.
 //

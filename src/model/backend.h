@@ -133,6 +133,15 @@ class Backend {
   // makes those records durable with its next sync instead of at once.
   virtual bool NeedsDurableJobIds() const { return true; }
 
+  // Whether launches must be durable (fsynced) before Submit. They are
+  // always written first, so a kill -9 of porch loses none. A backend whose
+  // attempts cannot outlive the machine porch runs on (the local backend)
+  // answers false: after a crash of the whole machine no attempt runs on,
+  // and the scheduler syncs its journal at most once a second instead,
+  // which may lose the last second's transitions (their tasks run again,
+  // as with Ninja).
+  virtual bool NeedsDurableLaunches() const { return true; }
+
   // Not OK when the backend can no longer work (its engine or controller has
   // not answered for longer than it waits): the scheduler then stops the run
   // with this error, leaving attempts in flight to be re-adopted on resume,

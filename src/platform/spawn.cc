@@ -22,7 +22,9 @@
 #include <string_view>
 
 #include "platform/clock.h"
+#include "platform/command_pool.h"
 #include "platform/files.h"
+#include "platform/output_relay.h"
 
 extern char** environ;
 
@@ -38,28 +40,8 @@ constexpr double kOutputCheckSeconds = 1.0;
 constexpr int kOrphanRounds = 50;
 constexpr useconds_t kOrphanWaitMicros = 10 * 1000;
 
-// Cuts `path` back to `cap` bytes when it grew past it; true if it did.
-bool CapOutput(const std::string& path, uint64_t cap) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= cap) return false;
-  return truncate(path.c_str(), static_cast<off_t>(cap)) == 0;
-}
-
-// Leaves `path` at its cap with a line saying it was cut there.
-void MarkCut(const std::string& path, uint64_t cap) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) < cap) return;
-  if (truncate(path.c_str(), static_cast<off_t>(cap)) != 0) return;
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return;
-  std::string marker = "\n[porch: output cut at " + std::to_string(cap) +
-                       " bytes (limits.max_output_bytes)]\n";
-  WriteAll(fd, marker, path).IgnoreError();
-  close(fd);
-}
-
-// The pids whose parent is this process, from /proc.
-std::vector<pid_t> Children() {
+// The pids whose parent is this process, from a scan of /proc.
+std::vector<pid_t> ScanChildren() {
   std::vector<pid_t> out;
   const pid_t self = getpid();
   DIR* d = opendir("/proc");
@@ -80,6 +62,22 @@ std::vector<pid_t> Children() {
 
 }  // namespace
 
+std::vector<pid_t> ChildProcesses() {
+  const std::string self = std::to_string(getpid());
+  // The kernel's list of the main thread's children; a scan without it.
+  Result<std::string> list = ReadFile("/proc/" + self + "/task/" + self + "/children");
+  if (!list.ok()) return ScanChildren();
+  std::vector<pid_t> out;
+  for (const char* p = list->c_str(); *p;) {
+    char* end = nullptr;
+    long pid = std::strtol(p, &end, 10);
+    if (end == p) break;
+    out.push_back(static_cast<pid_t>(pid));
+    p = end;
+  }
+  return out;
+}
+
 void BecomeSubreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
 
 void KillOrphans() {
@@ -89,7 +87,7 @@ void KillOrphans() {
     }
     // One syscall tells whether anything is left: ECHILD, nothing.
     if (waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD) return;
-    for (pid_t pid : Children()) {
+    for (pid_t pid : ChildProcesses()) {
       kill(-pid, SIGKILL);  // its group, if it leads one
       kill(pid, SIGKILL);
     }
@@ -101,12 +99,24 @@ std::vector<std::string> EnvironmentFrom(
     const std::map<std::string, std::string>& base,
     const std::vector<std::pair<std::string, std::string>>& overrides,
     const std::vector<std::string>& drop) {
-  std::map<std::string, std::string> env = base;
-  for (const std::string& name : drop) env.erase(name);
-  for (const auto& [k, v] : overrides) env[k] = v;
+  // No copy of `base`: this runs once per command attempt.
+  auto overridden = [&](const std::string& name, size_t from) {
+    for (size_t i = from; i < overrides.size(); ++i) {
+      if (overrides[i].first == name) return true;
+    }
+    return false;
+  };
   std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  out.reserve(base.size() + overrides.size());
+  for (const auto& [k, v] : base) {
+    if (overridden(k, 0) || std::find(drop.begin(), drop.end(), k) != drop.end()) continue;
+    out.push_back(k + "=" + v);
+  }
+  for (size_t i = 0; i < overrides.size(); ++i) {
+    // The last of a name wins.
+    if (!overridden(overrides[i].first, i + 1)) out.push_back(overrides[i].first + "=" + overrides[i].second);
+  }
+  std::sort(out.begin(), out.end());  // by name, as the map had them
   return out;
 }
 
@@ -159,15 +169,15 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
     flags |= POSIX_SPAWN_SETPGROUP;
   }
   posix_spawnattr_setflags(&attr, flags);
-  std::vector<std::string> args = r.argv;
+  // posix_spawnp does not write through these pointers.
   std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
+  argv.reserve(r.argv.size() + 1);
+  for (const std::string& a : r.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<std::string> env_copy;
   std::vector<char*> envp;
   if (r.env) {
-    env_copy = *r.env;
-    for (std::string& e : env_copy) envp.push_back(e.data());
+    envp.reserve(r.env->size() + 1);
+    for (const std::string& e : *r.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
   }
   int err = posix_spawnp(pid, argv[0], &actions, &attr, argv.data(), r.env ? envp.data() : environ);
@@ -177,84 +187,6 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
 }
 
 namespace {
-
-// How much one look at a pipe copies at most.
-constexpr size_t kDrainBudgetBytes = 1 << 20;
-
-// The lazy outputs' relay: the read ends of the command's stdout and stderr
-// pipes, copied to files created at the first byte, counted against the cap.
-class OutputRelay {
- public:
-  OutputRelay(const SpawnSpec& spec) : spec_(spec) {}
-  ~OutputRelay() {
-    for (int i = 0; i < 2; ++i) {
-      if (pipe_[i] >= 0) close(pipe_[i]);
-      if (file_[i] >= 0) close(file_[i]);
-    }
-  }
-  // Makes the pipes; the write ends go to the child. 0 or an errno.
-  int Open(int child_ends[2]) {
-    for (int i = 0; i < 2; ++i) {
-      int p[2];
-      if (pipe2(p, O_CLOEXEC) != 0) return errno;
-      fcntl(p[0], F_SETFL, O_NONBLOCK);
-      pipe_[i] = p[0];
-      child_ends[i] = p[1];
-    }
-    return 0;
-  }
-  int fd(int i) const { return pipe_[i]; }
-  // Copies what pipe i holds now, up to `budget` bytes (the caller's wait
-  // loop must still see time limits and cancels when a command writes as
-  // fast as this copies); closes it at EOF.
-  void Drain(int i, size_t budget = kDrainBudgetBytes) {
-    char buf[1 << 16];
-    for (size_t read_so_far = 0; pipe_[i] >= 0 && read_so_far < budget;) {
-      ssize_t n = read(pipe_[i], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return;  // EAGAIN: nothing more now
-      if (n == 0) {
-        close(pipe_[i]);
-        pipe_[i] = -1;
-        return;
-      }
-      read_so_far += static_cast<size_t>(n);
-      Keep(i, buf, static_cast<size_t>(n));
-    }
-  }
-  bool cut(int i) const { return cut_[i]; }
-
- private:
-  void Keep(int i, const char* data, size_t n) {
-    const uint64_t cap = spec_.max_output_bytes;
-    if (cap > 0 && kept_[i] + n > cap) {
-      cut_[i] = true;
-      n = static_cast<size_t>(cap - std::min<uint64_t>(cap, kept_[i]));
-    }
-    if (n == 0) return;
-    if (file_[i] < 0 && !failed_[i]) {
-      const std::string& path = i == 0 ? spec_.stdout_path : spec_.stderr_path;
-      size_t slash = path.rfind('/');
-      if (slash != std::string::npos && slash > 0) MakeDirs(path.substr(0, slash)).IgnoreError();
-      file_[i] = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (spec_.append ? 0 : O_TRUNC),
-                      0644);
-      // When stdout and stderr are one file, they share it from here on.
-      if (file_[i] >= 0 && spec_.stdout_path == spec_.stderr_path && file_[1 - i] < 0) {
-        file_[1 - i] = dup(file_[i]);
-      }
-      failed_[i] = file_[i] < 0;
-    }
-    if (file_[i] >= 0) WriteAll(file_[i], std::string_view(data, n), "output").IgnoreError();
-    kept_[i] += n;
-  }
-
-  const SpawnSpec& spec_;
-  int pipe_[2] = {-1, -1};
-  int file_[2] = {-1, -1};
-  uint64_t kept_[2] = {0, 0};
-  bool cut_[2] = {false, false};
-  bool failed_[2] = {false, false};
-};
 
 // Waits up to `seconds` for one of `watch` (blocked) or for output to
 // relay; returns the signal taken, or 0.
@@ -369,9 +301,7 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
   }
   if (err != 0) {
     if (sigfd >= 0) close(sigfd);
-    out.spawn_errno = err;
-    out.exit_code = err == ENOENT ? 127 : err == EACCES ? 126 : -1;
-    return out;
+    return NotStarted(err);
   }
   bool cut[2] = {false, false};
   const int status = WaitWithLimits(child, spec, &out, cut, cancelled, relay ? &*relay : nullptr, sigfd);
@@ -395,12 +325,7 @@ SpawnOutcome SpawnAndWait(const SpawnSpec& spec, bool* cancelled) {
       }
     }
   }
-  if (WIFEXITED(status)) {
-    out.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    out.term_signal = WTERMSIG(status);
-    out.exit_code = 128 + out.term_signal;
-  }
+  SetExitStatus(status, &out);
   return out;
 }
 

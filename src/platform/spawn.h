@@ -83,6 +83,9 @@ struct SpawnOutcome {
 // descendant that escapes into a session of its own (`setsid cmd &`) is
 // reparented here when its parent exits, instead of to init.
 void BecomeSubreaper();
+// The pids of this process's children (of its main thread, which is every
+// child in a single-threaded process).
+std::vector<pid_t> ChildProcesses();
 // Kills and reaps every child this process still has (after the command
 // ended): with BecomeSubreaper, nothing a task started outlives the task.
 void KillOrphans();

@@ -11,6 +11,9 @@ using Type = JournalRecord::Type;
 
 // While a backend cannot say what became of an attempt (resume), ask again this often.
 constexpr double kRecoverRetrySeconds = 2;
+// How often launches are synced for a backend whose attempts die with the
+// machine (Backend::NeedsDurableLaunches).
+constexpr double kLaunchSyncSeconds = 1;
 
 }  // namespace
 
@@ -177,7 +180,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   // again: docs/run-layout.md).
   PORCH_RETURN_IF_ERROR(journal_error_);
   if (launches.empty()) return journal_->Write();
-  PORCH_RETURN_IF_ERROR(journal_->Sync());
+  PORCH_RETURN_IF_ERROR(SyncForLaunch(now));
   std::vector<Result<std::string>> ids = backend_->Submit(launches);
   assert(ids.size() == launches.size());
   bool submitted = false;
@@ -203,6 +206,15 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   // A job id resume cannot do without is durable at once: after a crash of
   // the machine, a job the journal does not name would be run again.
   return backend_->NeedsDurableJobIds() && submitted ? journal_->Sync() : journal_->Write();
+}
+
+Status Scheduler::SyncForLaunch(double now) {
+  // Written in any case: after a kill -9 of porch, resume finds every launch.
+  if (backend_->NeedsDurableLaunches() || now - last_launch_sync_ >= kLaunchSyncSeconds) {
+    last_launch_sync_ = now;
+    return journal_->Sync();
+  }
+  return journal_->Write();
 }
 
 Status Scheduler::SubmitFailed(const Launch& l, const Status& why) {

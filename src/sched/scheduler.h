@@ -178,6 +178,9 @@ class Scheduler {
   // Appends to the journal; the first error is kept in journal_error_ and
   // stops the run at the next sync.
   void Append(JournalRecord rec);
+  // Makes the journal ready for launches: durable (Sync), or only written
+  // where the backend allows it (Backend::NeedsDurableLaunches).
+  Status SyncForLaunch(double now);
 
   const Plan& plan_;
   const Dag& dag_;
@@ -214,6 +217,7 @@ class Scheduler {
   bool halted_ = false;
   std::mt19937_64 rng_;
   Status journal_error_;
+  double last_launch_sync_ = -1e300;  // when SyncForLaunch last synced
   Status backend_error_;
 };
 

@@ -28,8 +28,17 @@ constexpr double kChildPollSeconds = 1.0;
 // The spawner answers a request at once; a silent one this long is broken.
 constexpr int kReplyTimeoutMs = 60 * 1000;
 
-bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks) {
-  return std::sscanf(id.c_str(), "local:%d:%llu", pid, ticks) == 2;
+// A job id (see LocalJobId); false if it is none.
+bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks, int* keeper,
+                unsigned long long* keeper_ticks) {
+  int n = std::sscanf(id.c_str(), "local:%d:%llu:%d:%llu", pid, ticks, keeper, keeper_ticks);
+  if (n == 2) *keeper = 0, *keeper_ticks = 0;
+  return n == 2 || n == 4;
+}
+
+// Process `pid` started at `ticks` still runs (a recycled pid does not).
+bool Running(int pid, unsigned long long ticks) {
+  return pid > 0 && ticks != 0 && ProcessStartTicks(pid) == ticks;
 }
 
 std::string SelfPath() {
@@ -40,8 +49,14 @@ std::string SelfPath() {
 
 }  // namespace
 
-std::string LocalJobId(int pid, unsigned long long ticks) {
-  return "local:" + std::to_string(pid) + ":" + std::to_string(ticks);
+std::string LocalJobId(int pid, unsigned long long ticks, int keeper, unsigned long long keeper_ticks) {
+  std::string id = "local:" + std::to_string(pid) + ":" + std::to_string(ticks);
+  if (keeper > 0) id += ":" + std::to_string(keeper) + ":" + std::to_string(keeper_ticks);
+  return id;
+}
+
+bool LocalBackend::Alive(const Job& job) {
+  return Running(job.pid, job.start_ticks) || Running(job.keeper, job.keeper_ticks);
 }
 
 LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options)
@@ -169,9 +184,11 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
     }
     int pid = r.value("pid", 0);
     unsigned long long ticks = r.value("ticks", 0ull);
-    jobs_[pid] = {l.index, l.attempt, l.task->id, pid, ticks, true};
+    int keeper = r.value("keeper", 0);
+    unsigned long long keeper_ticks = r.value("keeper_ticks", 0ull);
+    jobs_[pid] = {l.index, l.attempt, l.task->id, pid, ticks, true, keeper, keeper_ticks};
     Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
-    out.push_back(LocalJobId(pid, ticks));
+    out.push_back(LocalJobId(pid, ticks, keeper, keeper_ticks));
   }
   return out;
 }
@@ -230,8 +247,7 @@ void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
       ++it;
       continue;
     }
-    bool alive = ProcessStartTicks(job.pid) == job.start_ticks && job.start_ticks != 0;
-    if (HasResult(job.task_id, job.attempt) || !alive) {
+    if (HasResult(job.task_id, job.attempt) || !Alive(job)) {
       out->push_back(Collect(job, 0, false));
       --adopted_;
       it = jobs_.erase(it);
@@ -262,8 +278,15 @@ double LocalBackend::PollInterval() const {
 void LocalBackend::Cancel(Dag::Index index, int attempt) {
   for (const auto& [pid, job] : jobs_) {
     if (job.index != index || job.attempt != attempt) continue;
-    if (ProcessStartTicks(pid) != job.start_ticks) continue;  // gone (and maybe recycled)
-    kill(pid, SIGTERM);  // the supervisor stops the command's group and reports
+    if (job.keeper > 0) {
+      // The keeper stops the command's group and records it cancelled.
+      if (!Running(job.keeper, job.keeper_ticks) || !Running(pid, job.start_ticks)) continue;
+      sigval value{};
+      value.sival_int = pid;
+      sigqueue(job.keeper, SpawnerCancelSignal(), value);
+    } else if (Running(pid, job.start_ticks)) {  // gone (and maybe recycled): nothing
+      kill(pid, SIGTERM);  // the supervisor stops the command's group and reports
+    }
   }
 }
 
@@ -273,19 +296,22 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
     Emit(std::move(*done));
     return RecoverOutcome::kAdopted;
   }
-  int pid = 0;
-  unsigned long long ticks = 0;
-  bool known = ParseJobId(f.job_id, &pid, &ticks);
+  Job job{f.index, f.attempt, id, 0, 0, false};
+  bool known = ParseJobId(f.job_id, &job.pid, &job.start_ticks, &job.keeper, &job.keeper_ticks);
   if (!known) {  // porch died between the spawn and journaling the job id
     for (const SpawnedRecord& rec : ReadSpawnedLog(layout_.dir())) {
       if (rec.task != id || rec.attempt != f.attempt) continue;
-      pid = rec.pid;
-      ticks = rec.ticks;
+      // The last record says most (a kept command's pid follows its keeper's).
+      job.pid = rec.pid;
+      job.start_ticks = rec.ticks;
+      job.keeper = rec.keeper;
+      job.keeper_ticks = rec.keeper_ticks;
       known = true;
     }
   }
-  if (known && ticks != 0 && ProcessStartTicks(pid) == ticks) {
-    jobs_[pid] = {f.index, f.attempt, id, pid, ticks, false};
+  if (known && Alive(job)) {
+    // A kept command recorded only by its keeper has no pid to go by.
+    jobs_[job.pid > 0 ? job.pid : unknown_key_++] = job;
     ++adopted_;
     return RecoverOutcome::kAdopted;
   }

@@ -2,26 +2,30 @@
 // process on this machine.
 //
 // Attempts are started by the run's spawner (exec/spawner.h): a small
-// single-threaded process porch posix_spawns once per run, which forks a
-// supervisor per attempt running exactly what `porch exec-task` runs
-// (RunAttempt: the command in its own process group, the time limit, the
-// result file written atomically). porch itself never forks, so it may have
-// threads (the dashboard); and no attempt pays for an exec of porch or a
-// reload of the plan.
+// single-threaded process porch posix_spawns once per run. It runs command
+// attempts itself (each command in its own process group, watched from one
+// event loop: time limits, cancels, output, the result appended to
+// results.log), and forks a supervisor per other attempt (AI tasks,
+// isolated commands) running exactly what `porch exec-task` runs. porch
+// itself never forks, so it may have threads (the dashboard); and no
+// attempt pays for an exec of porch or a reload of the plan.
 //
-// Because the supervisor, not porch, owns the outcome, an attempt survives
-// porch being killed (kill -9 included): `porch resume` re-adopts it by pid,
-// or ingests its result file if it finished meanwhile. No attempt is
-// started twice. Job ids are "local:<pid>:<process start time>", so a
-// recycled pid is never mistaken for the supervisor.
+// Because the spawner or the supervisor, not porch, owns the outcome, an
+// attempt survives porch being killed (kill -9 included): the spawner
+// keeps its commands until they end, and `porch resume` re-adopts the
+// attempt by pid (the command's and its keeper's, or the supervisor's), or
+// ingests its result if it finished meanwhile. No attempt is started
+// twice. Job ids carry pids with their process start times, so a recycled
+// pid is never mistaken for the attempt.
 //
-// Results: command attempts append theirs to the run's results.log (read
-// as it grows; a silent command leaves no file of its own), AI attempts
-// write result.json in their attempt directory; either is the authority.
+// Results: command attempts' are in the run's results.log (read as it
+// grows; a silent command leaves no file of its own), AI attempts write
+// result.json in their attempt directory; either is the authority.
 //
-// Events: the spawner reports each supervisor's exit on its socket, which
-// wakes Wait() at once; supervisors re-adopted after a resume (not the
-// spawner's children) are looked at every adopted_poll_s.
+// Events: the spawner reports each attempt's end on its socket, which
+// wakes Wait() at once; attempts re-adopted after a resume are looked at
+// every adopted_poll_s. Cancel: a kept command through a signal to its
+// keeper (exec/spawner.h), a supervisor by SIGTERM.
 #pragma once
 
 #include <map>
@@ -53,12 +57,14 @@ class LocalBackend : public PollingBackend {
   // The run directory must hold plan.json (and config.json): the spawner
   // loads them. `clock` is not owned.
   LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options);
-  // Closes the spawner's socket; supervisors still running run on.
+  // Closes the spawner's socket; attempts still running run on.
   ~LocalBackend() override;
 
   std::string name() const override { return "threading"; }
-  // spawned.log finds a supervisor whose job id the journal lost.
+  // spawned.log finds an attempt whose job id the journal lost.
   bool NeedsDurableJobIds() const override { return false; }
+  // Its attempts die with this machine.
+  bool NeedsDurableLaunches() const override { return false; }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   void Cancel(Dag::Index index, int attempt) override;
   Result<RecoverOutcome> Recover(const InFlight& attempt) override;
@@ -74,10 +80,15 @@ class LocalBackend : public PollingBackend {
     Dag::Index index;
     int attempt;
     std::string task_id;
-    int pid;
+    int pid;  // the supervisor, or the kept command (below 0: one that never started)
     unsigned long long start_ticks;
-    bool child;  // the spawner's child (it reports the exit); false: re-adopted
+    bool child;  // the spawner reports its end; false: re-adopted
+    int keeper = 0;  // the spawner that keeps the command; 0: a supervisor
+    unsigned long long keeper_ticks = 0;
   };
+  // Whether the attempt may still produce a result: its supervisor, or the
+  // kept command or its keeper, still runs.
+  static bool Alive(const Job& job);
 
   Status StartSpawner();
   // Reads what the spawner sent; `block` waits for at least one line.
@@ -102,11 +113,14 @@ class LocalBackend : public PollingBackend {
   std::string inbox_;    // bytes read, not yet a whole line
   std::vector<nlohmann::json> replies_;      // answers to spawn requests, in order
   std::vector<std::pair<int, int>> exits_;   // (pid, status) reported, not yet collected
-  std::unordered_map<int, Job> jobs_;        // by supervisor pid
+  std::unordered_map<int, Job> jobs_;        // by Job::pid
   size_t adopted_ = 0;                       // jobs_ that are not the spawner's children
+  int unknown_key_ = -(1 << 30);             // keys for jobs_ without a pid
 };
 
-// The job id of a supervisor: "local:<pid>:<start ticks>".
-std::string LocalJobId(int pid, unsigned long long ticks);
+// The job id of a supervisor: "local:<pid>:<start ticks>"; of a command the
+// spawner keeps: "local:<pid>:<start ticks>:<keeper pid>:<keeper ticks>".
+std::string LocalJobId(int pid, unsigned long long ticks, int keeper = 0,
+                       unsigned long long keeper_ticks = 0);
 
 }  // namespace porch

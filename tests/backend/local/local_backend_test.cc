@@ -209,6 +209,63 @@ TEST_F(LocalBackendTest, RecoverFindsAnAttemptWhoseJobIdWasNeverJournaled) {
   EXPECT_EQ(*ReadFile(layout_.output() + "/slow.txt"), "done\n");
 }
 
+// A command attempt is kept by the spawner, which outlives porch: its job id
+// names the command and its keeper, by which a later porch adopts it, and
+// cancels it through the keeper.
+TEST_F(LocalBackendTest, AKeptCommandOutlivesPorchAndIsCancelledThroughItsKeeper) {
+  Task slow = Command("slow", "touch started; sleep 30");
+  Plan({slow});
+  std::string id;
+  {
+    LocalBackend first(layout_, &clock_, Options());
+    std::vector<Launch> launches = {{0, &slow, 1, 0}};
+    Result<std::string> submitted = first.Submit(launches)[0];
+    ASSERT_TRUE(submitted.ok());
+    id = *submitted;
+  }  // porch goes away
+  int pid = 0, keeper = 0;
+  unsigned long long ticks = 0, keeper_ticks = 0;
+  ASSERT_EQ(std::sscanf(id.c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4) << id;
+  EXPECT_EQ(ProcessStartTicks(keeper), keeper_ticks) << "the keeper ended with porch";
+  for (int i = 0; i < 2000 && !PathExists(layout_.output() + "/started"); ++i) usleep(10 * 1000);
+  LocalBackend b(layout_, &clock_, Options());
+  EXPECT_EQ(*b.Recover({0, &slow, 1, id}), RecoverOutcome::kAdopted);
+  b.Cancel(0, 1);
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, FailureReason::kCancelled) << events[0].detail;
+  // Its work done, the keeper leaves.
+  for (int i = 0; i < 500 && ProcessStartTicks(keeper) == keeper_ticks; ++i) usleep(10 * 1000);
+  EXPECT_NE(ProcessStartTicks(keeper), keeper_ticks);
+}
+
+// A keeper killed under its command: resume waits for the command it can
+// still see, and only then calls the attempt lost (never a second copy
+// beside the first).
+TEST_F(LocalBackendTest, ACommandWhoseKeeperWasKilledIsWaitedForThenLost) {
+  Task slow = Command("slow", "while [ ! -f go ]; do sleep 0.01; done; echo done > slow.txt");
+  Plan({slow});
+  std::string id;
+  {
+    LocalBackend first(layout_, &clock_, Options());
+    std::vector<Launch> launches = {{0, &slow, 1, 0}};
+    id = *first.Submit(launches)[0];
+  }
+  int pid = 0, keeper = 0;
+  unsigned long long ticks = 0, keeper_ticks = 0;
+  ASSERT_EQ(std::sscanf(id.c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4) << id;
+  ASSERT_EQ(kill(keeper, SIGKILL), 0);
+  for (int i = 0; i < 500 && ProcessStartTicks(keeper) == keeper_ticks; ++i) usleep(10 * 1000);
+  LocalBackend b(layout_, &clock_, Options());
+  EXPECT_EQ(*b.Recover({0, &slow, 1, id}), RecoverOutcome::kAdopted) << "the command still runs";
+  EXPECT_TRUE(b.Wait(clock_.Now() + 0.3).empty());
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  auto events = Collect(b, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].reason, FailureReason::kNone) << "no keeper, no result";
+  EXPECT_EQ(*ReadFile(layout_.output() + "/slow.txt"), "done\n") << "it was waited for to its end";
+}
+
 TEST_F(LocalBackendTest, AnUnknownTaskIsRefusedAsInvalid) {
   Plan({Command("known", "true")});
   LocalBackend b(layout_, &clock_, Options());
