@@ -22,6 +22,7 @@ Result<std::unique_ptr<Backend>> CreateBackend(const Config& config, const RunLa
     // --set or porch.yaml too) reaches it as ANTHROPIC_API_KEY in `env`,
     // never through a file.
     options.env = env;
+    options.slots = config.max_executors;
     return std::unique_ptr<Backend>(std::make_unique<LocalBackend>(layout, clock, options));
   }
   if (config.backend == "docker") {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -26,20 +28,39 @@ namespace porch {
 
 using nlohmann::json;
 
-unsigned long long ProcessStartTicks(int pid) {
+namespace {
+
+// Process `pid`'s start ticks (0: no such process) and state letter.
+unsigned long long StartTicksAndState(int pid, char* state) {
+  *state = 0;
+  if (pid <= 0) return 0;
   Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   if (!stat.ok()) return 0;
   // The command name (field 2) may hold spaces and parentheses: skip past
   // the last ')'.
   size_t close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos || close + 2 >= stat->size()) return 0;
   const char* p = stat->c_str() + close + 2;
+  *state = *p;
   // Fields from 3 on; start time is field 22.
   for (int field = 3; field < 22 && *p; ++field) {
     while (*p && *p != ' ') ++p;
     while (*p == ' ') ++p;
   }
   return std::strtoull(p, nullptr, 10);
+}
+
+}  // namespace
+
+unsigned long long ProcessStartTicks(int pid) {
+  char state;
+  return StartTicksAndState(pid, &state);
+}
+
+bool ProcessRuns(int pid, unsigned long long ticks) {
+  char state;
+  // A zombie has ended (its parent has not reaped it yet).
+  return ticks != 0 && StartTicksAndState(pid, &state) == ticks && state != 'Z' && state != 'X';
 }
 
 std::string SpawnedLogPath(const std::string& run_dir) { return run_dir + "/spawned.log"; }
@@ -86,6 +107,7 @@ struct KeptAttempt {
   AttemptSpec spec;
   std::string program;  // argv[0]
   double started_at = 0;
+  std::string key;      // Spawner::Key of its task and attempt
 };
 
 class Spawner {
@@ -112,6 +134,7 @@ class Spawner {
     sigfd_ = signalfd(-1, &watch, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd_ < 0) {
       Send({{"fatal", std::string("the spawner cannot watch signals: ") + std::strerror(errno)}});
+      Flush();
       return kExecUsage;
     }
     std::vector<pollfd> fds;
@@ -125,30 +148,49 @@ class Spawner {
         return kExecUsage;
       }
       if (fds[0].revents & POLLIN) TakeSignals();
-      for (const auto& [pid, status] : pool_.Service(fds, MonotonicSeconds())) {
-        if (supervisors_ > 0) --supervisors_;
-        Send({{"exited", pid}, {"status", status}});
-      }
+      for (const auto& [pid, status] : pool_.Service(fds, MonotonicSeconds())) SupervisorEnded(pid, status);
       for (const CommandPool::Outcome& o : pool_.Finished()) Record(o);
       if (fd_ >= 0 && fds[1].revents != 0 && !ReadRequests()) Hangup();
+      StartQueued();
+      Flush();  // one send for all a turn says: porch wakes once
     }
     return 0;
   }
 
  private:
-  // porch is gone: no more requests; what runs runs on.
+  // An attempt taken and not started yet: its slot is not free.
+  struct Pending {
+    std::string task;
+    int attempt = 0;
+    AttemptSpec spec;
+  };
+
+  static std::string Key(const std::string& task, int attempt) {
+    return task + '\n' + std::to_string(attempt);
+  }
+
+  // porch is gone: no more requests; what runs runs on, what waits for a
+  // slot never starts (its record says so: resume runs it, uncharged).
   void Hangup() {
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
+    DropQueue(FailureReason::kLost, "porch went away before a slot was free: it never started");
   }
 
+  // Queues a message to porch; Flush sends what a turn of the loop says.
   void Send(const json& j) {
     if (fd_ < 0) return;
-    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    for (size_t off = 0; off < line.size();) {
-      ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    outbox_ += j.dump(-1, ' ', false, json::error_handler_t::replace);
+    outbox_ += '\n';
+  }
+
+  void Flush() {
+    std::string out;
+    out.swap(outbox_);
+    for (size_t off = 0; fd_ >= 0 && off < out.size();) {
+      ssize_t n = send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Hangup();
+      if (n <= 0) return Hangup();  // porch is gone
       off += static_cast<size_t>(n);
     }
   }
@@ -162,6 +204,7 @@ class Spawner {
       } else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
         stopping_ = true;
         pool_.CancelAll();
+        DropQueue(FailureReason::kCancelled, "the spawner was told to stop before the attempt started");
       }  // SIGCHLD: Service reaps
     }
   }
@@ -175,10 +218,19 @@ class Spawner {
     pending_.append(buf, static_cast<size_t>(n));
     size_t start = 0;
     for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      // A request porch can no longer hear answered starts nothing: it
+      // may have given up on it (and a resume may not find it).
+      if (PorchGone()) return false;
       Handle(json::parse(pending_.substr(start, nl - start), nullptr, false));
     }
     pending_.erase(0, start);
     return true;
+  }
+
+  // porch closed its end (even with requests still unread).
+  bool PorchGone() const {
+    pollfd p{fd_, POLLRDHUP, 0};
+    return fd_ < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
   }
 
   void Refuse(const std::string& task, int attempt, const std::string& error, bool stop) {
@@ -187,47 +239,124 @@ class Spawner {
     Send(r);
   }
 
+  // A slot for one more attempt: at most `slots` run at once (none set: no
+  // bound), counting those of an earlier porch that porch re-adopted.
+  bool HasSlot() const {
+    return slots_ == 0 || supervisors_ + pool_.running() + adopted_ < slots_;
+  }
+
   void Handle(const json& req) {
-    std::string task = req.is_object() && req.contains("task") && req["task"].is_string()
-                           ? req["task"].get<std::string>()
-                           : "";
-    int attempt = req.is_object() && req.value("attempt", json()).is_number_integer()
-                      ? req["attempt"].get<int>()
-                      : 0;
-    auto number = [&](const char* k) {
-      return req.is_object() && req.contains(k) && req[k].is_number() ? req[k].get<double>() : -1.0;
-    };
+    if (!req.is_object()) return;
+    auto number = [&](const char* k) { return req.contains(k) && req[k].is_number() ? req[k].get<double>() : -1.0; };
+    if (number("adopted") >= 0) adopted_ = static_cast<uint64_t>(std::clamp(number("adopted"), 0.0, 1e5));
+    if (number("slots") >= 0) slots_ = static_cast<uint64_t>(std::clamp(number("slots"), 0.0, 1e6));
+    std::string task = req.value("task", json()).is_string() ? req["task"].get<std::string>() : "";
+    int attempt = req.value("attempt", json()).is_number_integer() ? req["attempt"].get<int>() : 0;
+    if (req.contains("cancel") && req["cancel"].is_boolean() && req["cancel"].get<bool>()) {
+      return Cancel(task, attempt);
+    }
+    if (!req.contains("task")) return;  // "adopted" alone: how many still run
     if (stopping_) return Refuse(task, attempt, "the spawner was told to stop; nothing ran", true);
     Result<AttemptSpec> spec = run_->Prepare(task, attempt, number("limit"), number("grace"), results_fd_);
     if (!spec.ok()) return Refuse(task, attempt, spec.status().message(), false);
     if (spec->result_log_fd >= 0) {
       // Room for the result of every attempt that may still append one:
-      // this one, the others this spawner runs, those porch adopted.
-      const uint64_t adopted = static_cast<uint64_t>(std::clamp(number("adopted"), 0.0, 1e5));
-      Status room = KeepRoom((supervisors_ + pool_.running() + adopted + 1) * kResultRoomBytes);
+      // this one, the others this spawner runs or holds, those porch adopted.
+      Status room = KeepRoom((supervisors_ + pool_.running() + queue_.size() + adopted_ + 1) * kResultRoomBytes);
       if (!room.ok()) {
         return Refuse(task, attempt,
                       "no room on disk for the attempt's result (" + room.message() + "); nothing ran", true);
       }
     }
-    if (spec->lazy_output) return Keep(task, attempt, std::move(*spec));
-    StartSupervisor(task, attempt, std::move(*spec));
-  }
-
-  Status Log(const json& record) {
-    return log_fd_ >= 0 ? WriteAll(log_fd_, record.dump() + "\n", "spawned.log")
-                        : Status::IoError("spawned.log could not be opened");
-  }
-
-  // Runs a command attempt in the pool: recorded first (with this spawner
-  // as its keeper), so that an attempt porch cannot find again never runs.
-  void Keep(const std::string& task, int attempt, AttemptSpec spec) {
-    json record = {{"task", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}};
-    Status logged = Log(record);
+    // Recorded before anything runs, with this spawner as its keeper: an
+    // attempt porch cannot find again must not run.
+    Status logged = Log({{"task", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}});
     if (!logged.ok()) {
       return Refuse(task, attempt, "cannot record the attempt (" + logged.message() + "); nothing ran", true);
     }
-    KeptAttempt k{std::move(spec), "", WallSeconds()};
+    Pending p{task, attempt, std::move(*spec)};
+    if (queue_.empty() && HasSlot()) return Start(std::move(p), /*reply=*/true);
+    queue_.push_back(std::move(p));
+    Send({{"queued", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}});
+  }
+
+  // Starts what waits, as slots free.
+  void StartQueued() {
+    while (!queue_.empty() && HasSlot()) {
+      Pending p = std::move(queue_.front());
+      queue_.pop_front();
+      Start(std::move(p), /*reply=*/false);
+    }
+  }
+
+  // Ends every waiting attempt unstarted, with a result that says why.
+  void DropQueue(FailureReason reason, const std::string& why) {
+    std::deque<Pending> dropped;
+    dropped.swap(queue_);  // Send may hang up, which drops the queue again
+    for (Pending& p : dropped) EndUnstarted(std::move(p), reason, why);
+  }
+
+  void EndUnstarted(Pending p, FailureReason reason, const std::string& why) {
+    AttemptResult r;
+    r.task_id = p.task;
+    r.attempt = p.attempt;
+    r.started_at = WallSeconds();
+    r.exit_code = -1;
+    r.reason = reason;
+    r.detail = why;
+    p.spec.result_log_fd = results_fd_;  // AI attempts too: the log is read first
+    int code = RecordResult(p.spec, std::move(r));
+    Send({{"exited", -static_cast<int64_t>(++tokens_)}, {"status", code << 8}, {"task", p.task},
+          {"attempt", p.attempt}});
+  }
+
+  // porch's cancel: a waiting attempt ends unstarted, a running one is
+  // stopped (its result says cancelled).
+  void Cancel(const std::string& task, int attempt) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (it->task != task || it->attempt != attempt) continue;
+      Pending p = std::move(*it);
+      queue_.erase(it);
+      return EndUnstarted(std::move(p), FailureReason::kCancelled, "cancelled by porch before it started");
+    }
+    auto running = running_.find(Key(task, attempt));
+    if (running == running_.end()) return;
+    if (!pool_.Cancel(running->second)) kill(running->second, SIGTERM);  // a supervisor
+  }
+
+  // One record per write, framed by newlines: a record cut short by a full
+  // disk is a line of its own that readers skip, not a prefix of the next.
+  Status Log(const json& record) {
+    return log_fd_ >= 0 ? AppendRecord(log_fd_, "\n" + record.dump() + "\n", "spawned.log")
+                        : Status::IoError("spawned.log could not be opened");
+  }
+
+  // Starts an attempt: a command in the pool, anything else under a
+  // supervisor. `reply`: porch waits for the answer to its request
+  // ("spawned" or "refused"); else it hears "started", and of a start that
+  // failed, an attempt that "exited" at once.
+  void Start(Pending p, bool reply) {
+    if (p.spec.lazy_output) return Keep(std::move(p), reply);
+    StartSupervisor(std::move(p), reply);
+  }
+
+  void Started(const Pending& p, bool reply, int64_t pid, unsigned long long ticks, bool kept) {
+    json m = {{reply ? "spawned" : "started", p.task}, {"attempt", p.attempt}, {"pid", pid}, {"ticks", ticks}};
+    if (kept) m.update({{"keeper", self_}, {"keeper_ticks", self_ticks_}});
+    Send(m);
+  }
+
+  // A start that failed, told as an attempt that ended at once with `code`.
+  void EndedAtOnce(const Pending& p, bool reply, bool kept, int code) {
+    const int64_t none = -static_cast<int64_t>(++tokens_);
+    Started(p, reply, none, 0, kept);
+    Send({{"exited", none}, {"status", code << 8}, {"task", p.task}, {"attempt", p.attempt}});
+  }
+
+  // Runs a command attempt in the pool.
+  void Keep(Pending p, bool reply) {
+    KeptAttempt k{std::move(p.spec), "", WallSeconds()};
+    p.spec = AttemptSpec();
     SpawnSpec run = CommandSpawnSpec(k.spec, env_);
     k.program = run.argv[0];
     // Whatever the command starts carries these: a daemon it leaves while
@@ -239,21 +368,24 @@ class Spawner {
     const uint64_t token = ++tokens_;
     pid_t pid = 0;
     int err = pool_.Start(std::move(run), token, std::move(marker), &pid);
-    json spawned = {{"spawned", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}};
+    if (err == EMFILE || err == ENFILE || err == EAGAIN || err == ENOMEM) {
+      // This machine is out of something now: not the task's fault.
+      const std::string why = std::string("cannot start the command: ") + std::strerror(err);
+      if (reply) return Refuse(p.task, p.attempt, why + "; nothing ran", true);
+      return EndedAtOnce(p, false, true, kExecNotStarted);  // runs again, uncharged
+    }
     if (err != 0) {  // it never ran: its result (command not found, say) now
-      int code = RecordResult(k.spec, CommandAttemptResult(k.spec, k.program, NotStarted(err), k.started_at));
-      const int64_t none = -static_cast<int64_t>(token);
-      spawned.update({{"pid", none}, {"ticks", 0}});
-      Send(spawned);
-      Send({{"exited", none}, {"status", code << 8}});
-      return;
+      return EndedAtOnce(p, reply, true,
+                         RecordResult(k.spec, CommandAttemptResult(k.spec, k.program, NotStarted(err), k.started_at)));
     }
     unsigned long long ticks = ProcessStartTicks(pid);
-    record.update({{"pid", pid}, {"ticks", ticks}});
-    Log(record).IgnoreError();  // the keeper's record finds it too
+    // Its pid beside the keeper's record: found even if the keeper dies.
+    Log({{"task", p.task}, {"attempt", p.attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_},
+         {"pid", pid}, {"ticks", ticks}}).IgnoreError();
+    k.key = Key(p.task, p.attempt);
+    running_[k.key] = pid;
     kept_.emplace(token, std::move(k));
-    spawned.update({{"pid", pid}, {"ticks", ticks}});
-    Send(spawned);
+    Started(p, reply, pid, ticks, true);
   }
 
   // A kept command ended: its result, then the word to porch.
@@ -262,23 +394,35 @@ class Spawner {
     if (it == kept_.end()) return;
     const KeptAttempt& k = it->second;
     int code = RecordResult(k.spec, CommandAttemptResult(k.spec, k.program, o.outcome, k.started_at));
+    Send({{"exited", o.pid}, {"status", code << 8}, {"task", k.spec.task_id}, {"attempt", k.spec.attempt}});
+    running_.erase(k.key);
     kept_.erase(it);
-    Send({{"exited", o.pid}, {"status", code << 8}});
+  }
+
+  void SupervisorEnded(pid_t pid, int status) {
+    if (supervisors_ > 0) --supervisors_;
+    auto it = supervised_.find(pid);
+    if (it == supervised_.end()) return;
+    Send({{"exited", pid}, {"status", status}, {"task", it->second.first}, {"attempt", it->second.second}});
+    running_.erase(Key(it->second.first, it->second.second));
+    supervised_.erase(it);
   }
 
   // Any other attempt: a supervisor of its own, forked.
-  void StartSupervisor(const std::string& task, int attempt, AttemptSpec spec) {
+  void StartSupervisor(Pending p, bool reply) {
     // The supervisor waits for a go-ahead until its pid is in spawned.log:
     // an attempt porch could not find again after a crash must not run.
+    auto refuse = [&](const std::string& why, bool stop) {
+      if (reply) return Refuse(p.task, p.attempt, why, stop);
+      EndedAtOnce(p, false, false, kExecNotStarted);  // runs again, uncharged
+    };
     int go[2];
-    if (pipe2(go, O_CLOEXEC) != 0) {
-      return Refuse(task, attempt, std::string("cannot make a pipe: ") + std::strerror(errno), true);
-    }
+    if (pipe2(go, O_CLOEXEC) != 0) return refuse(std::string("cannot make a pipe: ") + std::strerror(errno), true);
     pid_t pid = fork();
     if (pid < 0) {
       close(go[0]);
       close(go[1]);
-      return Refuse(task, attempt, std::string("cannot fork a supervisor: ") + std::strerror(errno), false);
+      return refuse(std::string("cannot fork a supervisor: ") + std::strerror(errno), false);
     }
     if (pid == 0) {
       close(go[1]);
@@ -286,19 +430,23 @@ class Spawner {
       ssize_t n;
       do n = read(go[0], &c, 1); while (n < 0 && errno == EINTR);
       if (n != 1) _exit(kExecNotStarted);
-      Supervise(std::move(spec));
+      Supervise(std::move(p.spec));
     }
     close(go[0]);
     ++supervisors_;
     pool_.KeepChild(pid);
+    supervised_[pid] = {p.task, p.attempt};
+    running_[Key(p.task, p.attempt)] = pid;
     unsigned long long ticks = ProcessStartTicks(pid);
-    Status logged = Log({{"task", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}});
+    Status logged = Log({{"task", p.task}, {"attempt", p.attempt}, {"pid", pid}, {"ticks", ticks}});
     if (logged.ok() && write(go[1], "g", 1) != 1) logged = Status::FromErrno("go-ahead", errno);
-    close(go[1]);  // without the byte, the supervisor exits at once
-    if (!logged.ok()) {
-      return Refuse(task, attempt, "cannot record the attempt (" + logged.message() + "); nothing ran", true);
+    close(go[1]);  // without the byte, the supervisor exits at once (kExecNotStarted)
+    if (!logged.ok() && reply) {
+      supervised_.erase(pid);  // its exit is no attempt's
+      running_.erase(Key(p.task, p.attempt));
+      return Refuse(p.task, p.attempt, "cannot record the attempt (" + logged.message() + "); nothing ran", true);
     }
-    Send({{"spawned", task}, {"attempt", attempt}, {"pid", pid}, {"ticks", ticks}});
+    Started(p, reply, pid, ticks, false);  // unrecorded and unstarted: it exits kExecNotStarted
   }
 
   // Makes sure `bytes` past the end of results.log are allocated. Blocks
@@ -333,16 +481,11 @@ class Spawner {
     sigemptyset(&hold);
     for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&hold, s);
     sigprocmask(SIG_BLOCK, &hold, nullptr);
-    int keep = 3;  // the results log, if the result goes there, as fd 3
-    if (spec.result_log_fd >= 0) {
-      if (dup2(spec.result_log_fd, keep) < 0 || fcntl(keep, F_SETFD, FD_CLOEXEC) < 0) {
-        _exit(kExecNoResult);
-      }
-      spec.result_log_fd = keep++;  // close-on-exec: the command never gets it
-    }
-    // The socket, spawned.log, the pipe, the signalfd, other commands'
+    signal(SIGPIPE, SIG_DFL);
+    // Its result goes to result.json (results.log is for kept commands).
+    // The socket, spawned.log, the logs, the signalfd, the kept commands'
     // pipes: it outlives them all.
-    close_range(keep, ~0U, 0);
+    close_range(3, ~0U, 0);
     setpgid(0, 0);           // a group of its own: cancels and time limits reach it all
     _exit(RunAttempt(spec));
   }
@@ -357,12 +500,18 @@ class Spawner {
   int sigfd_ = -1;
   CommandPool pool_;
   std::unordered_map<uint64_t, KeptAttempt> kept_;  // by pool token
+  std::unordered_map<pid_t, std::pair<std::string, int>> supervised_;  // supervisor -> task, attempt
+  std::unordered_map<std::string, pid_t> running_;  // Key -> command or supervisor
+  std::deque<Pending> queue_;  // taken, waiting for a slot
+  uint64_t slots_ = 0;         // at most this many at once; 0: no bound
+  uint64_t adopted_ = 0;       // attempts of an earlier porch still running (porch's count)
   uint64_t tokens_ = 0;
   uint64_t supervisors_ = 0;  // supervisors started and not yet reaped
   bool stopping_ = false;     // told to stop: starts nothing more
   uint64_t kept_until_ = 0;  // results.log's blocks are allocated up to here
   uint64_t last_size_ = 0;   // results.log's size at the last KeepRoom
   std::string pending_;
+  std::string outbox_;  // messages to porch not sent yet
 };
 
 }  // namespace
@@ -377,6 +526,18 @@ int ServeSpawner(const std::string& run_dir, int fd) {
     return kExecUsage;
   }
   if (child > 0) return 0;
+  // The socket came as fd 3 without close-on-exec: no command may hold it
+  // (porch would not see the spawner end, and a command could write to it).
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // A write to a vanished reader is an error to handle, not a death (the
+  // commands get the default back: Spawn resets it).
+  signal(SIGPIPE, SIG_IGN);
+  // Two pipes per command it keeps: as many as the hard limit allows.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
   if (!run.ok()) {
     std::string line = json({{"fatal", run.status().message()}}).dump() + "\n";

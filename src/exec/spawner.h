@@ -98,5 +98,8 @@ int SpawnerCancelSignal();
 // field 22), or 0 if there is no such process. With the pid, it names a
 // process uniquely: a recycled pid has another start time.
 unsigned long long ProcessStartTicks(int pid);
+// Process `pid` started at `ticks` still runs: not gone, not recycled, not
+// a zombie.
+bool ProcessRuns(int pid, unsigned long long ticks);
 
 }  // namespace porch

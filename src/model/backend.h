@@ -107,6 +107,11 @@ struct Capabilities {
   // Nodes fetch inputs and send results through an object store (the aws
   // backend's S3); the run's files come home at Close().
   bool stages_through_object_store = false;
+  // The backend runs at most M (the executor budget) of the attempts it was
+  // given at once and starts the others itself as those end, without a
+  // round trip through porch; the scheduler may give it this many more
+  // than M (they count as running there).
+  int queues_ahead = 0;
 };
 
 class Backend {

@@ -1,5 +1,8 @@
 #include "model/result_file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "platform/files.h"
@@ -101,9 +104,15 @@ size_t ForEachRecord(const std::string& text, const std::string& source,
 
 }  // namespace
 
+ResultLog::~ResultLog() {
+  if (fd_ >= 0) close(fd_);
+}
+
 void ResultLog::Refresh(const std::function<bool(const std::string&, int)>& wanted) {
-  Result<std::string> read = ReadFileFrom(path_, offset_);
-  if (!read.ok()) return;  // not yet written
+  if (fd_ < 0) fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) return;  // not yet written
+  Result<std::string> read = ReadFrom(fd_, offset_, path_);
+  if (!read.ok()) return;
   offset_ += ForEachRecord(*read, path_, [&](AttemptResult&& r) {
     if (!wanted || wanted(r.task_id, r.attempt)) {
       results_.emplace(std::make_pair(r.task_id, r.attempt), std::move(r));

@@ -61,6 +61,9 @@ std::string ResultLogRecord(const AttemptResult& r);
 class ResultLog {
  public:
   explicit ResultLog(std::string path) : path_(std::move(path)) {}
+  ~ResultLog();
+  ResultLog(const ResultLog&) = delete;
+  ResultLog& operator=(const ResultLog&) = delete;
   // Reads what was appended since the last call (a missing log is empty),
   // keeping the records `wanted` accepts (all when it is empty).
   void Refresh(const std::function<bool(const std::string& task_id, int attempt)>& wanted = nullptr);
@@ -76,6 +79,7 @@ class ResultLog {
 
  private:
   std::string path_;
+  int fd_ = -1;          // the log, open once it exists
   uint64_t offset_ = 0;  // bytes of whole lines read
   std::map<std::pair<std::string, int>, AttemptResult> results_;
 };

@@ -50,6 +50,7 @@ struct CommandPool::Command {
   double limit_at = 0;  // the time limit; 0: none
   double kill_at = 0;   // when SIGKILL follows a SIGTERM; 0: no SIGTERM sent
   bool reaped = false;
+  bool group_gone = false;  // its group was found empty: its pgid is no longer signalled
   int status = 0;
   int rounds = 0;         // looks for what it left behind
   double next_look = 0;   // the next of them
@@ -86,14 +87,15 @@ int CommandPool::Start(SpawnSpec spec, uint64_t token, std::vector<std::string> 
   *pid = c->pid;
   if (c->spec.time_limit_s > 0) c->limit_at = MonotonicSeconds() + c->spec.time_limit_s;
   for (int i = 0; i < 2; ++i) by_fd_[c->relay->fd(i)] = {c.get(), i};
-  commands_[c->pid] = std::move(c);
+  running_[c->pid] = c.get();
+  commands_[token] = std::move(c);
   return 0;
 }
 
 bool CommandPool::Cancel(pid_t pid) {
-  auto it = commands_.find(pid);
-  if (it == commands_.end() || it->second->reaped) return false;
-  Command* c = it->second.get();
+  auto it = running_.find(pid);
+  if (it == running_.end()) return false;
+  Command* c = it->second;
   if (c->out.cancelled) return true;
   c->out.cancelled = true;
   kill(-pid, SIGTERM);
@@ -103,7 +105,9 @@ bool CommandPool::Cancel(pid_t pid) {
 }
 
 void CommandPool::CancelAll() {
-  for (auto& [pid, c] : commands_) Cancel(pid);
+  std::vector<pid_t> pids;
+  for (const auto& [pid, c] : running_) pids.push_back(pid);
+  for (pid_t pid : pids) Cancel(pid);
 }
 
 void CommandPool::PollFds(std::vector<pollfd>* fds) const {
@@ -112,7 +116,7 @@ void CommandPool::PollFds(std::vector<pollfd>* fds) const {
 
 int CommandPool::TimeoutMs(double now) const {
   double next = kNever;
-  for (const auto& [pid, c] : commands_) {
+  for (const auto& [token, c] : commands_) {
     if (c->reaped) {
       next = std::min(next, c->next_look);
       continue;
@@ -121,7 +125,7 @@ int CommandPool::TimeoutMs(double now) const {
     if (c->kill_at > 0) next = std::min(next, c->kill_at);
   }
   if (next == kNever) return -1;
-  return static_cast<int>(std::ceil(std::max(0.0, next - now) * 1000.0));
+  return static_cast<int>(std::ceil(std::clamp(next - now, 0.0, 3600.0) * 1000.0));
 }
 
 std::vector<std::pair<pid_t, int>> CommandPool::Service(const std::vector<pollfd>& fds, double now) {
@@ -155,10 +159,11 @@ void CommandPool::Reap(std::vector<std::pair<pid_t, int>>* kept_ended) {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
-    auto it = commands_.find(pid);
-    if (it != commands_.end()) {
+    auto it = running_.find(pid);
+    if (it != running_.end()) {
       it->second->reaped = true;
       it->second->status = status;
+      running_.erase(it);
       kill(-pid, SIGKILL);  // what it left in its group does not outlive it
     } else if (kept_.erase(pid) > 0) {
       kept_ended->emplace_back(pid, status);
@@ -180,8 +185,10 @@ void CommandPool::EnforceLimits(Command* c, double now) {
 
 bool CommandPool::LeftNothing(Command* c, double now) {
   // Zombies count until reaped, so "nothing" is exact: every member gone.
-  const bool group_left = kill(-c->pid, 0) == 0;
+  // Once gone, its number may lead someone else's group: never again.
+  const bool group_left = !c->group_gone && kill(-c->pid, 0) == 0;
   if (group_left) kill(-c->pid, SIGKILL);
+  c->group_gone = !group_left;
   const bool orphans = KillOrphans();
   if ((group_left || orphans) && ++c->rounds < kOrphanRounds) {
     c->next_look = now + kOrphanLookSeconds;
@@ -193,10 +200,10 @@ bool CommandPool::LeftNothing(Command* c, double now) {
 bool CommandPool::KillOrphans() {
   bool killed = false;
   for (pid_t child : ChildProcesses()) {
-    if (commands_.count(child) > 0 || kept_.count(child) > 0 || Protected(child)) continue;
+    if (running_.count(child) > 0 || kept_.count(child) > 0 || Protected(child)) continue;
     kill(-child, SIGKILL);  // its group, if it leads one
-    kill(child, SIGKILL);
-    killed = true;
+    // One this process may not kill (setuid) is not waited for either.
+    killed |= kill(child, SIGKILL) == 0;
   }
   return killed;
 }
@@ -205,8 +212,7 @@ bool CommandPool::Protected(pid_t child) const {
   const pid_t group = getpgid(child);
   std::string environ;
   bool read = false;
-  for (const auto& [pid, c] : commands_) {
-    if (c->reaped) continue;
+  for (const auto& [pid, c] : running_) {
     if (group == pid) return true;
     if (c->marker.empty()) continue;
     if (!read) {

@@ -99,7 +99,10 @@ class CommandPool {
   bool Protected(pid_t child) const;
   void Finish(Command* c);
 
-  std::map<pid_t, std::unique_ptr<Command>> commands_;
+  // By token: a reaped command's pid may be reused while it is still
+  // looked after (its leftovers); `running_` maps the pids not reaped yet.
+  std::map<uint64_t, std::unique_ptr<Command>> commands_;
+  std::unordered_map<pid_t, Command*> running_;
   std::unordered_map<int, std::pair<Command*, int>> by_fd_;  // relay pipe -> (command, 0 or 1)
   std::set<pid_t> kept_;
   std::vector<Outcome> finished_;

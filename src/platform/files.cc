@@ -34,25 +34,23 @@ Status ReserveAppendRoom(int fd, uint64_t bytes, const std::string& path) {
 Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("cannot open '" + path + "'", errno);
-  if (offset > 0 && lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
-    int err = errno;
-    close(fd);
-    return Status::FromErrno("cannot seek in '" + path + "'", err);
-  }
+  Result<std::string> out = ReadFrom(fd, offset, path);
+  close(fd);
+  return out;
+}
+
+Result<std::string> ReadFrom(int fd, uint64_t offset, const std::string& path) {
   std::string out;
   char buf[1 << 16];
   while (true) {
-    ssize_t n = read(fd, buf, sizeof buf);
+    ssize_t n = pread(fd, buf, sizeof buf, static_cast<off_t>(offset + out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      return Status::FromErrno("cannot read '" + path + "'", err);
+      return Status::FromErrno("cannot read '" + path + "'", errno);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
   }
-  close(fd);
   return out;
 }
 

@@ -15,6 +15,9 @@ namespace porch {
 Result<std::string> ReadFile(const std::string& path);
 // The bytes of `path` from `offset` to its end (a log read as it grows).
 Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset);
+// What open file `fd` holds from `offset` to its end (pread: the file
+// offset does not move); `path` names it in errors.
+Result<std::string> ReadFrom(int fd, uint64_t offset, const std::string& path);
 
 // Reads an input a user named: a regular file, or "-" for standard input,
 // of at most `max_bytes`. Anything else (a directory, a FIFO, /dev/zero) is

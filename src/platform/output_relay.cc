@@ -61,7 +61,7 @@ void OutputRelay::Keep(int i, const char* data, size_t n) {
                     0644);
     // When stdout and stderr are one file, they share it from here on.
     if (file_[i] >= 0 && spec_.stdout_path == spec_.stderr_path && file_[1 - i] < 0) {
-      file_[1 - i] = dup(file_[i]);
+      file_[1 - i] = fcntl(file_[i], F_DUPFD_CLOEXEC, 0);
     }
     failed_[i] = file_[i] < 0;
   }

@@ -149,7 +149,14 @@ int Spawn(const SpawnRequest& r, pid_t* pid) {
     }
     ++target;
   }
-  for (const auto& [from, to] : r.pass_fds) posix_spawn_file_actions_adddup2(&actions, from, to);
+  int first_closed = 3;
+  for (const auto& [from, to] : r.pass_fds) {
+    posix_spawn_file_actions_adddup2(&actions, from, to);
+    first_closed = std::max(first_closed, to + 1);
+  }
+  // Nothing else: a descriptor someone left without close-on-exec (a
+  // library's, an inherited one) never reaches the child.
+  posix_spawn_file_actions_addclosefrom_np(&actions, first_closed);
   if (!r.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, r.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

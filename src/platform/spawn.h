@@ -35,7 +35,7 @@ struct SpawnRequest {
   ChildOutput out, err;                        // stdin is always /dev/null
   bool new_process_group = false;              // the child leads a group of its own
   bool default_signals = false;                // reset job-control signals to their defaults
-  std::vector<std::pair<int, int>> pass_fds;   // (descriptor here, number in the child)
+  std::vector<std::pair<int, int>> pass_fds;   // (descriptor here, number in the child); no other passes
 };
 
 // Starts the child with posix_spawnp (every signal unblocked in it).

@@ -339,6 +339,7 @@ Result<RunOutcome> Runner::DriveLocked(const std::string& run_dir, const Plan& p
     options.planner_usd = previous.planner_cost_usd;
     options.planner_tokens = previous.planner_tokens;
     options.early_dependents = (*backend)->capabilities().holds_dependents;
+    options.queue_ahead = (*backend)->capabilities().queues_ahead;
     OutputMerger merger(&plan, layout, config.merge);
     Scheduler scheduler(plan, dag, backend->get(), journal->get(), clock_,
                         RetryPolicy(ToRetryOptions(config.retry)), options, listener_,

@@ -125,8 +125,7 @@ Status Scheduler::LaunchReady() {
   size_t launched = 0;
   PORCH_RETURN_IF_ERROR(LaunchBatch(&launched));
   // Submitting a task can make its dependents eligible to be held behind it.
-  while (held_ && launched > 0 && held_->HasCandidates() &&
-         counts_.running < static_cast<size_t>(options_.max_executors)) {
+  while (held_ && launched > 0 && held_->HasCandidates() && counts_.running < Cap()) {
     PORCH_RETURN_IF_ERROR(LaunchBatch(&launched));
   }
   return Status::Ok();
@@ -159,7 +158,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     rec.attempt = attempt;
     Append(std::move(rec));
   };
-  const size_t cap = static_cast<size_t>(options_.max_executors);
+  const size_t cap = Cap();
   while (counts_.running < cap && !ready_.empty()) {
     Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(ready_.top() & 0xffffffffu);
     ready_.pop();
@@ -209,12 +208,17 @@ Status Scheduler::LaunchBatch(size_t* launched) {
 }
 
 Status Scheduler::SyncForLaunch(double now) {
+  if (backend_->NeedsDurableLaunches()) return journal_->Sync();
   // Written in any case: after a kill -9 of porch, resume finds every launch.
-  if (backend_->NeedsDurableLaunches() || now - last_launch_sync_ >= kLaunchSyncSeconds) {
-    last_launch_sync_ = now;
-    return journal_->Sync();
-  }
-  return journal_->Write();
+  PORCH_RETURN_IF_ERROR(journal_->Write());
+  return SyncIfDue(now);
+}
+
+Status Scheduler::SyncIfDue(double now) {
+  // A clock stepped back counts as due.
+  if (now - last_sync_ < kLaunchSyncSeconds && now >= last_sync_) return Status::Ok();
+  last_sync_ = now;
+  return journal_->Sync();  // nothing new: no fdatasync
 }
 
 Status Scheduler::SubmitFailed(const Launch& l, const Status& why) {
@@ -518,6 +522,8 @@ Result<RunSummary> Scheduler::Run() {
       deadline = std::min(deadline, retries_.top().first);
     }
     for (const BackendEvent& ev : backend_->Wait(deadline)) PORCH_RETURN_IF_ERROR(Handle(ev));
+    // Where launches are not synced each, what was written is, once a second.
+    if (!backend_->NeedsDurableLaunches()) PORCH_RETURN_IF_ERROR(SyncIfDue(clock_->Now()));
     if (listener_) listener_->OnTick(counts_, clock_->Now());
     if (Status st = StopForBackend(); !st.ok()) return st;
   }

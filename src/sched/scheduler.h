@@ -25,6 +25,7 @@
 // Threading: single-threaded; Run() blocks until the run is over.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,6 +56,7 @@ struct SchedulerOptions {
   double planner_usd = 0;           // spent on planning the run: counts against the budget
   int64_t planner_tokens = 0;
   bool early_dependents = false;    // submit tasks while their dependencies run (see above)
+  int queue_ahead = 0;              // launches beyond max_executors (Capabilities::queues_ahead)
   double recover_wait_s = 120;      // resume: how long to keep asking a backend that cannot tell
 };
 
@@ -178,9 +180,13 @@ class Scheduler {
   // Appends to the journal; the first error is kept in journal_error_ and
   // stops the run at the next sync.
   void Append(JournalRecord rec);
+  // How many attempts may be with the backend at once.
+  size_t Cap() const { return static_cast<size_t>(options_.max_executors + std::max(0, options_.queue_ahead)); }
   // Makes the journal ready for launches: durable (Sync), or only written
   // where the backend allows it (Backend::NeedsDurableLaunches).
   Status SyncForLaunch(double now);
+  // Syncs the journal if a second passed since SyncIfDue last did.
+  Status SyncIfDue(double now);
 
   const Plan& plan_;
   const Dag& dag_;
@@ -217,7 +223,7 @@ class Scheduler {
   bool halted_ = false;
   std::mt19937_64 rng_;
   Status journal_error_;
-  double last_launch_sync_ = -1e300;  // when SyncForLaunch last synced
+  double last_sync_ = -1e300;  // when SyncIfDue last synced
   Status backend_error_;
 };
 

@@ -45,6 +45,11 @@ class FakeBackend : public Backend {
   // attempt with Launch::after starts when all those jobs succeeded, and is
   // cancelled when one of them did not.
   bool hold_dependents = false;
+  // Attempts that die with porch's machine (the local backend's kind).
+  bool durable_launches = true;
+  bool NeedsDurableLaunches() const override { return durable_launches; }
+  bool durable_job_ids = true;
+  bool NeedsDurableJobIds() const override { return durable_job_ids; }
   Capabilities capabilities() const override {
     Capabilities c;
     c.holds_dependents = hold_dependents;

@@ -136,6 +136,7 @@ TEST_F(CommandPoolTest, ATimeLimitEndsTheWholeGroupAfterItsGrace) {
   const double start = MonotonicSeconds();
   Start(s, 1);
   pid_t child = PidIn(dir_.path() + "/slow.pid");
+  ASSERT_GT(child, 0);
   RunUntil(1, 20);
   ASSERT_EQ(done_.count(1), 1u);
   EXPECT_TRUE(done_[1].timed_out);
@@ -162,31 +163,49 @@ TEST_F(CommandPoolTest, ACancelEndsThatCommandAndNoOther) {
 // that command ends.
 TEST_F(CommandPoolTest, WhatAnEndedCommandLeftIsKilledButNotADaemonOfARunningOne) {
   // b's daemon is orphaned at once (its parent, an inner shell, exits) and
-  // so becomes the pool's child while b still runs.
-  Start(Shell("b", "sh -c 'setsid sleep 300 & echo $! > b.pid'; sleep 1.5", {{"TAG", "b"}}), 2, {"TAG=b"});
+  // so becomes the pool's child while b still runs (until b.go appears).
+  Start(Shell("b", "sh -c 'setsid sleep 300 & echo $! > b.pid'; while [ ! -f b.go ]; do sleep 0.01; done",
+              {{"TAG", "b"}}),
+        2, {"TAG=b"});
   pid_t daemon = PidIn(dir_.path() + "/b.pid");
   ASSERT_GT(daemon, 0);
   Start(Shell("a", "setsid sleep 300 & echo $! > a.pid", {{"TAG", "a"}}), 1, {"TAG=a"});
   pid_t escaped = PidIn(dir_.path() + "/a.pid");
+  ASSERT_GT(escaped, 0);
   RunUntil(1, 20);
-  ASSERT_EQ(done_.count(1), 1u);
+  ASSERT_EQ(done_.count(1), 1u) << "a ends first";
   EXPECT_FALSE(Runs(escaped)) << "a's escaped child outlived a";
   EXPECT_TRUE(Runs(daemon)) << "b's daemon was killed while b ran";
+  ASSERT_TRUE(WriteFileFast(dir_.path() + "/b.go", "").ok());
   RunUntil(1, 20);
   ASSERT_EQ(done_.count(2), 1u);
   EXPECT_FALSE(Runs(daemon)) << "b's daemon outlived b";
 }
 
+// A child of the caller's (a supervisor) lives through the sweep that
+// follows a command's end, and its status comes back.
 TEST_F(CommandPoolTest, ChildrenOfTheCallersOwnComeBackWithTheirStatus) {
-  Start(Shell("long", "sleep 0.5"), 1);
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
   pid_t own = fork();
-  if (own == 0) _exit(7);
+  if (own == 0) {
+    close(go[1]);
+    char c;
+    _exit(read(go[0], &c, 1) == 1 ? 7 : 8);
+  }
+  close(go[0]);
   pool_.KeepChild(own);
+  Start(Shell("short", "true"), 1);
+  RunUntil(1, 20);
+  ASSERT_EQ(done_.count(1), 1u);
+  EXPECT_TRUE(Runs(own)) << "the caller's child was taken for an orphan";
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  Start(Shell("long", "sleep 0.5"), 2);  // keeps the loop going
   RunUntil(1, 20);
   ASSERT_EQ(kept_ended_.count(own), 1u);
   EXPECT_TRUE(WIFEXITED(kept_ended_[own]));
   EXPECT_EQ(WEXITSTATUS(kept_ended_[own]), 7);
-  EXPECT_EQ(done_[1].exit_code, 0) << "the caller's child was not taken for an orphan of 'long'";
 }
 
 TEST_F(CommandPoolTest, OutputPastTheCapIsCutAndSaysSo) {

@@ -330,6 +330,29 @@ TEST_F(SchedulerTest, JournalIsSyncedBeforeEverySubmit) {
   EXPECT_TRUE(journal_.pending.empty());
 }
 
+// The local backend's kind: launches are written before they are submitted
+// (a kill -9 of porch loses none) and synced once a second, not each.
+TEST_F(SchedulerTest, LaunchesOfABackendWhoseAttemptsDieWithTheMachineAreSyncedOnceASecond) {
+  for (int i = 0; i < 10; ++i) AddTask("t" + std::to_string(i), i ? std::vector<std::string>{"t" + std::to_string(i - 1)} : std::vector<std::string>{});
+  backend_.durable_launches = false;
+  backend_.durable_job_ids = false;  // as the local backend: spawned.log finds them
+  backend_.default_duration = 0.05;  // ten launches within half a second
+  journal_.writes_apart = true;
+  Run(1);
+  EXPECT_EQ(journal_.Of(Type::kLaunching).size(), 10u);
+  EXPECT_GE(journal_.writes, 10);
+  EXPECT_LE(journal_.syncs, 3) << "a sync per launch";
+  EXPECT_TRUE(journal_.pending.empty()) << "the end syncs everything";
+
+  // Over seconds, a sync at least once a second.
+  const int before = journal_.syncs;
+  plan_.tasks.clear();
+  for (int i = 0; i < 10; ++i) AddTask("u" + std::to_string(i), i ? std::vector<std::string>{"u" + std::to_string(i - 1)} : std::vector<std::string>{});
+  backend_.default_duration = 0.6;  // six seconds in all
+  Run(1);
+  EXPECT_GE(journal_.syncs - before, 5);
+}
+
 TEST_F(SchedulerTest, JournalFailureStopsTheRun) {
   AddTask("a");
   AddTask("b", {"a"});

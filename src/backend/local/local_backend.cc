@@ -37,9 +37,7 @@ bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks, int*
 }
 
 // Process `pid` started at `ticks` still runs (a recycled pid does not).
-bool Running(int pid, unsigned long long ticks) {
-  return pid > 0 && ticks != 0 && ProcessStartTicks(pid) == ticks;
-}
+bool Running(int pid, unsigned long long ticks) { return ProcessRuns(pid, ticks); }
 
 std::string SelfPath() {
   char buf[4096];
@@ -102,13 +100,43 @@ Status LocalBackend::StartSpawner() {
   return Status::Ok();
 }
 
+std::string LocalBackend::JobKey(const std::string& task_id, int attempt) {
+  return task_id + '\n' + std::to_string(attempt);
+}
+
 void LocalBackend::Dispatch(const json& msg) {
   if (!msg.is_object()) return;
+  auto text = [&](const char* k) { return msg.value(k, json()).is_string() ? msg[k].get<std::string>() : ""; };
+  auto integer = [&](const char* k) { return msg.value(k, json()).is_number_integer() ? msg[k].get<int64_t>() : 0; };
   if (msg.contains("exited")) {
-    exits_.emplace_back(msg.value("exited", 0), msg.value("status", 0));
+    exits_.emplace_back(JobKey(text("task"), static_cast<int>(integer("attempt"))),
+                        static_cast<int>(integer("status")));
+  } else if (msg.contains("started")) {
+    OnStarted(msg);
   } else {
-    replies_.push_back(msg);  // spawned, refused, fatal
+    replies_.push_back(msg);  // spawned, queued, refused, fatal
   }
+}
+
+void LocalBackend::OnStarted(const json& msg) {
+  const std::string task = msg.value("started", json()).is_string() ? msg["started"].get<std::string>() : "";
+  const int attempt = msg.value("attempt", json()).is_number_integer() ? msg["attempt"].get<int>() : 0;
+  auto it = jobs_.find(JobKey(task, attempt));
+  if (it == jobs_.end()) return;
+  Job& job = it->second;
+  job.pid = msg.value("pid", json()).is_number_integer() ? msg["pid"].get<int>() : 0;
+  job.start_ticks = msg.value("ticks", json()).is_number_unsigned() ? msg["ticks"].get<unsigned long long>() : 0;
+  if (msg.value("keeper", json()).is_number_integer()) job.keeper = msg["keeper"].get<int>();
+  if (msg.value("keeper_ticks", json()).is_number_unsigned()) {
+    job.keeper_ticks = msg["keeper_ticks"].get<unsigned long long>();
+  }
+  Emit(StartedEvent(job.index, job.attempt, clock_->Now()));
+}
+
+void LocalBackend::SendAdopted() {
+  if (fd_ < 0) return;
+  std::string line = json({{"adopted", adopted_}}).dump() + "\n";
+  if (!WriteAll(fd_, line, "the spawner's socket").ok()) LoseSpawner();
 }
 
 Status LocalBackend::ReadMessages(bool block) {
@@ -158,7 +186,7 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
     // "adopted": supervisors of an earlier porch still running, which the
     // spawner must keep room in the results log for too.
     json req = {{"task", l.task->id}, {"attempt", l.attempt}, {"limit", l.time_limit_s},
-                {"adopted", adopted_}};
+                {"adopted", adopted_}, {"slots", options_.slots}};
     requests += req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   if (ready.ok()) ready = WriteAll(fd_, requests, "the spawner's socket");
@@ -175,19 +203,21 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
       out.push_back(ready);
       continue;
     }
-    if (!r.contains("spawned")) {
+    if (!r.contains("spawned") && !r.contains("queued")) {
       std::string why = "local backend: " + r.value("error", std::string("refused"));
       // "stop": this machine cannot start attempts now (a full disk); the
       // run stops, to be resumed, without charging the task.
       out.push_back(r.value("stop", false) ? Status::Unavailable(why) : Status::InvalidArgument(why));
       continue;
     }
-    int pid = r.value("pid", 0);
-    unsigned long long ticks = r.value("ticks", 0ull);
+    // "queued": held until a slot frees ("started" follows), no pid yet.
+    const bool started = r.contains("spawned");
+    int pid = started ? r.value("pid", 0) : 0;
+    unsigned long long ticks = started ? r.value("ticks", 0ull) : 0;
     int keeper = r.value("keeper", 0);
     unsigned long long keeper_ticks = r.value("keeper_ticks", 0ull);
-    jobs_[pid] = {l.index, l.attempt, l.task->id, pid, ticks, true, keeper, keeper_ticks};
-    Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
+    jobs_[JobKey(l.task->id, l.attempt)] = {l.index, l.attempt, l.task->id, pid, ticks, true, keeper, keeper_ticks};
+    if (started) Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
     out.push_back(LocalJobId(pid, ticks, keeper, keeper_ticks));
   }
   return out;
@@ -195,24 +225,28 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
 
 BackendEvent LocalBackend::Collect(const Job& job, int wait_status, bool have_status) {
   Ending e;
-  e.without_result = "the attempt's supervisor ended without a result file";
+  e.without_result = job.keeper > 0 ? "the spawner that kept the command did not record how it ended"
+                                    : "the attempt's supervisor ended without a result file";
+  Result<AttemptResult> result = TakeResult(job.task_id, job.attempt);
+  if (job.keeper > 0 && !have_status && !result.ok()) {
+    // Its keeper was killed (the command ran on, or was never started):
+    // how it ended is unknown, and it is not the task's doing.
+    e.backend_says = BackendVerdict{FailureReason::kLost, e.without_result + "; it runs again"};
+  }
   if (have_status && WIFSIGNALED(wait_status)) {
     e.without_result += std::string(" (killed by signal ") + strsignal(WTERMSIG(wait_status)) + ")";
   } else if (have_status && WIFEXITED(wait_status)) {
     e.without_result += " (exit " + std::to_string(WEXITSTATUS(wait_status)) + ")";
     e.exit_code = WEXITSTATUS(wait_status);
   }
-  return ResolveEnding(job.index, job.attempt, clock_->Now(), TakeResult(job.task_id, job.attempt), e);
+  return ResolveEnding(job.index, job.attempt, clock_->Now(), result, e);
 }
 
 void LocalBackend::RefreshResults() {
   // Only the records of attempts this backend watches are kept (a resumed
   // run's log holds every earlier attempt's).
   results_.Refresh([this](const std::string& task_id, int attempt) {
-    for (const auto& [pid, job] : jobs_) {
-      if (job.attempt == attempt && job.task_id == task_id) return true;
-    }
-    return false;
+    return jobs_.count(JobKey(task_id, attempt)) > 0;
   });
 }
 
@@ -241,6 +275,7 @@ std::optional<BackendEvent> LocalBackend::FinishedEvent(const InFlight& f) {
 
 void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
   RefreshResults();
+  const size_t before = adopted_;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const Job& job = it->second;
     if (job.child) {
@@ -255,12 +290,13 @@ void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
       ++it;
     }
   }
+  if (adopted_ != before) SendAdopted();  // their slots are free
 }
 
 void LocalBackend::Poll(std::vector<BackendEvent>* events) {
   if (fd_ >= 0) ReadMessages(/*block=*/false).IgnoreError();  // a lost spawner turns jobs adopted
-  for (const auto& [pid, status] : exits_) {
-    auto it = jobs_.find(pid);
+  for (const auto& [key, status] : exits_) {
+    auto it = jobs_.find(key);
     if (it == jobs_.end() || !it->second.child) continue;
     events->push_back(Collect(it->second, status, true));
     jobs_.erase(it);
@@ -276,9 +312,18 @@ double LocalBackend::PollInterval() const {
 }
 
 void LocalBackend::Cancel(Dag::Index index, int attempt) {
-  for (const auto& [pid, job] : jobs_) {
+  for (const auto& [key, job] : jobs_) {
     if (job.index != index || job.attempt != attempt) continue;
-    if (job.keeper > 0) {
+    const int pid = job.pid;
+    if (job.child && fd_ >= 0) {
+      // The spawner stops it, or, if it still waits for a slot, ends it
+      // unstarted; either way its result says cancelled.
+      json req = {{"cancel", true}, {"task", job.task_id}, {"attempt", job.attempt}};
+      if (!WriteAll(fd_, req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
+                    "the spawner's socket").ok()) {
+        LoseSpawner();
+      }
+    } else if (job.keeper > 0) {
       // The keeper stops the command's group and records it cancelled.
       if (!Running(job.keeper, job.keeper_ticks) || !Running(pid, job.start_ticks)) continue;
       sigval value{};
@@ -298,7 +343,9 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
   }
   Job job{f.index, f.attempt, id, 0, 0, false};
   bool known = ParseJobId(f.job_id, &job.pid, &job.start_ticks, &job.keeper, &job.keeper_ticks);
-  if (!known) {  // porch died between the spawn and journaling the job id
+  // Not journaled (porch died between the spawn and journaling the job id),
+  // or held by the spawner when it was: spawned.log says more.
+  if (!known || (job.keeper > 0 && job.pid == 0)) {
     for (const SpawnedRecord& rec : ReadSpawnedLog(layout_.dir())) {
       if (rec.task != id || rec.attempt != f.attempt) continue;
       // The last record says most (a kept command's pid follows its keeper's).
@@ -310,8 +357,7 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
     }
   }
   if (known && Alive(job)) {
-    // A kept command recorded only by its keeper has no pid to go by.
-    jobs_[job.pid > 0 ? job.pid : unknown_key_++] = job;
+    jobs_[JobKey(id, f.attempt)] = job;
     ++adopted_;
     return RecoverOutcome::kAdopted;
   }

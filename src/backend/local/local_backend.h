@@ -46,6 +46,11 @@ namespace porch {
 struct LocalBackendOptions {
   std::string porch_path;        // the porch binary that serves as spawner; empty: this one
   double adopted_poll_s = 0.05;  // how often to look at re-adopted attempts
+  // The executor budget M: the spawner runs at most this many attempts at
+  // once (the re-adopted ones included) and holds up to M more, starting
+  // each as a slot frees, without a round trip through porch
+  // (Capabilities::queues_ahead). 0: it starts every attempt at once.
+  int slots = 0;
   // The spawner's whole environment: porch's own, plus what porch resolved
   // that attempts need (secrets reach AI tasks this way, never on disk).
   // Empty: porch's environment as it is.
@@ -65,6 +70,11 @@ class LocalBackend : public PollingBackend {
   bool NeedsDurableJobIds() const override { return false; }
   // Its attempts die with this machine.
   bool NeedsDurableLaunches() const override { return false; }
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.queues_ahead = options_.slots;
+    return c;
+  }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;
   void Cancel(Dag::Index index, int attempt) override;
   Result<RecoverOutcome> Recover(const InFlight& attempt) override;
@@ -80,7 +90,9 @@ class LocalBackend : public PollingBackend {
     Dag::Index index;
     int attempt;
     std::string task_id;
-    int pid;  // the supervisor, or the kept command (below 0: one that never started)
+    // The supervisor, or the kept command (0: held by the spawner, not
+    // started yet; below 0: one that never started).
+    int pid;
     unsigned long long start_ticks;
     bool child;  // the spawner reports its end; false: re-adopted
     int keeper = 0;  // the spawner that keeps the command; 0: a supervisor
@@ -94,8 +106,13 @@ class LocalBackend : public PollingBackend {
   // Reads what the spawner sent; `block` waits for at least one line.
   Status ReadMessages(bool block);
   void Dispatch(const nlohmann::json& msg);
+  static std::string JobKey(const std::string& task_id, int attempt);
+  // A held attempt the spawner started.
+  void OnStarted(const nlohmann::json& msg);
   void PollAdopted(std::vector<BackendEvent>* out);
   BackendEvent Collect(const Job& job, int wait_status, bool have_status);
+  // Tells the spawner how many re-adopted attempts still run (they hold slots).
+  void SendAdopted();
   // The spawner is gone: its children are watched like re-adopted ones.
   void LoseSpawner();
   // How an attempt ended: its record in the results log (command attempts),
@@ -112,10 +129,9 @@ class LocalBackend : public PollingBackend {
   int spawner_pid_ = 0;
   std::string inbox_;    // bytes read, not yet a whole line
   std::vector<nlohmann::json> replies_;      // answers to spawn requests, in order
-  std::vector<std::pair<int, int>> exits_;   // (pid, status) reported, not yet collected
-  std::unordered_map<int, Job> jobs_;        // by Job::pid
+  std::vector<std::pair<std::string, int>> exits_;  // (JobKey, status) reported, not yet collected
+  std::unordered_map<std::string, Job> jobs_;       // by JobKey
   size_t adopted_ = 0;                       // jobs_ that are not the spawner's children
-  int unknown_key_ = -(1 << 30);             // keys for jobs_ without a pid
 };
 
 // The job id of a supervisor: "local:<pid>:<start ticks>"; of a command the

@@ -229,7 +229,9 @@ TEST_F(LocalBackendTest, AKeptCommandOutlivesPorchAndIsCancelledThroughItsKeeper
   EXPECT_EQ(ProcessStartTicks(keeper), keeper_ticks) << "the keeper ended with porch";
   for (int i = 0; i < 2000 && !PathExists(layout_.output() + "/started"); ++i) usleep(10 * 1000);
   LocalBackend b(layout_, &clock_, Options());
-  EXPECT_EQ(*b.Recover({0, &slow, 1, id}), RecoverOutcome::kAdopted);
+  Result<RecoverOutcome> adopted = b.Recover({0, &slow, 1, id});
+  ASSERT_TRUE(adopted.ok());
+  EXPECT_EQ(*adopted, RecoverOutcome::kAdopted);
   b.Cancel(0, 1);
   auto events = Collect(b, 1);
   ASSERT_EQ(events.size(), 1u);
@@ -257,13 +259,79 @@ TEST_F(LocalBackendTest, ACommandWhoseKeeperWasKilledIsWaitedForThenLost) {
   ASSERT_EQ(kill(keeper, SIGKILL), 0);
   for (int i = 0; i < 500 && ProcessStartTicks(keeper) == keeper_ticks; ++i) usleep(10 * 1000);
   LocalBackend b(layout_, &clock_, Options());
-  EXPECT_EQ(*b.Recover({0, &slow, 1, id}), RecoverOutcome::kAdopted) << "the command still runs";
+  Result<RecoverOutcome> adopted = b.Recover({0, &slow, 1, id});
+  ASSERT_TRUE(adopted.ok());
+  EXPECT_EQ(*adopted, RecoverOutcome::kAdopted) << "the command still runs";
   EXPECT_TRUE(b.Wait(clock_.Now() + 0.3).empty());
   ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
   auto events = Collect(b, 1);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_NE(events[0].reason, FailureReason::kNone) << "no keeper, no result";
+  EXPECT_EQ(events[0].reason, FailureReason::kLost) << "no keeper, no result: it runs again, uncharged";
   EXPECT_EQ(*ReadFile(layout_.output() + "/slow.txt"), "done\n") << "it was waited for to its end";
+}
+
+// With slots (the executor budget), the spawner takes more attempts than it
+// runs and starts each as a slot frees: never more than M at once; a held
+// attempt can be cancelled; one still held when porch goes never starts
+// and says so.
+TEST_F(LocalBackendTest, HeldAttemptsStartAsSlotsFreeAndNeverBeyondM) {
+  std::vector<Task> tasks;
+  for (int i = 0; i < 4; ++i) {
+    const std::string n = std::to_string(i);
+    tasks.push_back(Command("t" + n, "mkdir running.lock && sleep 0.2 && rmdir running.lock && touch t" + n));
+  }
+  Plan(tasks);
+  LocalBackendOptions o = Options();
+  o.slots = 1;
+  LocalBackend b(layout_, &clock_, o);
+  EXPECT_EQ(b.capabilities().queues_ahead, 1);
+  std::vector<Launch> launches;
+  for (int i = 0; i < 4; ++i) launches.push_back({static_cast<Dag::Index>(i), &tasks[i], 1, 0});
+  auto ids = b.Submit(launches);
+  for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(ids[1]->rfind("local:0:0:", 0), 0u) << "held: no pid yet, " << *ids[1];
+  b.Cancel(3, 1);  // still held
+  auto events = Collect(b, 4);
+  ASSERT_EQ(events.size(), 4u);
+  for (const BackendEvent& ev : events) {
+    if (ev.index == 3) {
+      EXPECT_EQ(ev.reason, FailureReason::kCancelled) << ev.detail;
+    } else {
+      EXPECT_EQ(ev.reason, FailureReason::kNone) << "two at once would have met the lock: " << ev.detail;
+    }
+  }
+  EXPECT_FALSE(PathExists(layout_.output() + "/t3")) << "a cancelled held attempt never started";
+}
+
+TEST_F(LocalBackendTest, AnAttemptHeldWhenPorchGoesNeverStartsAndRunsAgainUncharged) {
+  Task first = Command("first", "while [ ! -f go ]; do sleep 0.01; done");
+  Task held = Command("held", "touch held-ran");
+  Plan({first, held});
+  LocalBackendOptions o = Options();
+  o.slots = 1;
+  std::string first_id, held_id;
+  {
+    LocalBackend gone(layout_, &clock_, o);
+    std::vector<Launch> launches = {{0, &first, 1, 0}, {1, &held, 1, 0}};
+    auto ids = gone.Submit(launches);
+    ASSERT_TRUE(ids[0].ok());
+    ASSERT_TRUE(ids[1].ok());
+    first_id = *ids[0];
+    held_id = *ids[1];
+  }  // porch goes while `held` waits for the slot
+  LocalBackend b(layout_, &clock_, Options());
+  for (const InFlight& f : {InFlight{0, &first, 1, first_id}, InFlight{1, &held, 1, held_id}}) {
+    Result<RecoverOutcome> r = b.Recover(f);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, RecoverOutcome::kAdopted);
+  }
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  auto events = Collect(b, 2);  // `first` to its end: nothing outlives the test
+  ASSERT_EQ(events.size(), 2u);
+  for (const BackendEvent& ev : events) {
+    EXPECT_EQ(ev.reason, ev.index == 1 ? FailureReason::kLost : FailureReason::kNone) << ev.detail;
+  }
+  EXPECT_FALSE(PathExists(layout_.output() + "/held-ran"));
 }
 
 TEST_F(LocalBackendTest, AnUnknownTaskIsRefusedAsInvalid) {
