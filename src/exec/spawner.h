@@ -22,28 +22,38 @@
 //
 // Protocol over one stream socket (fd), one JSON object per line:
 //   porch -> spawner  {"task": ID, "attempt": N, "limit": S, "grace": S,
-//                      "adopted": A (attempts porch re-adopted, still running)}
-//   spawner -> porch  {"spawned": ID, "attempt": N, "pid": P, "ticks": T}
+//                      "adopted": A (attempts porch re-adopted, still running),
+//                      "slots": M (at most M attempts at once, the adopted
+//                      ones included; absent or 0: no bound)}
+//                     {"adopted": A} alone when that count changes (their
+//                     slots free up)
+//                     {"cancel": true, "task": ID, "attempt": N}
+//   spawner -> porch  one answer per request, in request order:
+//                     {"spawned": ID, "attempt": N, "pid": P, "ticks": T}
 //                     (with "keeper": K, "keeper_ticks": KT when the spawner
 //                     K keeps the command P itself; P is below 0 for a
 //                     command that could not start, whose result is already
-//                     in results.log)
-//                     or {"refused": ID, "attempt": N, "error": "..."}
+//                     written), or
+//                     {"queued": ID, "attempt": N, "keeper": K, "keeper_ticks": KT}
+//                     when no slot is free: it starts when one is, and then
+//                     {"started": ID, "attempt": N, "pid": P, "ticks": T, ...}
+//                     follows, or
+//                     {"refused": ID, "attempt": N, "error": "..."}
 //                     (with "stop": true when no attempt can start now,
-//                     e.g. the disk is full: porch stops the run),
-//                     (one per request, in request order), and
-//                     {"exited": P, "status": W} when an attempt ends (W as
-//                     waitpid reports a supervisor's end: exit kExecOk,
-//                     kExecTaskFailed or kExecNoResult once the result is
-//                     written).
-// A kept command is cancelled by sigqueue(K, SpawnerCancelSignal(), P): a
-// signal reaches the keeper of an earlier porch too, which porch no longer
-// has a socket to.
+//                     e.g. the disk is full: porch stops the run);
+//                     and {"exited": P, "status": W, "task": ID, "attempt": N}
+//                     when an attempt ends (W as waitpid reports a
+//                     supervisor's end: exit kExecOk, kExecTaskFailed or
+//                     kExecNoResult once the result is written; a queued
+//                     attempt cancelled or dropped ends with its result
+//                     written and P below 0).
+// A kept command of a spawner porch no longer has a socket to (an earlier
+// porch's) is cancelled by sigqueue(K, SpawnerCancelSignal(), P).
 //
-// spawned.log: before a command starts, the spawner appends the attempt
-// with its own pid and start time as keeper; once it runs, again with the
-// command's. A supervisor's record (its pid and start time) is appended
-// before it starts the task (a pipe holds it back). So a porch killed
+// spawned.log: when it takes an attempt (before it answers), the spawner
+// appends it with its own pid and start time as keeper; once a command
+// runs, again with the command's. A supervisor's record (its pid and start
+// time) is appended before it starts the task (a pipe holds it back). So a porch killed
 // before it journaled the job id still finds the attempt on resume, and an
 // attempt that could not be recorded never runs.
 //
@@ -55,8 +65,9 @@
 //
 // Lifetime: the spawner leaves porch's process tree when it starts (porch
 // never waits for it). When porch goes away (EOF on the socket), it takes
-// no more requests, keeps the commands it runs until they end, writes their
-// results and exits; supervisors, in process groups of their own, run on.
+// no more requests, records the queued attempts as lost (never started),
+// keeps the commands it runs until they end, writes their results and
+// exits; supervisors, in process groups of their own, run on.
 // `porch resume` re-adopts both. SIGTERM, SIGINT or SIGHUP to the spawner
 // cancel the commands it keeps.
 #pragma once

@@ -57,6 +57,27 @@ class LocalBackendTest : public ::testing::Test {
     return finished;
   }
 
+  // A kept command's job id, with its keeper.
+  struct Kept {
+    std::string id;
+    int keeper = 0;
+    unsigned long long keeper_ticks = 0;
+  };
+  // Submits attempt 1 of `t` (task index 0) from a porch that then goes away.
+  Kept SubmitAndLeave(const Task& t) {
+    LocalBackend gone(layout_, &clock_, Options());
+    std::vector<Launch> launches = {{0, &t, 1, 0}};
+    Result<std::string> id = gone.Submit(launches)[0];
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    Kept k;
+    k.id = id.ok() ? *id : "";
+    int pid = 0;
+    unsigned long long ticks = 0;
+    EXPECT_EQ(std::sscanf(k.id.c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &k.keeper, &k.keeper_ticks), 4)
+        << k.id;
+    return k;
+  }
+
   SignalGuard signals_;
   TempDir dir_;
   RunLayout layout_;
@@ -215,17 +236,8 @@ TEST_F(LocalBackendTest, RecoverFindsAnAttemptWhoseJobIdWasNeverJournaled) {
 TEST_F(LocalBackendTest, AKeptCommandOutlivesPorchAndIsCancelledThroughItsKeeper) {
   Task slow = Command("slow", "touch started; sleep 30");
   Plan({slow});
-  std::string id;
-  {
-    LocalBackend first(layout_, &clock_, Options());
-    std::vector<Launch> launches = {{0, &slow, 1, 0}};
-    Result<std::string> submitted = first.Submit(launches)[0];
-    ASSERT_TRUE(submitted.ok());
-    id = *submitted;
-  }  // porch goes away
-  int pid = 0, keeper = 0;
-  unsigned long long ticks = 0, keeper_ticks = 0;
-  ASSERT_EQ(std::sscanf(id.c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4) << id;
+  auto [id, keeper, keeper_ticks] = SubmitAndLeave(slow);
+  ASSERT_GT(keeper, 0);
   EXPECT_EQ(ProcessStartTicks(keeper), keeper_ticks) << "the keeper ended with porch";
   for (int i = 0; i < 2000 && !PathExists(layout_.output() + "/started"); ++i) usleep(10 * 1000);
   LocalBackend b(layout_, &clock_, Options());
@@ -247,15 +259,8 @@ TEST_F(LocalBackendTest, AKeptCommandOutlivesPorchAndIsCancelledThroughItsKeeper
 TEST_F(LocalBackendTest, ACommandWhoseKeeperWasKilledIsWaitedForThenLost) {
   Task slow = Command("slow", "while [ ! -f go ]; do sleep 0.01; done; echo done > slow.txt");
   Plan({slow});
-  std::string id;
-  {
-    LocalBackend first(layout_, &clock_, Options());
-    std::vector<Launch> launches = {{0, &slow, 1, 0}};
-    id = *first.Submit(launches)[0];
-  }
-  int pid = 0, keeper = 0;
-  unsigned long long ticks = 0, keeper_ticks = 0;
-  ASSERT_EQ(std::sscanf(id.c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4) << id;
+  auto [id, keeper, keeper_ticks] = SubmitAndLeave(slow);
+  ASSERT_GT(keeper, 0);
   ASSERT_EQ(kill(keeper, SIGKILL), 0);
   for (int i = 0; i < 500 && ProcessStartTicks(keeper) == keeper_ticks; ++i) usleep(10 * 1000);
   LocalBackend b(layout_, &clock_, Options());
