@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -142,7 +141,8 @@ class Spawner {
     while (fd_ >= 0 || pool_.running() > 0) {
       fds.clear();
       fds.push_back({sigfd_, POLLIN, 0});
-      fds.push_back({fd_, POLLIN, 0});  // -1 once porch is gone: poll skips it
+      // -1 once porch is gone: poll skips it.
+      fds.push_back({fd_, static_cast<short>(POLLIN | (outbox_.empty() ? 0 : POLLOUT)), 0});
       pool_.PollFds(&fds);
       if (poll(fds.data(), fds.size(), pool_.TimeoutMs(MonotonicSeconds())) < 0 && errno != EINTR) {
         return kExecUsage;
@@ -150,7 +150,8 @@ class Spawner {
       if (fds[0].revents & POLLIN) TakeSignals();
       for (const auto& [pid, status] : pool_.Service(fds, MonotonicSeconds())) SupervisorEnded(pid, status);
       for (const CommandPool::Outcome& o : pool_.Finished()) Record(o);
-      if (fd_ >= 0 && fds[1].revents != 0 && !ReadRequests()) Hangup();
+      if (fd_ >= 0 && (fds[1].revents & ~POLLOUT) != 0 && !ReadRequests()) Hangup();
+      if (fd_ >= 0 && !queue_.empty() && PorchGone()) Hangup();  // what it holds never starts
       StartQueued();
       Flush();  // one send for all a turn says: porch wakes once
     }
@@ -184,15 +185,20 @@ class Spawner {
     outbox_ += '\n';
   }
 
+  // Sends what the socket takes now; the rest waits for POLLOUT.
   void Flush() {
-    std::string out;
-    out.swap(outbox_);
-    for (size_t off = 0; fd_ >= 0 && off < out.size();) {
-      ssize_t n = send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    size_t off = 0;
+    while (fd_ >= 0 && off < outbox_.size()) {
+      ssize_t n = send(fd_, outbox_.data() + off, outbox_.size() - off, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Hangup();  // porch is gone
+      if (n < 0 && errno == EAGAIN) break;
+      if (n <= 0) {
+        outbox_.clear();
+        return Hangup();  // porch is gone
+      }
       off += static_cast<size_t>(n);
     }
+    outbox_.erase(0, off);
   }
 
   void TakeSignals() {
@@ -292,7 +298,7 @@ class Spawner {
   // Ends every waiting attempt unstarted, with a result that says why.
   void DropQueue(FailureReason reason, const std::string& why) {
     std::deque<Pending> dropped;
-    dropped.swap(queue_);  // Send may hang up, which drops the queue again
+    dropped.swap(queue_);
     for (Pending& p : dropped) EndUnstarted(std::move(p), reason, why);
   }
 
@@ -321,7 +327,14 @@ class Spawner {
     }
     auto running = running_.find(Key(task, attempt));
     if (running == running_.end()) return;
-    if (!pool_.Cancel(running->second)) kill(running->second, SIGTERM);  // a supervisor
+    const pid_t pid = running->second;
+    // A supervisor stops its command and reports; a kept command the pool
+    // stops (one already reaped, its pid maybe reused, is left alone).
+    if (supervised_.count(pid) > 0) {
+      kill(pid, SIGTERM);
+    } else {
+      pool_.Cancel(pid);
+    }
   }
 
   // One record per write, framed by newlines: a record cut short by a full
@@ -532,12 +545,9 @@ int ServeSpawner(const std::string& run_dir, int fd) {
   // A write to a vanished reader is an error to handle, not a death (the
   // commands get the default back: Spawn resets it).
   signal(SIGPIPE, SIG_IGN);
-  // Two pipes per command it keeps: as many as the hard limit allows.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
+  // Never blocked writing to porch while porch writes to it (Flush keeps
+  // what the socket does not take).
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
   if (!run.ok()) {
     std::string line = json({{"fatal", run.status().message()}}).dump() + "\n";

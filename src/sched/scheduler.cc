@@ -35,6 +35,7 @@ Scheduler::Scheduler(const Plan& plan, const Dag& dag, Backend* backend, Journal
   spent_tokens_ = options_.planner_tokens;
   const size_t n = dag.size();
   state_.assign(n, static_cast<uint8_t>(TaskState::kPending));
+  started_.assign(n, 0);
   attempt_.assign(n, 0);
   failures_.assign(n, 0);
   lost_.assign(n, 0);
@@ -145,6 +146,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
       return;
     }
     int attempt = ++attempt_[i];
+    started_[i] = 0;
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
     Launch l{i, &t, attempt, limit, {}};
@@ -161,6 +163,9 @@ Status Scheduler::LaunchBatch(size_t* launched) {
   const size_t cap = Cap();
   while (counts_.running < cap && !ready_.empty()) {
     Dag::Index i = UINT32_MAX - static_cast<Dag::Index>(ready_.top() & 0xffffffffu);
+    // An AI task is never held by the backend ahead of a free slot (the
+    // budget must stop it): it waits, and what ranks below it with it.
+    if (plan_.tasks[i].is_agent() && counts_.running >= static_cast<size_t>(options_.max_executors)) break;
     ready_.pop();
     if (state(i) == TaskState::kPending) take(i);
   }
@@ -221,6 +226,13 @@ Status Scheduler::SyncIfDue(double now) {
   return journal_->Sync();  // nothing new: no fdatasync
 }
 
+void Scheduler::CancelUnstarted() {
+  if (options_.queue_ahead <= 0) return;  // every other backend starts what it is given
+  for (Dag::Index i = 0; i < dag_.size(); ++i) {
+    if (state(i) == TaskState::kRunning && !started_[i]) backend_->Cancel(i, attempt_[i]);
+  }
+}
+
 Status Scheduler::SubmitFailed(const Launch& l, const Status& why) {
   const Status::Code code = why.code();
   if (code == Status::Code::kUnavailable || code == Status::Code::kInfeasible) {
@@ -249,6 +261,7 @@ Status Scheduler::Handle(const BackendEvent& ev) {
   }
   const Task& t = plan_.tasks[i];
   if (ev.kind == BackendEvent::Kind::kStarted) {
+    started_[i] = 1;
     JournalRecord rec;
     rec.type = Type::kStarted;
     rec.time = ev.time;
@@ -392,7 +405,10 @@ void Scheduler::Finish(Dag::Index i, const BackendEvent& ev) {
     case Decision::kUnknown:
       next = TaskState::kFailed;
       SetState(i, next);
-      if (options_.fail_fast) halted_ = true;
+      if (options_.fail_fast && !halted_) {
+        halted_ = true;
+        CancelUnstarted();  // "nothing new": not even what the backend holds
+      }
       break;
   }
   if (held_) held_->OnEnded(i, next == TaskState::kSucceeded, backend_, attempt_);

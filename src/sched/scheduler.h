@@ -4,7 +4,12 @@
 // Clock passed in, so tests drive it with fakes and no real time passes.
 //
 // Rules:
-//  - at most max_executors attempts are in flight;
+//  - at most max_executors attempts are in flight, or, for a backend that
+//    holds attempts ahead and starts them as its M slots free
+//    (queue_ahead, the local backend), max_executors + queue_ahead, of
+//    which the backend runs M; an AI task is only given to it when one of
+//    the M is free (so the budget still stops new AI work), and at a
+//    fail-fast halt what it holds unstarted is cancelled;
 //  - a task starts only when all its dependencies succeeded;
 //  - among ready tasks, the one with the longest remaining path to the end of
 //    the DAG starts first; ties go to plan order;
@@ -185,6 +190,9 @@ class Scheduler {
   // Makes the journal ready for launches: durable (Sync), or only written
   // where the backend allows it (Backend::NeedsDurableLaunches).
   Status SyncForLaunch(double now);
+  // Cancels the attempts the backend holds and has not started
+  // (Capabilities::queues_ahead), at a fail-fast halt.
+  void CancelUnstarted();
   // Syncs the journal if a second passed since SyncIfDue last did.
   Status SyncIfDue(double now);
 
@@ -200,6 +208,7 @@ class Scheduler {
   CompletionStage* completion_;
 
   std::vector<uint8_t> state_;
+  std::vector<uint8_t> started_;  // the current attempt's kStarted arrived
   std::vector<int32_t> attempt_;
   std::vector<uint8_t> failures_;
   std::vector<uint8_t> lost_;

@@ -126,17 +126,28 @@ void LocalBackend::OnStarted(const json& msg) {
   Job& job = it->second;
   job.pid = msg.value("pid", json()).is_number_integer() ? msg["pid"].get<int>() : 0;
   job.start_ticks = msg.value("ticks", json()).is_number_unsigned() ? msg["ticks"].get<unsigned long long>() : 0;
-  if (msg.value("keeper", json()).is_number_integer()) job.keeper = msg["keeper"].get<int>();
-  if (msg.value("keeper_ticks", json()).is_number_unsigned()) {
-    job.keeper_ticks = msg["keeper_ticks"].get<unsigned long long>();
-  }
-  Emit(StartedEvent(job.index, job.attempt, clock_->Now()));
+  // A supervisor has no keeper: it runs on by itself.
+  job.keeper = msg.value("keeper", json()).is_number_integer() ? msg["keeper"].get<int>() : 0;
+  job.keeper_ticks =
+      msg.value("keeper_ticks", json()).is_number_unsigned() ? msg["keeper_ticks"].get<unsigned long long>() : 0;
+  // Handed out by Poll before any end it reads with it.
+  started_.push_back(StartedEvent(job.index, job.attempt, clock_->Now()));
 }
 
 void LocalBackend::SendAdopted() {
-  if (fd_ < 0) return;
-  std::string line = json({{"adopted", adopted_}}).dump() + "\n";
-  if (!WriteAll(fd_, line, "the spawner's socket").ok()) LoseSpawner();
+  if (fd_ >= 0 && !SendToSpawner(json({{"adopted", adopted_}}).dump() + "\n").ok()) LoseSpawner();
+}
+
+Status LocalBackend::SendToSpawner(const std::string& data) {
+  if (fd_ < 0) return Status::Unavailable("the spawner is gone");
+  for (size_t off = 0; off < data.size();) {
+    // MSG_NOSIGNAL: a spawner gone is an error here, not porch's death.
+    ssize_t n = send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("cannot write to the spawner's socket", errno);
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
 }
 
 Status LocalBackend::ReadMessages(bool block) {
@@ -189,10 +200,24 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
                 {"adopted", adopted_}, {"slots", options_.slots}};
     requests += req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
-  if (ready.ok()) ready = WriteAll(fd_, requests, "the spawner's socket");
+  // Known before any answer: a "started" may come before the batch's
+  // answers are all read.
   for (const Launch& l : launches) {
+    jobs_[JobKey(l.task->id, l.attempt)] = {l.index, l.attempt, l.task->id, 0, 0, true, 0, 0};
+  }
+  if (ready.ok()) ready = SendToSpawner(requests);
+  // Forgets a job this batch registered and the spawner did not take.
+  auto drop = [this](const std::string& key) {
+    auto it = jobs_.find(key);
+    if (it == jobs_.end()) return;
+    if (!it->second.child && adopted_ > 0) --adopted_;  // LoseSpawner counted it
+    jobs_.erase(it);
+  };
+  for (const Launch& l : launches) {
+    const std::string key = JobKey(l.task->id, l.attempt);
     while (ready.ok() && replies_.empty()) ready = ReadMessages(/*block=*/true);
     if (!ready.ok()) {
+      drop(key);
       out.push_back(ready.Annotate("local backend"));
       continue;
     }
@@ -200,25 +225,32 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
     replies_.erase(replies_.begin());
     if (r.contains("fatal")) {  // the spawner could not load the run
       ready = Status::Unavailable("local backend: the spawner: " + r.value("fatal", std::string()));
+      drop(key);
       out.push_back(ready);
       continue;
     }
     if (!r.contains("spawned") && !r.contains("queued")) {
+      drop(key);
       std::string why = "local backend: " + r.value("error", std::string("refused"));
       // "stop": this machine cannot start attempts now (a full disk); the
       // run stops, to be resumed, without charging the task.
       out.push_back(r.value("stop", false) ? Status::Unavailable(why) : Status::InvalidArgument(why));
       continue;
     }
-    // "queued": held until a slot frees ("started" follows), no pid yet.
-    const bool started = r.contains("spawned");
-    int pid = started ? r.value("pid", 0) : 0;
-    unsigned long long ticks = started ? r.value("ticks", 0ull) : 0;
-    int keeper = r.value("keeper", 0);
-    unsigned long long keeper_ticks = r.value("keeper_ticks", 0ull);
-    jobs_[JobKey(l.task->id, l.attempt)] = {l.index, l.attempt, l.task->id, pid, ticks, true, keeper, keeper_ticks};
-    if (started) Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
-    out.push_back(LocalJobId(pid, ticks, keeper, keeper_ticks));
+    Job& job = jobs_[key];
+    if (r.contains("spawned")) {
+      job.pid = r.value("pid", 0);
+      job.start_ticks = r.value("ticks", 0ull);
+      job.keeper = r.value("keeper", 0);
+      job.keeper_ticks = r.value("keeper_ticks", 0ull);
+      Emit(StartedEvent(l.index, l.attempt, clock_->Now()));
+    } else if (job.pid == 0) {
+      // "queued": held until a slot frees ("started" follows, unless it
+      // came already), no pid yet.
+      job.keeper = r.value("keeper", 0);
+      job.keeper_ticks = r.value("keeper_ticks", 0ull);
+    }
+    out.push_back(LocalJobId(job.pid, job.start_ticks, job.keeper, job.keeper_ticks));
   }
   return out;
 }
@@ -295,6 +327,8 @@ void LocalBackend::PollAdopted(std::vector<BackendEvent>* out) {
 
 void LocalBackend::Poll(std::vector<BackendEvent>* events) {
   if (fd_ >= 0) ReadMessages(/*block=*/false).IgnoreError();  // a lost spawner turns jobs adopted
+  for (BackendEvent& ev : started_) events->push_back(std::move(ev));  // before their ends
+  started_.clear();
   for (const auto& [key, status] : exits_) {
     auto it = jobs_.find(key);
     if (it == jobs_.end() || !it->second.child) continue;
@@ -319,8 +353,7 @@ void LocalBackend::Cancel(Dag::Index index, int attempt) {
       // The spawner stops it, or, if it still waits for a slot, ends it
       // unstarted; either way its result says cancelled.
       json req = {{"cancel", true}, {"task", job.task_id}, {"attempt", job.attempt}};
-      if (!WriteAll(fd_, req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
-                    "the spawner's socket").ok()) {
+      if (!SendToSpawner(req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n").ok()) {
         LoseSpawner();
       }
     } else if (job.keeper > 0) {

@@ -24,8 +24,10 @@
 //
 // Events: the spawner reports each attempt's end on its socket, which
 // wakes Wait() at once; attempts re-adopted after a resume are looked at
-// every adopted_poll_s. Cancel: a kept command through a signal to its
-// keeper (exec/spawner.h), a supervisor by SIGTERM.
+// every adopted_poll_s. Cancel: the run's own spawner is asked on its
+// socket (it stops a running attempt, or ends a held one unstarted); a kept
+// command of an earlier porch's spawner through a signal to that keeper
+// (exec/spawner.h), an earlier supervisor by SIGTERM.
 #pragma once
 
 #include <map>
@@ -111,6 +113,8 @@ class LocalBackend : public PollingBackend {
   void OnStarted(const nlohmann::json& msg);
   void PollAdopted(std::vector<BackendEvent>* out);
   BackendEvent Collect(const Job& job, int wait_status, bool have_status);
+  // Writes to the spawner's socket.
+  Status SendToSpawner(const std::string& data);
   // Tells the spawner how many re-adopted attempts still run (they hold slots).
   void SendAdopted();
   // The spawner is gone: its children are watched like re-adopted ones.
@@ -130,6 +134,7 @@ class LocalBackend : public PollingBackend {
   std::string inbox_;    // bytes read, not yet a whole line
   std::vector<nlohmann::json> replies_;      // answers to spawn requests, in order
   std::vector<std::pair<std::string, int>> exits_;  // (JobKey, status) reported, not yet collected
+  std::vector<BackendEvent> started_;               // held attempts the spawner started
   std::unordered_map<std::string, Job> jobs_;       // by JobKey
   size_t adopted_ = 0;                       // jobs_ that are not the spawner's children
 };

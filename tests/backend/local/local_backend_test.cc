@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
+#include <optional>
+
 #include "exec/attempt.h"
 #include "exec/spawner.h"
 #include "model/result_file.h"
@@ -296,7 +299,19 @@ TEST_F(LocalBackendTest, HeldAttemptsStartAsSlotsFreeAndNeverBeyondM) {
   for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
   EXPECT_EQ(ids[1]->rfind("local:0:0:", 0), 0u) << "held: no pid yet, " << *ids[1];
   b.Cancel(3, 1);  // still held
-  auto events = Collect(b, 4);
+  // Each attempt that ran is told started once, before its end.
+  std::vector<BackendEvent> events;
+  std::map<Dag::Index, int> started;
+  for (double until = clock_.Now() + 20; events.size() < 4 && clock_.Now() < until;) {
+    for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
+      if (ev.kind == BackendEvent::Kind::kStarted) {
+        ++started[ev.index];
+        continue;
+      }
+      EXPECT_EQ(started[ev.index], ev.index == 3 ? 0 : 1) << "task " << ev.index;
+      events.push_back(ev);
+    }
+  }
   ASSERT_EQ(events.size(), 4u);
   for (const BackendEvent& ev : events) {
     if (ev.index == 3) {
@@ -324,6 +339,14 @@ TEST_F(LocalBackendTest, AnAttemptHeldWhenPorchGoesNeverStartsAndRunsAgainUnchar
     first_id = *ids[0];
     held_id = *ids[1];
   }  // porch goes while `held` waits for the slot
+  // The spawner says so in the results log before anything else ends.
+  std::optional<AttemptResult> dropped;
+  for (int i = 0; i < 500 && !dropped; ++i, usleep(10 * 1000)) {
+    dropped = ResultLog::Scan(layout_.results_log(), "held", 1);
+  }
+  ASSERT_TRUE(dropped.has_value());
+  EXPECT_EQ(dropped->reason, FailureReason::kLost);
+  EXPECT_NE(dropped->detail.find("porch went away"), std::string::npos) << dropped->detail;
   LocalBackend b(layout_, &clock_, Options());
   for (const InFlight& f : {InFlight{0, &first, 1, first_id}, InFlight{1, &held, 1, held_id}}) {
     Result<RecoverOutcome> r = b.Recover(f);
