@@ -77,8 +77,8 @@ void ProgressPrinter::Redraw(double now) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "\r\033[K[%s] %zu/%zu done, %zu running, %zu failed, %zu skipped, %zu pending",
-                FormatDuration(now - start_).c_str(), done, total_, counts_.running,
-                counts_.failed, counts_.skipped, counts_.pending + counts_.retry_wait);
+                FormatDuration(now - start_).c_str(), done, total_, counts_.running - counts_.queued,
+                counts_.failed, counts_.skipped, counts_.pending + counts_.retry_wait + counts_.queued);
   std::fputs(buf, out_);
   std::fflush(out_);
   line_shown_ = true;

@@ -68,6 +68,10 @@ void Scheduler::SetState(Dag::Index i, TaskState s) {
   };
   --*bucket(state(i));
   ++*bucket(s);
+  // Attempts the backend holds ahead of a free slot (queue_ahead), not
+  // started yet: counted apart, so "running" is what runs.
+  if (!started_[i] && state(i) == TaskState::kRunning) --counts_.queued;
+  if (!started_[i] && s == TaskState::kRunning) ++counts_.queued;
   state_[i] = static_cast<uint8_t>(s);
 }
 
@@ -88,6 +92,7 @@ void Scheduler::Restore(const RunState& run) {
     if (rec.state == TaskState::kSucceeded) {
       SetState(i, TaskState::kSucceeded);
     } else if (rec.state == TaskState::kRunning) {
+      started_[i] = 1;  // an earlier porch's: running, or lost (nothing holds it now)
       SetState(i, TaskState::kRunning);
       to_recover_.push_back({i, &t, rec.attempts.back().number, rec.attempts.back().job_id});
       if (held_) held_->Restore(i, rec.attempts.back().job_id);
@@ -146,7 +151,8 @@ Status Scheduler::LaunchBatch(size_t* launched) {
       return;
     }
     int attempt = ++attempt_[i];
-    started_[i] = 0;
+    // Held by the backend until its kStarted, where it may hold attempts.
+    started_[i] = options_.queue_ahead > 0 ? 0 : 1;
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
     Launch l{i, &t, attempt, limit, {}};
@@ -261,6 +267,7 @@ Status Scheduler::Handle(const BackendEvent& ev) {
   }
   const Task& t = plan_.tasks[i];
   if (ev.kind == BackendEvent::Kind::kStarted) {
+    if (!started_[i] && counts_.queued > 0) --counts_.queued;
     started_[i] = 1;
     JournalRecord rec;
     rec.type = Type::kStarted;

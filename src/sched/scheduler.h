@@ -67,7 +67,8 @@ struct SchedulerOptions {
 
 struct RunCounts {
   size_t pending = 0;  // waiting for dependencies or a free executor
-  size_t running = 0;
+  size_t running = 0;  // given to the backend (held ones included)
+  size_t queued = 0;   // of those, waiting in the backend for one of its M slots (queue_ahead)
   size_t retry_wait = 0;
   size_t succeeded = 0;
   size_t failed = 0;

@@ -115,6 +115,19 @@ TEST(ProgressPrinterTest, TerminalRedrawsOneLiveLineAndClearsIt) {
   EXPECT_EQ(c.text().substr(c.text().size() - 4), "\r\033[K");
 }
 
+// Attempts the backend holds for a free slot are not running yet: the line
+// shows them as pending.
+TEST(ProgressPrinterTest, AttemptsWaitingForASlotAreShownPending) {
+  Capture c;
+  ProgressPrinter p(c.file(), /*tty=*/true, false, 0, 8);
+  RunCounts counts;
+  counts.running = 4;
+  counts.queued = 2;
+  counts.pending = 4;
+  p.OnTick(counts, 1);
+  EXPECT_NE(c.text().find("0/8 done, 2 running, 0 failed, 0 skipped, 6 pending"), std::string::npos) << c.text();
+}
+
 TEST(ProgressPrinterTest, TicksAreThrottledOnATerminal) {
   Capture c;
   ProgressPrinter p(c.file(), true, false, 0, 1);

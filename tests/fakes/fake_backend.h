@@ -45,6 +45,9 @@ class FakeBackend : public Backend {
   // attempt with Launch::after starts when all those jobs succeeded, and is
   // cancelled when one of them did not.
   bool hold_dependents = false;
+  // Capabilities::queues_ahead (this fake starts everything at once and
+  // sends no kStarted: every attempt stays "queued" until it ends).
+  int queues_ahead = 0;
   // Attempts that die with porch's machine (the local backend's kind).
   bool durable_launches = true;
   bool NeedsDurableLaunches() const override { return durable_launches; }
@@ -53,6 +56,7 @@ class FakeBackend : public Backend {
   Capabilities capabilities() const override {
     Capabilities c;
     c.holds_dependents = hold_dependents;
+    c.queues_ahead = queues_ahead;
     return c;
   }
   // Recover() fails (Unavailable) this many times before it answers.

@@ -47,6 +47,7 @@ class SchedulerTest : public ::testing::Test {
     o.jitter_seed = 1;
     o.budget_usd = budget_usd_;
     o.early_dependents = backend_.hold_dependents;
+    o.queue_ahead = backend_.queues_ahead;
     return o;
   }
 
@@ -354,6 +355,44 @@ TEST_F(SchedulerTest, LaunchesOfABackendWhoseAttemptsDieWithTheMachineAreSyncedO
   backend_.Script("long", {FakeOutcome{5.0}});
   Run(2);
   EXPECT_GE(journal_.syncs - before, 4);
+}
+
+// A backend that holds attempts ahead is given up to M of them beyond M;
+// those it has not started are counted apart (and none is left at the end).
+TEST_F(SchedulerTest, ABackendThatQueuesAheadIsGivenMoreThanMAndTheyCountAsQueued) {
+  for (int i = 0; i < 8; ++i) AddTask("t" + std::to_string(i));
+  backend_.queues_ahead = 2;
+  RunSummary s = Run(2);
+  EXPECT_EQ(backend_.max_running, 4u);
+  EXPECT_EQ(s.counts.succeeded, 8u);
+  EXPECT_EQ(s.counts.queued, 0u);
+  EXPECT_EQ(s.counts.running, 0u);
+}
+
+// AI tasks are given only for a free slot (the budget must be able to stop
+// them), and a fail-fast halt cancels what the backend holds unstarted.
+TEST_F(SchedulerTest, AQueueingBackendHoldsNoAiTaskAndGivesUpItsQueueAtAFailFastHalt) {
+  for (const char* id : {"ai1", "ai2", "ai3"}) {
+    AddTask(id);
+    plan_.tasks.back().command.clear();
+    plan_.tasks.back().prompt = "write code";
+  }
+  backend_.queues_ahead = 1;
+  Run(1);
+  EXPECT_EQ(backend_.max_running, 1u) << "an AI task was held ahead";
+
+  plan_.tasks.clear();
+  backend_.submits.clear();
+  AddTask("bad");
+  AddTask("held");
+  retry_.max_retries = 0;
+  fail_fast_ = true;
+  backend_.Script("bad", {{1.0, 1, FailureReason::kExitCode}});
+  backend_.Script("held", {{5.0, 0, FailureReason::kNone}});
+  Run(1);
+  ASSERT_EQ(backend_.submits.size(), 2u) << "held was given ahead";
+  ASSERT_EQ(backend_.cancels.size(), 1u);
+  EXPECT_EQ(backend_.cancels[0].first, "1") << "the fake names tasks by index: 1 is held";
 }
 
 TEST_F(SchedulerTest, JournalFailureStopsTheRun) {
