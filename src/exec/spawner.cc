@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
+#include <cmath>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -101,6 +103,12 @@ int SpawnerCancelSignal() { return SIGRTMIN; }
 
 namespace {
 
+// While the spawner holds attempts for a slot, porch hears of ends and
+// starts at most this late: the held attempts keep the slots busy meanwhile,
+// and porch and the spawner wake once per few short commands, not per
+// command. Answers to porch's requests never wait.
+constexpr double kEventDelaySeconds = 0.005;
+
 // A command attempt the spawner keeps: what its result needs once it ends.
 struct KeptAttempt {
   AttemptSpec spec;
@@ -142,9 +150,9 @@ class Spawner {
       fds.clear();
       fds.push_back({sigfd_, POLLIN, 0});
       // -1 once porch is gone: poll skips it.
-      fds.push_back({fd_, static_cast<short>(POLLIN | (outbox_.empty() ? 0 : POLLOUT)), 0});
+      fds.push_back({fd_, static_cast<short>(POLLIN | (full_ ? POLLOUT : 0)), 0});
       pool_.PollFds(&fds);
-      if (poll(fds.data(), fds.size(), pool_.TimeoutMs(MonotonicSeconds())) < 0 && errno != EINTR) {
+      if (poll(fds.data(), fds.size(), TimeoutMs()) < 0 && errno != EINTR) {
         return kExecUsage;
       }
       if (fds[0].revents & POLLIN) TakeSignals();
@@ -153,7 +161,7 @@ class Spawner {
       if (fd_ >= 0 && (fds[1].revents & ~POLLOUT) != 0 && !ReadRequests()) Hangup();
       if (fd_ >= 0 && !queue_.empty() && PorchGone()) Hangup();  // what it holds never starts
       StartQueued();
-      Flush();  // one send for all a turn says: porch wakes once
+      if (FlushDue()) Flush();  // one send for all a turn says: porch wakes once
     }
     return 0;
   }
@@ -165,6 +173,9 @@ class Spawner {
     int attempt = 0;
     AttemptSpec spec;
   };
+  // Held attempts, the largest priority first (in arrival order among
+  // equals: a multimap inserts after the equal keys).
+  using Queue = std::multimap<uint64_t, Pending, std::greater<uint64_t>>;
 
   static std::string Key(const std::string& task, int attempt) {
     return task + '\n' + std::to_string(attempt);
@@ -179,19 +190,47 @@ class Spawner {
   }
 
   // Queues a message to porch; Flush sends what a turn of the loop says.
-  void Send(const json& j) {
+  // `answer`: one porch waits for (an answer to a request), sent at the end
+  // of this turn; else an event, which may wait (FlushDue).
+  void Send(const json& j, bool answer = false) {
     if (fd_ < 0) return;
+    if (outbox_.empty()) outbox_since_ = MonotonicSeconds();
     outbox_ += j.dump(-1, ' ', false, json::error_handler_t::replace);
     outbox_ += '\n';
+    answer_ = answer_ || answer;
+  }
+
+  // Whether what the outbox holds goes now: an answer always; events once
+  // nothing is held (porch's next requests are needed for the next free
+  // slot), after kEventDelaySeconds, or when the spawner stops.
+  bool FlushDue() const {
+    return !outbox_.empty() && (answer_ || full_ || queue_.empty() || stopping_ ||
+                                MonotonicSeconds() - outbox_since_ >= kEventDelaySeconds);
+  }
+
+  // poll's timeout: the pool's next deadline, or when events are due.
+  int TimeoutMs() const {
+    const double now = MonotonicSeconds();
+    int ms = pool_.TimeoutMs(now);
+    if (!outbox_.empty() && !full_) {
+      const double wait = std::max(0.0, outbox_since_ + kEventDelaySeconds - now);
+      const int due = static_cast<int>(std::ceil(wait * 1000.0));
+      ms = ms < 0 ? due : std::min(ms, due);
+    }
+    return ms;
   }
 
   // Sends what the socket takes now; the rest waits for POLLOUT.
   void Flush() {
     size_t off = 0;
+    full_ = false;
     while (fd_ >= 0 && off < outbox_.size()) {
       ssize_t n = send(fd_, outbox_.data() + off, outbox_.size() - off, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) break;
+      if (n < 0 && errno == EAGAIN) {
+        full_ = true;
+        break;
+      }
       if (n <= 0) {
         outbox_.clear();
         return Hangup();  // porch is gone
@@ -199,6 +238,7 @@ class Spawner {
       off += static_cast<size_t>(n);
     }
     outbox_.erase(0, off);
+    if (outbox_.empty()) answer_ = false;
   }
 
   void TakeSignals() {
@@ -242,7 +282,7 @@ class Spawner {
   void Refuse(const std::string& task, int attempt, const std::string& error, bool stop) {
     json r = {{"refused", task}, {"attempt", attempt}, {"error", error}};
     if (stop) r["stop"] = true;
-    Send(r);
+    Send(r, /*answer=*/true);
   }
 
   // A slot for one more attempt: at most `slots` run at once (none set: no
@@ -282,24 +322,27 @@ class Spawner {
     }
     Pending p{task, attempt, std::move(*spec)};
     if (queue_.empty() && HasSlot()) return Start(std::move(p), /*reply=*/true);
-    queue_.push_back(std::move(p));
-    Send({{"queued", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}});
+    const uint64_t priority = req.contains("priority") && req["priority"].is_number_unsigned()
+                                  ? req["priority"].get<uint64_t>() : 0;
+    queue_.emplace(priority, std::move(p));
+    Send({{"queued", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}},
+         /*answer=*/true);
   }
 
   // Starts what waits, as slots free.
   void StartQueued() {
     while (!queue_.empty() && HasSlot()) {
-      Pending p = std::move(queue_.front());
-      queue_.pop_front();
+      Pending p = std::move(queue_.begin()->second);
+      queue_.erase(queue_.begin());
       Start(std::move(p), /*reply=*/false);
     }
   }
 
   // Ends every waiting attempt unstarted, with a result that says why.
   void DropQueue(FailureReason reason, const std::string& why) {
-    std::deque<Pending> dropped;
+    Queue dropped;
     dropped.swap(queue_);
-    for (Pending& p : dropped) EndUnstarted(std::move(p), reason, why);
+    for (auto& [priority, p] : dropped) EndUnstarted(std::move(p), reason, why);
   }
 
   void EndUnstarted(Pending p, FailureReason reason, const std::string& why) {
@@ -320,8 +363,8 @@ class Spawner {
   // stopped (its result says cancelled).
   void Cancel(const std::string& task, int attempt) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->task != task || it->attempt != attempt) continue;
-      Pending p = std::move(*it);
+      if (it->second.task != task || it->second.attempt != attempt) continue;
+      Pending p = std::move(it->second);
       queue_.erase(it);
       return EndUnstarted(std::move(p), FailureReason::kCancelled, "cancelled by porch before it started");
     }
@@ -356,7 +399,7 @@ class Spawner {
   void Started(const Pending& p, bool reply, int64_t pid, unsigned long long ticks, bool kept) {
     json m = {{reply ? "spawned" : "started", p.task}, {"attempt", p.attempt}, {"pid", pid}, {"ticks", ticks}};
     if (kept) m.update({{"keeper", self_}, {"keeper_ticks", self_ticks_}});
-    Send(m);
+    Send(m, /*answer=*/reply);
   }
 
   // A start that failed, told as an attempt that ended at once with `code`.
@@ -515,7 +558,7 @@ class Spawner {
   std::unordered_map<uint64_t, KeptAttempt> kept_;  // by pool token
   std::unordered_map<pid_t, std::pair<std::string, int>> supervised_;  // supervisor -> task, attempt
   std::unordered_map<std::string, pid_t> running_;  // Key -> command or supervisor
-  std::deque<Pending> queue_;  // taken, waiting for a slot
+  Queue queue_;                // taken, waiting for a slot
   uint64_t slots_ = 0;         // at most this many at once; 0: no bound
   uint64_t adopted_ = 0;       // attempts of an earlier porch still running (porch's count)
   uint64_t tokens_ = 0;
@@ -525,6 +568,9 @@ class Spawner {
   uint64_t last_size_ = 0;   // results.log's size at the last KeepRoom
   std::string pending_;
   std::string outbox_;  // messages to porch not sent yet
+  double outbox_since_ = 0;  // when the oldest of them was queued (MonotonicSeconds)
+  bool answer_ = false;      // the outbox holds an answer porch waits for
+  bool full_ = false;        // the socket took not all: the rest goes at POLLOUT
 };
 
 }  // namespace

@@ -24,7 +24,10 @@
 //   porch -> spawner  {"task": ID, "attempt": N, "limit": S, "grace": S,
 //                      "adopted": A (attempts porch re-adopted, still running),
 //                      "slots": M (at most M attempts at once, the adopted
-//                      ones included; absent or 0: no bound)}
+//                      ones included; absent or 0: no bound),
+//                      "priority": R (Launch::priority: of the attempts
+//                      held for a slot, the largest R starts first, the
+//                      earlier request among equals)}
 //                     {"adopted": A} alone when that count changes (their
 //                     slots free up)
 //                     {"cancel": true, "task": ID, "attempt": N}
@@ -35,7 +38,8 @@
 //                     command that could not start, whose result is already
 //                     written), or
 //                     {"queued": ID, "attempt": N, "keeper": K, "keeper_ticks": KT}
-//                     when no slot is free: it starts when one is, and then
+//                     when no slot is free (or others are held): it starts
+//                     when one is and no larger R waits, and then
 //                     {"started": ID, "attempt": N, "pid": P, "ticks": T, ...}
 //                     follows, or
 //                     {"refused": ID, "attempt": N, "error": "..."}
@@ -47,6 +51,11 @@
 //                     kExecNoResult once the result is written; a queued
 //                     attempt cancelled or dropped ends with its result
 //                     written and P below 0).
+//   Answers go at the end of the loop's turn that made them, with whatever
+//   else the turn said, in one send. "started" and "exited" alone may wait
+//   while the spawner holds attempts, at most kEventDelaySeconds (5 ms):
+//   the held ones keep the slots busy meanwhile, and porch wakes once per
+//   few short commands rather than per command.
 // A kept command of a spawner porch no longer has a socket to (an earlier
 // porch's) is cancelled by sigqueue(K, SpawnerCancelSignal(), P).
 //

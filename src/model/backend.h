@@ -54,6 +54,11 @@ struct Launch {
   // Job ids of dependencies still running (only for backends that
   // hold dependents, see Capabilities): start only after all of them succeeded.
   std::vector<std::string> after;
+  // The scheduler's order (larger first: the longer remaining path, then the
+  // earlier task): a backend that holds attempts (Capabilities::queues_ahead)
+  // starts the one it holds with the largest first, so holding never delays
+  // a task the scheduler would have started sooner.
+  uint64_t priority = 0;
 };
 
 struct BackendEvent {

@@ -67,7 +67,6 @@ int CommandPool::Start(SpawnSpec spec, uint64_t token, std::vector<std::string> 
   c->spec = std::move(spec);
   c->marker = std::move(marker);
   if (c->spec.argv.empty()) return EINVAL;
-  if (!IsDirectory(c->spec.workdir)) return ENOTDIR;
   c->relay = std::make_unique<OutputRelay>(c->spec);
   int ends[2] = {-1, -1};
   int err = c->relay->Open(ends);
@@ -83,6 +82,9 @@ int CommandPool::Start(SpawnSpec spec, uint64_t token, std::vector<std::string> 
   for (int fd : ends) {
     if (fd >= 0) close(fd);
   }
+  // The child's chdir fails as its exec would: told apart only then (a stat
+  // less per command).
+  if ((err == ENOENT || err == ENOTDIR || err == EACCES) && !IsDirectory(c->spec.workdir)) return ENOTDIR;
   if (err != 0) return err;
   *pid = c->pid;
   if (c->spec.time_limit_s > 0) c->limit_at = MonotonicSeconds() + c->spec.time_limit_s;
@@ -241,7 +243,9 @@ void CommandPool::Finish(Command* c) {
   if (c->spec.max_output_bytes > 0) {
     const std::string* paths[2] = {&c->spec.stdout_path, &c->spec.stderr_path};
     for (int i = 0; i < 2; ++i) {
-      if (CapOutput(*paths[i], c->spec.max_output_bytes) || cut[i]) {
+      // Only the relay writes the files, and only once it kept a byte.
+      const bool grew = c->relay->kept(i) && CapOutput(*paths[i], c->spec.max_output_bytes);
+      if (grew || cut[i]) {
         c->out.output_cut = true;
         MarkCut(*paths[i], c->spec.max_output_bytes);
       }

@@ -34,6 +34,8 @@ class OutputRelay {
   void Drain(int i, size_t budget = kDrainBudgetBytes);
   // Output i reached the cap and was cut.
   bool cut(int i) const { return cut_[i]; }
+  // Output i kept a byte: its file exists (it is made at the first byte).
+  bool kept(int i) const { return kept_[i] > 0; }
 
  private:
   void Keep(int i, const char* data, size_t n);

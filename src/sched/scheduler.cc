@@ -155,7 +155,7 @@ Status Scheduler::LaunchBatch(size_t* launched) {
     started_[i] = options_.queue_ahead > 0 ? 0 : 1;
     double limit = t.resources.time_limit_s > 0 ? t.resources.time_limit_s
                                                 : options_.default_time_limit_s;
-    Launch l{i, &t, attempt, limit, {}};
+    Launch l{i, &t, attempt, limit, {}, ReadyKey(i)};
     if (held_) l.after = held_->After(i);  // held launches: dependencies still running
     launches.push_back(std::move(l));
     SetState(i, TaskState::kRunning);

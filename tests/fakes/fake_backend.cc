@@ -8,7 +8,7 @@ std::vector<Result<std::string>> FakeBackend::Submit(std::span<const Launch> lau
   std::vector<Result<std::string>> out;
   for (const Launch& l : launches) {
     const std::string& id = l.task->id;
-    submits.push_back({id, l.attempt, clock_->Now(), l.after});
+    submits.push_back({id, l.attempt, clock_->Now(), l.after, l.priority});
     if (auto it = refuse_.find(id); it != refuse_.end()) {
       out.push_back(it->second);
       continue;

@@ -73,6 +73,7 @@ class FakeBackend : public Backend {
     int attempt;
     double time;
     std::vector<std::string> after;
+    uint64_t priority = 0;  // Launch::priority
   };
   std::vector<SubmitRecord> submits;
   std::vector<std::pair<std::string, int>> cancels;

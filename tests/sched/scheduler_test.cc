@@ -369,6 +369,24 @@ TEST_F(SchedulerTest, ABackendThatQueuesAheadIsGivenMoreThanMAndTheyCountAsQueue
   EXPECT_EQ(s.counts.running, 0u);
 }
 
+// Each launch carries the scheduler's order, for a backend that holds
+// attempts to start them in: the head of the longest chain first, then the
+// earlier task among equals.
+TEST_F(SchedulerTest, LaunchesCarryTheSchedulersOrderAsPriority) {
+  AddTask("leaf1");
+  AddTask("head");
+  AddTask("leaf2");
+  AddTask("tail", {"head"});
+  backend_.queues_ahead = 3;
+  Run(1);
+  ASSERT_GE(backend_.submits.size(), 3u);
+  std::map<std::string, uint64_t> priority;
+  for (const auto& s : backend_.submits) priority[s.task] = s.priority;
+  EXPECT_GT(priority["head"], priority["leaf1"]) << "a chain's head goes before a leaf";
+  EXPECT_GT(priority["leaf1"], priority["leaf2"]) << "the earlier of two equals first";
+  EXPECT_EQ(backend_.submits[0].task, "head");
+}
+
 // AI tasks are given only for a free slot (the budget must be able to stop
 // them), and a fail-fast halt cancels what the backend holds unstarted.
 TEST_F(SchedulerTest, AQueueingBackendHoldsNoAiTaskAndGivesUpItsQueueAtAFailFastHalt) {

@@ -197,7 +197,7 @@ std::vector<Result<std::string>> LocalBackend::Submit(std::span<const Launch> la
     // "adopted": supervisors of an earlier porch still running, which the
     // spawner must keep room in the results log for too.
     json req = {{"task", l.task->id}, {"attempt", l.attempt}, {"limit", l.time_limit_s},
-                {"adopted", adopted_}, {"slots", options_.slots}};
+                {"adopted", adopted_}, {"slots", options_.slots}, {"priority", l.priority}};
     requests += req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   // Known before any answer: a "started" may come before the batch's

@@ -45,13 +45,19 @@
 
 namespace porch {
 
+// Attempts the spawner may hold per slot. While it holds any, it tells porch
+// of ends at most every few milliseconds (src/exec/spawner.h): porch and the
+// spawner wake once per few short commands, not once each.
+constexpr int kHeldPerSlot = 4;
+
 struct LocalBackendOptions {
   std::string porch_path;        // the porch binary that serves as spawner; empty: this one
   double adopted_poll_s = 0.05;  // how often to look at re-adopted attempts
   // The executor budget M: the spawner runs at most this many attempts at
-  // once (the re-adopted ones included) and holds up to M more, starting
-  // each as a slot frees, without a round trip through porch
-  // (Capabilities::queues_ahead). 0: it starts every attempt at once.
+  // once (the re-adopted ones included) and holds up to kHeldPerSlot * M
+  // more, starting the one with the largest Launch::priority as a slot
+  // frees, without a round trip through porch (Capabilities::queues_ahead).
+  // 0: it starts every attempt at once.
   int slots = 0;
   // The spawner's whole environment: porch's own, plus what porch resolved
   // that attempts need (secrets reach AI tasks this way, never on disk).
@@ -74,7 +80,7 @@ class LocalBackend : public PollingBackend {
   bool NeedsDurableLaunches() const override { return false; }
   Capabilities capabilities() const override {
     Capabilities c;
-    c.queues_ahead = options_.slots;
+    c.queues_ahead = kHeldPerSlot * options_.slots;
     return c;
   }
   std::vector<Result<std::string>> Submit(std::span<const Launch> launches) override;

@@ -292,7 +292,7 @@ TEST_F(LocalBackendTest, HeldAttemptsStartAsSlotsFreeAndNeverBeyondM) {
   LocalBackendOptions o = Options();
   o.slots = 1;
   LocalBackend b(layout_, &clock_, o);
-  EXPECT_EQ(b.capabilities().queues_ahead, 1);
+  EXPECT_EQ(b.capabilities().queues_ahead, kHeldPerSlot);
   std::vector<Launch> launches;
   for (int i = 0; i < 4; ++i) launches.push_back({static_cast<Dag::Index>(i), &tasks[i], 1, 0});
   auto ids = b.Submit(launches);
@@ -321,6 +321,70 @@ TEST_F(LocalBackendTest, HeldAttemptsStartAsSlotsFreeAndNeverBeyondM) {
     }
   }
   EXPECT_FALSE(PathExists(layout_.output() + "/t3")) << "a cancelled held attempt never started";
+}
+
+TEST_F(LocalBackendTest, HeldAttemptsStartLargestPriorityFirst) {
+  // One slot, taken by "first" until the test lets it end: the others wait,
+  // and start in the scheduler's order, not in the order they came.
+  std::vector<Task> tasks = {Command("first", "while [ ! -f go ]; do sleep 0.01; done; echo first >> order")};
+  for (const char* id : {"low", "high", "middle"}) {
+    tasks.push_back(Command(id, std::string("echo ") + id + " >> order"));
+  }
+  Plan(tasks);
+  LocalBackendOptions o = Options();
+  o.slots = 1;
+  LocalBackend b(layout_, &clock_, o);
+  std::vector<Launch> launches = {{0, &tasks[0], 1, 0}, {1, &tasks[1], 1, 0, {}, 1},
+                                  {2, &tasks[2], 1, 0, {}, 5}, {3, &tasks[3], 1, 0, {}, 3}};
+  auto ids = b.Submit(launches);
+  for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  size_t ended = 0;
+  for (double until = clock_.Now() + 20; ended < 4 && clock_.Now() < until;) {
+    for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
+      if (ev.kind != BackendEvent::Kind::kFinished) continue;
+      EXPECT_EQ(ev.reason, FailureReason::kNone) << ev.detail;
+      ++ended;
+    }
+  }
+  ASSERT_EQ(ended, 4u);
+  Result<std::string> order = ReadFile(layout_.output() + "/order");
+  ASSERT_TRUE(order.ok());
+  EXPECT_EQ(*order, "first\nhigh\nmiddle\nlow\n");
+}
+
+TEST_F(LocalBackendTest, AnEndIsToldWhileTheSpawnerStillHoldsAttempts) {
+  // While it holds attempts the spawner may keep an end back briefly, never
+  // until something else happens: "quick" ends, "blocked" takes its slot
+  // and runs until the test lets it go, "last" stays held meanwhile.
+  Task quick = Command("quick", "true");
+  Task blocked = Command("blocked", "while [ ! -f go ]; do sleep 0.01; done");
+  Task last = Command("last", "true");
+  Plan({quick, blocked, last});
+  LocalBackendOptions o = Options();
+  o.slots = 1;
+  LocalBackend b(layout_, &clock_, o);
+  std::vector<Launch> launches = {{0, &quick, 1, 0, {}, 3}, {1, &blocked, 1, 0, {}, 2}, {2, &last, 1, 0, {}, 1}};
+  auto ids = b.Submit(launches);
+  for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+  bool quick_ended = false, blocked_started = false;
+  for (double until = clock_.Now() + 10; !(quick_ended && blocked_started) && clock_.Now() < until;) {
+    for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
+      if (ev.kind == BackendEvent::Kind::kStarted && ev.index == 1) blocked_started = true;
+      if (ev.kind == BackendEvent::Kind::kFinished) {
+        EXPECT_EQ(ev.index, 0u) << "only quick can end before go";
+        quick_ended = true;
+      }
+    }
+  }
+  EXPECT_TRUE(quick_ended) << "quick's end was kept back while 'last' was held";
+  EXPECT_TRUE(blocked_started);
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  size_t ended = 0;
+  for (double until = clock_.Now() + 10; ended < 2 && clock_.Now() < until;) {
+    for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) ended += ev.kind == BackendEvent::Kind::kFinished;
+  }
+  EXPECT_EQ(ended, 2u);
 }
 
 TEST_F(LocalBackendTest, AnAttemptHeldWhenPorchGoesNeverStartsAndRunsAgainUncharged) {
