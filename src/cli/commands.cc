@@ -442,7 +442,11 @@ int CmdStatus(const GlobalOptions& g, const std::string& run) {
     if (t.state == TaskState::kPending && !t.attempts.empty()) {
       detail = "waits to run again, no retry charged (" + detail + ")";
     }
-    std::printf("%s %s %s %s %s %s\n", Pad(t.id, 24).c_str(), Pad(TaskStateName(t.state), 11).c_str(),
+    auto record = loaded->state.tasks.find(t.id);
+    const bool queued = record != loaded->state.tasks.end() && WaitsForSlot(record->second);
+    if (queued) detail = "held by the backend until an executor slot is free";
+    std::printf("%s %s %s %s %s %s\n", Pad(t.id, 24).c_str(),
+                Pad(queued ? "queued" : TaskStateName(t.state), 11).c_str(),
                 Pad(std::to_string(t.attempts.size()), 8).c_str(),
                 Pad(t.attempts.empty() ? "-" : FormatDuration(t.duration), 10).c_str(),
                 Pad(exit, 5).c_str(), detail.c_str());

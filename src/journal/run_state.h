@@ -71,6 +71,14 @@ struct RunState {
   void Apply(const JournalRecord& rec);
 };
 
+// A running task whose current attempt the backend holds, not started: it
+// waits for a free executor slot (the local backend's spawner holds up to
+// 4M; a SLURM job pends). Shown as "queued", not counted as running.
+inline bool WaitsForSlot(const TaskRecord& t) {
+  return t.state == TaskState::kRunning && !t.attempts.empty() && !t.attempts.back().finished &&
+         t.attempts.back().started_at == 0;
+}
+
 RunState FoldJournal(const std::vector<JournalRecord>& records);
 // Folds the journal file at `path` record by record, never holding them all
 // (read-only; the same errors as ReadJournal).

@@ -66,7 +66,7 @@ async function showTask(id) {
     <p>${t.kind === 'ai' ? 'prompt: ' + esc(t.prompt) : 'command: <code>' + esc(t.command) + '</code>'}</p>` + attempts;
 }
 function showSummary(s) {
-  document.getElementById('status').textContent = `${s.running ? 'running' : s.outcome} · backend ${s.backend} · M = ${s.max_executors} · ${s.running} running`;
+  document.getElementById('status').textContent = `${s.running ? 'running' : s.outcome} · backend ${s.backend} · M = ${s.max_executors} · ${s.running} running${s.queued ? `, ${s.queued} queued` : ''}`;
   document.getElementById('cards').innerHTML = card('tasks', s.tasks_total) + card('succeeded', s.succeeded) +
     card('failed', s.failed) + card('skipped', s.skipped) + card('running', s.running) +
     card('makespan', dur(s.makespan_s)) + card('speedup', s.speedup.toFixed(2) + 'x') +

@@ -143,9 +143,11 @@ json RunView::Summary() const {
   const double now = WallSeconds();
   const Totals& a = totals_;
   double task_time = a.finished_time;
+  size_t queued = 0;  // of the running, those waiting for a slot
   for (size_t index : unfinished_) {
     auto it = run_.state.tasks.find(run_.plan.tasks[index].id);
     if (it == run_.state.tasks.end()) continue;
+    queued += WaitsForSlot(it->second);
     for (const AttemptRecord& at : it->second.attempts) {
       if (!at.finished) task_time += AttemptSeconds(at, now);
     }
@@ -165,7 +167,8 @@ json RunView::Summary() const {
           {"failed", count(TaskState::kFailed)},
           {"skipped", count(TaskState::kSkipped)},
           {"cancelled", count(TaskState::kCancelled)},
-          {"running", count(TaskState::kRunning)},
+          {"running", count(TaskState::kRunning) - std::min(queued, count(TaskState::kRunning))},
+          {"queued", queued},
           {"pending", count(TaskState::kPending) + count(TaskState::kRetryWait) +
                           (run_.plan.tasks.size() - a.tasks)},
           {"started_at", first},
@@ -191,7 +194,7 @@ json RunView::RowLocked(size_t index) const {
   const double now = WallSeconds();
   double duration = 0;
   for (const AttemptRecord& a : t.attempts) duration += AttemptSeconds(a, now);
-  row["state"] = TaskStateName(t.state);
+  row["state"] = WaitsForSlot(t) ? "queued" : TaskStateName(t.state);
   row["attempts"] = t.attempts.size();
   row["duration"] = duration;
   if (!t.attempts.empty()) {

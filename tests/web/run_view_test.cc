@@ -117,6 +117,29 @@ TEST_F(RunViewTest, OnlyWhatTheJournalGainedIsRead) {
   EXPECT_EQ(kept, whole);
 }
 
+// An attempt the backend holds (submitted, not started) is queued, not
+// running, until its start is journaled.
+TEST_F(RunViewTest, AnAttemptNotStartedYetIsQueuedNotRunning) {
+  KeepRecords(3);  // run_started, t0 launching, t0 submitted
+  auto view = RunView::Open(run_dir_);
+  ASSERT_TRUE(view.ok());
+  RunView& v = **view;
+  EXPECT_EQ(v.Summary()["queued"], 1);
+  EXPECT_EQ(v.Summary()["running"], 0);
+  EXPECT_EQ(v.Summary()["outcome"], "running");
+  EXPECT_EQ(v.Rows(0, 1)[0]["state"], "queued");
+  JournalRecord started;
+  started.type = JournalRecord::Type::kStarted;
+  started.time = 1;
+  started.task = "t0";
+  started.attempt = 1;
+  Append(EncodeRecord(started));
+  ASSERT_TRUE(v.Refresh().ok());
+  EXPECT_EQ(v.Summary()["queued"], 0);
+  EXPECT_EQ(v.Summary()["running"], 1);
+  EXPECT_EQ(v.Rows(0, 1)[0]["state"], "running");
+}
+
 // A journal replaced (another inode) or cut shorter is read again whole.
 TEST_F(RunViewTest, AReplacedJournalIsReadAgain) {
   auto view = RunView::Open(run_dir_);
