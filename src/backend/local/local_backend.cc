@@ -36,9 +36,6 @@ bool ParseJobId(const std::string& id, int* pid, unsigned long long* ticks, int*
   return n == 2 || n == 4;
 }
 
-// Process `pid` started at `ticks` still runs (a recycled pid does not).
-bool Running(int pid, unsigned long long ticks) { return ProcessRuns(pid, ticks); }
-
 std::string SelfPath() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -54,7 +51,7 @@ std::string LocalJobId(int pid, unsigned long long ticks, int keeper, unsigned l
 }
 
 bool LocalBackend::Alive(const Job& job) {
-  return Running(job.pid, job.start_ticks) || Running(job.keeper, job.keeper_ticks);
+  return ProcessRuns(job.pid, job.start_ticks) || ProcessRuns(job.keeper, job.keeper_ticks);
 }
 
 LocalBackend::LocalBackend(RunLayout layout, Clock* clock, LocalBackendOptions options)
@@ -358,11 +355,11 @@ void LocalBackend::Cancel(Dag::Index index, int attempt) {
       }
     } else if (job.keeper > 0) {
       // The keeper stops the command's group and records it cancelled.
-      if (!Running(job.keeper, job.keeper_ticks) || !Running(pid, job.start_ticks)) continue;
+      if (!ProcessRuns(job.keeper, job.keeper_ticks) || !ProcessRuns(pid, job.start_ticks)) continue;
       sigval value{};
       value.sival_int = pid;
       sigqueue(job.keeper, SpawnerCancelSignal(), value);
-    } else if (Running(pid, job.start_ticks)) {  // gone (and maybe recycled): nothing
+    } else if (ProcessRuns(pid, job.start_ticks)) {  // gone (and maybe recycled): nothing
       kill(pid, SIGTERM);  // the supervisor stops the command's group and reports
     }
   }
@@ -379,13 +376,19 @@ Result<RecoverOutcome> LocalBackend::Recover(const InFlight& f) {
   // Not journaled (porch died between the spawn and journaling the job id),
   // or held by the spawner when it was: spawned.log says more.
   if (!known || (job.keeper > 0 && job.pid == 0)) {
-    for (const SpawnedRecord& rec : ReadSpawnedLog(layout_.dir())) {
-      if (rec.task != id || rec.attempt != f.attempt) continue;
+    if (!spawned_) {
+      spawned_.emplace();
       // The last record says most (a kept command's pid follows its keeper's).
-      job.pid = rec.pid;
-      job.start_ticks = rec.ticks;
-      job.keeper = rec.keeper;
-      job.keeper_ticks = rec.keeper_ticks;
+      for (SpawnedRecord& rec : ReadSpawnedLog(layout_.dir())) {
+        (*spawned_)[JobKey(rec.task, rec.attempt)] = std::move(rec);
+      }
+    }
+    auto rec = spawned_->find(JobKey(id, f.attempt));
+    if (rec != spawned_->end()) {
+      job.pid = rec->second.pid;
+      job.start_ticks = rec->second.ticks;
+      job.keeper = rec->second.keeper;
+      job.keeper_ticks = rec->second.keeper_ticks;
       known = true;
     }
   }

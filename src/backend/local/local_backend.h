@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/polling_backend.h"
+#include "exec/spawner.h"
 #include "platform/clock.h"
 #include "model/result_file.h"
 #include "model/run_layout.h"
@@ -143,6 +144,9 @@ class LocalBackend : public PollingBackend {
   std::vector<BackendEvent> started_;               // held attempts the spawner started
   std::unordered_map<std::string, Job> jobs_;       // by JobKey
   size_t adopted_ = 0;                       // jobs_ that are not the spawner's children
+  // spawned.log's last record per JobKey, read once by the first Recover
+  // that needs it (a resume asks for every in-flight attempt).
+  std::optional<std::unordered_map<std::string, SpawnedRecord>> spawned_;
 };
 
 // The job id of a supervisor: "local:<pid>:<start ticks>"; of a command the
