@@ -106,7 +106,8 @@ namespace {
 // While the spawner holds attempts for a slot, porch hears of ends and
 // starts at most this late: the held attempts keep the slots busy meanwhile,
 // and porch and the spawner wake once per few short commands, not per
-// command. Answers to porch's requests never wait.
+// command. Answers to porch's requests never wait. (PORCH_SPAWNER_EVENT_DELAY_MS
+// in the spawner's environment sets another, for tests.)
 constexpr double kEventDelaySeconds = 0.005;
 
 // A command attempt the spawner keeps: what its result needs once it ends.
@@ -126,6 +127,9 @@ class Spawner {
                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     results_fd_ = open(run_->layout().results_log().c_str(),
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (auto delay = env_.find("PORCH_SPAWNER_EVENT_DELAY_MS"); delay != env_.end()) {
+      event_delay_s_ = std::clamp(std::strtod(delay->second.c_str(), nullptr), 0.0, 60000.0) / 1000.0;
+    }
   }
   ~Spawner() {
     for (int fd : {log_fd_, results_fd_, sigfd_, fd_}) {
@@ -186,6 +190,9 @@ class Spawner {
   void Hangup() {
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
+    // Nobody to tell: what waited to be said is dropped, never due again.
+    outbox_.clear();
+    answer_ = full_ = false;
     DropQueue(FailureReason::kLost, "porch went away before a slot was free: it never started");
   }
 
@@ -202,18 +209,19 @@ class Spawner {
 
   // Whether what the outbox holds goes now: an answer always; events once
   // nothing is held (porch's next requests are needed for the next free
-  // slot), after kEventDelaySeconds, or when the spawner stops.
+  // slot), after the event delay, or when the spawner stops.
   bool FlushDue() const {
-    return !outbox_.empty() && (answer_ || full_ || queue_.empty() || stopping_ ||
-                                MonotonicSeconds() - outbox_since_ >= kEventDelaySeconds);
+    return fd_ >= 0 && !outbox_.empty() &&
+           (answer_ || full_ || queue_.empty() || stopping_ ||
+            MonotonicSeconds() - outbox_since_ >= event_delay_s_);
   }
 
   // poll's timeout: the pool's next deadline, or when events are due.
   int TimeoutMs() const {
     const double now = MonotonicSeconds();
     int ms = pool_.TimeoutMs(now);
-    if (!outbox_.empty() && !full_) {
-      const double wait = std::max(0.0, outbox_since_ + kEventDelaySeconds - now);
+    if (fd_ >= 0 && !outbox_.empty() && !full_) {
+      const double wait = std::max(0.0, outbox_since_ + event_delay_s_ - now);
       const int due = static_cast<int>(std::ceil(wait * 1000.0));
       ms = ms < 0 ? due : std::min(ms, due);
     }
@@ -569,6 +577,7 @@ class Spawner {
   std::string pending_;
   std::string outbox_;  // messages to porch not sent yet
   double outbox_since_ = 0;  // when the oldest of them was queued (MonotonicSeconds)
+  double event_delay_s_ = kEventDelaySeconds;
   bool answer_ = false;      // the outbox holds an answer porch waits for
   bool full_ = false;        // the socket took not all: the rest goes at POLLOUT
 };

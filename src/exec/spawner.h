@@ -52,8 +52,9 @@
 //                     attempt cancelled or dropped ends with its result
 //                     written and P below 0).
 //   Answers go at the end of the loop's turn that made them, with whatever
-//   else the turn said, in one send. "started" and "exited" alone may wait
-//   while the spawner holds attempts, at most kEventDelaySeconds (5 ms):
+//   else the turn said, in one send (what the socket does not take then
+//   goes as porch reads). "started" and "exited" alone may wait while the
+//   spawner holds attempts, at most kEventDelaySeconds (5 ms):
 //   the held ones keep the slots busy meanwhile, and porch wakes once per
 //   few short commands rather than per command.
 // A kept command of a spawner porch no longer has a socket to (an earlier
@@ -66,11 +67,11 @@
 // before it journaled the job id still finds the attempt on resume, and an
 // attempt that could not be recorded never runs.
 //
-// Results: before each attempt that appends to results.log starts, the
-// spawner keeps room in the log for the result of every attempt still
-// running (kResultRoomBytes each: its own and the adopted ones porch
-// counts), where the filesystem can preallocate; without that room it
-// refuses with "stop".
+// Results: before it takes each attempt that appends to results.log, the
+// spawner keeps room in the log for the result of every attempt that may
+// still append one (kResultRoomBytes each: those it runs or holds, and the
+// adopted ones porch counts), where the filesystem can preallocate;
+// without that room it refuses with "stop".
 //
 // Lifetime: the spawner leaves porch's process tree when it starts (porch
 // never waits for it). When porch goes away (EOF on the socket), it takes

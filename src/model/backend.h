@@ -56,8 +56,10 @@ struct Launch {
   std::vector<std::string> after;
   // The scheduler's order (larger first: the longer remaining path, then the
   // earlier task): a backend that holds attempts (Capabilities::queues_ahead)
-  // starts the one it holds with the largest first, so holding never delays
-  // a task the scheduler would have started sooner.
+  // starts the one it holds with the largest first, whenever it was given.
+  // What holding still costs: a slot that frees goes to the best attempt
+  // held, before porch hears of the end, so a task that end makes ready
+  // waits for the next slot.
   uint64_t priority = 0;
 };
 

@@ -7,7 +7,9 @@
 
 #include <map>
 #include <optional>
+#include <sstream>
 
+#include "config/config.h"
 #include "exec/attempt.h"
 #include "exec/spawner.h"
 #include "model/result_file.h"
@@ -385,6 +387,58 @@ TEST_F(LocalBackendTest, AnEndIsToldWhileTheSpawnerStillHoldsAttempts) {
     for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) ended += ev.kind == BackendEvent::Kind::kFinished;
   }
   EXPECT_EQ(ended, 2u);
+}
+
+// CPU seconds process `pid` used so far (utime + stime).
+double CpuSeconds(int pid) {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return -1;
+  std::istringstream in(stat->substr(stat->rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+TEST_F(LocalBackendTest, ASpawnerWhosePorchWentAwayWithEndsUntoldWaitsIdle) {
+  // "quick" ends while "last" is held, so its end waits to be told (the
+  // delay made 0.4 s here); porch goes before that, and the delay passes.
+  // The spawner keeps "blocked" to its end, idle meanwhile: what it could
+  // not tell is dropped, not due again and again.
+  Task quick = Command("quick", "touch quick-done");
+  Task blocked = Command("blocked", "while [ ! -f go ]; do sleep 0.05; done");
+  Task last = Command("last", "true");
+  Plan({quick, blocked, last});
+  LocalBackendOptions o = Options();
+  o.slots = 1;
+  o.env = CurrentEnvironment();
+  o.env["PORCH_SPAWNER_EVENT_DELAY_MS"] = "400";
+  int keeper = 0;
+  unsigned long long keeper_ticks = 0;
+  {
+    LocalBackend gone(layout_, &clock_, o);
+    std::vector<Launch> launches = {{0, &quick, 1, 0, {}, 3}, {1, &blocked, 1, 0, {}, 2}, {2, &last, 1, 0, {}, 1}};
+    auto ids = gone.Submit(launches);
+    for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+    int pid = 0;
+    unsigned long long ticks = 0;
+    ASSERT_EQ(std::sscanf(ids[0]->c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4)
+        << *ids[0];
+    for (int i = 0; i < 500 && !PathExists(layout_.output() + "/quick-done"); ++i) usleep(10 * 1000);
+    ASSERT_TRUE(PathExists(layout_.output() + "/quick-done"));
+    usleep(30 * 1000);  // its end recorded, and held back
+  }
+  usleep(600 * 1000);  // the spawner saw porch go; the delay is over
+  const double before = CpuSeconds(keeper);
+  ASSERT_GE(before, 0) << "the spawner ended while it kept 'blocked'";
+  usleep(1000 * 1000);
+  const double used = CpuSeconds(keeper) - before;
+  EXPECT_LT(used, 0.3) << "the spawner spun with no porch to tell";
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  for (int i = 0; i < 500 && ProcessRuns(keeper, keeper_ticks); ++i) usleep(10 * 1000);
+  EXPECT_FALSE(ProcessRuns(keeper, keeper_ticks)) << "the spawner outlived its last command";
 }
 
 TEST_F(LocalBackendTest, AnAttemptHeldWhenPorchGoesNeverStartsAndRunsAgainUncharged) {
