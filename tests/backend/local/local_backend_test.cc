@@ -44,6 +44,23 @@ class LocalBackendTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(layout_.config(), config_json).ok());
   }
 
+  // For one slot: "quick" (running `quick_command`), then "blocked" until
+  // the test makes output/go, while "last" is held; ranked in that order.
+  std::vector<Task> OneSlotHolding(const std::string& quick_command) {
+    std::vector<Task> tasks = {Command("quick", quick_command),
+                               Command("blocked", "while [ ! -f go ]; do sleep 0.02; done"),
+                               Command("last", "true")};
+    Plan(tasks);
+    return tasks;
+  }
+  static std::vector<Launch> Ranked(const std::vector<Task>& tasks) {
+    std::vector<Launch> launches;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      launches.push_back({static_cast<Dag::Index>(i), &tasks[i], 1, 0, {}, tasks.size() - i});
+    }
+    return launches;
+  }
+
   LocalBackendOptions Options() {
     LocalBackendOptions o;
     o.porch_path = PORCH_BINARY;
@@ -359,15 +376,11 @@ TEST_F(LocalBackendTest, AnEndIsToldWhileTheSpawnerStillHoldsAttempts) {
   // While it holds attempts the spawner may keep an end back briefly, never
   // until something else happens: "quick" ends, "blocked" takes its slot
   // and runs until the test lets it go, "last" stays held meanwhile.
-  Task quick = Command("quick", "true");
-  Task blocked = Command("blocked", "while [ ! -f go ]; do sleep 0.01; done");
-  Task last = Command("last", "true");
-  Plan({quick, blocked, last});
+  const std::vector<Task> tasks = OneSlotHolding("true");
   LocalBackendOptions o = Options();
   o.slots = 1;
   LocalBackend b(layout_, &clock_, o);
-  std::vector<Launch> launches = {{0, &quick, 1, 0, {}, 3}, {1, &blocked, 1, 0, {}, 2}, {2, &last, 1, 0, {}, 1}};
-  auto ids = b.Submit(launches);
+  auto ids = b.Submit(Ranked(tasks));
   for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
   bool quick_ended = false, blocked_started = false;
   for (double until = clock_.Now() + 10; !(quick_ended && blocked_started) && clock_.Now() < until;) {
@@ -407,10 +420,7 @@ TEST_F(LocalBackendTest, ASpawnerWhosePorchWentAwayWithEndsUntoldWaitsIdle) {
   // delay made 0.4 s here); porch goes before that, and the delay passes.
   // The spawner keeps "blocked" to its end, idle meanwhile: what it could
   // not tell is dropped, not due again and again.
-  Task quick = Command("quick", "touch quick-done");
-  Task blocked = Command("blocked", "while [ ! -f go ]; do sleep 0.05; done");
-  Task last = Command("last", "true");
-  Plan({quick, blocked, last});
+  const std::vector<Task> tasks = OneSlotHolding("touch quick-done");
   LocalBackendOptions o = Options();
   o.slots = 1;
   o.env = CurrentEnvironment();
@@ -419,8 +429,7 @@ TEST_F(LocalBackendTest, ASpawnerWhosePorchWentAwayWithEndsUntoldWaitsIdle) {
   unsigned long long keeper_ticks = 0;
   {
     LocalBackend gone(layout_, &clock_, o);
-    std::vector<Launch> launches = {{0, &quick, 1, 0, {}, 3}, {1, &blocked, 1, 0, {}, 2}, {2, &last, 1, 0, {}, 1}};
-    auto ids = gone.Submit(launches);
+    auto ids = gone.Submit(Ranked(tasks));
     for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
     int pid = 0;
     unsigned long long ticks = 0;
