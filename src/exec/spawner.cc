@@ -239,10 +239,7 @@ class Spawner {
         full_ = true;
         break;
       }
-      if (n <= 0) {
-        outbox_.clear();
-        return Hangup();  // porch is gone
-      }
+      if (n <= 0) return Hangup();  // porch is gone (Hangup drops the outbox)
       off += static_cast<size_t>(n);
     }
     outbox_.erase(0, off);

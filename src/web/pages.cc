@@ -21,7 +21,7 @@ function withToken(path) {
   return path + (token ? (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : '');
 }
 function api(path) { return fetch(withToken(path), {cache: 'no-store'}); }
-const colours = {succeeded:'#2e9e5b', ok:'#2e9e5b', running:'#3b82f6', pending:'#c9ced6',
+const colours = {succeeded:'#2e9e5b', ok:'#2e9e5b', running:'#3b82f6', queued:'#93b4ee', pending:'#c9ced6',
   'retry-wait':'#c9ced6', skipped:'#e0b84c', cancelled:'#8a8f98', timeout:'#e8772e'};
 function colour(s) { return colours[s] || '#d64545'; }
 function esc(s) { return String(s).replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c])); }
