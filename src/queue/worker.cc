@@ -135,8 +135,16 @@ Status Worker::Run() {
   Log("serving " + std::to_string(options_.slots) + " slot(s) from " + streams);
   double idle_since = clock_->Now();
   bool handed_back = false;
+  bool told_stop = false;
   while (true) {
     const int stops = stop_requests_();
+    if (stops >= 1 && !told_stop) {
+      // Signals of one kind do not queue: a second one sent before this
+      // line is printed may merge with the first (docs/queue.md).
+      told_stop = true;
+      Log("asked to stop: taking nothing more, finishing " + std::to_string(running_.size()) +
+          " running attempt(s); a second SIGTERM or SIGINT stops them and hands them back");
+    }
     if (stops >= 2 && !handed_back) {
       handed_back = true;
       for (Running& r : running_) Stop(r, /*lost=*/true, "second stop request");
