@@ -20,6 +20,7 @@ class MemoryObjectStore : public ObjectStore {
 
   Status CreateBucket(const std::string& bucket) override {
     calls.push_back("MB " + bucket);
+    if (down) return Status::Unavailable("S3 is down");
     buckets[bucket];
     return Status::Ok();
   }
@@ -69,6 +70,7 @@ class MemoryObjectStore : public ObjectStore {
   }
   Status Delete(const std::string& bucket, const std::string& key) override {
     calls.push_back("DELETE " + bucket + "/" + key);
+    if (down) return Status::Unavailable("S3 is down");
     auto b = buckets.find(bucket);
     if (b != buckets.end()) b->second.erase(key);
     return Status::Ok();
