@@ -107,7 +107,8 @@ namespace {
 // starts at most this late: the held attempts keep the slots busy meanwhile,
 // and porch and the spawner wake once per few short commands, not per
 // command. Answers to porch's requests never wait. (PORCH_SPAWNER_EVENT_DELAY_MS
-// in the spawner's environment sets another, for tests.)
+// in the spawner's environment sets another, for tests; ServeSpawner takes
+// it out, so no attempt sees it.)
 constexpr double kEventDelaySeconds = 0.005;
 
 // A command attempt the spawner keeps: what its result needs once it ends.
@@ -120,16 +121,13 @@ struct KeptAttempt {
 
 class Spawner {
  public:
-  Spawner(std::unique_ptr<RunAttempts> run, int fd)
+  Spawner(std::unique_ptr<RunAttempts> run, int fd, double event_delay_s)
       : run_(std::move(run)), fd_(fd), env_(CurrentEnvironment()), self_(getpid()),
-        self_ticks_(ProcessStartTicks(self_)) {
+        self_ticks_(ProcessStartTicks(self_)), event_delay_s_(event_delay_s) {
     log_fd_ = open(SpawnedLogPath(run_->layout().dir()).c_str(),
                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     results_fd_ = open(run_->layout().results_log().c_str(),
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (auto delay = env_.find("PORCH_SPAWNER_EVENT_DELAY_MS"); delay != env_.end()) {
-      event_delay_s_ = std::clamp(std::strtod(delay->second.c_str(), nullptr), 0.0, 60000.0) / 1000.0;
-    }
   }
   ~Spawner() {
     for (int fd : {log_fd_, results_fd_, sigfd_, fd_}) {
@@ -329,7 +327,7 @@ class Spawner {
     if (queue_.empty() && HasSlot()) return Start(std::move(p), /*reply=*/true);
     const uint64_t priority = req.contains("priority") && req["priority"].is_number_unsigned()
                                   ? req["priority"].get<uint64_t>() : 0;
-    queue_.emplace(priority, std::move(p));
+    held_[Key(task, attempt)] = queue_.emplace(priority, std::move(p));
     Send({{"queued", task}, {"attempt", attempt}, {"keeper", self_}, {"keeper_ticks", self_ticks_}},
          /*answer=*/true);
   }
@@ -337,16 +335,25 @@ class Spawner {
   // Starts what waits, as slots free.
   void StartQueued() {
     while (!queue_.empty() && HasSlot()) {
-      Pending p = std::move(queue_.begin()->second);
-      queue_.erase(queue_.begin());
+      Pending p = Unhold(queue_.begin());
       Start(std::move(p), /*reply=*/false);
     }
+  }
+
+  // Takes a held attempt out of the queue and its index.
+  Pending Unhold(Queue::iterator it) {
+    auto indexed = held_.find(Key(it->second.task, it->second.attempt));
+    if (indexed != held_.end() && indexed->second == it) held_.erase(indexed);
+    Pending p = std::move(it->second);
+    queue_.erase(it);
+    return p;
   }
 
   // Ends every waiting attempt unstarted, with a result that says why.
   void DropQueue(FailureReason reason, const std::string& why) {
     Queue dropped;
     dropped.swap(queue_);
+    held_.clear();
     for (auto& [priority, p] : dropped) EndUnstarted(std::move(p), reason, why);
   }
 
@@ -367,11 +374,8 @@ class Spawner {
   // porch's cancel: a waiting attempt ends unstarted, a running one is
   // stopped (its result says cancelled).
   void Cancel(const std::string& task, int attempt) {
-    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->second.task != task || it->second.attempt != attempt) continue;
-      Pending p = std::move(it->second);
-      queue_.erase(it);
-      return EndUnstarted(std::move(p), FailureReason::kCancelled, "cancelled by porch before it started");
+    if (auto held = held_.find(Key(task, attempt)); held != held_.end()) {
+      return EndUnstarted(Unhold(held->second), FailureReason::kCancelled, "cancelled by porch before it started");
     }
     auto running = running_.find(Key(task, attempt));
     if (running == running_.end()) return;
@@ -433,7 +437,8 @@ class Spawner {
       // This machine is out of something now: not the task's fault.
       const std::string why = std::string("cannot start the command: ") + std::strerror(err);
       if (reply) return Refuse(p.task, p.attempt, why + "; nothing ran", true);
-      return EndedAtOnce(p, false, true, kExecNotStarted);  // runs again, uncharged
+      p.spec = std::move(k.spec);
+      return EndUnstarted(std::move(p), FailureReason::kLost, why + "; nothing ran");  // runs again, uncharged
     }
     if (err != 0) {  // it never ran: its result (command not found, say) now
       return EndedAtOnce(p, reply, true,
@@ -475,7 +480,7 @@ class Spawner {
     // an attempt porch could not find again after a crash must not run.
     auto refuse = [&](const std::string& why, bool stop) {
       if (reply) return Refuse(p.task, p.attempt, why, stop);
-      EndedAtOnce(p, false, false, kExecNotStarted);  // runs again, uncharged
+      EndUnstarted(std::move(p), FailureReason::kLost, why + "; nothing ran");  // runs again, uncharged
     };
     int go[2];
     if (pipe2(go, O_CLOEXEC) != 0) return refuse(std::string("cannot make a pipe: ") + std::strerror(errno), true);
@@ -564,6 +569,7 @@ class Spawner {
   std::unordered_map<pid_t, std::pair<std::string, int>> supervised_;  // supervisor -> task, attempt
   std::unordered_map<std::string, pid_t> running_;  // Key -> command or supervisor
   Queue queue_;                // taken, waiting for a slot
+  std::unordered_map<std::string, Queue::iterator> held_;  // Key -> its place in queue_
   uint64_t slots_ = 0;         // at most this many at once; 0: no bound
   uint64_t adopted_ = 0;       // attempts of an earlier porch still running (porch's count)
   uint64_t tokens_ = 0;
@@ -574,7 +580,7 @@ class Spawner {
   std::string pending_;
   std::string outbox_;  // messages to porch not sent yet
   double outbox_since_ = 0;  // when the oldest of them was queued (MonotonicSeconds)
-  double event_delay_s_ = kEventDelaySeconds;
+  const double event_delay_s_;
   bool answer_ = false;      // the outbox holds an answer porch waits for
   bool full_ = false;        // the socket took not all: the rest goes at POLLOUT
 };
@@ -600,13 +606,19 @@ int ServeSpawner(const std::string& run_dir, int fd) {
   // Never blocked writing to porch while porch writes to it (Flush keeps
   // what the socket does not take).
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // The spawner's own knob, not the attempts' (single-threaded here: unsetenv is safe).
+  double event_delay_s = kEventDelaySeconds;
+  if (const char* delay = std::getenv("PORCH_SPAWNER_EVENT_DELAY_MS")) {
+    event_delay_s = std::clamp(std::strtod(delay, nullptr), 0.0, 60000.0) / 1000.0;
+    unsetenv("PORCH_SPAWNER_EVENT_DELAY_MS");
+  }
   Result<std::unique_ptr<RunAttempts>> run = RunAttempts::Load(run_dir, CurrentEnvironment());
   if (!run.ok()) {
     std::string line = json({{"fatal", run.status().message()}}).dump() + "\n";
     WriteAll(fd, line, "the spawner's socket").IgnoreError();
     return kExecUsage;
   }
-  return Spawner(std::move(*run), fd).Serve();
+  return Spawner(std::move(*run), fd, event_delay_s).Serve();
 }
 
 }  // namespace porch

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -402,6 +405,53 @@ TEST_F(LocalBackendTest, AnEndIsToldWhileTheSpawnerStillHoldsAttempts) {
   EXPECT_EQ(ended, 2u);
 }
 
+TEST_F(LocalBackendTest, AHeldAttemptTheMachineCannotStartEndsLostWithTheReason) {
+  // "last" is held while "blocked" runs; then the spawner may open no more
+  // files, so "last" cannot start once the slot frees. Not the task's
+  // fault: lost (it runs again, uncharged), and the reason is the machine's.
+  const std::vector<Task> tasks = OneSlotHolding("true");
+  LocalBackendOptions o = Options();
+  o.slots = 1;
+  LocalBackend b(layout_, &clock_, o);
+  auto ids = b.Submit(Ranked(tasks));
+  for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+  int pid = 0, keeper = 0;
+  unsigned long long ticks = 0, keeper_ticks = 0;
+  ASSERT_EQ(std::sscanf(ids[2]->c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4)
+      << *ids[2];
+  std::vector<BackendEvent> ended;
+  bool blocked_started = false;
+  for (double until = clock_.Now() + 10; !blocked_started && clock_.Now() < until;) {
+    for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
+      if (ev.kind == BackendEvent::Kind::kStarted && ev.index == 1) blocked_started = true;
+      if (ev.kind == BackendEvent::Kind::kFinished) ended.push_back(ev);
+    }
+  }
+  ASSERT_TRUE(blocked_started);
+  // Every descriptor the spawner opens from now on fails with EMFILE.
+  rlimit few{};
+  ASSERT_EQ(prlimit(keeper, RLIMIT_NOFILE, nullptr, &few), 0) << std::strerror(errno);
+  few.rlim_cur = 3;
+  ASSERT_EQ(prlimit(keeper, RLIMIT_NOFILE, &few, nullptr), 0) << std::strerror(errno);
+  ASSERT_TRUE(WriteFileFast(layout_.output() + "/go", "").ok());
+  for (double until = clock_.Now() + 10; ended.size() < 3 && clock_.Now() < until;) {
+    for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
+      if (ev.kind == BackendEvent::Kind::kFinished) ended.push_back(ev);
+    }
+  }
+  ASSERT_EQ(ended.size(), 3u);
+  for (const BackendEvent& ev : ended) {
+    if (ev.index != 2) {
+      EXPECT_EQ(ev.reason, FailureReason::kNone) << ev.detail;
+      continue;
+    }
+    EXPECT_EQ(ev.reason, FailureReason::kLost) << ev.detail;
+    EXPECT_NE(ev.detail.find("cannot start the command: " + std::string(std::strerror(EMFILE))), std::string::npos)
+        << ev.detail;
+    EXPECT_EQ(ev.detail.find("disk"), std::string::npos) << ev.detail;
+  }
+}
+
 // CPU seconds process `pid` used so far (utime + stime).
 double CpuSeconds(int pid) {
   Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
@@ -420,7 +470,7 @@ TEST_F(LocalBackendTest, ASpawnerWhosePorchWentAwayWithEndsUntoldWaitsIdle) {
   // delay made 0.4 s here); porch goes before that, and the delay passes.
   // The spawner keeps "blocked" to its end, idle meanwhile: what it could
   // not tell is dropped, not due again and again.
-  const std::vector<Task> tasks = OneSlotHolding("touch quick-done");
+  const std::vector<Task> tasks = OneSlotHolding("env > quick-env && touch quick-done");
   LocalBackendOptions o = Options();
   o.slots = 1;
   o.env = CurrentEnvironment();
@@ -439,6 +489,11 @@ TEST_F(LocalBackendTest, ASpawnerWhosePorchWentAwayWithEndsUntoldWaitsIdle) {
     ASSERT_TRUE(PathExists(layout_.output() + "/quick-done"));
     usleep(30 * 1000);  // its end recorded, and held back
   }
+  // The spawner's knob is its own: the attempts never see it.
+  Result<std::string> env = ReadFile(layout_.output() + "/quick-env");
+  ASSERT_TRUE(env.ok());
+  EXPECT_NE(env->find("PORCH_TASK_ID=quick"), std::string::npos) << *env;
+  EXPECT_EQ(env->find("PORCH_SPAWNER_EVENT_DELAY_MS"), std::string::npos) << *env;
   usleep(600 * 1000);  // the spawner saw porch go; the delay is over
   const double before = CpuSeconds(keeper);
   ASSERT_GE(before, 0) << "the spawner ended while it kept 'blocked'";
