@@ -26,6 +26,11 @@ one repeating unless the rule says "once": true. Responses R:
   {"malformed": true}                              200 with a body that is not JSON
   {"broken_stream": true}                          a stream cut off mid-message
   {"hang": SECONDS}                                wait, then close without answering
+A response may wait for something first (at most GATE_SECONDS, then it
+answers anyway): "after_request": S until a request whose last user turn
+holds S has arrived; "after_file": P until the file P exists, and with
+"after_text": S until it holds S. Tests order concurrent agents with these
+rather than with delays a loaded machine may not keep.
 Any response may carry "delay": SECONDS to answer late, "stop_reason": R to
 answer with that stop reason (refusal, pause_turn, max_tokens...), and
 "truncate_below": N: when the request's max_tokens is below N the answer is
@@ -78,9 +83,23 @@ class Script:
             r["_next"] = 0
         self.lock = threading.Lock()
         self.seen_prefixes = set()
+        self.texts = []  # the last user turn of every request so far
+        self.arrived = threading.Condition(self.lock)
+
+    def wait_for_request(self, needle, seconds):
+        """Waits until a request whose last user turn holds `needle` arrived."""
+        deadline = time.monotonic() + seconds
+        with self.arrived:
+            while not any(needle in t for t in self.texts):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.arrived.wait(left)
 
     def pick(self, text):
         with self.lock:
+            self.texts.append(text)
+            self.arrived.notify_all()
             for r in self.rules:
                 m = r.get("match")
                 if m is not None and m not in text:
@@ -96,6 +115,24 @@ class Script:
                 r["_next"] = i + 1
                 return responses[i]
         return {"text": "(fake server: no rule matched)"}
+
+
+GATE_SECONDS = 120
+
+
+def wait_for_gates(script, r):
+    if "after_request" in r:
+        script.wait_for_request(r["after_request"], GATE_SECONDS)
+    if "after_file" in r:
+        deadline = time.monotonic() + GATE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with open(r["after_file"], encoding="utf-8", errors="replace") as f:
+                    if r.get("after_text", "") in f.read():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
 
 
 def last_user_text(messages):
@@ -275,6 +312,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(400, json.dumps({"message": problem}))
 
         r = self.server.script.pick(last_user_text(body.get("messages", [])))
+        wait_for_gates(self.server.script, r)
         if "delay" in r:
             time.sleep(float(r["delay"]))
         if "hang" in r:

@@ -17,10 +17,19 @@ namespace {
 
 using nlohmann::json;
 
-json Write(const std::string& path, const std::string& content, double delay = 0) {
+// One write_file call, answered once `gate` holds (see the gates below).
+json Write(const std::string& path, const std::string& content, const json& gate = json::object()) {
   json r = {{"tool_use", {{"name", "write_file"}, {"input", {{"path", path}, {"content", content}}}}}};
-  if (delay > 0) r["delay"] = delay;
+  r.update(gate);
   return r;
+}
+
+// Gates of the fake server that order concurrent agents without timing:
+// until a request holding `text` arrived (its agent's workspace is seeded
+// by then), or until the file `path` exists and holds `text`.
+json AfterRequest(const std::string& text) { return {{"after_request", text}}; }
+json AfterFile(const std::string& path, const std::string& text = "") {
+  return {{"after_file", path}, {"after_text", text}};
 }
 
 json Rule(const std::string& match, json response) {
@@ -62,8 +71,9 @@ const char* kTwoWriters = R"(tasks:
 
 TEST_F(AgentRunTest, ConflictingFilesFailTheLaterTaskByDefault) {
   // Both agents also write shared.txt, differently, from the same seed.
-  Serve({Rule("TASK-A", Write("shared.txt", "from a\n", 0.3)),
-         Rule("TASK-B", Write("shared.txt", "from b\n", 0.6))});
+  // Both are seeded before a lands, and b answers after it.
+  Serve({Rule("TASK-A", Write("shared.txt", "from a\n", AfterRequest("TASK-B"))),
+         Rule("TASK-B", Write("shared.txt", "from b\n", AfterFile(Out("c1") + "/shared.txt")))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kTwoWriters), "-j", "2", "--run-id", "c1"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   json s = Status("c1");
@@ -88,8 +98,9 @@ const char* kEditors = R"(tasks:
 
 TEST_F(AgentRunTest, TwoTasksEditingDifferentFunctionsOfOneFileBothLand) {
   Serve({Rule("TASK-BASE", Write("lib.c", Lib())),
-         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 1.0)),
-         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 2.0))});
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), AfterRequest("TASK-TWO"))),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"),
+                                 AfterFile(Out("m3") + "/lib.c", "return 10;")))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "m3"}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(*ReadFile(Out("m3") + "/lib.c"), Lib("return 10;", "return 20;"));
@@ -104,8 +115,9 @@ TEST_F(AgentRunTest, TwoTasksEditingDifferentFunctionsOfOneFileBothLand) {
 TEST_F(AgentRunTest, OverlappingEditsAreHandedBackAndMergedOnTheRetry) {
   Serve({Rule("conflict markers", Write("lib.c", Lib("return 10 + 11;"))),
          Rule("TASK-BASE", Write("lib.c", Lib())),
-         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 1.0)),
-         Rule("TASK-TWO", Write("lib.c", Lib("return 11;"), 2.0))});
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), AfterRequest("TASK-TWO"))),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 11;"),
+                                 AfterFile(Out("m4") + "/lib.c", "return 10;")))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "m4",
                                       "--set", "retry.retry_delay_seconds=0.05"}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -201,8 +213,9 @@ TEST_F(AgentRunTest, AFailedCommandsWriteToAMergedFileIsPutBackToo) {
 
 TEST_F(AgentRunTest, KeepLaterStillMergesNonOverlappingEdits) {
   Serve({Rule("TASK-BASE", Write("lib.c", Lib())),
-         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), 1.0)),
-         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"), 2.0))});
+         Rule("TASK-ONE", Write("lib.c", Lib("return 10;"), AfterRequest("TASK-TWO"))),
+         Rule("TASK-TWO", Write("lib.c", Lib("return 1;", "return 20;"),
+                                 AfterFile(Out("kl") + "/lib.c", "return 10;")))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kEditors), "-j", "2", "--run-id", "kl",
                                       "--set", "merge.conflict_policy=keep-later"}, Env());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -211,7 +224,7 @@ TEST_F(AgentRunTest, KeepLaterStillMergesNonOverlappingEdits) {
 
 TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {
   // The command writes gen.txt only once b has been seeded without it.
-  Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", 1.5))});
+  Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", AfterFile(Out("cb") + "/gen.txt")))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
   - {id: gen, command: "for i in $(seq 200); do [ -d $PORCH_RUN_DIR/tasks/b/attempt-1/workspace ] && break; sleep 0.05; done; sleep 0.3; echo generated > gen.txt", outputs: [gen.txt]}
   - {id: b, title: B, prompt: "TASK-B", outputs: [], retries: 0}
@@ -255,8 +268,8 @@ TEST_F(AgentRunTest, AResumedRunKeepsTheEndpointItWasStartedWith) {
 }
 
 TEST_F(AgentRunTest, KeepLaterPolicyKeepsTheLaterVersionAndRecordsIt) {
-  Serve({Rule("TASK-A", Write("shared.txt", "from a\n", 0.3)),
-         Rule("TASK-B", Write("shared.txt", "from b\n", 0.6))});
+  Serve({Rule("TASK-A", Write("shared.txt", "from a\n", AfterRequest("TASK-B"))),
+         Rule("TASK-B", Write("shared.txt", "from b\n", AfterFile(Out("c2") + "/shared.txt")))});
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(kTwoWriters), "-j", "2", "--run-id", "c2",
                                       "--set", "merge.conflict_policy=keep-later"}, Env());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

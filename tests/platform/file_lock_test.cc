@@ -38,19 +38,22 @@ TEST(FileLockTest, WaitingTakesTheLockOnceItIsFreeAndGivesUpAfterTheTimeout) {
   TempDir dir;
   const std::string path = dir.path() + "/engine.lock";
   int go[2];
+  int release[2];
   ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(release), 0);
   pid_t child = fork();
   if (child == 0) {
     Result<std::unique_ptr<FileLock>> held = FileLock::Acquire(path);
     char c;
     if (!held.ok() || write(go[1], "x", 1) != 1) _exit(1);
-    usleep(300 * 1000);  // hold it a while, then end (the lock ends with the process)
-    (void)c;
+    if (read(release[0], &c, 1) != 1) _exit(1);  // held until the parent has seen it taken
+    usleep(300 * 1000);  // then a while longer, so the parent waits, and end (the lock ends with the process)
     _exit(0);
   }
   char c;
   ASSERT_EQ(read(go[0], &c, 1), 1);  // the child holds it now
   EXPECT_EQ(FileLock::AcquireWaiting(path, 0.05).status().code(), Status::Code::kUnavailable);
+  ASSERT_EQ(write(release[1], "x", 1), 1);
   const double start = MonotonicSeconds();
   Result<std::unique_ptr<FileLock>> got = FileLock::AcquireWaiting(path, 30, /*shared=*/true);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -58,8 +61,7 @@ TEST(FileLockTest, WaitingTakesTheLockOnceItIsFreeAndGivesUpAfterTheTimeout) {
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   waitpid(child, nullptr, 0);
-  close(go[0]);
-  close(go[1]);
+  for (int fd : {go[0], go[1], release[0], release[1]}) close(fd);
 }
 
 TEST(EnvironmentFromTest, OverridesAndDropsOnACopyOfTheBase) {

@@ -196,10 +196,11 @@ TEST_F(HttpServerTest, ConnectionsBeyondTheCapGet503) {
   EXPECT_EQ(over.ReadUntil("\r\n\r\n").rfind("HTTP/1.1 503", 0), 0u);
   EXPECT_EQ(server_->stats().refused_full, 1u);
   held.clear();  // the held ones leave: there is room again
-  for (int i = 0; i < 50; ++i) {
+  for (int i = 0; i < 1500; ++i) {
     if (server_->stats().open == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  ASSERT_EQ(server_->stats().open, 0u) << "the server never saw the held connections close";
   RawClient again(server_->port());
   again.Send(RawGet("/again"));
   EXPECT_NE(again.ReadUntil("[again]").find("200 OK"), std::string::npos);

@@ -79,8 +79,8 @@ class DockerBackendTest : public ::testing::Test {
     if (t.ok()) for (char c : *t) n += c == '\n';
     return n;
   }
-  bool WaitFor(const std::function<bool()>& pred) {
-    for (int i = 0; i < 1500; ++i) {
+  bool WaitFor(const std::function<bool()>& pred) {  // up to about 30 s
+    for (int i = 0; i < 3000; ++i) {
       if (pred()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

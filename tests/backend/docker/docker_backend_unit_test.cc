@@ -143,6 +143,7 @@ class ScriptedEvents : public HttpClient {
   explicit ScriptedEvents(std::string lines) : lines_(std::move(lines)) {}
   Result<HttpResponse> Send(const HttpRequest& req, const BodySink& sink) override {
     if (req.url.find("/events") == std::string::npos) return HttpResponse{404, {}, ""};
+    ++windows_;
     if (sent_.exchange(true)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       return HttpResponse{200, {}, ""};
@@ -150,10 +151,13 @@ class ScriptedEvents : public HttpClient {
     sink(lines_);
     return HttpResponse{200, {}, ""};
   }
+  // How many windows the follower asked for: at 2, it has read the first.
+  int windows() const { return windows_; }
 
  private:
   std::string lines_;
   std::atomic<bool> sent_{false};
+  std::atomic<int> windows_{0};
 };
 
 // Under load the engine's inspect may never show OOMKilled for a container
@@ -166,17 +170,23 @@ TEST_F(DockerBackendUnitTest, AnOomEventMakesAnOomWhenInspectNeverShowsIt) {
   o.poll_s = 1;
   auto engine = std::make_unique<ScriptedEngine>(&clock_);
   ScriptedEngine* e = engine.get();
-  auto events = std::make_unique<ScriptedEvents>(
+  auto scripted = std::make_unique<ScriptedEvents>(
       "{\"Type\":\"container\",\"Action\":\"oom\",\"Actor\":{\"ID\":\"c1\"}}\n"
       "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c1\"}}\n");
+  ScriptedEvents* events = scripted.get();
   backend_ = std::make_unique<DockerBackend>(std::move(engine), "/tmp/none.sock", layout_, &clock_, o,
-                                             std::move(events));
+                                             std::move(scripted));
   task_.resources.memory_bytes = 16 << 20;
   std::vector<Launch> ls = {{0, &task_, 1, 0, {}}};
   ASSERT_TRUE(backend_->Submit(ls)[0].ok());
   e->state = "exited";
   e->exit_code = 137;  // and OOMKilled stays false
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the follower's thread reads the window
+  // The follower's thread has read the first window once it asks for a second.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (events->windows() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(events->windows(), 2) << "the event follower never asked for a second window";
   std::vector<BackendEvent> done = Finished(10);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].reason, FailureReason::kOom) << done[0].detail;

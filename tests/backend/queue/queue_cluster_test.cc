@@ -42,14 +42,14 @@ class QueueClusterTest : public ::testing::Test {
 
   std::vector<std::string> Sets() const {
     return {"--set", "queue.url=" + redis_->url(), "--set", "queue.prefix=" + prefix_, "--set",
-            "queue.poll_seconds=0.02", "--set", "queue.visibility_timeout=3", "--set", "kill_grace_seconds=0.5",
+            "queue.poll_seconds=0.02", "--set", "queue.visibility_timeout=5", "--set", "kill_grace_seconds=0.5",
             "--output-dir", dir_.path() + "/runs"};
   }
 
   std::unique_ptr<PorchProcess> Worker(const std::string& name, int slots, const std::string& labels = "") {
     std::vector<std::string> args = {"worker", "--queue", redis_->url(), "--slots", std::to_string(slots),
                                      "--name", name, "--set", "queue.prefix=" + prefix_, "--set",
-                                     "queue.visibility_timeout=3"};
+                                     "queue.visibility_timeout=5"};
     if (!labels.empty()) {
       args.push_back("--labels");
       args.push_back(labels);
@@ -247,7 +247,7 @@ TEST_F(QueueClusterTest, AWorkerOnSeveralStreamsNeverRunsMoreThanItsSlots) {
 TEST_F(QueueClusterTest, ASecondSigtermHandsTheAttemptsBack) {
   auto leaving = Worker("leaving", 2);
   PorchProcess run(dir_.path(), RunArgs(Plan("tasks:\n  - id: long\n    retries: 0\n    command: 'echo $PORCH_WORKER_NAME >> " +
-                                             marks() + "/long.starts; sleep 3'\n"),
+                                             marks() + "/long.starts; [ $PORCH_WORKER_NAME = staying ] || sleep 60'\n"),
                                         "handed-back", 2));
   ASSERT_TRUE(Eventually([&] { return Lines(marks() + "/long.starts").size() == 1; }, 30)) << run.ErrSoFar();
   auto staying = Worker("staying", 2);
@@ -452,7 +452,7 @@ TEST_F(QueueClusterTest, AStagedRunGoesThroughS3WithNoSharedRunDirectory) {
     workers.push_back(std::make_unique<PorchProcess>(
         dir_.path(), std::vector<std::string>{"worker", "--queue", redis_->url(), "--slots", "2", "--name", name,
                                               "--work-dir", dir_.path() + "/" + name, "--set",
-                                              "queue.prefix=" + prefix_, "--set", "queue.visibility_timeout=3"},
+                                              "queue.prefix=" + prefix_, "--set", "queue.visibility_timeout=5"},
         env));
   }
   std::vector<std::string> args = RunArgs(Plan("tasks:\n"

@@ -418,7 +418,7 @@ TEST_F(SlurmClusterTest, OutOfMemoryIsClassifiedAndRetriedWithMoreMemory) {
 }
 
 // Ctrl-C while jobs are still pending: porch's own cancellations need no
-// result grace, so porch exits within a poll interval and a few seconds.
+// result grace (30 s here), so porch exits within a poll interval and a few seconds.
 TEST_F(SlurmClusterTest, CtrlCWithPendingJobsExitsPromptly) {
   std::string id = RunId("pending");
   std::ostringstream plan;
@@ -436,7 +436,8 @@ TEST_F(SlurmClusterTest, CtrlCWithPendingJobsExitsPromptly) {
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(r.exit_code, 130) << r.err;
-  EXPECT_LT(took, 0.5 + 5 + 2) << "porch waited for results of jobs it cancelled itself";
+  // Well under the 30 s result grace even on a loaded machine: porch did not wait it out.
+  EXPECT_LT(took, 20) << "porch waited for results of jobs it cancelled itself";
   EXPECT_TRUE(WaitFor([&] { return Active(id).empty(); }, 30));
 }
 
