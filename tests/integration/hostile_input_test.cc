@@ -275,9 +275,12 @@ TEST_F(HostileInputTest, KillStormsOnAFullDiskRunEveryTaskExactlyOnce) {
   Write("p.yaml", plan.str());
   std::map<std::string, std::string> env = {{"PORCH_OUTPUT_DIR", disk},
                                             {"PORCH_RETRY_RETRY_DELAY_SECONDS", "0"}};
-  // The disk fills with porch's own files (result files, the journal) and
-  // a filler the test removes halfway.
-  ASSERT_TRUE(WriteFileAtomic(disk + "/filler", std::string(500 << 10, 'f')).ok());
+  // The disk fills with porch's own files (the journal, the results and
+  // spawned logs) and a filler the test removes halfway. The whole run
+  // keeps about 180 KB while it runs (and 650 KB once its report is
+  // written): with 900 KB of filler it fills well before its end, however
+  // little of it each cycle gets done.
+  ASSERT_TRUE(WriteFileAtomic(disk + "/filler", std::string(900 << 10, 'f')).ok());
   std::mt19937 rng(42);
   // Sanitized builds start and run several times slower: the kill window
   // grows with them, and the storm goes on until the disk has filled and

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -55,6 +56,18 @@ class LocalBackendTest : public ::testing::Test {
                                Command("last", "true")};
     Plan(tasks);
     return tasks;
+  }
+  // A one-slot backend with OneSlotHolding's `tasks` submitted in rank
+  // order; their ids go to `ids` (a failed submission fails the test).
+  std::unique_ptr<LocalBackend> HoldingBackend(const std::vector<Task>& tasks, std::vector<std::string>* ids) {
+    LocalBackendOptions o = Options();
+    o.slots = 1;
+    auto b = std::make_unique<LocalBackend>(layout_, &clock_, o);
+    for (const auto& id : b->Submit(Ranked(tasks))) {
+      EXPECT_TRUE(id.ok()) << id.status().ToString();
+      ids->push_back(id.ok() ? *id : "");
+    }
+    return b;
   }
   static std::vector<Launch> Ranked(const std::vector<Task>& tasks) {
     std::vector<Launch> launches;
@@ -380,11 +393,10 @@ TEST_F(LocalBackendTest, AnEndIsToldWhileTheSpawnerStillHoldsAttempts) {
   // until something else happens: "quick" ends, "blocked" takes its slot
   // and runs until the test lets it go, "last" stays held meanwhile.
   const std::vector<Task> tasks = OneSlotHolding("true");
-  LocalBackendOptions o = Options();
-  o.slots = 1;
-  LocalBackend b(layout_, &clock_, o);
-  auto ids = b.Submit(Ranked(tasks));
-  for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+  std::vector<std::string> ids;
+  std::unique_ptr<LocalBackend> held = HoldingBackend(tasks, &ids);
+  ASSERT_FALSE(HasFailure());
+  LocalBackend& b = *held;
   bool quick_ended = false, blocked_started = false;
   for (double until = clock_.Now() + 10; !(quick_ended && blocked_started) && clock_.Now() < until;) {
     for (const BackendEvent& ev : b.Wait(clock_.Now() + 1)) {
@@ -410,15 +422,14 @@ TEST_F(LocalBackendTest, AHeldAttemptTheMachineCannotStartEndsLostWithTheReason)
   // files, so "last" cannot start once the slot frees. Not the task's
   // fault: lost (it runs again, uncharged), and the reason is the machine's.
   const std::vector<Task> tasks = OneSlotHolding("true");
-  LocalBackendOptions o = Options();
-  o.slots = 1;
-  LocalBackend b(layout_, &clock_, o);
-  auto ids = b.Submit(Ranked(tasks));
-  for (const auto& id : ids) ASSERT_TRUE(id.ok()) << id.status().ToString();
+  std::vector<std::string> ids;
+  std::unique_ptr<LocalBackend> held = HoldingBackend(tasks, &ids);
+  ASSERT_FALSE(HasFailure());
+  LocalBackend& b = *held;
   int pid = 0, keeper = 0;
   unsigned long long ticks = 0, keeper_ticks = 0;
-  ASSERT_EQ(std::sscanf(ids[2]->c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4)
-      << *ids[2];
+  ASSERT_EQ(std::sscanf(ids[2].c_str(), "local:%d:%llu:%d:%llu", &pid, &ticks, &keeper, &keeper_ticks), 4)
+      << ids[2];
   std::vector<BackendEvent> ended;
   bool blocked_started = false;
   for (double until = clock_.Now() + 10; !blocked_started && clock_.Now() < until;) {
@@ -441,6 +452,17 @@ TEST_F(LocalBackendTest, AHeldAttemptTheMachineCannotStartEndsLostWithTheReason)
   }
   ASSERT_EQ(ended.size(), 3u);
   for (const BackendEvent& ev : ended) {
+    if (PORCH_SANITIZED) {
+      // The sanitizers' runtime needs descriptors of its own (UBSan checks
+      // a vptr by probing memory through a pipe, and reports the object
+      // invalid when it cannot), so there a spawner starved of them may be
+      // ended by the sanitizer rather than by EMFILE; what still holds is
+      // that nothing is charged to a task: "last" is lost, the others end
+      // well or are lost too. The plain build checks the reason.
+      EXPECT_TRUE(ev.reason == FailureReason::kLost || (ev.index != 2 && ev.reason == FailureReason::kNone))
+          << ev.index << ": " << ev.detail;
+      continue;
+    }
     if (ev.index != 2) {
       EXPECT_EQ(ev.reason, FailureReason::kNone) << ev.detail;
       continue;
