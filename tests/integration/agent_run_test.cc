@@ -223,12 +223,15 @@ TEST_F(AgentRunTest, KeepLaterStillMergesNonOverlappingEdits) {
 }
 
 TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {
-  // The command writes gen.txt only once b has been seeded without it.
+  // The command writes gen.txt only once b has been seeded without it: b's
+  // agent asks the model (the fake server logs the request as it comes)
+  // only after its workspace is seeded.
   Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", AfterFile(Out("cb") + "/gen.txt")))});
-  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile(R"(tasks:
-  - {id: gen, command: "for i in $(seq 200); do [ -d $PORCH_RUN_DIR/tasks/b/attempt-1/workspace ] && break; sleep 0.05; done; sleep 0.3; echo generated > gen.txt", outputs: [gen.txt]}
-  - {id: b, title: B, prompt: "TASK-B", outputs: [], retries: 0}
-)"), "-j", "2", "--run-id", "cb"}, Env());
+  const std::string asked = server_dir_.path() + "/requests.jsonl";
+  PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile("tasks:\n"
+  "  - {id: gen, command: \"for i in $(seq 600); do grep -qs TASK-B " + asked + " && break; sleep 0.05; done;"
+  " echo generated > gen.txt\", outputs: [gen.txt]}\n"
+  "  - {id: b, title: B, prompt: \"TASK-B\", outputs: [], retries: 0}\n"), "-j", "2", "--run-id", "cb"}, Env());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   std::string detail = Status("cb")["tasks"][1]["attempt_details"][0]["detail"];
   EXPECT_NE(detail.find("gen.txt (also changed by task 'gen')"), std::string::npos) << detail;
