@@ -33,7 +33,7 @@ class FakeLlmServer {
       std::vector<std::string> args = {"python3",
                                        std::string(PORCH_SOURCE_DIR) + "/tests/fake_llm/fake_llm_server.py",
                                        "--script", dir + "/script.json", "--port-file",
-                                       dir + "/port", "--log", dir + "/requests.jsonl"};
+                                       dir + "/port", "--log", RequestLog()};
       for (auto& a : extra_args) args.push_back(a);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -57,10 +57,14 @@ class FakeLlmServer {
   bool ok() const { return port_ > 0; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
+  // The server appends each request to this file, one JSON line, as it
+  // comes (before it answers): a command in a test may wait on it.
+  std::string RequestLog() const { return dir_ + "/requests.jsonl"; }
+
   // Every request so far: {method, path, headers, body (parsed when JSON)}.
   std::vector<nlohmann::json> Requests() const {
     std::vector<nlohmann::json> out;
-    Result<std::string> text = ReadFile(dir_ + "/requests.jsonl");
+    Result<std::string> text = ReadFile(RequestLog());
     if (!text.ok()) return out;
     std::istringstream in(*text);
     std::string line;

@@ -227,7 +227,7 @@ TEST_F(AgentRunTest, AnAiConflictWithACommandNamesTheCommand) {
   // agent asks the model (the fake server logs the request as it comes)
   // only after its workspace is seeded.
   Serve({Rule("TASK-B", Write("gen.txt", "from the agent\n", AfterFile(Out("cb") + "/gen.txt")))});
-  const std::string asked = server_dir_.path() + "/requests.jsonl";
+  const std::string asked = server_->RequestLog();
   PorchRun r = RunPorch(dir_.path(), {"run", "--plan", PlanFile("tasks:\n"
   "  - {id: gen, command: \"for i in $(seq 600); do grep -qs TASK-B " + asked + " && break; sleep 0.05; done;"
   " echo generated > gen.txt\", outputs: [gen.txt]}\n"
